@@ -1,0 +1,1 @@
+"""The small runtime every orderflow worker stands on."""

@@ -1,0 +1,77 @@
+"""The base of every message contract and the registry that maps a type name to its class.
+
+A contract's class name matches its type: ``stock.reserved`` is ``StockReserved``. Commands come
+from outside the saga (sales channels, carriers, operators) and travel on the commands exchange;
+events are announcements by a worker and travel on the events exchange.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Kind = Literal["command", "event", "timer"]
+
+MinorUnits = Annotated[int, Field(ge=0, description="Money in integer minor units (cents).")]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
+Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9-]*$")]
+OrderId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class Message(BaseModel):
+    """A frozen message payload. Timers are messages a worker schedules for itself."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    type: ClassVar[str]
+    kind: ClassVar[Kind] = "event"
+    schema_version: ClassVar[int] = 1
+
+    @property
+    def subject(self) -> str:
+        """The envelope's subject: the order this message is about."""
+        raise NotImplementedError
+
+
+class OrderMessage(Message):
+    order_id: OrderId
+
+    @property
+    def subject(self) -> str:
+        return self.order_id
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type" in cls.__dict__:
+            _check_name(cls)
+            REGISTRY[cls.type] = cls
+
+
+REGISTRY: dict[str, type[Message]] = {}
+
+
+def _check_name(cls: type[Message]) -> None:
+    expected = "".join(part.title() for part in re.split(r"[._]", cls.type))
+    if cls.__name__ != expected:
+        raise TypeError(f"contract {cls.type!r} must be named {expected}, not {cls.__name__}")
+
+
+def contract_for(type_name: str) -> type[Message] | None:
+    return REGISTRY.get(type_name)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Money(_Frozen):
+    amount: MinorUnits
+    currency: Currency
+
+
+class OrderLine(_Frozen):
+    sku: Sku
+    quantity: Annotated[int, Field(gt=0, le=10_000)]
+    unit_price: MinorUnits

@@ -1,0 +1,139 @@
+"""Messages about the order itself: channel submissions and intake's announcements."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import EmailStr, Field
+
+from .base import Currency, Message, MinorUnits, OrderLine, OrderMessage, _Frozen
+
+Language = Literal["en", "ru", "uk", "zh"]
+
+
+class Channel(StrEnum):
+    WEB = "web"
+    MARKETPLACE = "marketplace"
+    PHONE = "phone"
+    EMAIL = "email"
+    POS = "pos"
+
+
+class DeliveryOption(StrEnum):
+    STANDARD = "standard"
+    EXPRESS = "express"
+    PICKUP_POINT = "pickup_point"
+
+
+class PaymentMethod(StrEnum):
+    CARD = "card"
+    E_WALLET = "e_wallet"
+    BANK_TRANSFER = "bank_transfer"
+    ESCROW = "escrow"
+    CASH_ON_DELIVERY = "cash_on_delivery"
+
+
+class Customer(_Frozen):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: EmailStr
+    phone: Annotated[str, Field(max_length=32)] | None = None
+    language: Language = "en"
+
+
+class Address(_Frozen):
+    line1: Annotated[str, Field(min_length=1, max_length=200)]
+    line2: Annotated[str, Field(max_length=200)] | None = None
+    city: Annotated[str, Field(min_length=1, max_length=100)]
+    postal_code: Annotated[str, Field(min_length=1, max_length=20)]
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+
+
+class Delivery(_Frozen):
+    option: DeliveryOption
+    address: Address
+    pickup_point_id: Annotated[str, Field(max_length=64)] | None = None
+
+
+class PaymentInstruction(_Frozen):
+    method: PaymentMethod
+    token: Annotated[str, Field(min_length=1, max_length=128)] | None = Field(
+        default=None, description="A gateway token, never a card number."
+    )
+
+
+class Problem(_Frozen):
+    """One thing wrong with a submitted order, named by its field so the customer can fix it."""
+
+    field: str
+    message: str
+
+
+class OrderSubmit(Message):
+    """A sales channel asks for an order to be placed."""
+
+    type: ClassVar[str] = "order.submit"
+    kind: ClassVar[Literal["command"]] = "command"
+
+    channel: Channel
+    external_id: Annotated[str, Field(min_length=1, max_length=100)]
+    customer: Customer
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=200)]
+    currency: Currency
+    shipping_fee: MinorUnits = 0
+    delivery: Delivery
+    payment: PaymentInstruction
+    submitted_at: datetime | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"{self.channel}:{self.external_id}"
+
+    @property
+    def items_total(self) -> int:
+        return sum(line.quantity * line.unit_price for line in self.lines)
+
+
+class OrderPlaced(OrderMessage):
+    """The order passed validation; it carries everything downstream workers need to keep."""
+
+    type: ClassVar[str] = "order.placed"
+
+    channel: Channel
+    external_id: str
+    customer: Customer
+    lines: list[OrderLine]
+    currency: Currency
+    items_total: MinorUnits
+    shipping_fee: MinorUnits
+    total: MinorUnits
+    delivery: Delivery
+    payment: PaymentInstruction
+
+
+class OrderRejected(OrderMessage):
+    type: ClassVar[str] = "order.rejected"
+
+    channel: str
+    external_id: str
+    problems: Annotated[list[Problem], Field(min_length=1)]
+    customer: Customer | None = None
+
+
+class OrderCancelled(OrderMessage):
+    type: ClassVar[str] = "order.cancelled"
+
+    reason: Annotated[str, Field(min_length=1)]
+    detail: str = ""
+
+
+class OrderCompleted(OrderMessage):
+    type: ClassVar[str] = "order.completed"
+
+
+class OrderCompletionDue(OrderMessage):
+    """Intake's timer: the complaint window after delivery has passed."""
+
+    type: ClassVar[str] = "order.completion_due"
+    kind: ClassVar[Literal["timer"]] = "timer"

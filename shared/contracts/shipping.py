@@ -1,0 +1,52 @@
+"""Shipping's announcements and the carriers' tracking updates."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import ClassVar, Literal
+
+from .base import Money, OrderMessage
+
+
+class TrackingStatus(StrEnum):
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    DELIVERY_FAILED = "delivery_failed"
+
+
+class ShipmentDispatched(OrderMessage):
+    type: ClassVar[str] = "shipment.dispatched"
+
+    shipment_id: str
+    carrier: str
+    service: str
+    tracking_number: str
+    expected_delivery: date
+    cost: Money
+
+
+class ShipmentInTransit(OrderMessage):
+    type: ClassVar[str] = "shipment.in_transit"
+
+    shipment_id: str
+    tracking_number: str
+
+
+class ShipmentDelivered(OrderMessage):
+    type: ClassVar[str] = "shipment.delivered"
+
+    shipment_id: str
+    tracking_number: str
+    delivered_at: datetime
+
+
+class CarrierTrackingUpdate(OrderMessage):
+    """A carrier reports on a parcel; ``order_id`` is the shipper reference it echoes back."""
+
+    type: ClassVar[str] = "carrier.tracking_update"
+    kind: ClassVar[Literal["command"]] = "command"
+
+    tracking_number: str
+    status: TrackingStatus
+    at: datetime

@@ -1,0 +1,111 @@
+"""The CloudEvents-shaped envelope every message travels in (structured JSON mode).
+
+Decoding is strict and every failure raises ``InvalidMessage`` with a reason a person can act
+on; the consumer parks such messages instead of dropping them.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.contracts import Message, contract_for
+
+CONTENT_TYPE = "application/cloudevents+json"
+
+
+class InvalidMessage(Exception):
+    """A message that can never be handled as it is: it goes to the parking lot."""
+
+    def __init__(self, reason: str, envelope: Envelope | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.envelope = envelope
+
+
+class Envelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(min_length=1, max_length=64)
+    type: str = Field(min_length=1, max_length=100)
+    source: str = Field(min_length=1, max_length=100)
+    subject: str = Field(min_length=1, max_length=200)
+    time: datetime
+    correlationid: str = Field(min_length=1, max_length=200)
+    causationid: str | None = None
+    schemaversion: int = 1
+    datacontenttype: Literal["application/json"] = "application/json"
+    data: dict[str, Any]
+
+    def encode(self) -> bytes:
+        return self.model_dump_json().encode()
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex
+
+
+def wrap(
+    message: Message,
+    *,
+    source: str,
+    cause: Envelope | None = None,
+    message_id: str | None = None,
+    now: datetime | None = None,
+) -> Envelope:
+    """Put a message in an envelope; a caused message inherits its cause's saga."""
+    subject = message.subject
+    return Envelope(
+        id=message_id or new_message_id(),
+        type=message.type,
+        source=source,
+        subject=subject,
+        time=now or datetime.now(UTC),
+        correlationid=cause.correlationid if cause else subject,
+        causationid=cause.id if cause else None,
+        schemaversion=message.schema_version,
+        data=message.model_dump(mode="json"),
+    )
+
+
+def decode(body: bytes | str, max_bytes: int) -> Envelope:
+    """Bytes from the wire to an envelope, or ``InvalidMessage`` saying what is wrong."""
+    if len(body) > max_bytes:
+        raise InvalidMessage(f"body is {len(body)} bytes, over the {max_bytes}-byte limit")
+    try:
+        raw = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise InvalidMessage(f"body is not JSON: {error}") from error
+    if not isinstance(raw, dict):
+        raise InvalidMessage(f"body is a JSON {type(raw).__name__}, expected an object")
+    try:
+        return Envelope.model_validate(raw)
+    except ValidationError as error:
+        raise InvalidMessage(f"bad envelope: {describe(error)}") from error
+
+
+def open_payload(envelope: Envelope) -> Message:
+    """The envelope's data as its contract, or ``InvalidMessage`` naming each bad field."""
+    contract = contract_for(envelope.type)
+    if contract is None:
+        raise InvalidMessage(f"unknown message type {envelope.type!r}", envelope)
+    try:
+        return contract.model_validate(envelope.data)
+    except ValidationError as error:
+        raise InvalidMessage(f"invalid {envelope.type}: {describe(error)}", envelope) from error
+
+
+def describe(error: ValidationError) -> str:
+    return "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in error.errors())
+
+
+def field_path(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(message)"

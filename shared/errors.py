@@ -1,0 +1,33 @@
+"""Which failures are worth another try."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+# PostgreSQL SQLSTATE classes and codes that go away on their own: connection trouble,
+# serialization failures and deadlocks, and a unique key two replicas raced for.
+_TRANSIENT_SQLSTATE_PREFIXES = ("08", "40", "53", "57P")
+_TRANSIENT_SQLSTATES = {"23505", "55P03"}
+
+
+class TransientError(Exception):
+    """Raised by a third party's adapter when the same call may succeed later."""
+
+
+class PermanentError(Exception):
+    """Raised when a message can never succeed as it is; it goes to the parking lot."""
+
+
+def is_transient(error: BaseException) -> bool:
+    if isinstance(error, TransientError | ConnectionError | TimeoutError):
+        return True
+    if isinstance(error, DBAPIError):
+        if error.connection_invalidated:
+            return True
+        state = getattr(error.orig, "sqlstate", None)
+        if state:
+            return state in _TRANSIENT_SQLSTATES or state.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
+        if isinstance(error, OperationalError):
+            return "locked" in str(error.orig) or "unable to open" in str(error.orig)
+        return "UNIQUE constraint failed" in str(error.orig)
+    return False

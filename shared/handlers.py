@@ -1,0 +1,70 @@
+"""What a worker is made of, and how handlers get their dependencies.
+
+A handler is a plain function ``on_<type>(message, uow, **dependencies)`` that changes state
+through the unit of work and returns the messages it announces (or ``Scheduled`` ones). It never
+commits, acks, publishes, sleeps, retries or reads settings: the runtime does those, once, for all.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import MetaData
+from sqlalchemy.orm import Session
+
+from shared.contracts import Message
+from shared.envelope import Envelope, InvalidMessage
+from shared.timers import Scheduled
+
+Result = Iterable[Message | Scheduled]
+Handler = Callable[..., Result]
+BoundHandler = Callable[[Any, Any], Result]
+InvalidHandler = Callable[[Envelope, InvalidMessage, Any], Result]
+
+
+class UnitOfWork:
+    """One database transaction, seen by handlers through the worker's stores.
+
+    The runtime owns the transaction; a worker subclasses this to add its stores.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+
+@dataclass(frozen=True)
+class Service:
+    """One worker: its name, its tables, its handler table and its unit of work."""
+
+    name: str
+    metadata: MetaData
+    unit_of_work: Callable[[Session], UnitOfWork]
+    handlers: Mapping[type[Message], BoundHandler]
+    invalid_handlers: Mapping[type[Message], InvalidHandler] = field(default_factory=dict)
+
+    @property
+    def subscriptions(self) -> list[type[Message]]:
+        return list(self.handlers)
+
+
+def inject(
+    handlers: Mapping[type[Message], Handler], positional: int = 2, **dependencies: Any
+) -> dict[type[Message], Any]:
+    """Bind each handler's keyword dependencies by parameter name, once, at bootstrap.
+
+    The first ``positional`` parameters are what the runtime passes: the message and the unit of
+    work (for an invalid-message handler: the envelope, the problem and the unit of work).
+    """
+    return {c: _bind(handler, positional, dependencies) for c, handler in handlers.items()}
+
+
+def _bind(handler: Handler, positional: int, dependencies: Mapping[str, Any]) -> Any:
+    wanted = list(inspect.signature(handler).parameters)[positional:]
+    missing = [name for name in wanted if name not in dependencies]
+    if missing:
+        raise TypeError(f"{handler.__name__} needs {', '.join(missing)}, which bootstrap lacks")
+    return functools.partial(handler, **{name: dependencies[name] for name in wanted})

@@ -1,0 +1,94 @@
+"""The transactional outbox: what a worker announces is committed with its state change.
+
+Rows stay after publishing (``published_at`` set) so that they double as the worker's record of
+what it said about each order; ``orderflow order show`` reads them as the order's timeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import (
+    Column,
+    Index,
+    MetaData,
+    String,
+    Table,
+    Text,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
+
+from shared.database import UtcDateTime
+from shared.envelope import Envelope
+
+
+def outbox_table(metadata: MetaData) -> Table:
+    table = Table(
+        "outbox",
+        metadata,
+        Column("message_id", String(64), primary_key=True),
+        Column("type", String(100), nullable=False),
+        Column("subject", String(200), nullable=False, index=True),
+        Column("body", Text, nullable=False),
+        Column("created_at", UtcDateTime(), nullable=False),
+        Column("published_at", UtcDateTime()),
+    )
+    Index(
+        "outbox_unpublished",
+        table.c.created_at,
+        postgresql_where=table.c.published_at.is_(None),
+        sqlite_where=table.c.published_at.is_(None),
+    )
+    return table
+
+
+class Outbox:
+    def __init__(self, table: Table) -> None:
+        self.table = table
+
+    def add(self, session: Session, envelopes: Sequence[Envelope]) -> None:
+        if envelopes:
+            rows = [
+                {
+                    "message_id": e.id,
+                    "type": e.type,
+                    "subject": e.subject,
+                    "body": e.model_dump_json(),
+                    "created_at": e.time,
+                }
+                for e in envelopes
+            ]
+            session.execute(insert(self.table), rows)
+
+    def mark_published(self, session: Session, message_ids: Sequence[str], at: datetime) -> None:
+        if message_ids:
+            c = self.table.c
+            session.execute(
+                update(self.table).where(c.message_id.in_(message_ids)).values(published_at=at)
+            )
+
+    def unpublished(self, session: Session, created_before: datetime, limit: int) -> list[Envelope]:
+        """Rows a crash or a broker outage left behind; skips rows another replica holds."""
+        c = self.table.c
+        query = (
+            select(c.body)
+            .where(c.published_at.is_(None), c.created_at < created_before)
+            .order_by(c.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [Envelope.model_validate_json(body) for body in session.scalars(query)]
+
+    def backlog(self, session: Session) -> int:
+        c = self.table.c
+        query = select(func.count()).select_from(self.table).where(c.published_at.is_(None))
+        return int(session.scalar(query) or 0)
+
+    def about(self, session: Session, subject: str) -> list[Envelope]:
+        query = select(self.table.c.body).where(self.table.c.subject == subject)
+        return [Envelope.model_validate_json(body) for body in session.scalars(query)]

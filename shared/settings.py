@@ -1,0 +1,45 @@
+"""Runtime settings, read once from the environment (prefix ``ORDERFLOW_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
+
+    broker_url: str = Field(
+        default="memory://", description="kombu URL: memory:// embedded, amqp://... for RabbitMQ"
+    )
+    database_url: str = Field(
+        default="sqlite:///.orderflow/{worker}.db",
+        description="SQLAlchemy URL template; {worker} becomes the worker's name",
+    )
+    database_urls: dict[str, str] = Field(
+        default_factory=dict, description="per-worker URLs (JSON object) overriding the template"
+    )
+    namespace: str = Field(default="orderflow", description="prefix of every exchange and queue")
+    prefetch: int = Field(default=200, ge=1)
+    batch_size: int = Field(default=100, ge=1, description="messages handled per transaction")
+    max_message_bytes: int = Field(default=256 * 1024, ge=1024)
+    quorum_queues: bool | None = Field(
+        default=None, description="None: quorum queues on RabbitMQ, classic on memory://"
+    )
+    delivery_limit: int = Field(default=20, ge=1)
+    handler_attempts: int = Field(default=4, ge=1, description="in-process tries of a batch item")
+    outbox_sweep_seconds: float = Field(default=2.0, gt=0)
+    timer_poll_seconds: float = Field(default=0.2, gt=0)
+    metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables the endpoint")
+    heartbeat_seconds: int = Field(default=30, ge=0)
+
+    def database_url_for(self, worker: str) -> str:
+        return self.database_urls.get(worker) or self.database_url.format(worker=worker)
+
+    @property
+    def on_real_broker(self) -> bool:
+        return not self.broker_url.startswith("memory://")
+
+    @property
+    def use_quorum_queues(self) -> bool:
+        return self.on_real_broker if self.quorum_queues is None else self.quorum_queues
