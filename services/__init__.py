@@ -1,0 +1,1 @@
+"""orderflow's workers. Each imports only ``shared`` and libraries, never another worker."""

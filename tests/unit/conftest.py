@@ -1,0 +1,38 @@
+"""Unit tests run handlers against a real SQLite database in memory, through the worker's
+own unit of work: our stores are never faked."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from shared.clock import ManualClock
+from shared.handlers import Service
+from shared.worker import RuntimeTables
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def session_for() -> Iterator[Callable[[Service], Session]]:
+    """A session on a fresh in-memory database holding ``service``'s tables."""
+    sessions: list[Session] = []
+
+    def make(service: Service) -> Session:
+        RuntimeTables(service.metadata)
+        engine = create_engine("sqlite://")
+        service.metadata.create_all(engine)
+        session = Session(engine, expire_on_commit=False)
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        session.close()
