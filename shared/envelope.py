@@ -21,10 +21,16 @@ CONTENT_TYPE = "application/cloudevents+json"
 class InvalidMessage(Exception):
     """A message that can never be handled as it is: it goes to the parking lot."""
 
-    def __init__(self, reason: str, envelope: Envelope | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        envelope: Envelope | None = None,
+        problems: list[tuple[str, str]] | None = None,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.envelope = envelope
+        self.problems = problems or []
 
 
 class Envelope(BaseModel):
@@ -97,11 +103,17 @@ def open_payload(envelope: Envelope) -> Message:
     try:
         return contract.model_validate(envelope.data)
     except ValidationError as error:
-        raise InvalidMessage(f"invalid {envelope.type}: {describe(error)}", envelope) from error
+        reason = f"invalid {envelope.type}: {describe(error)}"
+        raise InvalidMessage(reason, envelope, field_problems(error)) from error
+
+
+def field_problems(error: ValidationError) -> list[tuple[str, str]]:
+    """Each problem as (field path, message), e.g. ``("lines[0].quantity", "...")``."""
+    return [(field_path(e["loc"]), e["msg"]) for e in error.errors()]
 
 
 def describe(error: ValidationError) -> str:
-    return "; ".join(f"{field_path(e['loc'])}: {e['msg']}" for e in error.errors())
+    return "; ".join(f"{field}: {message}" for field, message in field_problems(error))
 
 
 def field_path(location: tuple[int | str, ...]) -> str:
