@@ -63,7 +63,7 @@ class Inbound:
 
     @property
     def body(self) -> bytes:
-        return bytes(self.delivery.body) if self.delivery else self.envelope.encode()
+        return body_of(self.delivery) if self.delivery else self.envelope.encode()
 
 
 @dataclass(frozen=True)
@@ -77,12 +77,18 @@ class Parked:
 
     @classmethod
     def delivery(cls, delivery: Delivery, reason: str, kind: str) -> Parked:
-        return cls(bytes(delivery.body), reason, kind, cls.origin_of(delivery))
+        return cls(body_of(delivery), reason, kind, cls.origin_of(delivery))
 
     @staticmethod
     def origin_of(delivery: Delivery) -> str:
         info = delivery.delivery_info or {}
         return f"{info.get('exchange', '')}/{info.get('routing_key', '')}"
+
+
+def body_of(delivery: Delivery) -> bytes:
+    """The body as sent (py-amqp hands back text when a content encoding was given)."""
+    body = delivery.body
+    return body.encode() if isinstance(body, str) else bytes(body)
 
 
 class RuntimeTables:
@@ -436,6 +442,11 @@ class Worker:
             due = self.tables.timers.claim_due(session, self.clock.now(), 1, message_id)
             self._park([self._parked_failure(Inbound(e), failure, 1) for e in due])
             self.tables.timers.remove(session, [e.id for e in due])
+
+    def next_timer_due(self) -> datetime | None:
+        assert self.sessions is not None
+        with self.sessions() as session:
+            return self.tables.timers.next_due(session)
 
     def _timer_item(self, envelope: Envelope) -> Inbound:
         contract = contract_for(envelope.type)

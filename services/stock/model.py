@@ -39,8 +39,8 @@ class Item(Base):
     __tablename__ = "items"
 
     sku: Mapped[str] = mapped_column(String(64), primary_key=True)
-    on_hand: Mapped[int] = mapped_column(Integer, default=0)
-    reserved: Mapped[int] = mapped_column(Integer, default=0)
+    on_hand: Mapped[int] = mapped_column(Integer)
+    reserved: Mapped[int] = mapped_column(Integer)
     location: Mapped[str] = mapped_column(String(32), default="A-01-01")
     weight_grams: Mapped[int] = mapped_column(Integer, default=500)
 

@@ -1,0 +1,228 @@
+"""The runtime's promises, on both transports: outbox with confirms, inbox dedupe, parking."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client import REGISTRY
+from kombu import Connection, Queue
+from kombu.simple import SimpleQueue
+
+from services.stock import worker as stock
+from services.stock.admin import set_level
+from services.stock.store import StockUnitOfWork
+from shared.clock import SystemClock
+from shared.contracts import OrderLine
+from shared.envelope import Envelope, wrap
+from shared.messaging import BrokerLink, Outgoing
+from shared.settings import Settings
+from shared.topology import Topology
+from shared.worker import Worker
+from tests.factories import order_placed
+from tests.support import wait_until
+
+
+@pytest.fixture
+def worker(settings: Settings) -> Iterator[Worker]:
+    running = Worker(stock.bootstrap(), settings)
+    running.start()
+    assert running.sessions is not None
+    with running.sessions() as session, session.begin():
+        set_level(StockUnitOfWork(session), "MUG-BLUE", 10, SystemClock().now(), "A-01-02", 350)
+    yield running
+    running.close()
+
+
+@pytest.fixture
+def topology(settings: Settings) -> Topology:
+    return Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
+
+
+@pytest.fixture
+def events(settings: Settings, topology: Topology) -> Iterator[SimpleQueue]:
+    """Everything published on the events exchange, as a channel or an auditor would see it."""
+    queue = Queue(f"{settings.namespace}.probe", exchange=topology.events, routing_key="stock.#")
+    with Connection(settings.broker_url) as connection:
+        probe = connection.SimpleQueue(queue)
+        yield probe
+        probe.close()
+
+
+@pytest.fixture
+def parking(settings: Settings, topology: Topology, worker: Worker) -> Iterator[SimpleQueue]:
+    with Connection(settings.broker_url) as connection:
+        lot = connection.SimpleQueue(topology.parking_queue("stock"))
+        yield lot
+        lot.close()
+
+
+@pytest.fixture
+def sender(settings: Settings) -> Iterator[BrokerLink]:
+    link = BrokerLink(settings.broker_url)
+    link.connect()
+    yield link
+    link.close()
+
+
+def send(
+    sender: BrokerLink, topology: Topology, body: bytes, routing_key: str = "order.placed"
+) -> None:
+    sender.publish_confirmed(
+        [Outgoing(body=body, exchange=topology.events, routing_key=routing_key, message_id="m")]
+    )
+
+
+def received(queue: SimpleQueue, worker: Worker, count: int) -> list[tuple[dict, dict]]:
+    """Poll the worker until ``count`` messages arrived on ``queue``; (body, headers) each."""
+    got: list[tuple[dict, dict]] = []
+
+    def arrived() -> bool:
+        try:
+            message = queue.get(timeout=0.01)
+        except queue.Empty:
+            return len(got) >= count
+        message.ack()
+        got.append((message.body, message.headers or {}))
+        return len(got) >= count
+
+    wait_until(arrived, 20, step=lambda: worker.poll(0.05), what=f"{count} messages")
+    return got
+
+
+def placed(order_id: str) -> Envelope:
+    return wrap(order_placed(order_id), source="intake")
+
+
+def test_a_handled_message_is_announced_through_the_outbox(
+    worker: Worker, events: SimpleQueue, sender: BrokerLink, topology: Topology
+) -> None:
+    send(sender, topology, placed("ord-a").encode())
+
+    [(body, _)] = received(events, worker, 1)
+
+    announced = Envelope.model_validate_json(body)
+    assert (announced.type, announced.subject, announced.source) == (
+        "stock.reserved",
+        "ord-a",
+        "stock",
+    )
+    worker.poll(0)
+    assert worker.sessions is not None
+    with worker.sessions() as session:
+        assert worker.tables.outbox.backlog(session) == 0
+        [row] = worker.tables.outbox.about(session, "ord-a")
+    assert row.id == announced.id
+
+
+def test_publisher_confirms_mean_the_message_is_queued(
+    settings: Settings, sender: BrokerLink, topology: Topology, events: SimpleQueue
+) -> None:
+    """Once ``publish_confirmed`` returns, the broker holds every message."""
+    bodies = [placed(f"ord-{n}").encode() for n in range(25)]
+
+    sender.publish_confirmed(
+        [
+            Outgoing(
+                body=b, exchange=topology.events, routing_key="stock.reserved", message_id=str(n)
+            )
+            for n, b in enumerate(bodies)
+        ]
+    )
+
+    assert events.qsize() == 25
+
+
+def test_a_message_delivered_twice_has_one_effect(
+    worker: Worker, events: SimpleQueue, sender: BrokerLink, topology: Topology
+) -> None:
+    envelope = placed("ord-twice")
+
+    send(sender, topology, envelope.encode())
+    send(sender, topology, envelope.encode())
+    send(sender, topology, placed("ord-after").encode())
+
+    subjects = [Envelope.model_validate_json(b).subject for b, _ in received(events, worker, 2)]
+    assert sorted(subjects) == ["ord-after", "ord-twice"]
+    assert worker.sessions is not None
+    with worker.sessions() as session:
+        assert StockUnitOfWork(session).items.get("MUG-BLUE").reserved == 4  # type: ignore[union-attr]
+
+
+def test_bad_messages_are_parked_with_the_reason_and_the_rest_keep_flowing(
+    worker: Worker,
+    events: SimpleQueue,
+    parking: SimpleQueue,
+    sender: BrokerLink,
+    topology: Topology,
+) -> None:
+    good = placed("ord-good")
+    wrong_schema = good.model_copy(update={"id": "x1", "data": {**good.data, "lines": "many"}})
+    unknown = good.model_copy(update={"id": "x2", "type": "order.exploded"})
+    too_big = placed("ord-big").model_copy(update={"data": {**good.data, "padding": "x" * 300_000}})
+
+    for body in (
+        b"{not json",
+        wrong_schema.encode(),
+        unknown.encode(),
+        too_big.encode(),
+        good.encode(),
+    ):
+        send(sender, topology, body)
+
+    [(body, _)] = received(events, worker, 1)
+    assert Envelope.model_validate_json(body).subject == "ord-good"
+    parked = received(parking, worker, 4)
+    reasons = {headers["x-orderflow-kind"]: headers["x-orderflow-reason"] for _, headers in parked}
+    assert set(reasons) == {"malformed", "invalid", "unknown_type"}
+    assert "not JSON" in reasons["malformed"] or "byte limit" in reasons["malformed"]
+    assert "lines" in reasons["invalid"]
+    assert "order.exploded" in reasons["unknown_type"]
+    assert all(h["x-orderflow-worker"] == "stock" for _, h in parked)
+    assert all(h["x-orderflow-origin"].endswith("/order.placed") for _, h in parked)
+
+
+def test_an_order_line_that_cannot_be_met_is_answered_not_parked(
+    worker: Worker, events: SimpleQueue, sender: BrokerLink, topology: Topology
+) -> None:
+    short = order_placed("ord-short", lines=[OrderLine(sku="MUG-BLUE", quantity=99, unit_price=1)])
+
+    send(sender, topology, wrap(short, source="intake").encode())
+
+    [(body, _)] = received(events, worker, 1)
+    assert json.loads(body)["type"] == "stock.unavailable"
+
+
+def test_a_redelivery_after_a_lost_ack_has_no_second_effect(
+    settings: Settings, worker: Worker, events: SimpleQueue, sender: BrokerLink, topology: Topology
+) -> None:
+    """The worker commits, then dies before its ack: the broker redelivers to the next one."""
+    if not settings.on_real_broker:
+        pytest.skip("kombu's memory transport drops unacked messages when a channel closes")
+    worker.link.ack = lambda deliveries: None  # type: ignore[method-assign]
+    send(sender, topology, placed("ord-lost-ack").encode())
+    received(events, worker, 1)
+    worker.link.close()
+    duplicates_before = duplicates_seen()
+
+    successor = Worker(stock.bootstrap(), settings)
+    successor.start()
+    try:
+        wait_until(
+            lambda: duplicates_seen() == duplicates_before + 1,
+            10,
+            step=lambda: successor.poll(0.05),
+            what="the redelivered message",
+        )
+        assert successor.sessions is not None
+        with successor.sessions() as session:
+            assert StockUnitOfWork(session).items.get("MUG-BLUE").reserved == 2  # type: ignore[union-attr]
+        assert events.qsize() == 0
+    finally:
+        successor.close()
+
+
+def duplicates_seen() -> float:
+    labels = {"worker": "stock", "type": "order.placed", "outcome": "duplicate"}
+    return REGISTRY.get_sample_value("orderflow_messages_total", labels) or 0.0

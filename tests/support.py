@@ -1,0 +1,72 @@
+"""Helpers shared by the integration and end-to-end tests."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from kombu import Connection
+from sqlalchemy import make_url
+
+from shared.database import drop_postgres_database
+from shared.settings import Settings
+from shared.topology import Topology
+
+
+def memory_settings(namespace: str, tmp_path: Path, **overrides: object) -> Settings:
+    return Settings(
+        broker_url="memory://",
+        database_url=f"sqlite:///{tmp_path}/{{worker}}.db",
+        namespace=namespace,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def real_settings(
+    namespace: str, rabbitmq_url: str, postgres_url: str, **overrides: object
+) -> Settings:
+    template = make_url(postgres_url).set(database=f"{namespace}_{{worker}}")
+    return Settings(
+        broker_url=rabbitmq_url,
+        database_url=template.render_as_string(hide_password=False)
+        .replace("%7B", "{")
+        .replace("%7D", "}"),
+        namespace=namespace,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+def tear_down(settings: Settings, workers: Iterable[str]) -> None:
+    """Delete the namespace's queues and exchanges and drop the workers' PostgreSQL databases."""
+    names = list(workers)
+    topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
+    if settings.on_real_broker:
+        with Connection(settings.broker_url) as connection:
+            channel = connection.channel()
+            for name in names:
+                for queue in (topology.worker_queue_name(name), topology.parking_queue_name(name)):
+                    channel.queue_delete(queue)
+            for exchange in (topology.events, topology.commands, topology.parking):
+                channel.exchange_delete(exchange.name)
+    for name in names:
+        url = settings.database_url_for(name)
+        if url.startswith("postgresql"):
+            drop_postgres_database(url)
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    timeout: float,
+    step: Callable[[], object] | None = None,
+    what: str = "",
+) -> None:
+    """Wait for ``condition``, doing ``step`` (e.g. polling workers) between checks."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        if step is not None:
+            step()
+        else:
+            time.sleep(0.05)
