@@ -71,7 +71,8 @@ class Timers:
             session.execute(delete(self.table).where(self.table.c.message_id.in_(message_ids)))
 
     def next_due(self, session: Session) -> datetime | None:
-        return session.scalar(select(func.min(self.table.c.due_at)))
+        due: datetime | None = session.scalar(select(func.min(self.table.c.due_at)))
+        return due
 
     def pending(self, session: Session, subject: str) -> list[tuple[str, datetime]]:
         c = self.table.c

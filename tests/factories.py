@@ -52,6 +52,6 @@ def order_placed(order_id: str = "ord-1", **overrides: Any) -> OrderPlaced:
     }
     fields.update(overrides)
     if "lines" in overrides and "items_total" not in overrides:
-        fields["items_total"] = sum(l.quantity * l.unit_price for l in fields["lines"])
+        fields["items_total"] = sum(line.quantity * line.unit_price for line in fields["lines"])
         fields["total"] = fields["items_total"] + fields["shipping_fee"]
     return OrderPlaced(**fields)

@@ -13,6 +13,7 @@ from shared.contracts import (
     StockReserved,
     StockUnavailable,
 )
+from shared.handlers import Handler
 
 from .model import Movement, Reservation, ReservationStatus, allocate
 from .store import StockUnitOfWork
@@ -82,7 +83,7 @@ def on_payment_failed(event: PaymentFailed, uow: StockUnitOfWork, clock: Clock) 
     return [StockReleased(order_id=event.order_id, reason="payment_failed")]
 
 
-HANDLERS = {
+HANDLERS: dict[type[Message], Handler] = {
     OrderPlaced: on_order_placed,
     ShipmentDispatched: on_shipment_dispatched,
     PaymentFailed: on_payment_failed,

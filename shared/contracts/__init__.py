@@ -23,6 +23,7 @@ from .payment import PaymentCaptured, PaymentFailed
 from .shipping import (
     CarrierTrackingUpdate,
     ShipmentDelivered,
+    ShipmentDeliveryFailed,
     ShipmentDispatched,
     ShipmentInTransit,
     TrackingStatus,
@@ -65,6 +66,7 @@ __all__ = [
     "Problem",
     "ReservedLine",
     "ShipmentDelivered",
+    "ShipmentDeliveryFailed",
     "ShipmentDispatched",
     "ShipmentInTransit",
     "Shortage",

@@ -8,7 +8,7 @@ events are announcements by a worker and travel on the events exchange.
 from __future__ import annotations
 
 import re
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -34,6 +34,12 @@ class Message(BaseModel):
         """The envelope's subject: the order this message is about."""
         raise NotImplementedError
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type" in cls.__dict__:
+            _check_name(cls)
+            REGISTRY[cls.type] = cls
+
 
 class OrderMessage(Message):
     order_id: OrderId
@@ -41,12 +47,6 @@ class OrderMessage(Message):
     @property
     def subject(self) -> str:
         return self.order_id
-
-    def __init_subclass__(cls, **kwargs: object) -> None:
-        super().__init_subclass__(**kwargs)
-        if "type" in cls.__dict__:
-            _check_name(cls)
-            REGISTRY[cls.type] = cls
 
 
 REGISTRY: dict[str, type[Message]] = {}

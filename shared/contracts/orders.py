@@ -119,6 +119,7 @@ class OrderRejected(OrderMessage):
     external_id: str
     problems: Annotated[list[Problem], Field(min_length=1)]
     customer: Customer | None = None
+    attempt: Annotated[int, Field(ge=1, description="Which submission of this order failed.")] = 1
 
 
 class OrderCancelled(OrderMessage):

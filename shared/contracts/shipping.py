@@ -41,6 +41,16 @@ class ShipmentDelivered(OrderMessage):
     delivered_at: datetime
 
 
+class ShipmentDeliveryFailed(OrderMessage):
+    """The carrier could not deliver (refused, not found, returned to sender): compensate."""
+
+    type: ClassVar[str] = "shipment.delivery_failed"
+
+    shipment_id: str
+    tracking_number: str
+    failed_at: datetime
+
+
 class CarrierTrackingUpdate(OrderMessage):
     """A carrier reports on a parcel; ``order_id`` is the shipper reference it echoes back."""
 

@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from prometheus_client import REGISTRY
 from kombu import Connection, Queue
 from kombu.simple import SimpleQueue
+from prometheus_client import REGISTRY
 
 from services.stock import worker as stock
 from services.stock.admin import set_level
