@@ -1,0 +1,165 @@
+"""Intake's domain: the order, and the only place its status changes.
+
+Every status change is guarded, so a duplicate, late or early event finds nothing to do.
+A rejected order is terminal for the saga, but its channel may correct it: a new submission
+with the same (channel, external id) is judged again under the same order id.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Integer, String, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from shared.contracts import Customer, OrderPlaced, OrderRejected, OrderSubmit, Problem
+from shared.database import UtcDateTime
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OrderStatus(StrEnum):
+    RECEIVED = "received"
+    PLACED = "placed"
+    DELIVERED = "delivered"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+TERMINAL = frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
+
+
+def new_order_id() -> str:
+    return f"ord_{uuid.uuid4().hex[:24]}"
+
+
+class Order(Base):
+    __tablename__ = "orders"
+    __table_args__ = (UniqueConstraint("channel", "external_id", name="orders_submission_key"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    lines: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    currency: Mapped[str | None] = mapped_column(String(3))
+    items_total: Mapped[int] = mapped_column(Integer)
+    shipping_fee: Mapped[int] = mapped_column(Integer)
+    delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    payment: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    problems: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    cancel_reason: Mapped[str | None] = mapped_column(String(64))
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    @classmethod
+    def received(cls, channel: str, external_id: str, now: datetime) -> Order:
+        """A first submission, before ``place`` or ``reject`` judges it."""
+        return cls(
+            id=new_order_id(),
+            channel=channel,
+            external_id=external_id,
+            status=OrderStatus.RECEIVED,
+            attempts=0,
+            lines=[],
+            items_total=0,
+            shipping_fee=0,
+            problems=[],
+            submitted_at=now,
+            updated_at=now,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.items_total + self.shipping_fee
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    @property
+    def correctable(self) -> bool:
+        """A placed order ignores further submissions; a rejected one takes corrections."""
+        return self.status in (OrderStatus.RECEIVED, OrderStatus.REJECTED)
+
+    @property
+    def known_customer(self) -> Customer | None:
+        return Customer.model_validate(self.customer) if self.customer else None
+
+    @property
+    def rejection_problems(self) -> list[Problem]:
+        return [Problem.model_validate(problem) for problem in self.problems]
+
+    def place(self, submit: OrderSubmit, now: datetime) -> OrderPlaced:
+        self._judged(OrderStatus.PLACED, now)
+        self.customer = submit.customer.model_dump(mode="json")
+        self.lines = [line.model_dump(mode="json") for line in submit.lines]
+        self.currency = submit.currency
+        self.items_total = submit.items_total
+        self.shipping_fee = submit.shipping_fee
+        self.delivery = submit.delivery.model_dump(mode="json")
+        self.payment = submit.payment.model_dump(mode="json")
+        return OrderPlaced(
+            order_id=self.id,
+            channel=submit.channel,
+            external_id=submit.external_id,
+            customer=submit.customer,
+            lines=submit.lines,
+            currency=submit.currency,
+            items_total=self.items_total,
+            shipping_fee=self.shipping_fee,
+            total=self.total,
+            delivery=submit.delivery,
+            payment=submit.payment,
+        )
+
+    def reject(
+        self, problems: list[Problem], customer: Customer | None, now: datetime
+    ) -> OrderRejected:
+        """Reject with every problem; a customer known from an earlier attempt still hears."""
+        self._judged(OrderStatus.REJECTED, now)
+        customer = customer or self.known_customer
+        self.customer = customer.model_dump(mode="json") if customer else None
+        self.problems = [problem.model_dump() for problem in problems]
+        return OrderRejected(
+            order_id=self.id,
+            channel=self.channel,
+            external_id=self.external_id,
+            problems=problems,
+            customer=customer,
+            attempt=self.attempts,
+        )
+
+    def _judged(self, status: OrderStatus, now: datetime) -> None:
+        self.status = status
+        self.attempts += 1
+        self.problems = []
+        self.updated_at = now
+
+    def cancel(self, reason: str, now: datetime) -> bool:
+        """Only an open order can be cancelled; the first reason wins."""
+        if self.status != OrderStatus.PLACED:
+            return False
+        self.status, self.cancel_reason, self.updated_at = OrderStatus.CANCELLED, reason, now
+        return True
+
+    def deliver(self, delivered_at: datetime, now: datetime) -> bool:
+        if self.status != OrderStatus.PLACED:
+            return False
+        self.status, self.delivered_at, self.updated_at = OrderStatus.DELIVERED, delivered_at, now
+        return True
+
+    def complete(self, now: datetime) -> bool:
+        if self.status != OrderStatus.DELIVERED:
+            return False
+        self.status, self.updated_at = OrderStatus.COMPLETED, now
+        return True

@@ -1,0 +1,132 @@
+"""What a submission must pass beyond its schema, and what makes two submissions the same."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.contracts import (
+    Channel,
+    Customer,
+    DeliveryOption,
+    OrderSubmit,
+    PaymentMethod,
+    Problem,
+)
+
+TOKEN_METHODS = frozenset({PaymentMethod.CARD, PaymentMethod.E_WALLET})
+UNKNOWN_CHANNEL = "unknown"
+
+
+@dataclass(frozen=True)
+class SubmissionKey:
+    """What dedupes submissions: the channel and the channel's own order reference."""
+
+    channel: str
+    external_id: str
+
+    @classmethod
+    def of(cls, submit: OrderSubmit) -> SubmissionKey:
+        return cls(submit.channel, submit.external_id)
+
+    @classmethod
+    def of_invalid(cls, data: dict[str, Any], message_id: str) -> SubmissionKey:
+        """The key of a submission that failed its schema.
+
+        When its channel and external id are valid, they are the key, so the corrected
+        submission finds this order. Otherwise nothing ties it to another submission (a
+        channel's placeholder subject would merge unrelated ones), so the envelope id stands in
+        for the external id; the rejection's causation id leads the channel back to it.
+        """
+        channel, external_id = data.get("channel"), data.get("external_id")
+        known_channel = isinstance(channel, str) and channel in {c.value for c in Channel}
+        if known_channel and isinstance(external_id, str) and 1 <= len(external_id) <= 100:
+            return cls(str(channel), external_id)
+        return cls(str(channel) if known_channel else UNKNOWN_CHANNEL, message_id)
+
+
+def customer_in(data: dict[str, Any]) -> Customer | None:
+    """The customer of an invalid submission, if that part at least is valid."""
+    try:
+        return Customer.model_validate(data.get("customer"))
+    except ValidationError:
+        return None
+
+
+@dataclass(frozen=True)
+class OrderPolicy:
+    """The business rules a schema-valid submission must also pass (from intake's settings)."""
+
+    currencies: frozenset[str]
+    countries: frozenset[str]
+    payment_methods: frozenset[PaymentMethod]
+    max_total: int
+
+    def problems(self, submit: OrderSubmit) -> list[Problem]:
+        """Every problem at once, so the customer can correct them all in one go."""
+        return [
+            *duplicate_skus(submit),
+            *self._currency_problems(submit),
+            *self._delivery_problems(submit),
+            *self._payment_problems(submit),
+            *self._amount_problems(submit),
+        ]
+
+    def _currency_problems(self, submit: OrderSubmit) -> list[Problem]:
+        if submit.currency in self.currencies:
+            return []
+        return [not_allowed("currency", submit.currency, "accepted", self.currencies)]
+
+    def _delivery_problems(self, submit: OrderSubmit) -> list[Problem]:
+        found = []
+        delivery = submit.delivery
+        if delivery.address.country not in self.countries:
+            field, country = "delivery.address.country", delivery.address.country
+            found.append(not_allowed(field, country, "served", self.countries))
+        if delivery.option == DeliveryOption.PICKUP_POINT and not delivery.pickup_point_id:
+            message = "a pickup point delivery needs the pickup point's id"
+            found.append(Problem(field="delivery.pickup_point_id", message=message))
+        return found
+
+    def _payment_problems(self, submit: OrderSubmit) -> list[Problem]:
+        found = []
+        method = submit.payment.method
+        if method not in self.payment_methods:
+            found.append(not_allowed("payment.method", method, "accepted", self.payment_methods))
+        if method in TOKEN_METHODS and not submit.payment.token:
+            message = f"a {method} payment needs the payment gateway's token"
+            found.append(Problem(field="payment.token", message=message))
+        return found
+
+    def _amount_problems(self, submit: OrderSubmit) -> list[Problem]:
+        found = []
+        if submit.items_total <= 0:
+            found.append(Problem(field="lines", message="the items total must be above zero"))
+        total = submit.items_total + submit.shipping_fee
+        if total > self.max_total:
+            over = f"{shown(total)} {submit.currency} is over the {shown(self.max_total)} limit"
+            found.append(Problem(field="total", message=f"the order total {over}"))
+        return found
+
+
+def duplicate_skus(submit: OrderSubmit) -> list[Problem]:
+    first_line: dict[str, int] = {}
+    found = []
+    for index, line in enumerate(submit.lines):
+        if line.sku in first_line:
+            message = f"{line.sku} is already on lines[{first_line[line.sku]}]; add the quantities"
+            found.append(Problem(field=f"lines[{index}].sku", message=message))
+        first_line.setdefault(line.sku, index)
+    return found
+
+
+def not_allowed(field: str, value: str, verb: str, allowed: frozenset[str]) -> Problem:
+    message = f"{value} is not {verb}; {verb}: {', '.join(sorted(allowed))}"
+    return Problem(field=field, message=message)
+
+
+def shown(minor_units: int) -> str:
+    """Minor units as a decimal amount; every currency intake accepts has two decimals."""
+    return f"{minor_units / 100:.2f}"

@@ -1,0 +1,470 @@
+"""Intake, as a specification: judge submissions, own the order's status, close it when done."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy.orm import Session
+
+from services.intake import worker
+from services.intake.handlers import (
+    on_invalid_order_submit,
+    on_order_completion_due,
+    on_order_submit,
+    on_payment_failed,
+    on_shipment_delivered,
+    on_stock_unavailable,
+)
+from services.intake.model import Order, OrderStatus
+from services.intake.settings import IntakeSettings
+from services.intake.store import IntakeUnitOfWork
+from services.intake.submission import OrderPolicy
+from shared.clock import ManualClock
+from shared.contracts import (
+    Address,
+    Delivery,
+    DeliveryOption,
+    Message,
+    OrderCancelled,
+    OrderCompleted,
+    OrderCompletionDue,
+    OrderLine,
+    OrderPlaced,
+    OrderRejected,
+    OrderSubmit,
+    PaymentFailed,
+    PaymentInstruction,
+    PaymentMethod,
+    ShipmentDelivered,
+    StockUnavailable,
+)
+from shared.envelope import Envelope, InvalidMessage, open_payload
+from shared.handlers import Service
+from shared.timers import Scheduled
+from tests.factories import order_submit
+
+DELIVERED_AT = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def service(clock: ManualClock) -> Service:
+    return worker.bootstrap(clock, IntakeSettings(max_order_total=100_000))
+
+
+@pytest.fixture
+def uow(service: Service, session_for: Callable[[Service], Session]) -> IntakeUnitOfWork:
+    return IntakeUnitOfWork(session_for(service))
+
+
+@pytest.fixture
+def policy() -> OrderPolicy:
+    settings = IntakeSettings(max_order_total=100_000)
+    return OrderPolicy(
+        currencies=frozenset(settings.accepted_currencies),
+        countries=frozenset(settings.served_countries),
+        payment_methods=frozenset(settings.accepted_payment_methods),
+        max_total=settings.max_order_total,
+    )
+
+
+def place(uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy) -> OrderPlaced:
+    [placed] = on_order_submit(order_submit(), uow, clock, policy)
+    assert isinstance(placed, OrderPlaced)
+    return placed
+
+
+def deliver(uow: IntakeUnitOfWork, clock: ManualClock, order_id: str) -> list[Scheduled]:
+    delivered = ShipmentDelivered(
+        order_id=order_id, shipment_id="shp-1", tracking_number="TRK1", delivered_at=DELIVERED_AT
+    )
+    return on_shipment_delivered(delivered, uow, clock, timedelta(days=14))
+
+
+def payment_failed(order_id: str) -> PaymentFailed:
+    return PaymentFailed(
+        order_id=order_id, payment_id="pay-1", method=PaymentMethod.CARD, reason="declined"
+    )
+
+
+def out_of_stock(order_id: str) -> StockUnavailable:
+    return StockUnavailable(order_id=order_id, shortages=[], unknown_skus=["MUG-BLUE"])
+
+
+def rejection(events: Iterable[Message | Scheduled]) -> OrderRejected:
+    [event] = events
+    assert isinstance(event, OrderRejected)
+    return event
+
+
+def order_of(uow: IntakeUnitOfWork, order_id: str) -> Order:
+    order = uow.orders.get(order_id)
+    assert order is not None
+    return order
+
+
+def submit_envelope(
+    data: dict[str, Any], subject: str = "web:WEB-1001", message_id: str = "msg-submit-1"
+) -> Envelope:
+    return Envelope(
+        id=message_id,
+        type=OrderSubmit.type,
+        source="web",
+        subject=subject,
+        time=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        correlationid=subject,
+        data=data,
+    )
+
+
+def schema_failure(envelope: Envelope) -> InvalidMessage:
+    with pytest.raises(InvalidMessage) as failure:
+        open_payload(envelope)
+    return failure.value
+
+
+# -- a valid submission ---------------------------------------------------------------------
+
+
+def test_a_valid_submission_places_the_order_with_everything_downstream_needs(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+
+    assert re.fullmatch(r"ord_[0-9a-f]{24}", placed.order_id)
+    assert (placed.items_total, placed.shipping_fee, placed.total) == (2500, 495, 2995)
+    assert placed.customer.email == "ada@example.com"
+    assert placed.payment.token == "tok_approve"
+    order = order_of(uow, placed.order_id)
+    assert (order.status, order.channel, order.external_id) == ("placed", "web", "WEB-1001")
+    assert order.lines == [{"sku": "MUG-BLUE", "quantity": 2, "unit_price": 1250}]
+
+
+def test_the_same_submission_again_places_nothing(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    place(uow, clock, policy)
+
+    assert on_order_submit(order_submit(), uow, clock, policy) == []
+    assert uow.orders.counts_by_status() == {"placed": 1}
+
+
+def test_the_same_external_id_from_another_channel_is_another_order(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    first = place(uow, clock, policy)
+
+    [second] = on_order_submit(order_submit(channel="pos"), uow, clock, policy)
+
+    assert isinstance(second, OrderPlaced)
+    assert second.order_id != first.order_id
+
+
+# -- business validation --------------------------------------------------------------------
+
+
+def test_a_rejection_lists_every_problem_by_field(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    submit = order_submit(
+        lines=[
+            OrderLine(sku="MUG-BLUE", quantity=1, unit_price=0),
+            OrderLine(sku="MUG-BLUE", quantity=2, unit_price=0),
+        ],
+        currency="USD",
+        delivery=Delivery(
+            option=DeliveryOption.PICKUP_POINT,
+            address=Address(line1="Rua 1", city="Porto Alegre", postal_code="90000", country="BR"),
+        ),
+        payment=PaymentInstruction(method=PaymentMethod.BANK_TRANSFER),
+    )
+
+    rejected = rejection(on_order_submit(submit, uow, clock, policy))
+
+    assert [problem.field for problem in rejected.problems] == [
+        "lines[1].sku",
+        "currency",
+        "delivery.address.country",
+        "delivery.pickup_point_id",
+        "payment.method",
+        "lines",
+    ]
+    assert rejected.problems[4].message == "bank_transfer is not accepted; accepted: card, e_wallet"
+    assert rejected.customer == submit.customer
+    order = order_of(uow, rejected.order_id)
+    assert order.status == OrderStatus.REJECTED
+    assert order.rejection_problems == rejected.problems
+
+
+@pytest.mark.parametrize("method", [PaymentMethod.CARD, PaymentMethod.E_WALLET])
+def test_card_and_e_wallet_payments_need_a_token(
+    method: PaymentMethod, uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    submit = order_submit(payment=PaymentInstruction(method=method))
+
+    [problem] = rejection(on_order_submit(submit, uow, clock, policy)).problems
+
+    assert problem.field == "payment.token"
+
+
+def test_an_order_over_the_maximum_total_is_rejected(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    submit = order_submit(lines=[OrderLine(sku="MUG-BLUE", quantity=100, unit_price=1000)])
+
+    [problem] = rejection(on_order_submit(submit, uow, clock, policy)).problems
+
+    assert problem.field == "total"
+    assert problem.message == "the order total 1004.95 EUR is over the 1000.00 limit"
+
+
+def test_the_accepted_currencies_come_from_settings(
+    uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    service = worker.bootstrap(clock, IntakeSettings(accepted_currencies=["EUR", "GBP"]))
+
+    [event] = service.handlers[OrderSubmit](order_submit(currency="GBP"), uow)
+
+    assert isinstance(event, OrderPlaced)
+
+
+def test_bootstrap_reads_settings_from_the_environment(
+    uow: IntakeUnitOfWork, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_INTAKE_ACCEPTED_PAYMENT_METHODS", '["card", "bank_transfer"]')
+    service = worker.bootstrap(clock)
+    submit = order_submit(payment=PaymentInstruction(method=PaymentMethod.BANK_TRANSFER))
+
+    [event] = service.handlers[OrderSubmit](submit, uow)
+
+    assert isinstance(event, OrderPlaced)
+
+
+# -- corrections ----------------------------------------------------------------------------
+
+
+def test_a_corrected_submission_places_the_rejected_order_under_the_same_id(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    rejected = rejection(on_order_submit(order_submit(currency="USD"), uow, clock, policy))
+
+    [placed] = on_order_submit(order_submit(), uow, clock, policy)
+
+    assert isinstance(placed, OrderPlaced)
+    assert placed.order_id == rejected.order_id
+    order = order_of(uow, placed.order_id)
+    assert (order.status, order.problems, order.attempts) == ("placed", [], 2)
+
+
+def test_a_correction_that_is_still_wrong_is_rejected_again_with_the_new_problems(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    first = rejection(on_order_submit(order_submit(currency="USD"), uow, clock, policy))
+    tokenless = order_submit(payment=PaymentInstruction(method=PaymentMethod.CARD))
+
+    second = rejection(on_order_submit(tokenless, uow, clock, policy))
+
+    assert [problem.field for problem in second.problems] == ["payment.token"]
+    assert (second.order_id, first.attempt, second.attempt) == (first.order_id, 1, 2)
+    assert order_of(uow, first.order_id).rejection_problems == second.problems
+
+
+# -- submissions that fail their schema -----------------------------------------------------
+
+
+def test_a_submission_failing_its_schema_is_rejected_with_every_schema_problem(
+    uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    data = order_submit().model_dump(mode="json")
+    data["lines"][0]["quantity"] = 0
+    data["currency"] = "euro"
+    envelope = submit_envelope(data)
+
+    rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
+
+    assert [problem.field for problem in rejected.problems] == ["lines[0].quantity", "currency"]
+    assert (rejected.channel, rejected.external_id) == ("web", "WEB-1001")
+    assert rejected.customer is not None and rejected.customer.email == "ada@example.com"
+
+
+def test_the_runtime_calls_the_invalid_submission_handler_with_envelope_and_problem(
+    service: Service, uow: IntakeUnitOfWork
+) -> None:
+    envelope = submit_envelope({"channel": "web", "external_id": "WEB-1001"})
+
+    rejected = rejection(
+        service.invalid_handlers[OrderSubmit](envelope, schema_failure(envelope), uow)
+    )
+
+    fields = {problem.field for problem in rejected.problems}
+    assert fields == {"customer", "lines", "currency", "delivery", "payment"}
+    assert rejected.customer is None
+
+
+def test_a_valid_correction_of_a_schema_failure_keeps_the_order_id(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    envelope = submit_envelope({"channel": "web", "external_id": "WEB-1001", "lines": []})
+    rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
+
+    [placed] = on_order_submit(order_submit(), uow, clock, policy)
+
+    assert isinstance(placed, OrderPlaced)
+    assert placed.order_id == rejected.order_id
+
+
+def test_a_schema_failure_repeating_a_placed_order_changes_nothing(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+    envelope = submit_envelope({"channel": "web", "external_id": "WEB-1001"})
+
+    assert on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock) == []
+    assert order_of(uow, placed.order_id).status == "placed"
+
+
+def test_a_schema_failure_without_a_usable_reference_is_known_by_its_envelope_id(
+    uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    envelope = submit_envelope({"channel": "web", "external_id": ""}, subject="web:unknown")
+    rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
+    another = submit_envelope({"channel": "fax"}, subject="web:unknown", message_id="msg-2")
+
+    other = rejection(on_invalid_order_submit(another, schema_failure(another), uow, clock))
+
+    assert (rejected.channel, rejected.external_id) == ("web", "msg-submit-1")
+    assert (other.channel, other.external_id) == ("unknown", "msg-2")
+    assert other.order_id != rejected.order_id
+    assert {"channel", "external_id"} <= {problem.field for problem in other.problems}
+
+
+# -- cancellations --------------------------------------------------------------------------
+
+
+def test_stock_unavailable_cancels_an_open_order_as_out_of_stock(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+
+    [event] = on_stock_unavailable(out_of_stock(placed.order_id), uow, clock)
+
+    assert event == OrderCancelled(order_id=placed.order_id, reason="out_of_stock")
+    order = order_of(uow, placed.order_id)
+    assert (order.status, order.cancel_reason) == ("cancelled", "out_of_stock")
+    assert on_stock_unavailable(out_of_stock(placed.order_id), uow, clock) == []
+
+
+def test_a_failed_payment_cancels_an_open_order(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+
+    [event] = on_payment_failed(payment_failed(placed.order_id), uow, clock)
+
+    assert event == OrderCancelled(
+        order_id=placed.order_id, reason="payment_failed", detail="declined"
+    )
+    assert on_payment_failed(payment_failed(placed.order_id), uow, clock) == []
+
+
+def test_the_first_cancellation_reason_wins(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+    on_stock_unavailable(out_of_stock(placed.order_id), uow, clock)
+
+    assert on_payment_failed(payment_failed(placed.order_id), uow, clock) == []
+    assert order_of(uow, placed.order_id).cancel_reason == "out_of_stock"
+
+
+def test_events_about_an_unknown_order_do_nothing(
+    uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    assert on_stock_unavailable(out_of_stock("ord_nope"), uow, clock) == []
+    assert on_payment_failed(payment_failed("ord_nope"), uow, clock) == []
+    assert deliver(uow, clock, "ord_nope") == []
+    assert on_order_completion_due(OrderCompletionDue(order_id="ord_nope"), uow, clock) == []
+
+
+# -- delivery and completion ----------------------------------------------------------------
+
+
+def test_delivery_schedules_completion_after_the_complaint_window(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+
+    [timer] = deliver(uow, clock, placed.order_id)
+
+    assert timer == Scheduled(
+        OrderCompletionDue(order_id=placed.order_id), clock.now() + timedelta(days=14)
+    )
+    order = order_of(uow, placed.order_id)
+    assert (order.status, order.delivered_at) == ("delivered", DELIVERED_AT)
+    assert deliver(uow, clock, placed.order_id) == []
+
+
+def test_the_completion_timer_completes_a_delivered_order_once(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+    deliver(uow, clock, placed.order_id)
+    timer = OrderCompletionDue(order_id=placed.order_id)
+
+    assert on_order_completion_due(timer, uow, clock) == [OrderCompleted(order_id=placed.order_id)]
+    assert on_order_completion_due(timer, uow, clock) == []
+    assert order_of(uow, placed.order_id).status == "completed"
+
+
+def test_the_completion_timer_leaves_an_undelivered_order_alone(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+
+    assert on_order_completion_due(OrderCompletionDue(order_id=placed.order_id), uow, clock) == []
+    assert order_of(uow, placed.order_id).status == "placed"
+
+
+def test_late_events_leave_a_terminal_order_alone(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+    deliver(uow, clock, placed.order_id)
+    on_order_completion_due(OrderCompletionDue(order_id=placed.order_id), uow, clock)
+
+    assert on_payment_failed(payment_failed(placed.order_id), uow, clock) == []
+    assert on_stock_unavailable(out_of_stock(placed.order_id), uow, clock) == []
+    assert deliver(uow, clock, placed.order_id) == []
+    order = order_of(uow, placed.order_id)
+    assert (order.status, order.terminal) == ("completed", True)
+
+
+def test_a_delivery_after_a_cancellation_does_not_reopen_the_order(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    placed = place(uow, clock, policy)
+    on_payment_failed(payment_failed(placed.order_id), uow, clock)
+
+    assert deliver(uow, clock, placed.order_id) == []
+    assert order_of(uow, placed.order_id).status == "cancelled"
+
+
+# -- reads for the CLI ----------------------------------------------------------------------
+
+
+def test_the_store_lists_recent_orders_and_counts_them_by_status(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    first = place(uow, clock, policy)
+    clock.advance(timedelta(minutes=1))
+    on_order_submit(order_submit(external_id="WEB-1002", currency="USD"), uow, clock, policy)
+
+    recent = uow.orders.recent()
+
+    assert [order.external_id for order in recent] == ["WEB-1002", "WEB-1001"]
+    assert [order.id for order in uow.orders.recent(status="placed")] == [first.order_id]
+    assert uow.orders.counts_by_status() == {"placed": 1, "rejected": 1}
+    assert recent[1].total == 2995
