@@ -1,0 +1,28 @@
+"""The warehouse's bootstrap: its tables, its handler table and their dependencies."""
+
+from __future__ import annotations
+
+from shared.clock import Clock, SystemClock
+from shared.handlers import Service, inject
+
+from .handlers import HANDLERS
+from .model import Base
+from .packing import PackingRules
+from .settings import WarehouseSettings
+from .store import WarehouseUnitOfWork
+
+NAME = "warehouse"
+
+
+def bootstrap(clock: Clock | None = None, settings: WarehouseSettings | None = None) -> Service:
+    settings = settings or WarehouseSettings()
+    packing = PackingRules(
+        max_parcel_grams=settings.max_parcel_weight_grams,
+        packaging_grams=settings.packaging_weight_grams,
+    )
+    return Service(
+        name=NAME,
+        metadata=Base.metadata,
+        unit_of_work=WarehouseUnitOfWork,
+        handlers=inject(HANDLERS, clock=clock or SystemClock(), packing=packing),
+    )
