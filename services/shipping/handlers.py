@@ -1,0 +1,90 @@
+"""Shipping's handlers, one per message type."""
+
+from __future__ import annotations
+
+from shared.clock import Clock
+from shared.contracts import CarrierTrackingUpdate, FulfillmentPacked, Message, OrderPlaced
+from shared.errors import PermanentError
+from shared.handlers import Handler
+from shared.timers import Scheduled
+
+from .carrier import BookingRequest, Carrier
+from .model import Shipment
+from .rates import RateCard
+from .store import ShippingUnitOfWork
+
+Results = list[Message | Scheduled]
+
+
+def on_order_placed(
+    event: OrderPlaced, uow: ShippingUnitOfWork, clock: Clock, carrier: Carrier, rate_card: RateCard
+) -> Results:
+    shipment = _shipment(uow, event.order_id)
+    if not shipment.keep_request(event.delivery):
+        return []
+    return _book_when_ready(shipment, clock, carrier, rate_card)
+
+
+def on_fulfillment_packed(
+    event: FulfillmentPacked,
+    uow: ShippingUnitOfWork,
+    clock: Clock,
+    carrier: Carrier,
+    rate_card: RateCard,
+) -> Results:
+    shipment = _shipment(uow, event.order_id)
+    if not shipment.keep_parcels(event.parcels):
+        return []
+    return _book_when_ready(shipment, clock, carrier, rate_card)
+
+
+def on_carrier_tracking_update(update: CarrierTrackingUpdate, uow: ShippingUnitOfWork) -> Results:
+    """Matched by tracking number: the carrier's ``order_id`` is only the reference it echoes."""
+    shipment = uow.shipments.by_tracking_number(update.tracking_number)
+    if shipment is None:
+        raise PermanentError(
+            f"no shipment has tracking number {update.tracking_number!r}"
+            f" (the carrier's reference: order {update.order_id!r})"
+        )
+    announcement = shipment.track(update.status, update.at)
+    return [announcement] if announcement is not None else []
+
+
+def _shipment(uow: ShippingUnitOfWork, order_id: str) -> Shipment:
+    shipment = uow.shipments.by_order(order_id)
+    if shipment is None:
+        shipment = Shipment.open(order_id)
+        uow.shipments.add(shipment)
+    return shipment
+
+
+def _book_when_ready(
+    shipment: Shipment, clock: Clock, carrier: Carrier, rate_card: RateCard
+) -> Results:
+    if not shipment.ready_to_book:
+        return []
+    delivery, parcels = shipment.requested, shipment.packed
+    quote = rate_card.choose(
+        delivery.option, delivery.address.country, [p.weight_grams for p in parcels]
+    )
+    booking = carrier.book(
+        BookingRequest(
+            shipment_id=shipment.shipment_id,
+            order_id=shipment.order_id,
+            carrier=quote.carrier,
+            service=quote.service,
+            transit_days=quote.transit_days,
+            address=delivery.address,
+            pickup_point_id=delivery.pickup_point_id,
+            parcels=parcels,
+        )
+    )
+    dispatched = shipment.book(quote, booking, clock.now())
+    return [dispatched, *booking.scheduled_updates]
+
+
+HANDLERS: dict[type[Message], Handler] = {
+    OrderPlaced: on_order_placed,
+    FulfillmentPacked: on_fulfillment_packed,
+    CarrierTrackingUpdate: on_carrier_tracking_update,
+}

@@ -1,0 +1,30 @@
+"""Shipping's settings (prefix ``ORDERFLOW_SHIPPING_``), read once, at bootstrap."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ShippingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_SHIPPING_", extra="ignore")
+
+    warehouse_country: str = Field(
+        default="DE", pattern=r"^[A-Z]{2}$", description="where parcels leave: the domestic zone"
+    )
+    in_transit_after_seconds: float = Field(
+        default=3600, gt=0, description="simulated carrier: the first scan, after booking"
+    )
+    delivered_after_seconds: float = Field(
+        default=2 * 86400, gt=0, description="simulated carrier: the delivery scan, after booking"
+    )
+
+    @property
+    def in_transit_after(self) -> timedelta:
+        return timedelta(seconds=self.in_transit_after_seconds)
+
+    @property
+    def delivered_after(self) -> timedelta:
+        return timedelta(seconds=self.delivered_after_seconds)

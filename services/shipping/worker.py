@@ -1,0 +1,29 @@
+"""Shipping's bootstrap: its tables, its handler table and their dependencies."""
+
+from __future__ import annotations
+
+from shared.clock import Clock, SystemClock
+from shared.handlers import Service, inject
+
+from .carrier import SimulatedCarrier
+from .handlers import HANDLERS
+from .model import Base
+from .rates import RateCard
+from .settings import ShippingSettings
+from .store import ShippingUnitOfWork
+
+NAME = "shipping"
+
+
+def bootstrap(clock: Clock | None = None, settings: ShippingSettings | None = None) -> Service:
+    clock = clock or SystemClock()
+    settings = settings or ShippingSettings()
+    carrier = SimulatedCarrier(clock, settings.in_transit_after, settings.delivered_after)
+    return Service(
+        name=NAME,
+        metadata=Base.metadata,
+        unit_of_work=ShippingUnitOfWork,
+        handlers=inject(
+            HANDLERS, clock=clock, carrier=carrier, rate_card=RateCard(settings.warehouse_country)
+        ),
+    )
