@@ -1,0 +1,26 @@
+"""After-sales' bootstrap: its tables, its handler table and their dependencies."""
+
+from __future__ import annotations
+
+from shared.clock import Clock, SystemClock
+from shared.handlers import Service, inject
+
+from .handlers import HANDLERS
+from .model import Base
+from .settings import AftersalesSettings
+from .store import AftersalesUnitOfWork
+
+NAME = "aftersales"
+
+
+def bootstrap(clock: Clock | None = None, settings: AftersalesSettings | None = None) -> Service:
+    """``clock`` is unused so far; returns will need it (and every worker takes one)."""
+    settings = settings or AftersalesSettings()
+    return Service(
+        name=NAME,
+        metadata=Base.metadata,
+        unit_of_work=AftersalesUnitOfWork,
+        handlers=inject(
+            HANDLERS, clock=clock or SystemClock(), return_window=settings.return_window
+        ),
+    )
