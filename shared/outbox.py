@@ -89,6 +89,16 @@ class Outbox:
         query = select(func.count()).select_from(self.table).where(c.published_at.is_(None))
         return int(session.scalar(query) or 0)
 
+    def counts(self, session: Session, types: Sequence[str]) -> dict[tuple[str, str], int]:
+        """Rows per (subject, type) for the given types: what an audit compares against."""
+        c = self.table.c
+        query = (
+            select(c.subject, c.type, func.count())
+            .where(c.type.in_(list(types)))
+            .group_by(c.subject, c.type)
+        )
+        return {(subject, type_): int(n) for subject, type_, n in session.execute(query)}
+
     def about(self, session: Session, subject: str) -> list[Envelope]:
         query = select(self.table.c.body).where(self.table.c.subject == subject)
         return [Envelope.model_validate_json(body) for body in session.scalars(query)]

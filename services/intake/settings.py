@@ -27,6 +27,6 @@ class IntakeSettings(BaseSettings):
     max_order_total: int = Field(
         default=1_000_000, ge=1, description="in minor units of the order's currency"
     )
-    completion_window_seconds: int = Field(
+    completion_window_seconds: float = Field(
         default=14 * 24 * 3600, ge=0, description="complaint window after delivery"
     )

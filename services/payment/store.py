@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from shared.handlers import UnitOfWork
 
-from .gateway import GatewayCharge
+from .gateway import APPROVED, GatewayCharge
 from .model import Payment
 
 
@@ -67,6 +67,15 @@ class GatewayLedger:
     def count(self, idempotency_key: str) -> int:
         query = select(func.count()).where(GatewayCharge.idempotency_key == idempotency_key)
         return self.session.scalar(query) or 0
+
+    def approved_by_reference(self) -> dict[str, int]:
+        """Approved charges per order: any count above one is a double charge."""
+        query = (
+            select(GatewayCharge.reference, func.count())
+            .where(GatewayCharge.outcome == APPROVED)
+            .group_by(GatewayCharge.reference)
+        )
+        return {reference: int(n) for reference, n in self.session.execute(query)}
 
     def count_by_reference(self, reference: str) -> int:
         """Charges made for one order, whatever their keys: more than one is a double charge."""

@@ -64,6 +64,10 @@ class ReservationStore:
     def add(self, reservation: Reservation) -> None:
         self.session.add(reservation)
 
+    def ids_with_status(self, status: str) -> list[str]:
+        query = select(Reservation.order_id).where(Reservation.status == status)
+        return list(self.session.scalars(query))
+
     def open_quantities(self) -> dict[str, int]:
         totals: dict[str, int] = {}
         query = select(Reservation).where(Reservation.status == "reserved")

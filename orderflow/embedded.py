@@ -1,0 +1,75 @@
+"""Several workers in one process: threads for ``orderflow run``, a single-threaded pump for
+the demo and tests.
+
+The pump polls every worker in turn until a whole round finds nothing to do. With a
+``ManualClock`` it can then jump the clock to the next due timer, so days of carrier delays and
+complaint windows pass in milliseconds, deterministically.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+
+from shared.clock import Clock, ManualClock, SystemClock
+from shared.settings import Settings
+from shared.worker import Worker
+
+from .workers import NAMES, build
+
+
+class Cluster:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, names: Iterable[str] = NAMES
+    ) -> None:
+        self.clock = clock or SystemClock()
+        self.settings = settings
+        self.workers = {
+            name: Worker(build(name, self.clock), settings, self.clock) for name in names
+        }
+
+    def __getitem__(self, name: str) -> Worker:
+        return self.workers[name]
+
+    def start(self) -> None:
+        for worker in self.workers.values():
+            worker.start()
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.close()
+
+    def pump(self, max_rounds: int = 10_000) -> int:
+        """Poll round-robin until a round handles nothing; returns messages handled."""
+        total = 0
+        for _ in range(max_rounds):
+            done = sum(w.poll(0) + w.fire_timers() for w in self.workers.values())
+            total += done
+            if not done:
+                return total
+        raise RuntimeError(f"still busy after {max_rounds} rounds")
+
+    def next_timer(self) -> datetime | None:
+        due = [d for d in (w.next_timer_due() for w in self.workers.values()) if d is not None]
+        return min(due, default=None)
+
+    def settle(self, max_jumps: int = 1_000) -> None:
+        """Pump, then jump a manual clock to each next timer until nothing is left to do."""
+        assert isinstance(self.clock, ManualClock), "settle() needs a ManualClock"
+        for _ in range(max_jumps):
+            self.pump()
+            due = self.next_timer()
+            if due is None:
+                return
+            self.clock.advance(max(due - self.clock.now(), timedelta(0)))
+        raise RuntimeError(f"timers still due after {max_jumps} jumps")
+
+    def run_threads(self, stop: threading.Event) -> list[threading.Thread]:
+        threads = [
+            threading.Thread(target=w.run, args=(stop,), name=f"worker-{n}", daemon=True)
+            for n, w in self.workers.items()
+        ]
+        for thread in threads:
+            thread.start()
+        return threads

@@ -1,0 +1,37 @@
+"""Operator actions that change one worker's own data, in that worker's database."""
+
+from __future__ import annotations
+
+import re
+
+from services.stock.admin import StockError, set_level
+from services.stock.model import Item
+from services.stock.store import StockUnitOfWork
+from shared.clock import SystemClock
+from shared.settings import Settings
+
+from .databases import WorkerDatabases
+
+SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,63}$")
+
+
+class StockRefused(ValueError):
+    pass
+
+
+def set_stock(
+    settings: Settings, sku: str, quantity: int, location: str | None, weight_grams: int | None
+) -> Item:
+    if not SKU.match(sku):
+        raise StockRefused(f"sku: {sku!r} must be upper-case letters, digits and dashes")
+    if weight_grams is not None and weight_grams <= 0:
+        raise StockRefused(f"weight-grams: must be more than 0, got {weight_grams}")
+    dbs = WorkerDatabases(settings, ["stock"])
+    try:
+        with dbs.session("stock") as session, session.begin():
+            uow = StockUnitOfWork(session)
+            return set_level(uow, sku, quantity, SystemClock().now(), location, weight_grams)
+    except StockError as error:
+        raise StockRefused(str(error)) from None
+    finally:
+        dbs.dispose()

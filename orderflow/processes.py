@@ -1,0 +1,139 @@
+"""Every worker as its own OS process, as operators run them: for the end-to-end tests, the
+fault tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kombu import Connection
+
+from shared.settings import Settings
+from shared.topology import Topology
+
+from .workers import NAMES
+
+
+@dataclass
+class Replica:
+    name: str
+    index: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+@dataclass
+class ProcessCluster:
+    settings: Settings
+    log_dir: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    replicas: Mapping[str, int] = field(default_factory=dict)
+    running: list[Replica] = field(default_factory=list)
+
+    def environment(self) -> dict[str, str]:
+        s = self.settings
+        env = {
+            **os.environ,
+            "ORDERFLOW_BROKER_URL": s.broker_url,
+            "ORDERFLOW_DATABASE_URL": s.database_url,
+            "ORDERFLOW_NAMESPACE": s.namespace,
+            "ORDERFLOW_PREFETCH": str(s.prefetch),
+            "ORDERFLOW_BATCH_SIZE": str(s.batch_size),
+            **self.env,
+        }
+        env.pop("ORDERFLOW_DATABASE_URLS", None)
+        return env
+
+    def start(self, names: list[str] | None = None, timeout: float = 60) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        for name in names or NAMES:
+            for index in range(self.replicas.get(name, 1)):
+                self.spawn(name, index)
+        self.wait_ready(timeout)
+
+    def spawn(self, name: str, index: int = 0) -> Replica:
+        log = self.log_dir / f"{name}-{index}.log"
+        process = subprocess.Popen(
+            [sys.executable, "-m", "orderflow", "worker", name, "--log-level", "warning"],
+            env=self.environment(),
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        replica = Replica(name, index, process, log)
+        self.running.append(replica)
+        return replica
+
+    def wait_ready(self, timeout: float) -> None:
+        """Until every worker queue has as many consumers as replicas were started."""
+        topology = Topology(
+            self.settings.namespace, self.settings.use_quorum_queues, self.settings.delivery_limit
+        )
+        wanted: dict[str, int] = {}
+        for replica in self.alive():
+            wanted[replica.name] = wanted.get(replica.name, 0) + 1
+        deadline = time.monotonic() + timeout
+        with Connection(self.settings.broker_url) as connection:
+            channel = connection.channel()
+            while True:
+                self.check_alive()
+                ready = True
+                for name, count in wanted.items():
+                    try:
+                        _, _, consumers = channel.queue_declare(
+                            topology.worker_queue_name(name), passive=True
+                        )
+                    except Exception:
+                        channel = connection.channel()
+                        consumers = 0
+                    ready = ready and consumers >= count
+                if ready:
+                    return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(
+                        f"workers not consuming after {timeout}s: see {self.log_dir}"
+                    )
+                time.sleep(0.2)
+
+    def alive(self) -> list[Replica]:
+        return [r for r in self.running if r.process.poll() is None]
+
+    def check_alive(self) -> None:
+        for replica in self.running:
+            code = replica.process.poll()
+            if code is not None and code != 0 and code != -signal.SIGKILL:
+                tail = replica.log.read_text()[-2000:]
+                raise RuntimeError(f"{replica.name}-{replica.index} exited with {code}:\n{tail}")
+
+    def stop(self, timeout: float = 20) -> dict[str, int | None]:
+        """SIGTERM every replica and wait; returns each one's exit code."""
+        for replica in self.alive():
+            replica.process.send_signal(signal.SIGTERM)
+        codes: dict[str, int | None] = {}
+        for replica in self.running:
+            try:
+                codes[f"{replica.name}-{replica.index}"] = replica.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                replica.process.kill()
+                codes[f"{replica.name}-{replica.index}"] = None
+        return codes
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the running replicas, from /proc (Linux)."""
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0.0
+        for replica in self.alive():
+            try:
+                fields = (
+                    Path(f"/proc/{replica.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+                )
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        return total

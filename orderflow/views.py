@@ -1,0 +1,91 @@
+"""How orders look to a person: the ``order show`` page and the demo's table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from services.intake.store import IntakeUnitOfWork
+from shared.settings import Settings
+
+from .databases import Entry, WorkerDatabases
+
+
+class OrderNotFound(LookupError):
+    pass
+
+
+def money(minor: int, currency: str) -> str:
+    return f"{minor / 100:.2f} {currency}"
+
+
+def summary(entry: Entry) -> str:
+    """One line about an announcement, without personal data."""
+    data: dict[str, Any] = entry.data
+    match entry.type:
+        case "order.placed":
+            return f"{len(data['lines'])} lines, {money(data['total'], data['currency'])}"
+        case "order.rejected":
+            return "; ".join(f"{p['field']}: {p['message']}" for p in data["problems"])
+        case "order.cancelled":
+            return str(data["reason"]) + (f" ({data['detail']})" if data.get("detail") else "")
+        case "stock.reserved" | "stock.committed":
+            return ", ".join(f"{line['quantity']}x {line['sku']}" for line in data["lines"])
+        case "stock.unavailable":
+            short = [f"{s['sku']} {s['available']}/{s['requested']}" for s in data["shortages"]]
+            return "short: " + ", ".join(short + [f"{s} unknown" for s in data["unknown_skus"]])
+        case "payment.captured":
+            return f"{data['method']} {money(data['amount']['amount'], data['amount']['currency'])}"
+        case "payment.failed":
+            return f"{data['method']}: {data['reason']}"
+        case "fulfillment.packed":
+            grams = sum(p["weight_grams"] for p in data["parcels"])
+            return f"{len(data['parcels'])} parcel(s), {grams / 1000:.2f} kg"
+        case "shipment.dispatched":
+            service = f"{data['carrier']} {data['service']} {data['tracking_number']}"
+            return f"{service}, due {data['expected_delivery']}"
+        case "notification.sent":
+            return f"{data['about']} ({data['language']})"
+        case _:
+            return ""
+
+
+def when(at: datetime, start: datetime) -> str:
+    elapsed = at - start
+    hours, minutes = elapsed.seconds // 3600, elapsed.seconds % 3600 // 60
+    if elapsed.days:
+        return f"+{elapsed.days}d" + (f"{hours}h" if hours else "")
+    if hours:
+        return f"+{hours}h" + (f"{minutes}m" if minutes else "")
+    return f"+{elapsed.total_seconds():.1f}s"
+
+
+def render_order(console: Console, settings: Settings, order_id: str) -> None:
+    dbs = WorkerDatabases(settings)
+    try:
+        with dbs.session("intake") as session:
+            order = IntakeUnitOfWork(session).orders.get(order_id)
+        timeline = dbs.timeline(order_id)
+        pending = dbs.pending(order_id)
+    finally:
+        dbs.dispose()
+    if order is None and not timeline:
+        raise OrderNotFound(f"order: no order has the id {order_id!r}")
+    if order is not None:
+        reason = f" ({order.cancel_reason})" if order.cancel_reason else ""
+        console.print(
+            f"[bold]{order.id}[/]  {order.channel}:{order.external_id}  "
+            f"[bold]{order.status}[/]{reason}  {money(order.total, order.currency or '')}"
+        )
+    table = Table("at", "worker", "announced", "detail", box=None, pad_edge=False)
+    for entry in timeline:
+        table.add_row(
+            entry.at.strftime("%Y-%m-%d %H:%M:%S"), entry.worker, entry.type, summary(entry)
+        )
+    for waiting in pending:
+        due = waiting.due.strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(due, waiting.worker, f"[dim]{waiting.type} (scheduled)[/]", "")
+    console.print(table)

@@ -1,0 +1,34 @@
+"""The worker registry: name to bootstrap, in the order an order meets them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from services.aftersales import worker as aftersales
+from services.intake import worker as intake
+from services.notifier import worker as notifier
+from services.payment import worker as payment
+from services.shipping import worker as shipping
+from services.stock import worker as stock
+from services.warehouse import worker as warehouse
+from shared.clock import Clock
+from shared.handlers import Service
+
+BOOTSTRAPS: dict[str, Callable[..., Service]] = {
+    module.NAME: module.bootstrap
+    for module in (intake, stock, payment, warehouse, shipping, aftersales, notifier)
+}
+NAMES = list(BOOTSTRAPS)
+
+
+class UnknownWorker(ValueError):
+    pass
+
+
+def build(name: str, clock: Clock | None = None) -> Service:
+    try:
+        bootstrap = BOOTSTRAPS[name]
+    except KeyError:
+        known = ", ".join(NAMES)
+        raise UnknownWorker(f"worker: no worker named {name!r}; choose one of {known}") from None
+    return bootstrap(clock=clock)
