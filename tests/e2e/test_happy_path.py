@@ -1,0 +1,50 @@
+"""200 orders from the channels through seven worker processes, audited from their own tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from orderflow.audit import Audit, audit
+from orderflow.catalogue import CATALOGUE
+from orderflow.channel import ChannelPublisher, submit_envelope
+from orderflow.databases import WorkerDatabases
+from orderflow.demo import extra
+from orderflow.operations import set_stock
+from orderflow.processes import ProcessCluster
+from shared.settings import Settings
+from tests.support import wait_until
+
+ORDERS = 200
+
+
+@pytest.fixture
+def databases(settings: Settings, processes: ProcessCluster) -> Iterator[WorkerDatabases]:
+    processes.start()
+    dbs = WorkerDatabases(settings)
+    yield dbs
+    dbs.dispose()
+
+
+def test_every_order_from_every_channel_completes_and_the_invariants_hold(
+    settings: Settings, processes: ProcessCluster, databases: WorkerDatabases
+) -> None:
+    for product in CATALOGUE:
+        set_stock(settings, product.sku, 10_000, product.location, product.weight_grams)
+    orders = extra(ORDERS, seed=42)
+
+    with ChannelPublisher(settings) as channel:
+        channel.submit([submit_envelope(order) for order in orders])
+
+    report = Audit()
+
+    def all_completed() -> bool:
+        nonlocal report
+        report = audit(databases)
+        return report.by_status["completed"] == ORDERS
+
+    wait_until(all_completed, timeout=180, what=f"{ORDERS} completed orders")
+    assert report.orders == ORDERS
+    assert report.violations == []
+    assert set(processes.stop().values()) == {0}

@@ -1,0 +1,44 @@
+"""The layout is the architecture: a worker imports only ``shared`` and libraries."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SERVICES = Path(__file__).resolve().parents[2] / "services"
+WORKERS = sorted(p.name for p in SERVICES.iterdir() if (p / "worker.py").exists())
+
+
+def imported_modules(package: Path) -> set[str]:
+    found: set[str] = set()
+    for source in package.rglob("*.py"):
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.add(node.module)
+    return found
+
+
+@pytest.mark.parametrize("worker", WORKERS)
+def test_a_worker_never_imports_another_worker_or_the_application(worker: str) -> None:
+    forbidden = {
+        module
+        for module in imported_modules(SERVICES / worker)
+        if module.startswith("orderflow")
+        or (module.startswith("services.") and not module.startswith(f"services.{worker}"))
+    }
+    assert forbidden == set()
+
+
+def test_shared_never_imports_a_worker() -> None:
+    shared = SERVICES.parent / "shared"
+    assert {m for m in imported_modules(shared) if m.startswith(("services", "orderflow"))} == set()
+
+
+def test_every_worker_is_in_the_registry() -> None:
+    from orderflow.workers import NAMES
+
+    assert sorted(NAMES) == WORKERS
