@@ -15,10 +15,10 @@ class ShippingSettings(BaseSettings):
         default="DE", pattern=r"^[A-Z]{2}$", description="where parcels leave: the domestic zone"
     )
     in_transit_after_seconds: float = Field(
-        default=3600, gt=0, description="simulated carrier: the first scan, after booking"
+        default=3600, ge=0, description="simulated carrier: the first scan, after booking"
     )
     delivered_after_seconds: float = Field(
-        default=2 * 86400, gt=0, description="simulated carrier: the delivery scan, after booking"
+        default=2 * 86400, ge=0, description="simulated carrier: the delivery scan, after booking"
     )
 
     @property

@@ -1,0 +1,192 @@
+"""The saga's throughput and latency on the real RabbitMQ and PostgreSQL, next to the broker's
+ceiling measured in the same run.
+
+    ./dev bench                 # 5,000 orders
+    ./dev bench --orders 1000
+
+Every worker runs as its own process (as in production), the simulated carrier and the
+complaint window are set to zero, and N orders are pushed by a plain confirmed publisher as fast
+as it can. Reported: orders per second end to end (first submit to last completion), p50/p95/p99
+latency from submit to dispatched and to completed, CPU per order of the workers and of the
+broker, and the raw 6-hop kombu chain's orders per second. The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.raw_chain import measure as measure_raw_chain  # noqa: E402
+from orderflow.catalogue import CATALOGUE  # noqa: E402
+from orderflow.channel import ChannelPublisher, submit_envelope  # noqa: E402
+from orderflow.databases import WorkerDatabases  # noqa: E402
+from orderflow.demo import extra  # noqa: E402
+from orderflow.operations import set_stock  # noqa: E402
+from orderflow.processes import ProcessCluster  # noqa: E402
+from orderflow.workers import NAMES  # noqa: E402
+from services.intake.store import IntakeUnitOfWork  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+from tests.support import real_settings, tear_down  # noqa: E402
+
+ZERO_DELAYS = {
+    "ORDERFLOW_SHIPPING_IN_TRANSIT_AFTER_SECONDS": "0",
+    "ORDERFLOW_SHIPPING_DELIVERED_AFTER_SECONDS": "0",
+    "ORDERFLOW_INTAKE_COMPLETION_WINDOW_SECONDS": "0",
+    "ORDERFLOW_TIMER_POLL_SECONDS": "0.05",
+}
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def broker_cpu_seconds() -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(beam.smp)" in text:
+            fields = text.rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
+def run_saga(settings: Settings, orders: int, log_dir: Path) -> dict[str, float]:
+    cluster = ProcessCluster(settings, log_dir, env=ZERO_DELAYS)
+    cluster.start()
+    dbs = WorkerDatabases(settings)
+    try:
+        for product in CATALOGUE:
+            set_stock(settings, product.sku, 10_000_000, product.location, product.weight_grams)
+        submissions = extra(orders, seed=2026)
+        cpu_before, broker_before = cluster.cpu_seconds(), broker_cpu_seconds()
+        sent_at: dict[str, float] = {}
+        started = time.time()
+        with ChannelPublisher(settings) as channel:
+            for start in range(0, orders, 250):
+                batch = submissions[start : start + 250]
+                channel.submit([submit_envelope(order) for order in batch])
+                now = time.time()
+                sent_at.update({order["external_id"]: now for order in batch})
+        while completed(dbs) < orders:
+            cluster.check_alive()
+            time.sleep(0.25)
+        cpu = cluster.cpu_seconds() - cpu_before
+        broker_cpu = broker_cpu_seconds() - broker_before
+        dispatched, finished = milestones(dbs)
+    finally:
+        dbs.dispose()
+        cluster.stop()
+    external = external_ids(settings)
+    to_dispatch = [(dispatched[o] - sent_at[external[o]]) * 1000 for o in dispatched]
+    to_complete = [(finished[o] - sent_at[external[o]]) * 1000 for o in finished]
+    elapsed = max(finished.values()) - started
+    return {
+        "orders_per_s": orders / elapsed,
+        "seconds": elapsed,
+        "p50_ms": percentile(to_complete, 50),
+        "p95_ms": percentile(to_complete, 95),
+        "p99_ms": percentile(to_complete, 99),
+        "dispatched_p50_ms": percentile(to_dispatch, 50),
+        "dispatched_p95_ms": percentile(to_dispatch, 95),
+        "dispatched_p99_ms": percentile(to_dispatch, 99),
+        "mean_ms": statistics.fmean(to_complete),
+        "cpu_ms_per_order": cpu * 1000 / orders,
+        "broker_cpu_ms_per_order": broker_cpu * 1000 / orders,
+    }
+
+
+def completed(dbs: WorkerDatabases) -> int:
+    with dbs.session("intake") as session:
+        return IntakeUnitOfWork(session).orders.counts_by_status().get("completed", 0)
+
+
+def milestones(dbs: WorkerDatabases) -> tuple[dict[str, float], dict[str, float]]:
+    def times(worker: str, type_name: str) -> dict[str, float]:
+        table = dbs.tables[worker].outbox.table
+        with dbs.session(worker) as session:
+            rows = session.execute(
+                table.select()
+                .with_only_columns(table.c.subject, table.c.created_at)
+                .where(table.c.type == type_name)
+            )
+            return {subject: stamp(at) for subject, at in rows}
+
+    return times("shipping", "shipment.dispatched"), times("intake", "order.completed")
+
+
+def stamp(at: datetime) -> float:
+    return at.timestamp()
+
+
+def external_ids(settings: Settings) -> dict[str, str]:
+    dbs = WorkerDatabases(settings, ["intake"])
+    try:
+        with dbs.session("intake") as session:
+            return {o.id: o.external_id for o in IntakeUnitOfWork(session).orders.recent(10**9)}
+    finally:
+        dbs.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--orders", type=int, default=5000)
+    parser.add_argument(
+        "--broker",
+        default=os.environ.get("ORDERFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+    )
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get(
+            "ORDERFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+        ),
+    )
+    parser.add_argument("--skip-raw", action="store_true", help="do not measure the raw chain")
+    args = parser.parse_args()
+
+    namespace = f"bench{uuid.uuid4().hex[:8]}"
+    settings = real_settings(namespace, args.broker, args.postgres)
+    queue_type = "quorum" if settings.use_quorum_queues else "classic"
+    raw = {"orders_per_s": float("nan")}
+    if not args.skip_raw:
+        raw = measure_raw_chain(args.broker, args.orders, queue_type)
+        print(f"raw 6-hop kombu chain ({queue_type} queues): {raw['orders_per_s']:.0f} orders/s")
+    log_dir = Path(tempfile.mkdtemp(prefix="orderflow-bench-"))
+    try:
+        saga = run_saga(settings, args.orders, log_dir)
+    finally:
+        tear_down(settings, NAMES)
+    print(
+        f"saga: {saga['orders_per_s']:.0f} orders/s; to completed p50 {saga['p50_ms']:.0f} ms, "
+        f"p95 {saga['p95_ms']:.0f} ms, p99 {saga['p99_ms']:.0f} ms; to dispatched p50 "
+        f"{saga['dispatched_p50_ms']:.0f} ms; workers {saga['cpu_ms_per_order']:.2f} CPU ms/order, "
+        f"broker {saga['broker_cpu_ms_per_order']:.2f} (logs in {log_dir})"
+    )
+    result = {
+        **{k: round(v, 3) for k, v in saga.items()},
+        "raw_chain_orders_per_s": round(raw["orders_per_s"], 1),
+        "ratio": round(saga["orders_per_s"] / raw["orders_per_s"], 3),
+        "orders": args.orders,
+        "queue_type": queue_type,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
