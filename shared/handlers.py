@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from shared.contracts import Message
 from shared.envelope import Envelope, InvalidMessage
+from shared.rows import locked_rows
 from shared.timers import Scheduled
 
 Result = Iterable[Message | Scheduled]
@@ -29,11 +30,16 @@ InvalidHandler = Callable[[Envelope, InvalidMessage, Any], Result]
 class UnitOfWork:
     """One database transaction, seen by handlers through the worker's stores.
 
-    The runtime owns the transaction; a worker subclasses this to add its stores.
+    The runtime owns the transaction; a worker subclasses this to add its stores, and overrides
+    ``preload`` to lock the batch's rows in one query per table (see ``shared.rows``).
     """
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.rows = locked_rows(session)
+
+    def preload(self, messages: Sequence[Message]) -> None:
+        """Lock what ``messages`` will touch before their handlers run; optional."""
 
 
 @dataclass(frozen=True)

@@ -272,6 +272,7 @@ class Worker:
                 items = claim(session)
             uow = self.service.unit_of_work(session)
             seen = self.tables.inbox.seen(session, [i.envelope.id for i in items if not i.forward])
+            uow.preload([i.message for i in items if i.message and i.envelope.id not in seen])
             for item in items:
                 envelope = item.envelope
                 if item.forward:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.contracts import Message, OrderPlaced
 from shared.handlers import UnitOfWork
+from shared.rows import locked_rows
 
 from .model import Item, LedgerEntry, Movement, Reservation
 
@@ -19,21 +21,34 @@ class StockUnitOfWork(UnitOfWork):
         self.items = ItemStore(session)
         self.reservations = ReservationStore(session)
 
+    def preload(self, messages: Sequence[Message]) -> None:
+        """Reservations first, then every SKU they or the new orders name, in SKU order."""
+        self.rows.lock(Reservation.order_id, (m.subject for m in messages))
+        skus = {line.sku for m in messages if isinstance(m, OrderPlaced) for line in m.lines}
+        for message in messages:
+            reservation = self.rows.get(Reservation, message.subject)
+            if reservation is not None:
+                skus.update(line.sku for line in reservation.reserved_lines)
+        self.rows.lock(Item.sku, skus)
+
 
 class ItemStore:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.rows = locked_rows(session)
 
     def lock(self, skus: Iterable[str]) -> dict[str, Item]:
         """Lock the rows in SKU order, so concurrent reservations cannot deadlock."""
-        query = select(Item).where(Item.sku.in_(sorted(set(skus)))).order_by(Item.sku)
-        return {item.sku: item for item in self.session.scalars(query.with_for_update())}
+        wanted = sorted(set(skus))
+        self.rows.lock(Item.sku, wanted)
+        found = {sku: self.rows.get(Item, sku) for sku in wanted}
+        return {sku: item for sku, item in found.items() if item is not None}
 
     def get(self, sku: str) -> Item | None:
-        return self.session.get(Item, sku, with_for_update=True)
+        return self.rows.get(Item, sku)
 
     def add(self, item: Item) -> None:
-        self.session.add(item)
+        self.rows.add(item)
 
     def move(
         self, item: Item, movement: Movement, quantity: int, order_id: str | None, at: datetime
@@ -57,12 +72,13 @@ class ItemStore:
 class ReservationStore:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.rows = locked_rows(session)
 
     def get(self, order_id: str) -> Reservation | None:
-        return self.session.get(Reservation, order_id, with_for_update=True)
+        return self.rows.get(Reservation, order_id)
 
     def add(self, reservation: Reservation) -> None:
-        self.session.add(reservation)
+        self.rows.add(reservation)
 
     def ids_with_status(self, status: str) -> list[str]:
         query = select(Reservation.order_id).where(Reservation.status == status)

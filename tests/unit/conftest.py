@@ -36,3 +36,30 @@ def session_for() -> Iterator[Callable[[Service], Session]]:
     yield make
     for session in sessions:
         session.close()
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def selects(self) -> int:
+        return sum(1 for s in self.statements if s.lstrip().upper().startswith("SELECT"))
+
+
+@pytest.fixture
+def count_queries() -> Callable[[Session], QueryCounter]:
+    """Record every SQL statement a session's engine runs from now on."""
+    from sqlalchemy import event
+
+    def start(session: Session) -> QueryCounter:
+        counter = QueryCounter()
+        engine = session.get_bind()
+
+        @event.listens_for(engine, "before_cursor_execute")
+        def _record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            counter.statements.append(statement)
+
+        return counter
+
+    return start

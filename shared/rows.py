@@ -1,0 +1,85 @@
+"""Rows a batch's transaction has locked, so handlers read them without a query each.
+
+Before the handlers of a batch run, a worker's unit of work locks every row the batch will
+touch with one ``SELECT … WHERE key IN (…) FOR UPDATE`` per table (``lock``). A store's ``get``
+then answers from here, and ``add`` records new rows, so the next message of the same order in
+the same batch sees them. A key that was never locked falls back to a locking read of its own.
+
+Keys absent at lock time are remembered as absent: a row another replica inserts meanwhile
+meets ours at the primary key on commit, which the runtime treats as transient and retries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from sqlalchemy import inspect, select
+from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
+
+Row = TypeVar("Row", bound=DeclarativeBase)
+
+_KEY = "orderflow.locked_rows"
+
+
+class LockedRows:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._rows: dict[tuple[type[Any], str], dict[Any, Any]] = {}
+
+    def lock(self, column: InstrumentedAttribute[Any], keys: Iterable[Any]) -> None:
+        """Load and lock the rows whose ``column`` is one of ``keys``, in key order."""
+        model: type[Any] = column.parent.class_
+        known = self._rows.setdefault((model, column.key), {})
+        wanted = sorted({key for key in keys if key is not None} - known.keys())
+        if not wanted:
+            return
+        query = select(model).where(column.in_(wanted)).order_by(column).with_for_update()
+        for row in self.session.scalars(query):
+            known[getattr(row, column.key)] = row
+        for key in wanted:
+            known.setdefault(key, None)
+
+    def get(
+        self, model: type[Row], key: Any, by: InstrumentedAttribute[Any] | None = None
+    ) -> Row | None:
+        """The row of ``model`` whose ``by`` (default: its primary key) is ``key``."""
+        column = by if by is not None else _primary_key(model)
+        known = self._rows.get((model, column.key), {})
+        if key not in known:
+            self.lock(column, [key])
+            known = self._rows[(model, column.key)]
+        row: Row | None = known[key]
+        return row
+
+    def add(self, row: DeclarativeBase) -> None:
+        """A new row: it joins the session and answers later ``get`` calls by every key locked."""
+        self.session.add(row)
+        model = type(row)
+        for (cached_model, attribute), known in self._rows.items():
+            if cached_model is model:
+                known[getattr(row, attribute)] = row
+        self._remember_primary_key(row)
+
+    def _remember_primary_key(self, row: DeclarativeBase) -> None:
+        attribute = _primary_key(type(row)).key
+        self._rows.setdefault((type(row), attribute), {})[getattr(row, attribute)] = row
+
+
+def _primary_key(model: type[DeclarativeBase]) -> InstrumentedAttribute[Any]:
+    mapper = inspect(model)
+    if len(mapper.primary_key) != 1:
+        raise TypeError(f"{model.__name__} has a composite key: pass by=")
+    attribute: InstrumentedAttribute[Any] = getattr(
+        model, mapper.get_property_by_column(mapper.primary_key[0]).key
+    )
+    return attribute
+
+
+def locked_rows(session: Session) -> LockedRows:
+    """The transaction's ``LockedRows``; one per session, shared by all of a worker's stores."""
+    rows = session.info.get(_KEY)
+    if rows is None:
+        rows = session.info[_KEY] = LockedRows(session)
+    assert isinstance(rows, LockedRows)
+    return rows
