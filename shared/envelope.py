@@ -6,9 +6,9 @@ on; the consumer parks such messages instead of dropping them.
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -48,8 +48,13 @@ class Envelope(BaseModel):
     datacontenttype: Literal["application/json"] = "application/json"
     data: dict[str, Any]
 
-    def encode(self) -> bytes:
+    @cached_property
+    def body(self) -> bytes:
+        """The JSON on the wire, serialized once for the outbox row and the publish."""
         return self.model_dump_json().encode()
+
+    def encode(self) -> bytes:
+        return self.body
 
 
 def new_message_id() -> str:
@@ -84,14 +89,13 @@ def decode(body: bytes | str, max_bytes: int) -> Envelope:
     if len(body) > max_bytes:
         raise InvalidMessage(f"body is {len(body)} bytes, over the {max_bytes}-byte limit")
     try:
-        raw = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise InvalidMessage(f"body is not JSON: {error}") from error
-    if not isinstance(raw, dict):
-        raise InvalidMessage(f"body is a JSON {type(raw).__name__}, expected an object")
-    try:
-        return Envelope.model_validate(raw)
+        return Envelope.model_validate_json(body)
     except ValidationError as error:
+        first = error.errors()[0]
+        if first["type"] == "json_invalid":
+            raise InvalidMessage(f"body is not JSON: {first['msg']}") from error
+        if first["type"] == "model_type":
+            raise InvalidMessage("body is JSON but not an object") from error
         raise InvalidMessage(f"bad envelope: {describe(error)}") from error
 
 

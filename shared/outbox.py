@@ -58,7 +58,7 @@ class Outbox:
                     "message_id": e.id,
                     "type": e.type,
                     "subject": e.subject,
-                    "body": e.model_dump_json(),
+                    "body": e.body.decode(),
                     "created_at": e.time,
                 }
                 for e in envelopes
