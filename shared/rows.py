@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import inspect, select
+from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
 
 Row = TypeVar("Row", bound=DeclarativeBase)
@@ -52,6 +52,10 @@ class LockedRows:
         row: Row | None = known[key]
         return row
 
+    def forget(self, _session: Session | None = None) -> None:
+        """Locks end with the transaction, and what it knew about rows ends with them."""
+        self._rows.clear()
+
     def add(self, row: DeclarativeBase) -> None:
         """A new row: it joins the session and answers later ``get`` calls by every key locked."""
         self.session.add(row)
@@ -81,5 +85,7 @@ def locked_rows(session: Session) -> LockedRows:
     rows = session.info.get(_KEY)
     if rows is None:
         rows = session.info[_KEY] = LockedRows(session)
+        event.listen(session, "after_commit", rows.forget)
+        event.listen(session, "after_rollback", rows.forget)
     assert isinstance(rows, LockedRows)
     return rows
