@@ -8,15 +8,18 @@ with the same (channel, external id) is judged again under the same order id.
 from __future__ import annotations
 
 import uuid
+from dataclasses import astuple
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, BinaryExpression, Integer, String, UniqueConstraint, tuple_
+from sqlalchemy.orm import Composite, DeclarativeBase, Mapped, composite, mapped_column
 
 from shared.contracts import Customer, OrderPlaced, OrderRejected, OrderSubmit, Problem
 from shared.database import UtcDateTime
+
+from .submission import SubmissionKey
 
 
 class Base(DeclarativeBase):
@@ -39,6 +42,14 @@ def new_order_id() -> str:
     return f"ord_{uuid.uuid4().hex[:24]}"
 
 
+class _SubmissionKeyComparator(Composite.Comparator[SubmissionKey]):
+    """``Order.submission.in_(keys)`` as one ``(channel, external_id) IN (…)``, which a composite
+    lacks, so ``LockedRows`` can lock and find a batch's orders by their submission key."""
+
+    def in_(self, other: Any) -> BinaryExpression[bool]:
+        return tuple_(*self.__clause_element__().clauses).in_([astuple(key) for key in other])
+
+
 class Order(Base):
     __tablename__ = "orders"
     __table_args__ = (UniqueConstraint("channel", "external_id", name="orders_submission_key"),)
@@ -46,6 +57,9 @@ class Order(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
     external_id: Mapped[str] = mapped_column(String(200))
+    submission: Mapped[SubmissionKey] = composite(
+        SubmissionKey, "channel", "external_id", comparator_factory=_SubmissionKeyComparator
+    )
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer)
     customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.contracts import Message, OrderMessage, OrderSubmit
 from shared.handlers import UnitOfWork
+from shared.rows import locked_rows
 
 from .model import Order
 from .submission import SubmissionKey
@@ -16,22 +20,42 @@ class IntakeUnitOfWork(UnitOfWork):
         super().__init__(session)
         self.orders = OrderStore(session)
 
+    def preload(self, messages: Sequence[Message]) -> None:
+        """The orders events name by id and those submissions name by (channel, external id)."""
+        self.orders.preload(
+            order_ids=(m.order_id for m in messages if isinstance(m, OrderMessage)),
+            keys=(SubmissionKey.of(m) for m in messages if isinstance(m, OrderSubmit)),
+        )
+
 
 class OrderStore:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.rows = locked_rows(session)
+
+    def preload(self, order_ids: Iterable[str], keys: Iterable[SubmissionKey]) -> None:
+        """Lock the orders named by id or by submission key with one locking query, in id order.
+
+        Keys are resolved to ids first, without a lock, so every replica takes an order's lock
+        at the same point of the id order, whichever way its messages name the order. The last
+        query only tells ``rows`` which keys have an order (those orders are already locked) and
+        which have none yet. At most three SELECTs, however many messages.
+        """
+        wanted = sorted(set(keys))
+        ids = set(order_ids)
+        if wanted:
+            ids.update(self.session.scalars(select(Order.id).where(Order.submission.in_(wanted))))
+        self.rows.lock(Order.id, ids)
+        self.rows.lock(Order.submission, wanted)
 
     def lock(self, order_id: str) -> Order | None:
-        return self.session.get(Order, order_id, with_for_update=True)
+        return self.rows.get(Order, order_id)
 
     def lock_by_key(self, key: SubmissionKey) -> Order | None:
-        query = select(Order).where(
-            Order.channel == key.channel, Order.external_id == key.external_id
-        )
-        return self.session.scalars(query.with_for_update()).one_or_none()
+        return self.rows.get(Order, key, by=Order.submission)
 
     def add(self, order: Order) -> None:
-        self.session.add(order)
+        self.rows.add(order)
 
     def get(self, order_id: str) -> Order | None:
         return self.session.get(Order, order_id)

@@ -20,9 +20,12 @@ TOKEN_METHODS = frozenset({PaymentMethod.CARD, PaymentMethod.E_WALLET})
 UNKNOWN_CHANNEL = "unknown"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class SubmissionKey:
-    """What dedupes submissions: the channel and the channel's own order reference."""
+    """What dedupes submissions: the channel and the channel's own order reference.
+
+    It is also ``Order.submission``, so a batch's orders can be locked and found by it.
+    """
 
     channel: str
     external_id: str

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.contracts import Message, OrderMessage
 from shared.handlers import UnitOfWork
+from shared.rows import locked_rows
 
 from .model import Notification, NotificationStatus, Recipient
 
@@ -18,43 +21,72 @@ class NotifierUnitOfWork(UnitOfWork):
         self.recipients = RecipientStore(session)
         self.notifications = NotificationStore(session)
 
+    def preload(self, messages: Sequence[Message]) -> None:
+        """The recipients of the batch's orders first, then what those orders were told."""
+        order_ids = sorted({m.order_id for m in messages if isinstance(m, OrderMessage)})
+        self.rows.lock(Recipient.order_id, order_ids)
+        self.notifications.preload(order_ids)
+
 
 class RecipientStore:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.rows = locked_rows(session)
 
     def lock(self, order_id: str, now: datetime) -> Recipient:
         """The order's recipient row, locked; created (still unknown) by the first event."""
-        recipient = self.session.get(Recipient, order_id, with_for_update=True)
+        recipient = self.rows.get(Recipient, order_id)
         if recipient is None:
             recipient = Recipient(order_id=order_id, updated_at=now)
-            self.session.add(recipient)
+            self.rows.add(recipient)
         return recipient
 
 
 class NotificationStore:
+    """An order's notifications, locked and kept by order for the handlers of a batch.
+
+    ``LockedRows`` holds one row per key, and an order has many notifications, so this store
+    keeps them itself: one locking query loads those of a whole batch's orders (``preload``),
+    or of one order the first time a handler asks about it; ``add`` keeps new ones in step.
+    """
+
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.rows = locked_rows(session)
+        self._of_order: dict[str, list[Notification]] = {}
+
+    def preload(self, order_ids: Iterable[str]) -> None:
+        wanted = sorted(set(order_ids) - self._of_order.keys())
+        if not wanted:
+            return
+        for order_id in wanted:
+            self._of_order[order_id] = []
+        query = (
+            select(Notification)
+            .where(Notification.order_id.in_(wanted))
+            .order_by(Notification.order_id, Notification.created_at, Notification.id)
+            .with_for_update()
+        )
+        for notification in self.session.scalars(query):
+            self._of_order[notification.order_id].append(notification)
 
     def find(self, order_id: str, about: str, reference: str = "") -> Notification | None:
-        query = select(Notification).where(
-            Notification.order_id == order_id,
-            Notification.about == about,
-            Notification.reference == reference,
-        )
-        return self.session.scalars(query).one_or_none()
+        found = (n for n in self._of(order_id) if (n.about, n.reference) == (about, reference))
+        return next(found, None)
 
     def add(self, notification: Notification) -> None:
-        self.session.add(notification)
+        of_order = self._of(notification.order_id)  # loaded before the new row can be flushed
+        self.rows.add(notification)
+        of_order.append(notification)
 
     def pending(self, order_id: str) -> list[Notification]:
         """Pending notifications in the order of the order's life, so "received" comes first."""
-        query = select(Notification).where(
-            Notification.order_id == order_id,
-            Notification.status == NotificationStatus.PENDING,
-        )
-        found = self.session.scalars(query.order_by(Notification.created_at))
-        return sorted(found, key=lambda notification: notification.life_order)
+        found = [n for n in self._of(order_id) if n.status == NotificationStatus.PENDING]
+        return sorted(found, key=lambda n: (n.life_order, n.created_at))
+
+    def _of(self, order_id: str) -> list[Notification]:
+        self.preload([order_id])
+        return self._of_order[order_id]
 
     def for_order(self, order_id: str) -> list[Notification]:
         query = select(Notification).where(Notification.order_id == order_id)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from shared.contracts import Message
 from shared.handlers import UnitOfWork
+from shared.rows import locked_rows
 
 from .gateway import APPROVED, GatewayCharge
-from .model import Payment
+from .model import Payment, payment_id_for
 
 
 class PaymentUnitOfWork(UnitOfWork):
@@ -18,6 +21,15 @@ class PaymentUnitOfWork(UnitOfWork):
         super().__init__(session)
         self.payments = PaymentStore(session)
         self.gateway_ledger = GatewayLedger(session)
+
+    def preload(self, messages: Sequence[Message]) -> None:
+        """Payments first, then the gateway's books for their idempotency keys, in key order.
+
+        Payment ids derive from order ids, so the keys are known before any payment is read.
+        """
+        orders = {message.subject for message in messages}
+        self.rows.lock(Payment.order_id, orders)
+        self.rows.lock(GatewayCharge.idempotency_key, map(payment_id_for, orders))
 
 
 @dataclass(frozen=True)
@@ -31,12 +43,14 @@ class MoneyMoved:
 class PaymentStore:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.rows = locked_rows(session)
 
     def get(self, order_id: str) -> Payment | None:
-        return self.session.get(Payment, order_id, with_for_update=True)
+        """The order's payment, locked for the rest of the transaction."""
+        return self.rows.get(Payment, order_id)
 
     def add(self, payment: Payment) -> None:
-        self.session.add(payment)
+        self.rows.add(payment)
 
     def money_moved(self, order_id: str) -> MoneyMoved:
         return self.money_moved_by_order(order_id).get(order_id, MoneyMoved())
@@ -57,12 +71,14 @@ class PaymentStore:
 class GatewayLedger:
     def __init__(self, session: Session) -> None:
         self.session = session
+        self.rows = locked_rows(session)
 
     def find(self, idempotency_key: str) -> GatewayCharge | None:
-        return self.session.get(GatewayCharge, idempotency_key, with_for_update=True)
+        """The charge made with ``idempotency_key``, locked for the rest of the transaction."""
+        return self.rows.get(GatewayCharge, idempotency_key)
 
     def add(self, charge: GatewayCharge) -> None:
-        self.session.add(charge)
+        self.rows.add(charge)
 
     def count(self, idempotency_key: str) -> int:
         query = select(func.count()).where(GatewayCharge.idempotency_key == idempotency_key)

@@ -22,7 +22,7 @@ def on_order_placed(
     shipment = _shipment(uow, event.order_id)
     if not shipment.keep_request(event.delivery):
         return []
-    return _book_when_ready(shipment, clock, carrier, rate_card)
+    return _book_when_ready(uow, shipment, clock, carrier, rate_card)
 
 
 def on_fulfillment_packed(
@@ -35,7 +35,7 @@ def on_fulfillment_packed(
     shipment = _shipment(uow, event.order_id)
     if not shipment.keep_parcels(event.parcels):
         return []
-    return _book_when_ready(shipment, clock, carrier, rate_card)
+    return _book_when_ready(uow, shipment, clock, carrier, rate_card)
 
 
 def on_carrier_tracking_update(update: CarrierTrackingUpdate, uow: ShippingUnitOfWork) -> Results:
@@ -59,7 +59,7 @@ def _shipment(uow: ShippingUnitOfWork, order_id: str) -> Shipment:
 
 
 def _book_when_ready(
-    shipment: Shipment, clock: Clock, carrier: Carrier, rate_card: RateCard
+    uow: ShippingUnitOfWork, shipment: Shipment, clock: Clock, carrier: Carrier, rate_card: RateCard
 ) -> Results:
     if not shipment.ready_to_book:
         return []
@@ -80,6 +80,7 @@ def _book_when_ready(
         )
     )
     dispatched = shipment.book(quote, booking, clock.now())
+    uow.shipments.index(shipment)
     return [dispatched, *booking.scheduled_updates]
 
 

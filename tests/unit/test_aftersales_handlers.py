@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.aftersales import worker
@@ -19,6 +20,7 @@ from services.aftersales.store import AftersalesUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import ShipmentDelivered
 from shared.handlers import Service
+from tests.unit.conftest import QueryCounter
 
 DELIVERED_AT = datetime(2026, 3, 4, 15, 20, tzinfo=UTC)
 THIRTY_DAYS = timedelta(days=30)
@@ -109,3 +111,35 @@ def test_the_window_length_is_read_from_the_environment_when_not_given(
     list(service.handlers[ShipmentDelivered](delivered(), uow))
 
     assert window_of(uow).returnable_until == DELIVERED_AT + timedelta(days=7)
+
+
+def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
+    session_for: Callable[[Service], Session],
+    clock: ManualClock,
+    count_queries: Callable[[Session], QueryCounter],
+) -> None:
+    service = worker.bootstrap(clock, AftersalesSettings())
+    session = session_for(service)
+    counter = count_queries(session)
+    first = [delivered(order_id=f"ord-{n}") for n in range(20)]
+    # half of the second batch were delivered before (found, left as they were), half are new
+    again = [
+        delivered(DELIVERED_AT + timedelta(days=1), order_id=f"ord-{n}") for n in range(10, 30)
+    ]
+
+    selects = []
+    for batch in (first, again):
+        with Session(session.get_bind(), expire_on_commit=False) as transaction:
+            before = counter.selects
+            uow = AftersalesUnitOfWork(transaction)
+            uow.preload(batch)
+            for message in batch:
+                assert list(service.handlers[ShipmentDelivered](message, uow)) == []
+            transaction.commit()
+            selects.append(counter.selects - before)
+
+    windows = {w.order_id: w.delivered_at for w in session.scalars(select(ReturnWindow))}
+    assert windows == {
+        f"ord-{n}": DELIVERED_AT if n < 20 else DELIVERED_AT + timedelta(days=1) for n in range(30)
+    }
+    assert selects == [1, 1]

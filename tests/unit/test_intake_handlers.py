@@ -46,6 +46,7 @@ from shared.envelope import Envelope, InvalidMessage, open_payload
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
+from tests.unit.conftest import QueryCounter
 
 DELIVERED_AT = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
 
@@ -468,3 +469,44 @@ def test_the_store_lists_recent_orders_and_counts_them_by_status(
     assert [order.id for order in uow.orders.recent(status="placed")] == [first.order_id]
     assert uow.orders.counts_by_status() == {"placed": 1, "rejected": 1}
     assert recent[1].total == 2995
+
+
+# -- batches --------------------------------------------------------------------------------
+
+
+def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
+    service: Service,
+    session_for: Callable[[Service], Session],
+    clock: ManualClock,
+    policy: OrderPolicy,
+    count_queries: Callable[[Session], QueryCounter],
+) -> None:
+    """Events name orders by id, submissions by key: known orders, repeated ones and new ones."""
+
+    def selects_for(orders: int) -> int:
+        earlier = session_for(service)
+        order_ids = []
+        for n in range(orders // 2):
+            submit = order_submit(external_id=f"WEB-{n:02}")
+            [placed] = on_order_submit(submit, IntakeUnitOfWork(earlier), clock, policy)
+            assert isinstance(placed, OrderPlaced)
+            order_ids.append(placed.order_id)
+        earlier.commit()
+        messages: list[Message] = [payment_failed(order_id) for order_id in order_ids]
+        messages += [order_submit(external_id=f"WEB-{n:02}") for n in range(orders)]
+
+        session = Session(earlier.get_bind(), expire_on_commit=False)
+        uow = IntakeUnitOfWork(session)
+        counter = count_queries(session)
+        uow.preload(messages)
+        announced = [e for m in messages for e in service.handlers[type(m)](m, uow)]
+        session.commit()
+        selects = counter.selects
+        session.close()
+
+        assert [e.order_id for e in announced if isinstance(e, OrderCancelled)] == order_ids
+        assert sum(isinstance(e, OrderPlaced) for e in announced) == orders - len(order_ids)
+        assert len(announced) == orders
+        return selects
+
+    assert selects_for(20) == selects_for(2) <= 3

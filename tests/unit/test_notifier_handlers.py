@@ -38,6 +38,7 @@ from shared.contracts import (
 )
 from shared.handlers import Service
 from tests.factories import order_placed
+from tests.unit.conftest import QueryCounter
 
 ADA = Customer(name="Ada Lovelace", email="ada@example.com", language="en")
 
@@ -306,3 +307,43 @@ def test_money_is_shown_from_integer_minor_units(
     minor_units: int, currency: str, shown: str
 ) -> None:
     assert money(minor_units, currency) == shown
+
+
+# -- batches --------------------------------------------------------------------------------
+
+
+def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
+    clock: ManualClock,
+    templates: Environment,
+    session_for: Callable[[Service], Session],
+    count_queries: Callable[[Session], QueryCounter],
+) -> None:
+    """Half the orders had a dispatch told before they were placed; all are placed in the batch,
+    and each dispatch arrives again."""
+
+    def selects_for(orders: int) -> int:
+        service = worker.bootstrap(clock)
+        earlier = session_for(service)
+        order_ids = [f"ord-{n:02}" for n in range(orders)]
+        early = [dispatched().model_copy(update={"order_id": o}) for o in order_ids[: orders // 2]]
+        for event in early:
+            on_shipment_dispatched(event, NotifierUnitOfWork(earlier), clock, templates)
+        earlier.commit()
+        messages: list[Message] = [order_placed(order_id) for order_id in order_ids]
+        messages += early
+
+        session = Session(earlier.get_bind(), expire_on_commit=False)
+        uow = NotifierUnitOfWork(session)
+        counter = count_queries(session)
+        uow.preload(messages)
+        announced = [e for m in messages for e in service.handlers[type(m)](m, uow)]
+        session.commit()
+        selects = counter.selects
+        session.close()
+
+        told = {(e.order_id, e.about) for e in announced if isinstance(e, NotificationSent)}
+        assert len(announced) == len(told) == orders + len(early)
+        assert {(e.order_id, e.type) for e in early} <= told
+        return selects
+
+    assert selects_for(20) == selects_for(2) <= 2

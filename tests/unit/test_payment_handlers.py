@@ -15,6 +15,7 @@ from services.payment.settings import PaymentSettings
 from services.payment.store import MoneyMoved, PaymentUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
+    Message,
     Money,
     OrderPlaced,
     PaymentCaptured,
@@ -27,6 +28,7 @@ from shared.contracts import (
 from shared.errors import PermanentError, TransientError
 from shared.handlers import Service
 from tests.factories import order_placed
+from tests.unit.conftest import QueryCounter
 
 TOTAL = Money(amount=2 * 1250 + 495, currency="EUR")
 
@@ -259,3 +261,36 @@ def test_a_settled_payment_cannot_be_settled_again(clock: ManualClock) -> None:
 
     with pytest.raises(RuntimeError, match="no way from captured to failed"):
         payment.settle(ChargeOutcome(approved=False, reason="declined"), clock.now())
+
+
+def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
+    session_for: Callable[[Service], Session],
+    clock: ManualClock,
+    count_queries: Callable[[Session], QueryCounter],
+) -> None:
+    def selects_for(orders: int) -> int:
+        service = worker.bootstrap(clock, PaymentSettings())
+        earlier = session_for(service)
+        ids = [f"ord-{n:02}" for n in range(orders)]
+        half = ids[: orders // 2]
+        for order_id in half:
+            service.handlers[OrderPlaced](order_placed(order_id), PaymentUnitOfWork(earlier))
+        earlier.commit()
+        messages: list[Message] = [reserved(order_id) for order_id in half]
+        for order_id in ids[orders // 2 :]:
+            messages += [order_placed(order_id), reserved(order_id)]
+
+        session = Session(earlier.get_bind(), expire_on_commit=False)
+        uow = PaymentUnitOfWork(session)
+        counter = count_queries(session)
+        uow.preload(messages)
+        announced = [e for m in messages for e in service.handlers[type(m)](m, uow)]
+        session.commit()
+        selects = counter.selects
+
+        assert [e.order_id for e in announced if isinstance(e, PaymentCaptured)] == ids
+        assert uow.gateway_ledger.approved_by_reference() == dict.fromkeys(ids, 1)
+        session.close()
+        return selects
+
+    assert selects_for(20) == selects_for(2) <= 2

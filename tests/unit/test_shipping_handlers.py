@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.shipping import worker
@@ -19,7 +20,7 @@ from services.shipping.handlers import (
     on_fulfillment_packed,
     on_order_placed,
 )
-from services.shipping.model import ShipmentStatus
+from services.shipping.model import Shipment, ShipmentStatus
 from services.shipping.rates import RateCard
 from services.shipping.settings import ShippingSettings
 from services.shipping.store import ShippingUnitOfWork
@@ -45,6 +46,7 @@ from shared.errors import PermanentError
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
+from tests.unit.conftest import QueryCounter
 
 SETTINGS = ShippingSettings(
     warehouse_country="DE", in_transit_after_seconds=3600, delivered_after_seconds=2 * 86400
@@ -373,3 +375,73 @@ def test_a_retried_booking_gets_the_same_tracking_number(deps: dict[str, Any]) -
     assert carrier.book(request).tracking_number == booking.tracking_number
     other = carrier.book(replace(request, shipment_id="shp-ord-2", order_id="ord-2"))
     assert other.tracking_number != booking.tracking_number
+
+
+# -- batches ------------------------------------------------------------------------------
+
+
+def handle_batch(
+    service: Service, engine: Session, messages: list[Message], counter: QueryCounter
+) -> tuple[list[Message | Scheduled], int]:
+    """One batch as the runtime runs it, in a transaction of its own: preload, every handler,
+    commit. Its results, and how many SELECTs it ran."""
+    before = counter.selects
+    with Session(engine.get_bind(), expire_on_commit=False) as session:
+        uow = ShippingUnitOfWork(session)
+        uow.preload(messages)
+        handled = [service.handlers[type(message)](message, uow) for message in messages]
+        results = [result for results in handled for result in results]
+        session.commit()
+    return results, counter.selects - before
+
+
+def statuses(session: Session) -> dict[str, str]:
+    return {s.order_id: s.status for s in session.scalars(select(Shipment))}
+
+
+def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
+    session_for: Callable[[Service], Session],
+    clock: ManualClock,
+    count_queries: Callable[[Session], QueryCounter],
+) -> None:
+    service = worker.bootstrap(clock, SETTINGS)
+    session = session_for(service)
+    counter = count_queries(session)
+    orders = [f"ord-{n}" for n in range(20)]
+    halves: list[Message] = [placed(order_id=order) for order in orders]
+    halves += [packed(order_id=order) for order in orders]
+
+    booked, booking_selects = handle_batch(service, session, halves, counter)
+    scans: list[Message] = [update for update, _due in scans_in(booked)]
+    announced, tracking_selects = handle_batch(service, session, scans, counter)
+
+    assert [type(m) for m in booked if not isinstance(m, Scheduled)] == [ShipmentDispatched] * 20
+    assert [type(m) for m in announced] == [ShipmentInTransit, ShipmentDelivered] * 20
+    assert statuses(session) == dict.fromkeys(orders, ShipmentStatus.DELIVERED)
+    assert (booking_selects, tracking_selects) == (1, 1)
+
+
+def test_scans_whose_reference_is_wrong_are_matched_by_tracking_number_in_one_more_select(
+    session_for: Callable[[Service], Session],
+    clock: ManualClock,
+    count_queries: Callable[[Session], QueryCounter],
+) -> None:
+    service = worker.bootstrap(clock, SETTINGS)
+    session = session_for(service)
+    counter = count_queries(session)
+    orders = [f"ord-{n}" for n in range(20)]
+    halves: list[Message] = [placed(order_id=order) for order in orders]
+    halves += [packed(order_id=order) for order in orders]
+    booked, _selects = handle_batch(service, session, halves, counter)
+    # half the orders' scans echo a wrong reference: another order's, or none we know
+    wrong = {"ord-1": "ord-0"} | {f"ord-{n}": f"ref-{n}" for n in range(3, 20, 2)}
+    scans: list[Message] = [
+        update.model_copy(update={"order_id": wrong.get(update.order_id, update.order_id)})
+        for update, _due in scans_in(booked)
+    ]
+
+    announced, selects = handle_batch(service, session, scans, counter)
+
+    assert [type(m) for m in announced] == [ShipmentInTransit, ShipmentDelivered] * 20
+    assert statuses(session) == dict.fromkeys(orders, ShipmentStatus.DELIVERED)
+    assert selects == 2

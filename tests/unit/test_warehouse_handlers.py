@@ -21,6 +21,7 @@ from services.warehouse.store import WarehouseUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
     FulfillmentPacked,
+    Message,
     Money,
     PaymentCaptured,
     PaymentMethod,
@@ -28,6 +29,7 @@ from shared.contracts import (
     StockReserved,
 )
 from shared.handlers import Service
+from tests.unit.conftest import QueryCounter
 
 RULES = PackingRules(max_parcel_grams=20_000, packaging_grams=150)
 
@@ -42,13 +44,22 @@ def line(sku: str, quantity: int, grams: int, location: str = "A-01-02") -> Rese
 
 
 def reserved(*lines: ReservedLine) -> StockReserved:
-    return StockReserved(order_id="ord-1", lines=list(lines) or [line("MUG-BLUE", 2, 350)])
+    return reserved_for("ord-1", *lines)
+
+
+def reserved_for(order_id: str, *lines: ReservedLine) -> StockReserved:
+    return StockReserved(order_id=order_id, lines=list(lines) or [line("MUG-BLUE", 2, 350)])
 
 
 def captured() -> PaymentCaptured:
+    return captured_for("ord-1")
+
+
+def captured_for(order_id: str) -> PaymentCaptured:
+    payment_id = "pay_" + order_id.removeprefix("ord-")
     amount = Money(amount=2995, currency="EUR")
     return PaymentCaptured(
-        order_id="ord-1", payment_id="pay_1", method=PaymentMethod.CARD, amount=amount
+        order_id=order_id, payment_id=payment_id, method=PaymentMethod.CARD, amount=amount
     )
 
 
@@ -229,3 +240,39 @@ def test_bootstrap_reads_the_packing_rules_from_the_environment(
 def test_packaging_that_reaches_the_limit_is_refused_at_start_up() -> None:
     with pytest.raises(ValidationError, match="packaging alone"):
         WarehouseSettings(max_parcel_weight_grams=150, packaging_weight_grams=150)
+
+
+def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
+    session_for: Callable[[Service], Session],
+    clock: ManualClock,
+    count_queries: Callable[[Session], QueryCounter],
+) -> None:
+    def selects_for(orders: int) -> int:
+        service = worker.bootstrap(clock, WarehouseSettings())
+        earlier = session_for(service)
+        ids = [f"ord-{n:02}" for n in range(orders)]
+        half = ids[: orders // 2]
+        for order_id in half:
+            service.handlers[StockReserved](reserved_for(order_id), WarehouseUnitOfWork(earlier))
+        earlier.commit()
+        messages: list[Message] = [captured_for(order_id) for order_id in half]
+        for order_id in ids[orders // 2 :]:
+            messages += [reserved_for(order_id), captured_for(order_id)]
+
+        session = Session(earlier.get_bind(), expire_on_commit=False)
+        uow = WarehouseUnitOfWork(session)
+        counter = count_queries(session)
+        uow.preload(messages)
+        announced = [e for m in messages for e in service.handlers[type(m)](m, uow)]
+        session.commit()
+        selects = counter.selects
+
+        assert [e.order_id for e in announced if isinstance(e, FulfillmentPacked)] == ids
+        for order_id in ids:
+            fulfillment = uow.fulfillments.by_order(order_id)
+            assert fulfillment is not None and fulfillment.status == FulfillmentStatus.PACKED
+            assert len(fulfillment.steps) == 7 and len(fulfillment.parcels) == 1
+        session.close()
+        return selects
+
+    assert selects_for(20) == selects_for(2) <= 3
