@@ -26,17 +26,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.raw_chain import measure as measure_raw_chain  # noqa: E402
-from orderflow.catalogue import CATALOGUE  # noqa: E402
-from orderflow.channel import ChannelPublisher, submit_envelope  # noqa: E402
-from orderflow.databases import WorkerDatabases  # noqa: E402
-from orderflow.demo import extra  # noqa: E402
-from orderflow.operations import set_stock  # noqa: E402
-from orderflow.processes import ProcessCluster  # noqa: E402
-from orderflow.workers import NAMES  # noqa: E402
-from services.intake.store import IntakeUnitOfWork  # noqa: E402
-from shared.settings import Settings  # noqa: E402
-from tests.support import real_settings, tear_down  # noqa: E402
+from bench.raw_chain import measure as measure_raw_chain
+from orderflow.catalogue import CATALOGUE
+from orderflow.channel import ChannelPublisher, submit_envelope
+from orderflow.databases import WorkerDatabases
+from orderflow.demo import extra
+from orderflow.operations import set_stock
+from orderflow.processes import ProcessCluster
+from orderflow.workers import NAMES
+from services.intake.store import IntakeUnitOfWork
+from shared.settings import Settings
+from tests.support import real_settings, tear_down
 
 ZERO_DELAYS = {
     "ORDERFLOW_SHIPPING_IN_TRANSIT_AFTER_SECONDS": "0",
@@ -48,7 +48,7 @@ ZERO_DELAYS = {
 
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def broker_cpu_seconds() -> float:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orderflow.audit import Audit, audit
+from orderflow.audit import audit
 from orderflow.catalogue import CATALOGUE
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
@@ -37,14 +37,12 @@ def test_every_order_from_every_channel_completes_and_the_invariants_hold(
     with ChannelPublisher(settings) as channel:
         channel.submit([submit_envelope(order) for order in orders])
 
-    report = Audit()
-
-    def all_completed() -> bool:
-        nonlocal report
-        report = audit(databases)
-        return report.by_status["completed"] == ORDERS
-
-    wait_until(all_completed, timeout=180, what=f"{ORDERS} completed orders")
+    wait_until(
+        lambda: audit(databases).by_status["completed"] == ORDERS,
+        timeout=180,
+        what=f"{ORDERS} completed orders",
+    )
+    assert set(processes.stop().values()) == {0}, "a worker did not stop cleanly on SIGTERM"
+    report = audit(databases)
     assert report.orders == ORDERS
     assert report.violations == []
-    assert set(processes.stop().values()) == {0}
