@@ -27,6 +27,7 @@ class Replica:
     index: int
     process: subprocess.Popen[bytes]
     log: Path
+    metrics_port: int = 0
 
 
 @dataclass
@@ -35,6 +36,7 @@ class ProcessCluster:
     log_dir: Path
     env: Mapping[str, str] = field(default_factory=dict)
     replicas: Mapping[str, int] = field(default_factory=dict)
+    metrics_port_base: int = 0
     running: list[Replica] = field(default_factory=list)
 
     def environment(self) -> dict[str, str]:
@@ -60,13 +62,15 @@ class ProcessCluster:
 
     def spawn(self, name: str, index: int = 0) -> Replica:
         log = self.log_dir / f"{name}-{index}.log"
+        port = self.metrics_port_base + len(self.running) if self.metrics_port_base else 0
+        command = [sys.executable, "-m", "orderflow", "worker", name, "--log-level", "warning"]
         process = subprocess.Popen(
-            [sys.executable, "-m", "orderflow", "worker", name, "--log-level", "warning"],
+            [*command, "--metrics-port", str(port)],
             env=self.environment(),
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
         )
-        replica = Replica(name, index, process, log)
+        replica = Replica(name, index, process, log, port)
         self.running.append(replica)
         return replica
 
@@ -101,6 +105,24 @@ class ProcessCluster:
                     )
                 time.sleep(0.2)
 
+    def scrape(self, metric: str) -> dict[str, float]:
+        """Sum of one metric's samples per worker, from each replica's /metrics endpoint."""
+        from urllib.request import urlopen
+
+        from prometheus_client.parser import text_string_to_metric_families
+
+        totals: dict[str, float] = {}
+        for replica in self.alive():
+            if not replica.metrics_port:
+                continue
+            with urlopen(f"http://127.0.0.1:{replica.metrics_port}/metrics", timeout=5) as page:
+                text = page.read().decode()
+            for family in text_string_to_metric_families(text):
+                for sample in family.samples:
+                    if sample.name == metric:
+                        totals[replica.name] = totals.get(replica.name, 0.0) + sample.value
+        return totals
+
     def alive(self) -> list[Replica]:
         return [r for r in self.running if r.process.poll() is None]
 
@@ -126,14 +148,17 @@ class ProcessCluster:
 
     def cpu_seconds(self) -> float:
         """User + system CPU of the running replicas, from /proc (Linux)."""
+        return sum(self.cpu_by_worker().values())
+
+    def cpu_by_worker(self) -> dict[str, float]:
         ticks = os.sysconf("SC_CLK_TCK")
-        total = 0.0
+        used: dict[str, float] = {}
         for replica in self.alive():
             try:
-                fields = (
-                    Path(f"/proc/{replica.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-                )
+                stat = Path(f"/proc/{replica.process.pid}/stat").read_text()
             except OSError:
                 continue
-            total += (int(fields[11]) + int(fields[12])) / ticks
-        return total
+            fields = stat.rsplit(")", 1)[1].split()
+            cpu = (int(fields[11]) + int(fields[12])) / ticks
+            used[replica.name] = used.get(replica.name, 0.0) + cpu
+        return used

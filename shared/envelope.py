@@ -69,9 +69,12 @@ def wrap(
     message_id: str | None = None,
     now: datetime | None = None,
 ) -> Envelope:
-    """Put a message in an envelope; a caused message inherits its cause's saga."""
+    """Put a message in an envelope; a caused message inherits its cause's saga.
+
+    The message was validated when it was built, so the envelope skips a second validation.
+    """
     subject = message.subject
-    return Envelope(
+    return Envelope.model_construct(
         id=message_id or new_message_id(),
         type=message.type,
         source=source,
@@ -80,6 +83,8 @@ def wrap(
         correlationid=cause.correlationid if cause else subject,
         causationid=cause.id if cause else None,
         schemaversion=message.schema_version,
+        specversion="1.0",
+        datacontenttype="application/json",
         data=message.model_dump(mode="json"),
     )
 

@@ -50,10 +50,20 @@ class BrokerLink:
         self.connection.ensure_connection(max_retries=3)
         self._publish_channel = self.connection.channel()
         if self.is_amqp:
+            self._skip_blocked_check_per_publish()
             self._publish_channel.confirm_select()
             self._publish_channel.events["basic_ack"].add(self._confirms.on_ack)
             self._publish_channel.events["basic_nack"].add(self._confirms.on_nack)
         self._producer = Producer(self._publish_channel)
+
+    def _skip_blocked_check_per_publish(self) -> None:
+        """py-amqp reads the socket before every publish to notice ``connection.blocked`` early,
+        which costs as much CPU as the publish itself. The broker still sends the notice and the
+        worker still reads it (it drains between batches); TCP back-pressure and the confirm
+        timeout bound a blocked publisher either way.
+        """
+        capabilities = self.connection.connection.client_properties.get("capabilities", {})
+        capabilities["connection.blocked"] = False
 
     def declare(self, entities: Sequence[Exchange | Queue]) -> None:
         channel = self.connection.default_channel

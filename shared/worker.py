@@ -402,6 +402,9 @@ class Worker:
         If a batch of timers fails, each is fired on its own and one that can never succeed
         is parked and removed, so it cannot block the timers behind it.
         """
+        due = self.next_timer_due()
+        if due is None or due > self.clock.now():
+            return 0
         try:
             return self._fire(None)
         except Exception as error:
