@@ -169,6 +169,19 @@ def stock_set(
     )
 
 
+contracts_app = typer.Typer(no_args_is_help=True, help="The published message contract.")
+app.add_typer(contracts_app, name="contracts")
+
+
+@contracts_app.command("export")
+def contracts_export() -> None:
+    """Regenerate contracts/ (AsyncAPI and JSON Schemas) from the code."""
+    from .contracts import export
+
+    for path in export():
+        console.print(f"wrote {path}")
+
+
 @app.command()
 def demo(
     orders: Annotated[
