@@ -44,7 +44,9 @@ class Cluster:
         """Poll round-robin until a round handles nothing; returns messages handled."""
         total = 0
         for _ in range(max_rounds):
-            done = sum(w.poll(0) + w.fire_timers() for w in self.workers.values())
+            done = sum(
+                w.poll(0) + w.fire_timers() + w.run_after_commit() for w in self.workers.values()
+            )
             total += done
             if not done:
                 return total

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import MetaData
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from shared.contracts import Message
 from shared.envelope import Envelope, InvalidMessage
@@ -25,6 +25,7 @@ Result = Iterable[Message | Scheduled]
 Handler = Callable[..., Result]
 BoundHandler = Callable[[Any, Any], Result]
 InvalidHandler = Callable[[Envelope, InvalidMessage, Any], Result]
+AfterCommit = Callable[[sessionmaker[Session]], int]
 
 
 class UnitOfWork:
@@ -51,6 +52,9 @@ class Service:
     unit_of_work: Callable[[Session], UnitOfWork]
     handlers: Mapping[type[Message], BoundHandler]
     invalid_handlers: Mapping[type[Message], InvalidHandler] = field(default_factory=dict)
+    after_commit: AfterCommit | None = None
+    """Work that talks to a third party once state is committed (e-mail): handlers record
+    what to do, this does it and records that it was done. Returns how much it did."""
 
     @property
     def subscriptions(self) -> list[type[Message]]:

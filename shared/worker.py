@@ -116,6 +116,7 @@ class Worker:
         self._unmarked: list[str] = []
         self._next_timer_check = 0.0
         self._next_sweep = 0.0
+        self._next_after_commit = 0.0
         self._backoff = 0.0
 
     # -- life cycle -------------------------------------------------------------------------
@@ -157,6 +158,9 @@ class Worker:
             if now >= self._next_timer_check:
                 done += self.fire_timers()
                 self._next_timer_check = now + self.settings.timer_poll_seconds
+            if done or now >= self._next_after_commit:
+                self.run_after_commit()
+                self._next_after_commit = now + self.settings.timer_poll_seconds
             if now >= self._next_sweep:
                 self.sweep_outbox(OUTBOX_GRACE)
                 self._next_sweep = now + self.settings.outbox_sweep_seconds
@@ -446,6 +450,17 @@ class Worker:
             due = self.tables.timers.claim_due(session, self.clock.now(), 1, message_id)
             self._park([self._parked_failure(Inbound(e), failure, 1) for e in due])
             self.tables.timers.remove(session, [e.id for e in due])
+
+    def run_after_commit(self) -> int:
+        """The service's after-commit work (e-mail); its failures wait for the next pass."""
+        if self.service.after_commit is None or self.sessions is None:
+            return 0
+        try:
+            return self.service.after_commit(self.sessions)
+        except Exception as error:
+            if not is_transient(error):
+                log.exception("%s: after-commit work failed", self.name)
+            return 0
 
     def next_timer_due(self) -> datetime | None:
         assert self.sessions is not None

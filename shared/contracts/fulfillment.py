@@ -28,3 +28,20 @@ class FulfillmentPacked(OrderMessage):
     @property
     def weight_grams(self) -> int:
         return sum(parcel.weight_grams for parcel in self.parcels)
+
+
+class FulfillmentCancelled(OrderMessage):
+    """The warehouse stopped the order before it left (or will ignore it when it arrives)."""
+
+    type: ClassVar[str] = "fulfillment.cancelled"
+
+    reason: str
+
+
+class FulfillmentCancelRefused(OrderMessage):
+    """Too late: the parcels are with the carrier. The customer is offered a return instead."""
+
+    type: ClassVar[str] = "fulfillment.cancel_refused"
+
+    reason: str
+    return_offered: bool = True

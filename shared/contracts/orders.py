@@ -138,3 +138,23 @@ class OrderCompletionDue(OrderMessage):
 
     type: ClassVar[str] = "order.completion_due"
     kind: ClassVar[Literal["timer"]] = "timer"
+
+
+class OrderCancel(OrderMessage):
+    """A customer (or customer service for them) asks to cancel; the warehouse decides."""
+
+    type: ClassVar[str] = "order.cancel"
+    kind: ClassVar[Literal["command"]] = "command"
+
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+
+
+class OrderChangeAddress(OrderMessage):
+    """A new delivery address; shipping accepts it until the parcels are booked."""
+
+    type: ClassVar[str] = "order.change_address"
+    kind: ClassVar[Literal["command"]] = "command"
+
+    address: Address
+    pickup_point_id: Annotated[str, Field(max_length=64)] | None = None
+    reason: Annotated[str, Field(max_length=500)] = ""

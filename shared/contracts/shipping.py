@@ -7,12 +7,14 @@ from enum import StrEnum
 from typing import ClassVar, Literal
 
 from .base import Money, OrderMessage
+from .orders import Address
 
 
 class TrackingStatus(StrEnum):
     IN_TRANSIT = "in_transit"
     DELIVERED = "delivered"
     DELIVERY_FAILED = "delivery_failed"
+    RETURNED = "returned"
 
 
 class ShipmentDispatched(OrderMessage):
@@ -60,3 +62,27 @@ class CarrierTrackingUpdate(OrderMessage):
     tracking_number: str
     status: TrackingStatus
     at: datetime
+
+
+class ShipmentReturned(OrderMessage):
+    """After failed delivery attempts the parcels came back to the warehouse: compensate."""
+
+    type: ClassVar[str] = "shipment.returned"
+
+    shipment_id: str
+    tracking_number: str
+    returned_at: datetime
+    attempts: int
+
+
+class ShipmentAddressChanged(OrderMessage):
+    type: ClassVar[str] = "shipment.address_changed"
+
+    address: Address
+    pickup_point_id: str | None = None
+
+
+class ShipmentAddressChangeRefused(OrderMessage):
+    type: ClassVar[str] = "shipment.address_change_refused"
+
+    reason: str

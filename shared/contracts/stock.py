@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from datetime import date
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import OrderMessage, Sku, _Frozen
+from .base import Message, OrderMessage, Sku, _Frozen
 
 
 class ReservedLine(_Frozen):
@@ -49,3 +50,68 @@ class StockReleased(OrderMessage):
     type: ClassVar[str] = "stock.released"
 
     reason: str
+
+
+class BackorderedLine(_Frozen):
+    sku: Sku
+    quantity: int
+    purchase_order_id: str
+    expected_on: date
+
+
+class StockBackordered(OrderMessage):
+    """Some lines are short but may be backordered: the order waits, first come first served,
+    for the goods on order; nothing is reserved until every line can be."""
+
+    type: ClassVar[str] = "stock.backordered"
+
+    lines: list[BackorderedLine]
+    expected_on: date
+    expires_on: date
+
+
+class StockBackorderExpired(OrderMessage):
+    """The goods did not arrive in time: the waiting order gives up."""
+
+    type: ClassVar[str] = "stock.backorder_expired"
+
+
+class StockRestocked(OrderMessage):
+    """Goods came back (returned to sender, or a resellable return) and are on hand again."""
+
+    type: ClassVar[str] = "stock.restocked"
+
+    lines: list[ReservedLine]
+    reason: str
+
+
+class StockReceive(Message):
+    """Goods arrived at the warehouse (a purchase order, or any delivery): from warehouse
+    systems or ``orderflow stock receive``."""
+
+    type: ClassVar[str] = "stock.receive"
+    kind: ClassVar[Literal["command"]] = "command"
+
+    receipt_id: Annotated[str, Field(min_length=1, max_length=64)]
+    sku: Sku
+    quantity: Annotated[int, Field(gt=0, le=1_000_000)]
+    purchase_order_id: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"receipt:{self.receipt_id}"
+
+
+class StockReplenishmentRequested(Message):
+    """On hand (plus what is already on order) fell to the reorder point: buy more."""
+
+    type: ClassVar[str] = "stock.replenishment_requested"
+
+    sku: Sku
+    purchase_order_id: str
+    quantity: int
+    expected_on: date
+
+    @property
+    def subject(self) -> str:
+        return f"sku:{self.sku}"
