@@ -25,7 +25,8 @@ Result = Iterable[Message | Scheduled]
 Handler = Callable[..., Result]
 BoundHandler = Callable[[Any, Any], Result]
 InvalidHandler = Callable[[Envelope, InvalidMessage, Any], Result]
-AfterCommit = Callable[[sessionmaker[Session]], int]
+Announce = Callable[[Session, Sequence[Message]], None]
+AfterCommit = Callable[[sessionmaker[Session], Announce], int]
 
 
 class UnitOfWork:
@@ -54,7 +55,8 @@ class Service:
     invalid_handlers: Mapping[type[Message], InvalidHandler] = field(default_factory=dict)
     after_commit: AfterCommit | None = None
     """Work that talks to a third party once state is committed (e-mail): handlers record
-    what to do, this does it and records that it was done. Returns how much it did."""
+    what to do; this does it, records that it was done and may ``announce`` messages in the
+    same transaction (they go to the outbox; the sweep publishes them). Returns how much it did."""
 
     @property
     def subscriptions(self) -> list[type[Message]]:

@@ -456,11 +456,15 @@ class Worker:
         if self.service.after_commit is None or self.sessions is None:
             return 0
         try:
-            return self.service.after_commit(self.sessions)
+            return self.service.after_commit(self.sessions, self._announce)
         except Exception as error:
             if not is_transient(error):
                 log.exception("%s: after-commit work failed", self.name)
             return 0
+
+    def _announce(self, session: Session, messages: Sequence[Message]) -> None:
+        now = self.clock.now()
+        self.tables.outbox.add(session, [wrap(m, source=self.name, now=now) for m in messages])
 
     def next_timer_due(self) -> datetime | None:
         assert self.sessions is not None
