@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -148,6 +149,192 @@ def order_show(
         render_order(console, load_settings(), order_id)
     except OrderNotFound as error:
         raise fail(str(error), code=1) from None
+
+
+Wait = Annotated[float, typer.Option(help="Seconds to wait for the answer; 0 to not wait.")]
+
+
+def _act(message: Any, answers: dict[str, str], wait: float, refused: set[str]) -> None:
+    """Send a command, then print the owning worker's answer (exit 1 if it refused)."""
+    from .commands import NotAllowed, await_answer, now, send
+    from .databases import WorkerDatabases
+
+    settings = load_settings()
+    started = now()
+    try:
+        envelope = send(settings, message)
+    except NotAllowed as error:
+        raise fail(str(error)) from None
+    console.print(f"sent {envelope.type} for {envelope.subject} (message {envelope.id})")
+    if not wait:
+        return
+    dbs = WorkerDatabases(settings)
+    try:
+        answer = await_answer(dbs, envelope.subject, answers, started, wait)
+    finally:
+        dbs.dispose()
+    if answer is None:
+        raise fail(f"no answer within {wait:g}s; see `orderflow order show {envelope.subject}`", 1)
+    detail = answer.data.get("reason") or ""
+    console.print(f"{answers[answer.type]}" + (f": {detail}" if detail else ""))
+    if answer.type in refused:
+        raise typer.Exit(1)
+
+
+def _check_order(order_id: str, action: str) -> None:
+    from .commands import NotAllowed, order_state, refuse_if_closed
+    from .databases import WorkerDatabases
+
+    dbs = WorkerDatabases(load_settings(), ["intake"])
+    try:
+        refuse_if_closed(order_state(dbs, order_id), action)
+    except NotAllowed as error:
+        raise fail(str(error)) from None
+    finally:
+        dbs.dispose()
+
+
+@order_app.command("cancel")
+def order_cancel(
+    order_id: Annotated[str, typer.Argument(help="The order to cancel.")],
+    reason: Annotated[str, typer.Option(help="Why the customer cancels (recorded).")],
+    wait: Wait = 15,
+) -> None:
+    """Ask to cancel an order; the warehouse intercepts it unless it has left."""
+    from shared.contracts import OrderCancel
+
+    command = _valid(OrderCancel, order_id=order_id, reason=reason)
+    _check_order(order_id, "cancel")
+    _act(
+        command,
+        {
+            "fulfillment.cancelled": "cancelled: the warehouse stopped it",
+            "fulfillment.cancel_refused": "refused: the parcels have left; offer a return",
+        },
+        wait,
+        refused={"fulfillment.cancel_refused"},
+    )
+
+
+@order_app.command("change-address")
+def order_change_address(
+    order_id: Annotated[str, typer.Argument(help="The order to redirect.")],
+    line1: Annotated[str, typer.Option(help="Street and number.")],
+    city: Annotated[str, typer.Option()],
+    postal_code: Annotated[str, typer.Option()],
+    country: Annotated[str, typer.Option(help="ISO 3166-1 alpha-2, e.g. DE.")],
+    line2: Annotated[str | None, typer.Option()] = None,
+    pickup_point_id: Annotated[str | None, typer.Option()] = None,
+    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+    wait: Wait = 15,
+) -> None:
+    """Change the delivery address; shipping accepts it until the parcels are booked."""
+    from shared.contracts import OrderChangeAddress
+
+    address = {
+        "line1": line1,
+        "line2": line2,
+        "city": city,
+        "postal_code": postal_code,
+        "country": country,
+    }
+    command = _valid(
+        OrderChangeAddress,
+        order_id=order_id,
+        address=address,
+        pickup_point_id=pickup_point_id,
+        reason=reason,
+    )
+    _check_order(order_id, "change the address")
+    _act(
+        command,
+        {
+            "shipment.address_changed": "changed",
+            "shipment.address_change_refused": "refused",
+        },
+        wait,
+        refused={"shipment.address_change_refused"},
+    )
+
+
+@stock_app.command("receive")
+def stock_receive(
+    sku: Annotated[str, typer.Argument(help="The SKU that arrived.")],
+    quantity: Annotated[int, typer.Argument(help="How many units.")],
+    purchase_order: Annotated[str | None, typer.Option(help="The purchase order it fills.")] = None,
+    receipt_id: Annotated[
+        str | None, typer.Option(help="The goods receipt's id; repeats are ignored.")
+    ] = None,
+) -> None:
+    """Record goods received; waiting backorders are served first come, first served."""
+    import uuid
+
+    from shared.contracts import StockReceive
+
+    _act(
+        _valid(
+            StockReceive,
+            receipt_id=receipt_id or f"rcpt_{uuid.uuid4().hex[:16]}",
+            sku=sku,
+            quantity=quantity,
+            purchase_order_id=purchase_order,
+        ),
+        {},
+        0,
+        refused=set(),
+    )
+
+
+payment_app = typer.Typer(no_args_is_help=True, help="Payment actions.")
+app.add_typer(payment_app, name="payment")
+
+
+@payment_app.command("notify")
+def payment_notify(
+    order_id: Annotated[str, typer.Argument(help="The order the money is for (its reference).")],
+    amount: Annotated[str, typer.Argument(help="The amount received, e.g. 29.95.")],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "EUR",
+    notification_id: Annotated[
+        str | None, typer.Option(help="The bank's id for this payment; repeats are ignored.")
+    ] = None,
+    wait: Wait = 15,
+) -> None:
+    """Record money received for a bank transfer or escrow payment."""
+    import uuid
+    from decimal import Decimal, InvalidOperation
+
+    from shared.contracts import PaymentNotification
+
+    try:
+        minor = Decimal(amount) * 100
+    except InvalidOperation:
+        raise fail(f"amount: {amount!r} is not a number like 29.95") from None
+    if minor != minor.to_integral_value() or minor <= 0:
+        raise fail(f"amount: {amount!r} must be positive with at most two decimals")
+    _act(
+        _valid(
+            PaymentNotification,
+            order_id=order_id,
+            notification_id=notification_id or f"ntf_{uuid.uuid4().hex[:16]}",
+            amount={"amount": int(minor), "currency": currency},
+            received_at=datetime.now(UTC),
+        ),
+        {
+            "payment.captured": "paid in full",
+            "payment.pending": "received; still pending",
+            "payment.refunded": "refunded",
+        },
+        wait,
+        refused=set(),
+    )
+
+
+def _valid(contract: Any, **fields: Any) -> Any:
+    """Build a command, turning validation errors into messages that name the field."""
+    try:
+        return contract(**fields)
+    except ValidationError as error:
+        raise fail(describe(error)) from None
 
 
 @stock_app.command("set")
