@@ -85,7 +85,7 @@ def run_saga(settings: Settings, orders: int, log_dir: Path) -> dict[str, float]
         with ChannelPublisher(settings) as channel:
             for start in range(0, orders, 250):
                 batch = submissions[start : start + 250]
-                channel.submit([submit_envelope(order) for order in batch])
+                channel.send([submit_envelope(order) for order in batch])
                 now = time.time()
                 sent_at.update({order["external_id"]: now for order in batch})
         while completed(dbs) < orders:

@@ -64,10 +64,9 @@ def _orders(dbs: WorkerDatabases) -> dict[str, Order]:
 
 
 def _check_orders(dbs: WorkerDatabases, orders: dict[str, Order], report: Audit) -> None:
+    """Invariant 1: an order that is not terminal must wait in a named state on a timer."""
     for order in orders.values():
-        if order.terminal:
-            continue
-        if order.status == "delivered" and dbs.pending(order.id):
+        if not order.terminal and order.status != "placed" and dbs.pending(order.id):
             report.waiting.append(order.id)
 
 

@@ -28,7 +28,7 @@ def submit_envelope(order: Mapping[str, Any], message_id: str | None = None) -> 
 
 
 class ChannelPublisher:
-    """Publishes submit commands with publisher confirms, as a well-behaved channel would."""
+    """Publishes commands with publisher confirms, as a well-behaved channel would."""
 
     def __init__(self, settings: Settings) -> None:
         self.topology = Topology(
@@ -44,7 +44,8 @@ class ChannelPublisher:
     def __exit__(self, *_: object) -> None:
         self.link.close()
 
-    def submit(self, envelopes: Sequence[Envelope]) -> None:
+    def send(self, envelopes: Sequence[Envelope]) -> None:
+        """Publish commands (order submissions or any other) with one confirm wait."""
         self.link.publish_confirmed(
             [
                 Outgoing(

@@ -207,7 +207,7 @@ def _run(
             progress.update(finished, completed=_settled(cluster))
 
         for submission in submissions:
-            channel.submit([submit_envelope(submission)])
+            channel.send([submit_envelope(submission)])
             progress.advance(submitted)
             advance()
             time.sleep(0.1)

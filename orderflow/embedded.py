@@ -40,13 +40,17 @@ class Cluster:
         for worker in self.workers.values():
             worker.close()
 
+    def step(self) -> int:
+        """One round: every worker handles what it has; returns messages and timers handled."""
+        return sum(
+            w.poll(0) + w.fire_timers() + w.run_after_commit() for w in self.workers.values()
+        )
+
     def pump(self, max_rounds: int = 10_000) -> int:
         """Poll round-robin until a round handles nothing; returns messages handled."""
         total = 0
         for _ in range(max_rounds):
-            done = sum(
-                w.poll(0) + w.fire_timers() + w.run_after_commit() for w in self.workers.values()
-            )
+            done = self.step()
             total += done
             if not done:
                 return total

@@ -35,7 +35,7 @@ def test_every_order_from_every_channel_completes_and_the_invariants_hold(
     orders = extra(ORDERS, seed=42)
 
     with ChannelPublisher(settings) as channel:
-        channel.submit([submit_envelope(order) for order in orders])
+        channel.send([submit_envelope(order) for order in orders])
 
     wait_until(
         lambda: audit(databases).by_status["completed"] == ORDERS,
