@@ -4,6 +4,14 @@ A real carrier answers a booking with a tracking number and later calls back wit
 updates (``carrier.tracking_update`` commands). The simulated carrier answers at once and
 returns its future scans as scheduled messages, which the runtime fires into shipping's own
 handler when they are due, as if the carrier had called.
+
+The simulated carrier delivers every parcel, except to an address whose first line contains
+``REFUSED`` (upper case, anywhere in ``line1``: e.g. "12 REFUSED Street"), where nobody ever
+accepts it. That is how demos and tests exercise failed deliveries: such a booking schedules
+an ``in_transit`` scan, then one ``delivery_failed`` scan per attempt (``delivery_attempts``,
+the first when a delivery would have been made, each next one ``retry_interval`` later) and,
+``retry_interval`` after the last attempt, a ``returned`` scan: the parcels are back at the
+warehouse.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from shared.timers import Scheduled
 
 TRACKING_PREFIXES = {"DHL": "DHL", "DPD": "DPD", "UPS": "1Z", "PUDO": "PUDO"}
 TRACKING_DIGITS = 16
+REFUSING = "REFUSED"
+"""The simulated carrier never manages to deliver to an address whose ``line1`` contains this."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +57,24 @@ class Carrier(Protocol):
 
 
 class SimulatedCarrier:
-    """Books instantly; the parcel is in transit and delivered after fixed delays."""
+    """Books instantly; the parcel is in transit and delivered after fixed delays, or, at a
+    refusing address, fails ``delivery_attempts`` times and goes back to the sender."""
 
-    def __init__(self, clock: Clock, in_transit_after: timedelta, delivered_after: timedelta):
+    def __init__(
+        self,
+        clock: Clock,
+        in_transit_after: timedelta,
+        delivered_after: timedelta,
+        delivery_attempts: int = 3,
+        retry_interval: timedelta = timedelta(days=1),
+    ) -> None:
+        if delivery_attempts < 1:
+            raise ValueError("a carrier tries to deliver at least once")
         self.clock = clock
         self.in_transit_after = in_transit_after
         self.delivered_after = delivered_after
+        self.delivery_attempts = delivery_attempts
+        self.retry_interval = retry_interval
 
     def book(self, request: BookingRequest) -> Booking:
         now = self.clock.now()
@@ -67,14 +89,26 @@ class SimulatedCarrier:
             )
             return Scheduled(update, due=now + after)
 
+        scans = [scan(TrackingStatus.IN_TRANSIT, self.in_transit_after)]
+        if refuses(request.address):
+            attempts = [
+                self.delivered_after + n * self.retry_interval
+                for n in range(self.delivery_attempts)
+            ]
+            scans += [scan(TrackingStatus.DELIVERY_FAILED, after) for after in attempts]
+            scans.append(scan(TrackingStatus.RETURNED, attempts[-1] + self.retry_interval))
+        else:
+            scans.append(scan(TrackingStatus.DELIVERED, self.delivered_after))
         return Booking(
             tracking_number=tracking_number,
             expected_delivery=(now + timedelta(days=request.transit_days)).date(),
-            scheduled_updates=(
-                scan(TrackingStatus.IN_TRANSIT, self.in_transit_after),
-                scan(TrackingStatus.DELIVERED, self.delivered_after),
-            ),
+            scheduled_updates=tuple(scans),
         )
+
+
+def refuses(address: Address) -> bool:
+    """Whether the simulated carrier will fail every delivery to ``address``."""
+    return REFUSING in address.line1
 
 
 def tracking_number_for(carrier: str, shipment_id: str) -> str:

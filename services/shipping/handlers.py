@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from shared.clock import Clock
-from shared.contracts import CarrierTrackingUpdate, FulfillmentPacked, Message, OrderPlaced
+from shared.contracts import (
+    CarrierTrackingUpdate,
+    FulfillmentPacked,
+    Message,
+    OrderCancelled,
+    OrderChangeAddress,
+    OrderPlaced,
+)
 from shared.errors import PermanentError
 from shared.handlers import Handler
 from shared.timers import Scheduled
@@ -22,7 +29,8 @@ def on_order_placed(
     shipment = _shipment(uow, event.order_id)
     if not shipment.keep_request(event.delivery):
         return []
-    return _book_when_ready(uow, shipment, clock, carrier, rate_card)
+    changed = shipment.apply_waiting_address_change()
+    return [*changed, *_book_when_ready(uow, shipment, clock, carrier, rate_card)]
 
 
 def on_fulfillment_packed(
@@ -36,6 +44,20 @@ def on_fulfillment_packed(
     if not shipment.keep_parcels(event.parcels):
         return []
     return _book_when_ready(uow, shipment, clock, carrier, rate_card)
+
+
+def on_order_change_address(command: OrderChangeAddress, uow: ShippingUnitOfWork) -> Results:
+    """Accepted until the parcels are booked; one that comes before the order waits for it."""
+    shipment = _shipment(uow, command.order_id)
+    answer = shipment.change_address(command)
+    return [answer] if answer is not None else []
+
+
+def on_order_cancelled(event: OrderCancelled, uow: ShippingUnitOfWork) -> Results:
+    """The delivery request is cancelled (a tombstone if the order was not seen yet), so late
+    parcels book nothing; a shipment already booked is the carrier's, and stays as it is."""
+    _shipment(uow, event.order_id).cancel(event.reason)
+    return []
 
 
 def on_carrier_tracking_update(update: CarrierTrackingUpdate, uow: ShippingUnitOfWork) -> Results:
@@ -87,5 +109,7 @@ def _book_when_ready(
 HANDLERS: dict[type[Message], Handler] = {
     OrderPlaced: on_order_placed,
     FulfillmentPacked: on_fulfillment_packed,
+    OrderChangeAddress: on_order_change_address,
+    OrderCancelled: on_order_cancelled,
     CarrierTrackingUpdate: on_carrier_tracking_update,
 }

@@ -1,11 +1,24 @@
 """Shipping's domain: one shipment per order, from its two halves to the carrier's last scan.
 
 A shipment is booked once both halves are known, in whichever order they arrive: the customer's
-delivery request (``order.placed``) and the packed parcels (``fulfillment.packed``). From then on
-its status only moves forward; a scan that would not move it forward changes nothing::
+delivery request (``order.placed``) and the packed parcels (``fulfillment.packed``). Until then
+the address may change (a change that comes before the request waits for it) and the order may
+be cancelled, which leaves a tombstone: nothing is booked for it later. Booking hands the
+parcels to the carrier, so from then on an address change is refused and a cancel changes
+nothing. After booking the status only moves forward, by the carrier's scans; a scan that would
+not move it forward changes nothing::
 
-    pending ──► booked ──► in_transit ──► delivered | delivery_failed
-                  └───────────────────► delivered | delivery_failed   (a carrier may skip a scan)
+    pending ──► booked ──► in_transit ──► delivered
+       │          │            │              ▲
+       │          │            ▼              │
+       │          └──────► delivery_failed ───┘   a later attempt may still succeed
+       │          │         │   ▲   │
+       │          │         └───┘   │             one scan per failed attempt
+       │          │                 ▼
+       │          └─────────────► returned         back to the sender, after the last attempt
+       └──► cancelled
+
+A carrier may skip scans: ``booked`` and ``in_transit`` lead to every later status.
 """
 
 from __future__ import annotations
@@ -13,24 +26,31 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Date, Integer, String
+from sqlalchemy import JSON, Date, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import (
     Delivery,
     Message,
     Money,
+    OrderChangeAddress,
     Parcel,
+    ShipmentAddressChanged,
+    ShipmentAddressChangeRefused,
     ShipmentDelivered,
     ShipmentDeliveryFailed,
     ShipmentDispatched,
     ShipmentInTransit,
+    ShipmentReturned,
     TrackingStatus,
 )
 from shared.database import UtcDateTime
 
 from .carrier import Booking
 from .rates import CURRENCY, Quote
+
+ALREADY_DISPATCHED = "already_dispatched"
+ORDER_CANCELLED = "order_cancelled"
 
 
 class Base(DeclarativeBase):
@@ -43,15 +63,20 @@ class ShipmentStatus(StrEnum):
     IN_TRANSIT = "in_transit"
     DELIVERED = "delivered"
     DELIVERY_FAILED = "delivery_failed"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
 
 
-_ENDS = frozenset({ShipmentStatus.DELIVERED, ShipmentStatus.DELIVERY_FAILED})
+S = ShipmentStatus
+_ENDS = frozenset({S.DELIVERED, S.DELIVERY_FAILED, S.RETURNED})
 FORWARD: dict[ShipmentStatus, frozenset[ShipmentStatus]] = {
-    ShipmentStatus.PENDING: frozenset({ShipmentStatus.BOOKED}),
-    ShipmentStatus.BOOKED: _ENDS | {ShipmentStatus.IN_TRANSIT},
-    ShipmentStatus.IN_TRANSIT: _ENDS,
-    ShipmentStatus.DELIVERED: frozenset(),
-    ShipmentStatus.DELIVERY_FAILED: frozenset(),
+    S.PENDING: frozenset({S.BOOKED, S.CANCELLED}),
+    S.BOOKED: _ENDS | {S.IN_TRANSIT},
+    S.IN_TRANSIT: _ENDS,
+    S.DELIVERY_FAILED: _ENDS,
+    S.DELIVERED: frozenset(),
+    S.RETURNED: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 
 
@@ -74,22 +99,76 @@ class Shipment(Base):
     in_transit_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """When the last failed attempt was."""
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    address_change: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    """An ``order.change_address`` that came before the delivery request, kept until it comes."""
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
 
     @classmethod
     def open(cls, order_id: str) -> Shipment:
         """The id derives from the order, so a retried booking uses the same idempotency key."""
-        return cls(order_id=order_id, shipment_id=f"shp-{order_id}", status=ShipmentStatus.PENDING)
+        return cls(
+            order_id=order_id,
+            shipment_id=f"shp-{order_id}",
+            status=S.PENDING,
+            failed_attempts=0,
+        )
 
     def keep_request(self, delivery: Delivery) -> bool:
-        """Keep the delivery request; False if it is known already or the shipment is booked."""
-        if self.status != ShipmentStatus.PENDING or self.delivery is not None:
+        """Keep the delivery request; False if it is known already, or the shipment is booked
+        or cancelled."""
+        if self.status != S.PENDING or self.delivery is not None:
             return False
         self.delivery = delivery.model_dump(mode="json")
         return True
 
+    def apply_waiting_address_change(self) -> list[ShipmentAddressChanged]:
+        """Once the request is kept, the address change that came before it, if any."""
+        waiting, self.address_change = self.address_change, None
+        if waiting is None or self.delivery is None:
+            return []
+        return [self._change_address(OrderChangeAddress.model_validate(waiting))]
+
+    def change_address(self, change: OrderChangeAddress) -> Message | None:
+        """A new address, until the parcels are booked; kept for later (and None returned) if
+        the delivery request has not come yet, the latest change winning. A new pickup point
+        replaces the old one; none keeps it."""
+        if self.status == S.CANCELLED:
+            return ShipmentAddressChangeRefused(order_id=self.order_id, reason=ORDER_CANCELLED)
+        if self.status != S.PENDING:
+            return ShipmentAddressChangeRefused(order_id=self.order_id, reason=ALREADY_DISPATCHED)
+        if self.delivery is None:
+            self.address_change = change.model_dump(mode="json")
+            return None
+        return self._change_address(change)
+
+    def _change_address(self, change: OrderChangeAddress) -> ShipmentAddressChanged:
+        current = self.requested
+        changed = Delivery(
+            option=current.option,
+            address=change.address,
+            pickup_point_id=change.pickup_point_id or current.pickup_point_id,
+        )
+        self.delivery = changed.model_dump(mode="json")
+        return ShipmentAddressChanged(
+            order_id=self.order_id, address=changed.address, pickup_point_id=changed.pickup_point_id
+        )
+
+    def cancel(self, reason: str) -> bool:
+        """The order ended before booking: nothing will be booked for it. False once booked
+        (the carrier has the parcels) or cancelled already."""
+        if S.CANCELLED not in FORWARD[S(self.status)]:
+            return False
+        self._move(S.CANCELLED)
+        self.cancel_reason = reason
+        return True
+
     def keep_parcels(self, parcels: list[Parcel]) -> bool:
-        """Keep the packed parcels; False if they are known already or the shipment is booked."""
-        if self.status != ShipmentStatus.PENDING or self.parcels is not None:
+        """Keep the packed parcels; False if they are known already, or the shipment is booked
+        or cancelled."""
+        if self.status != S.PENDING or self.parcels is not None:
             return False
         self.parcels = [parcel.model_dump(mode="json") for parcel in parcels]
         self.weight_grams = sum(parcel.weight_grams for parcel in parcels)
@@ -97,11 +176,7 @@ class Shipment(Base):
 
     @property
     def ready_to_book(self) -> bool:
-        return (
-            self.status == ShipmentStatus.PENDING
-            and self.delivery is not None
-            and self.parcels is not None
-        )
+        return self.status == S.PENDING and self.delivery is not None and self.parcels is not None
 
     @property
     def requested(self) -> Delivery:
@@ -112,7 +187,7 @@ class Shipment(Base):
         return [Parcel.model_validate(parcel) for parcel in self.parcels or []]
 
     def book(self, quote: Quote, booking: Booking, at: datetime) -> ShipmentDispatched:
-        self._move(ShipmentStatus.BOOKED)
+        self._move(S.BOOKED)
         self.carrier, self.service = quote.carrier, quote.service
         self.cost, self.currency = quote.cost, CURRENCY
         self.tracking_number = booking.tracking_number
@@ -129,10 +204,13 @@ class Shipment(Base):
         )
 
     def track(self, scan: TrackingStatus, at: datetime) -> Message | None:
-        """Apply a carrier's scan; its announcement if it moved the shipment forward."""
-        status = ShipmentStatus(scan.value)
+        """Apply a carrier's scan; its announcement if it moved the shipment forward. Each
+        failed attempt is announced; a failure scan no later than the last one is a repeat."""
+        status = S(scan.value)
         tracking_number = self.tracking_number
-        if tracking_number is None or status not in FORWARD[ShipmentStatus(self.status)]:
+        if tracking_number is None or status not in FORWARD[S(self.status)]:
+            return None
+        if status == S.DELIVERY_FAILED and self.failed_at is not None and at <= self.failed_at:
             return None
         self._move(status)
         announced = {
@@ -140,16 +218,22 @@ class Shipment(Base):
             "shipment_id": self.shipment_id,
             "tracking_number": tracking_number,
         }
-        if status == ShipmentStatus.IN_TRANSIT:
+        if status == S.IN_TRANSIT:
             self.in_transit_at = at
             return ShipmentInTransit.model_validate(announced)
-        if status == ShipmentStatus.DELIVERED:
+        if status == S.DELIVERED:
             self.delivered_at = at
             return ShipmentDelivered.model_validate({**announced, "delivered_at": at})
+        if status == S.RETURNED:
+            self.returned_at = at
+            return ShipmentReturned.model_validate(
+                {**announced, "returned_at": at, "attempts": self.failed_attempts}
+            )
         self.failed_at = at
+        self.failed_attempts += 1
         return ShipmentDeliveryFailed.model_validate({**announced, "failed_at": at})
 
     def _move(self, status: ShipmentStatus) -> None:
-        if status not in FORWARD[ShipmentStatus(self.status)]:
+        if status not in FORWARD[S(self.status)]:
             raise ValueError(f"{self.shipment_id} cannot go from {self.status} to {status}")
         self.status = status

@@ -20,6 +20,14 @@ class ShippingSettings(BaseSettings):
     delivered_after_seconds: float = Field(
         default=2 * 86400, ge=0, description="simulated carrier: the delivery scan, after booking"
     )
+    delivery_attempts: int = Field(
+        default=3, ge=1, description="simulated carrier: tries at a refusing address, then returns"
+    )
+    delivery_retry_interval_seconds: float = Field(
+        default=86400,
+        gt=0,
+        description="simulated carrier: between failed attempts, and from the last to the return",
+    )
 
     @property
     def in_transit_after(self) -> timedelta:
@@ -28,3 +36,7 @@ class ShippingSettings(BaseSettings):
     @property
     def delivered_after(self) -> timedelta:
         return timedelta(seconds=self.delivered_after_seconds)
+
+    @property
+    def delivery_retry_interval(self) -> timedelta:
+        return timedelta(seconds=self.delivery_retry_interval_seconds)

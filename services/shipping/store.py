@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from shared.contracts import CarrierTrackingUpdate, FulfillmentPacked, Message, OrderPlaced
+from shared.contracts import CarrierTrackingUpdate, Message
 from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
 
@@ -21,16 +21,17 @@ class ShippingUnitOfWork(UnitOfWork):
     def preload(self, messages: Sequence[Message]) -> None:
         """Lock the batch's shipments with one query, by order id, in order-id order.
 
-        A carrier's update is matched by tracking number, but the reference it echoes is the
-        order id: its shipment is locked with the others and then found by tracking number
-        without a query of its own. Only updates whose reference does not lead to their
-        shipment cost one more query, by tracking number, for all of them together; those rows
-        are locked after the others, out of order-id order, so two replicas could deadlock on
-        them (PostgreSQL then aborts one batch, which the runtime retries as transient).
+        Every message names its order as its subject: the two halves, address changes and
+        cancellations by the order id itself. A carrier's update is matched by tracking number,
+        but the reference it echoes is the order id: its shipment is locked with the others and
+        then found by tracking number without a query of its own. Only updates whose reference
+        does not lead to their shipment cost one more query, by tracking number, for all of them
+        together; those rows are locked after the others, out of order-id order, so two replicas
+        could deadlock on them (PostgreSQL then aborts one batch, which the runtime retries as
+        transient).
         """
+        self.rows.lock(Shipment.order_id, [m.subject for m in messages])
         updates = [m for m in messages if isinstance(m, CarrierTrackingUpdate)]
-        halves = [m for m in messages if isinstance(m, OrderPlaced | FulfillmentPacked)]
-        self.rows.lock(Shipment.order_id, [m.order_id for m in [*halves, *updates]])
         referenced = (self.rows.get(Shipment, m.order_id) for m in updates)
         tracked = {s.tracking_number: s for s in referenced if s is not None and s.tracking_number}
         unmatched = [m.tracking_number for m in updates if m.tracking_number not in tracked]

@@ -18,7 +18,13 @@ NAME = "shipping"
 def bootstrap(clock: Clock | None = None, settings: ShippingSettings | None = None) -> Service:
     clock = clock or SystemClock()
     settings = settings or ShippingSettings()
-    carrier = SimulatedCarrier(clock, settings.in_transit_after, settings.delivered_after)
+    carrier = SimulatedCarrier(
+        clock,
+        settings.in_transit_after,
+        settings.delivered_after,
+        delivery_attempts=settings.delivery_attempts,
+        retry_interval=settings.delivery_retry_interval,
+    )
     return Service(
         name=NAME,
         metadata=Base.metadata,

@@ -1,29 +1,41 @@
 """The warehouse's domain: one fulfilment per order, from pick list to labelled parcels.
 
-``stock.reserved`` (the pick list) and ``payment.captured`` arrive in any order, perhaps twice,
-perhaps late; the fulfilment starts once it knows both. Every change of status goes through the
-state machine in ``status.py``, so a duplicate or late event changes nothing, and every status
-reached is kept with its time.
+``stock.reserved`` (the pick list) and the payment (``payment.captured``, or ``payment.deferred``
+for cash on delivery) arrive in any order, perhaps twice, perhaps late; the fulfilment starts
+once it knows both. A customer's cancel stops it before packing (packing is the handover to the
+carrier) and is refused after; a cancel that comes first leaves a tombstone. Every change of
+status goes through the state machine in ``status.py``, so a duplicate or late event changes
+nothing, and every status reached is kept with its time in the row's step history.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.contracts import FulfillmentPacked, Parcel, ParcelItem, ReservedLine
+from shared.contracts import (
+    FulfillmentCancelled,
+    FulfillmentCancelRefused,
+    FulfillmentPacked,
+    Message,
+    Parcel,
+    ParcelItem,
+    ReservedLine,
+)
 from shared.database import UtcDateTime
 from shared.errors import PermanentError
 
 from . import packing
 from .packing import PackingRules
-from .status import FulfillmentStatus, check_transition
+from .status import OPENING, FulfillmentStatus, can_cancel, check_transition
 
 S = FulfillmentStatus
+ALREADY_DISPATCHED = "already_dispatched"
 
 
 class Base(DeclarativeBase):
@@ -34,13 +46,12 @@ class PickMismatch(PermanentError):
     """What was picked is not what the pick list asked for."""
 
 
-class FulfillmentStep(Base):
-    __tablename__ = "fulfillment_steps"
+@dataclass(frozen=True)
+class Step:
+    """A status the fulfilment reached, and when."""
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    order_id: Mapped[str] = mapped_column(ForeignKey("fulfillments.order_id"), index=True)
-    status: Mapped[str] = mapped_column(String(32))
-    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    status: FulfillmentStatus
+    at: datetime
 
 
 class PackedParcel(Base):
@@ -68,11 +79,13 @@ class Fulfillment(Base):
     pick_list: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     picked: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    step_log: Mapped[list[dict[str, str]]] = mapped_column("steps", JSON, default=list)
+    """Every status reached, in order, as ``{"status", "at"}``: read it through ``steps``. One
+    JSON list on the row rather than a row per step: a fulfilment's steps are only ever read
+    with it, and a step then costs no INSERT of its own."""
     parcels: Mapped[list[PackedParcel]] = relationship(
         order_by=PackedParcel.number, cascade="all, delete-orphan", lazy="selectin"
-    )
-    steps: Mapped[list[FulfillmentStep]] = relationship(
-        order_by=FulfillmentStep.id, cascade="all, delete-orphan", lazy="selectin"
     )
 
     @classmethod
@@ -88,10 +101,27 @@ class Fulfillment(Base):
         return cls.opened(order_id, S.AWAITING_PICK_LIST, now)
 
     @classmethod
+    def tombstone(cls, order_id: str, reason: str, now: datetime) -> Fulfillment:
+        """An order cancelled before anything of it reached the warehouse: a pick list or a
+        payment that arrives later finds it closed."""
+        fulfillment = cls.opened(order_id, S.CANCELLED, now)
+        fulfillment.cancel_reason = reason
+        return fulfillment
+
+    @classmethod
     def opened(cls, order_id: str, status: FulfillmentStatus, now: datetime) -> Fulfillment:
-        fulfillment = cls(order_id=order_id, status=status, pick_list=[], picked=[])
+        if status not in OPENING:
+            raise ValueError(f"a fulfilment cannot start out {status}")
+        fulfillment = cls(order_id=order_id, status=status, pick_list=[], picked=[], step_log=[])
         fulfillment._record(status, now)
         return fulfillment
+
+    @property
+    def steps(self) -> list[Step]:
+        return [
+            Step(FulfillmentStatus(step["status"]), datetime.fromisoformat(step["at"]))
+            for step in self.step_log
+        ]
 
     def take_pick_list(self, lines: Iterable[ReservedLine], now: datetime) -> bool:
         """The pick list reaches a paid order; False if it is known already."""
@@ -106,6 +136,26 @@ class Fulfillment(Base):
         if self.status != S.AWAITING_PAYMENT:
             return False
         self._move_to(S.READY, now)
+        return True
+
+    def cancel(self, reason: str, now: datetime) -> list[Message]:
+        """A customer's cancel: intercepted before packing; refused once packed, as the parcels
+        are with the carrier (a return is offered instead); nothing if cancelled already."""
+        if self.status == S.PACKED:
+            refused = FulfillmentCancelRefused(
+                order_id=self.order_id, reason=ALREADY_DISPATCHED, return_offered=True
+            )
+            return [refused]
+        if not self.close(reason, now):
+            return []
+        return [FulfillmentCancelled(order_id=self.order_id, reason=reason)]
+
+    def close(self, reason: str, now: datetime) -> bool:
+        """Stop before packing; False if packed or cancelled already."""
+        if not can_cancel(self.status):
+            return False
+        self._move_to(S.CANCELLED, now)
+        self.cancel_reason = reason
         return True
 
     @property
@@ -167,7 +217,8 @@ class Fulfillment(Base):
     def _record(self, status: FulfillmentStatus, now: datetime) -> None:
         self.status = status
         self.updated_at = now
-        self.steps.append(FulfillmentStep(status=status, at=now))
+        # a new list, not an append: the ORM sees a JSON column change only when it is assigned
+        self.step_log = [*self.step_log, {"status": status.value, "at": now.isoformat()}]
 
 
 def quantities(lines: Iterable[Mapping[str, Any]]) -> dict[str, int]:

@@ -17,6 +17,12 @@ class WarehouseSettings(BaseSettings):
     packaging_weight_grams: int = Field(
         default=150, ge=1, description="what one parcel's box and filling weigh"
     )
+    packing_seconds: float = Field(
+        default=0,
+        ge=0,
+        description="how long picking and packing a ready order takes; until then it can be "
+        "cancelled (0: packed at once)",
+    )
 
     @model_validator(mode="after")
     def _room_for_contents(self) -> Self:

@@ -3,10 +3,14 @@
     awaiting_payment ──┐
                        ├─> ready ─> picked ─> verified ─> parcelled ─> weighed ─> packed
     awaiting_pick_list ┘
+             │            │        │          │            │           │
+             └────────────┴────────┴──────────┴────────────┴───────────┴─> cancelled
 
-Today every step after ``ready`` runs at once; scanners will drive them one by one, and
-cancellation will add an exit (and a tombstone for an order not here yet): each is one more
-entry in ``TRANSITIONS``.
+Packing is the handover to the carrier, so every status before ``packed`` may end in
+``cancelled`` (a customer's cancel, or the order cancelled for another reason) and ``packed``
+may not. An order cancelled before anything reached the warehouse starts out ``cancelled`` (a
+tombstone), so a late pick list or payment finds it closed. Today every step after ``ready``
+runs at once; scanners will drive them one by one.
 """
 
 from __future__ import annotations
@@ -23,18 +27,23 @@ class FulfillmentStatus(StrEnum):
     PARCELLED = "parcelled"
     WEIGHED = "weighed"
     PACKED = "packed"
+    CANCELLED = "cancelled"
 
 
 S = FulfillmentStatus
+OPENING = frozenset({S.AWAITING_PAYMENT, S.AWAITING_PICK_LIST, S.CANCELLED})
+"""The statuses a fulfilment may start in."""
+
 TRANSITIONS: dict[FulfillmentStatus, frozenset[FulfillmentStatus]] = {
-    S.AWAITING_PAYMENT: frozenset({S.READY}),
-    S.AWAITING_PICK_LIST: frozenset({S.READY}),
-    S.READY: frozenset({S.PICKED}),
-    S.PICKED: frozenset({S.VERIFIED}),
-    S.VERIFIED: frozenset({S.PARCELLED}),
-    S.PARCELLED: frozenset({S.WEIGHED}),
-    S.WEIGHED: frozenset({S.PACKED}),
+    S.AWAITING_PAYMENT: frozenset({S.READY, S.CANCELLED}),
+    S.AWAITING_PICK_LIST: frozenset({S.READY, S.CANCELLED}),
+    S.READY: frozenset({S.PICKED, S.CANCELLED}),
+    S.PICKED: frozenset({S.VERIFIED, S.CANCELLED}),
+    S.VERIFIED: frozenset({S.PARCELLED, S.CANCELLED}),
+    S.PARCELLED: frozenset({S.WEIGHED, S.CANCELLED}),
+    S.WEIGHED: frozenset({S.PACKED, S.CANCELLED}),
     S.PACKED: frozenset(),
+    S.CANCELLED: frozenset(),
 }
 
 
@@ -45,3 +54,8 @@ class IllegalTransition(RuntimeError):
 def check_transition(order_id: str, current: str, wanted: FulfillmentStatus) -> None:
     if wanted not in TRANSITIONS[FulfillmentStatus(current)]:
         raise IllegalTransition(f"fulfilment {order_id} cannot go from {current} to {wanted}")
+
+
+def can_cancel(current: str) -> bool:
+    """Not handed to the carrier yet, and not cancelled already."""
+    return S.CANCELLED in TRANSITIONS[FulfillmentStatus(current)]

@@ -19,10 +19,12 @@ class WarehouseUnitOfWork(UnitOfWork):
         self.fulfillments = FulfillmentStore(session)
 
     def preload(self, messages: Sequence[Message]) -> None:
-        """Every fulfilment the batch names, in order id order.
+        """Every fulfilment the batch names, in order id order: every message the warehouse
+        handles is about one order (pick lists, payments, cancels), named by its subject.
 
-        Their parcels and steps come with them, one ``SELECT … IN`` per table (the relationships
-        load ``selectin``); the fulfilment's lock covers them, as only its holder changes them.
+        Their parcels come with them in one ``SELECT … IN`` (the relationship loads
+        ``selectin``) and their steps are a column of the row; the fulfilment's lock covers its
+        parcels, as only its holder changes them.
         """
         self.rows.lock(Fulfillment.order_id, (message.subject for message in messages))
 
@@ -40,5 +42,5 @@ class FulfillmentStore:
         self.rows.add(fulfillment)
 
     def by_order(self, order_id: str) -> Fulfillment | None:
-        """The order's fulfilment, parcels and steps included, to read only."""
+        """The order's fulfilment, parcels included, to read only."""
         return self.session.get(Fulfillment, order_id)

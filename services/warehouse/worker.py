@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from shared.clock import Clock, SystemClock
 from shared.handlers import Service, inject
 
@@ -24,5 +26,10 @@ def bootstrap(clock: Clock | None = None, settings: WarehouseSettings | None = N
         name=NAME,
         metadata=Base.metadata,
         unit_of_work=WarehouseUnitOfWork,
-        handlers=inject(HANDLERS, clock=clock or SystemClock(), packing=packing),
+        handlers=inject(
+            HANDLERS,
+            clock=clock or SystemClock(),
+            packing=packing,
+            packing_time=timedelta(seconds=settings.packing_seconds),
+        ),
     )

@@ -5,6 +5,7 @@ from .fulfillment import (
     FulfillmentCancelled,
     FulfillmentCancelRefused,
     FulfillmentPacked,
+    FulfillmentPackingDue,
     Parcel,
     ParcelItem,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "FulfillmentCancelRefused",
     "FulfillmentCancelled",
     "FulfillmentPacked",
+    "FulfillmentPackingDue",
     "Message",
     "Money",
     "NotificationSent",

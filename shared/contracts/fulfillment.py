@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -45,3 +45,10 @@ class FulfillmentCancelRefused(OrderMessage):
 
     reason: str
     return_offered: bool = True
+
+
+class FulfillmentPackingDue(OrderMessage):
+    """The warehouse's timer: picking and packing a ready order takes this long."""
+
+    type: ClassVar[str] = "fulfillment.packing_due"
+    kind: ClassVar[Literal["timer"]] = "timer"

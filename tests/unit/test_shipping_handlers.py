@@ -1,5 +1,6 @@
 """Shipping, as a specification: book once both halves are known, by the rate card's rules,
-then follow the carrier's scans forward to delivery or failure."""
+then follow the carrier's scans forward to delivery, or through failed attempts back to the
+sender. The address may change until booking; a cancelled order books nothing."""
 
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ from services.shipping.carrier import BookingRequest, SimulatedCarrier
 from services.shipping.handlers import (
     on_carrier_tracking_update,
     on_fulfillment_packed,
+    on_order_cancelled,
+    on_order_change_address,
     on_order_placed,
 )
-from services.shipping.model import Shipment, ShipmentStatus
+from services.shipping.model import FORWARD, Shipment, ShipmentStatus
 from services.shipping.rates import RateCard
 from services.shipping.settings import ShippingSettings
 from services.shipping.store import ShippingUnitOfWork
@@ -33,13 +36,18 @@ from shared.contracts import (
     FulfillmentPacked,
     Message,
     Money,
+    OrderCancelled,
+    OrderChangeAddress,
     OrderPlaced,
     Parcel,
     ParcelItem,
+    ShipmentAddressChanged,
+    ShipmentAddressChangeRefused,
     ShipmentDelivered,
     ShipmentDeliveryFailed,
     ShipmentDispatched,
     ShipmentInTransit,
+    ShipmentReturned,
     TrackingStatus,
 )
 from shared.errors import PermanentError
@@ -49,8 +57,13 @@ from tests.factories import order_placed
 from tests.unit.conftest import QueryCounter
 
 SETTINGS = ShippingSettings(
-    warehouse_country="DE", in_transit_after_seconds=3600, delivered_after_seconds=2 * 86400
+    warehouse_country="DE",
+    in_transit_after_seconds=3600,
+    delivered_after_seconds=2 * 86400,
+    delivery_attempts=3,
+    delivery_retry_interval_seconds=86400,
 )
+REFUSING = Address(line1="12 REFUSED Street", city="Somewhere", postal_code="10115", country="DE")
 
 
 @pytest.fixture
@@ -60,8 +73,18 @@ def uow(session_for: Callable[[Service], Session], clock: ManualClock) -> Shippi
 
 @pytest.fixture
 def deps(clock: ManualClock) -> dict[str, Any]:
-    carrier = SimulatedCarrier(clock, SETTINGS.in_transit_after, SETTINGS.delivered_after)
+    carrier = SimulatedCarrier(
+        clock,
+        SETTINGS.in_transit_after,
+        SETTINGS.delivered_after,
+        delivery_attempts=SETTINGS.delivery_attempts,
+        retry_interval=SETTINGS.delivery_retry_interval,
+    )
     return {"clock": clock, "carrier": carrier, "rate_card": RateCard("DE")}
+
+
+def address_in(country: str = "DE", line1: str = "1 Main St") -> Address:
+    return Address(line1=line1, city="Somewhere", postal_code="10115", country=country)
 
 
 def placed(
@@ -69,10 +92,23 @@ def placed(
     country: str = "DE",
     pickup_point_id: str | None = None,
     order_id: str = "ord-1",
+    address: Address | None = None,
 ) -> OrderPlaced:
-    address = Address(line1="1 Main St", city="Somewhere", postal_code="10115", country=country)
+    address = address or address_in(country)
     delivery = Delivery(option=option, address=address, pickup_point_id=pickup_point_id)
     return order_placed(order_id, delivery=delivery)
+
+
+def change_address(
+    address: Address, order_id: str = "ord-1", pickup_point_id: str | None = None
+) -> OrderChangeAddress:
+    return OrderChangeAddress(
+        order_id=order_id, address=address, pickup_point_id=pickup_point_id, reason="moved"
+    )
+
+
+def cancelled(order_id: str = "ord-1", reason: str = "customer_cancelled") -> OrderCancelled:
+    return OrderCancelled(order_id=order_id, reason=reason)
 
 
 def packed(*kilos: float, order_id: str = "ord-1") -> FulfillmentPacked:
@@ -117,9 +153,20 @@ def scans_in(results: list[Message | Scheduled]) -> list[tuple[CarrierTrackingUp
 
 
 def status_of(uow: ShippingUnitOfWork, order_id: str = "ord-1") -> str:
+    return shipment_of(uow, order_id).status
+
+
+def shipment_of(uow: ShippingUnitOfWork, order_id: str = "ord-1") -> Shipment:
     shipment = uow.shipments.by_order(order_id)
     assert shipment is not None
-    return shipment.status
+    return shipment
+
+
+def fire(uow: ShippingUnitOfWork, results: list[Message | Scheduled]) -> list[Message]:
+    """Fire the carrier's scheduled scans into the handler, in order; what they announced."""
+    return [
+        m for update, _due in scans_in(results) for m in on_carrier_tracking_update(update, uow)
+    ]
 
 
 # -- booking ------------------------------------------------------------------------------
@@ -319,7 +366,7 @@ def test_a_scan_that_would_move_the_shipment_back_changes_nothing(
     assert status_of(uow) == ShipmentStatus.DELIVERED
 
 
-def test_a_failed_delivery_is_announced_and_ends_the_shipment(
+def test_a_failed_attempt_is_announced_and_a_later_one_may_still_deliver(
     uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
 ) -> None:
     tracking = book(uow, deps, placed(), packed()).tracking_number
@@ -332,9 +379,60 @@ def test_a_failed_delivery_is_announced_and_ends_the_shipment(
     assert failed == ShipmentDeliveryFailed(
         order_id="ord-1", shipment_id="shp-ord-1", tracking_number=tracking, failed_at=clock.now()
     )
-    assert (
-        on_carrier_tracking_update(scan(TrackingStatus.DELIVERED, tracking, clock.now()), uow) == []
+    assert status_of(uow) == ShipmentStatus.DELIVERY_FAILED
+    tomorrow = clock.now() + timedelta(days=1)
+    [delivered] = on_carrier_tracking_update(
+        scan(TrackingStatus.DELIVERED, tracking, tomorrow), uow
     )
+    assert isinstance(delivered, ShipmentDelivered)
+    assert status_of(uow) == ShipmentStatus.DELIVERED
+
+
+def test_each_failed_attempt_is_announced_and_a_repeated_scan_is_not(
+    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+) -> None:
+    tracking = book(uow, deps, placed(), packed()).tracking_number
+    first, second = clock.now(), clock.now() + timedelta(days=1)
+
+    announced = [
+        on_carrier_tracking_update(scan(TrackingStatus.DELIVERY_FAILED, tracking, at), uow)
+        for at in (first, first, second, first)
+    ]
+
+    assert [
+        [m.failed_at for m in ms if isinstance(m, ShipmentDeliveryFailed)] for ms in announced
+    ] == [
+        [first],
+        [],
+        [second],
+        [],
+    ]
+    shipment = shipment_of(uow)
+    assert (shipment.failed_attempts, shipment.failed_at) == (2, second)
+
+
+def test_the_return_to_sender_is_announced_once_with_the_attempts_made(
+    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+) -> None:
+    tracking = book(uow, deps, placed(), packed()).tracking_number
+    for day in (0, 1):
+        at = clock.now() + timedelta(days=day)
+        on_carrier_tracking_update(scan(TrackingStatus.DELIVERY_FAILED, tracking, at), uow)
+    back = clock.now() + timedelta(days=3)
+
+    [returned] = on_carrier_tracking_update(scan(TrackingStatus.RETURNED, tracking, back), uow)
+
+    assert returned == ShipmentReturned(
+        order_id="ord-1",
+        shipment_id="shp-ord-1",
+        tracking_number=tracking,
+        returned_at=back,
+        attempts=2,
+    )
+    for late in (TrackingStatus.RETURNED, TrackingStatus.DELIVERED, TrackingStatus.DELIVERY_FAILED):
+        later = back + timedelta(days=1)
+        assert on_carrier_tracking_update(scan(late, tracking, later), uow) == []
+    assert status_of(uow) == ShipmentStatus.RETURNED
 
 
 def test_an_unknown_tracking_number_is_a_permanent_error(uow: ShippingUnitOfWork) -> None:
@@ -375,6 +473,241 @@ def test_a_retried_booking_gets_the_same_tracking_number(deps: dict[str, Any]) -
     assert carrier.book(request).tracking_number == booking.tracking_number
     other = carrier.book(replace(request, shipment_id="shp-ord-2", order_id="ord-2"))
     assert other.tracking_number != booking.tracking_number
+
+
+def test_the_simulated_carrier_fails_every_attempt_at_a_refused_address_then_returns(
+    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+) -> None:
+    on_order_placed(placed(address=REFUSING), uow, **deps)
+
+    results = on_fulfillment_packed(packed(), uow, **deps)
+
+    day = timedelta(days=1)
+    first_attempt = clock.now() + timedelta(days=2)
+    assert [(update.status, due) for update, due in scans_in(results)] == [
+        (TrackingStatus.IN_TRANSIT, clock.now() + timedelta(hours=1)),
+        (TrackingStatus.DELIVERY_FAILED, first_attempt),
+        (TrackingStatus.DELIVERY_FAILED, first_attempt + day),
+        (TrackingStatus.DELIVERY_FAILED, first_attempt + 2 * day),
+        (TrackingStatus.RETURNED, first_attempt + 3 * day),
+    ]
+    announced = fire(uow, results)
+    assert [type(m) for m in announced] == [
+        ShipmentInTransit,
+        ShipmentDeliveryFailed,
+        ShipmentDeliveryFailed,
+        ShipmentDeliveryFailed,
+        ShipmentReturned,
+    ]
+    assert isinstance(announced[-1], ShipmentReturned) and announced[-1].attempts == 3
+    assert status_of(uow) == ShipmentStatus.RETURNED
+
+
+def test_the_refusing_mark_is_upper_case_anywhere_in_the_first_line(deps: dict[str, Any]) -> None:
+    carrier: SimulatedCarrier = deps["carrier"]
+
+    def statuses_for(line1: str) -> list[TrackingStatus]:
+        request = BookingRequest(
+            shipment_id="shp-ord-1",
+            order_id="ord-1",
+            carrier="DHL",
+            service="paket",
+            transit_days=2,
+            address=address_in(line1=line1),
+            pickup_point_id=None,
+            parcels=packed().parcels,
+        )
+        scheduled = carrier.book(request).scheduled_updates
+        return [s.message.status for s in scheduled if isinstance(s.message, CarrierTrackingUpdate)]
+
+    assert statuses_for("Hinterhof, REFUSED")[-1] == TrackingStatus.RETURNED
+    assert statuses_for("Refused Lane 3")[-1] == TrackingStatus.DELIVERED
+
+
+def test_attempts_and_their_interval_come_from_the_environment(
+    session_for: Callable[[Service], Session],
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_SHIPPING_DELIVERY_ATTEMPTS", "2")
+    monkeypatch.setenv("ORDERFLOW_SHIPPING_DELIVERY_RETRY_INTERVAL_SECONDS", "7200")
+    monkeypatch.setenv("ORDERFLOW_SHIPPING_DELIVERED_AFTER_SECONDS", "3600")
+    service = worker.bootstrap(clock)
+    uow = ShippingUnitOfWork(session_for(service))
+
+    list(service.handlers[OrderPlaced](placed(address=REFUSING), uow))
+    results = list(service.handlers[FulfillmentPacked](packed(), uow))
+
+    hour = timedelta(hours=1)
+    assert [(update.status, due - clock.now()) for update, due in scans_in(results)] == [
+        (TrackingStatus.IN_TRANSIT, hour),
+        (TrackingStatus.DELIVERY_FAILED, hour),
+        (TrackingStatus.DELIVERY_FAILED, 3 * hour),
+        (TrackingStatus.RETURNED, 5 * hour),
+    ]
+
+
+def test_defaults_are_three_attempts_a_day_apart() -> None:
+    defaults = ShippingSettings()
+
+    assert (defaults.delivery_attempts, defaults.delivery_retry_interval) == (3, timedelta(days=1))
+
+
+# -- address changes ----------------------------------------------------------------------
+
+
+def test_an_address_change_before_booking_is_announced_and_the_parcels_go_there(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    on_order_placed(placed(), uow, **deps)
+    vienna = Address(line1="Ring 1", city="Wien", postal_code="1010", country="AT")
+
+    assert on_order_change_address(change_address(vienna), uow) == [
+        ShipmentAddressChanged(order_id="ord-1", address=vienna)
+    ]
+    dispatched, *_ = on_fulfillment_packed(packed(1.2), uow, **deps)
+
+    assert isinstance(dispatched, ShipmentDispatched)
+    assert chosen(dispatched) == ("DPD", "classic", 1399)  # the EU rate, not the domestic one
+    assert shipment_of(uow).requested.address == vienna
+
+
+def test_an_address_change_after_booking_is_refused(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    book(uow, deps, placed(), packed())
+
+    assert on_order_change_address(change_address(address_in("FR")), uow) == [
+        ShipmentAddressChangeRefused(order_id="ord-1", reason="already_dispatched")
+    ]
+    assert shipment_of(uow).requested.address == address_in("DE")
+
+
+def test_an_address_change_before_the_order_waits_for_it_and_is_announced_then(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    assert on_order_change_address(change_address(address_in("FR")), uow) == []
+    assert on_order_change_address(change_address(address_in("AT")), uow) == []
+    assert on_fulfillment_packed(packed(1.2), uow, **deps) == []
+
+    changed, dispatched, *_ = on_order_placed(placed(), uow, **deps)
+
+    assert changed == ShipmentAddressChanged(order_id="ord-1", address=address_in("AT"))
+    assert isinstance(dispatched, ShipmentDispatched)
+    assert chosen(dispatched) == ("DPD", "classic", 1399)
+    shipment = shipment_of(uow)
+    assert shipment.requested.address == address_in("AT") and shipment.address_change is None
+
+
+def test_a_changed_address_is_where_the_carrier_tries_to_deliver(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    on_order_placed(placed(), uow, **deps)
+    on_order_change_address(change_address(REFUSING), uow)
+
+    announced = fire(uow, on_fulfillment_packed(packed(), uow, **deps))
+
+    assert isinstance(announced[-1], ShipmentReturned)
+
+
+def test_a_new_pickup_point_replaces_the_old_one_and_none_keeps_it(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    on_order_placed(placed(DeliveryOption.PICKUP_POINT, pickup_point_id="PUDO-1"), uow, **deps)
+    kiosk = address_in(line1="Kiosk am Markt")
+
+    [moved] = on_order_change_address(change_address(kiosk, pickup_point_id="PUDO-2"), uow)
+    [same_point] = on_order_change_address(change_address(kiosk), uow)
+
+    assert moved == ShipmentAddressChanged(
+        order_id="ord-1", address=kiosk, pickup_point_id="PUDO-2"
+    )
+    assert same_point == moved
+    assert shipment_of(uow).requested.pickup_point_id == "PUDO-2"
+    assert shipment_of(uow).requested.option == DeliveryOption.PICKUP_POINT
+
+
+def test_an_address_change_for_a_cancelled_order_is_refused(uow: ShippingUnitOfWork) -> None:
+    on_order_cancelled(cancelled(), uow)
+
+    assert on_order_change_address(change_address(address_in("AT")), uow) == [
+        ShipmentAddressChangeRefused(order_id="ord-1", reason="order_cancelled")
+    ]
+
+
+# -- cancellation -------------------------------------------------------------------------
+
+
+def test_a_cancelled_order_not_seen_yet_leaves_a_tombstone_that_books_nothing(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    assert on_order_cancelled(cancelled(reason="out_of_stock"), uow) == []
+
+    assert on_order_placed(placed(), uow, **deps) == []
+    assert on_fulfillment_packed(packed(), uow, **deps) == []
+    shipment = shipment_of(uow)
+    assert shipment.status == ShipmentStatus.CANCELLED
+    assert shipment.cancel_reason == "out_of_stock"
+    assert shipment.tracking_number is None
+
+
+def test_a_cancel_before_booking_cancels_the_delivery_request(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    on_order_placed(placed(), uow, **deps)
+
+    assert on_order_cancelled(cancelled(), uow) == []
+
+    assert on_fulfillment_packed(packed(), uow, **deps) == []
+    assert status_of(uow) == ShipmentStatus.CANCELLED
+
+
+def test_a_cancel_after_booking_leaves_the_shipment_with_the_carrier(
+    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+) -> None:
+    tracking = book(uow, deps, placed(), packed()).tracking_number
+
+    assert on_order_cancelled(cancelled(reason="delivery_failed"), uow) == []
+
+    assert status_of(uow) == ShipmentStatus.BOOKED
+    assert shipment_of(uow).cancel_reason is None
+    [delivered] = on_carrier_tracking_update(
+        scan(TrackingStatus.DELIVERED, tracking, clock.now()), uow
+    )
+    assert isinstance(delivered, ShipmentDelivered)
+
+
+def test_a_repeated_cancel_changes_nothing(uow: ShippingUnitOfWork) -> None:
+    on_order_cancelled(cancelled(reason="payment_failed"), uow)
+
+    assert on_order_cancelled(cancelled(reason="payment_expired"), uow) == []
+    assert shipment_of(uow).cancel_reason == "payment_failed"
+
+
+# -- the state machine --------------------------------------------------------------------
+
+
+def test_the_shipment_ends_delivered_returned_or_cancelled_and_only_pending_cancels() -> None:
+    S = ShipmentStatus
+    ends = {status for status, nexts in FORWARD.items() if not nexts}
+    cancellable = {status for status, nexts in FORWARD.items() if S.CANCELLED in nexts}
+
+    assert ends == {S.DELIVERED, S.RETURNED, S.CANCELLED}
+    assert cancellable == {S.PENDING}
+    assert FORWARD[S.DELIVERY_FAILED] == {S.DELIVERY_FAILED, S.DELIVERED, S.RETURNED}
+    assert S.BOOKED not in FORWARD[S.IN_TRANSIT] | FORWARD[S.DELIVERY_FAILED]
+
+
+def test_the_handler_table_names_every_message_shipping_handles(clock: ManualClock) -> None:
+    service = worker.bootstrap(clock, SETTINGS)
+
+    assert set(service.subscriptions) == {
+        OrderPlaced,
+        FulfillmentPacked,
+        OrderChangeAddress,
+        OrderCancelled,
+        CarrierTrackingUpdate,
+    }
 
 
 # -- batches ------------------------------------------------------------------------------
@@ -419,6 +752,61 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     assert [type(m) for m in announced] == [ShipmentInTransit, ShipmentDelivered] * 20
     assert statuses(session) == dict.fromkeys(orders, ShipmentStatus.DELIVERED)
     assert (booking_selects, tracking_selects) == (1, 1)
+
+
+def test_address_changes_cancels_and_failed_deliveries_cost_no_more_selects(
+    session_for: Callable[[Service], Session],
+    clock: ManualClock,
+    count_queries: Callable[[Session], QueryCounter],
+) -> None:
+    """Two batches with every kind of message. First: orders booked as they are, booked after
+    an address change, booked to a refusing address, cancelled before they were seen, and
+    address changes for orders not seen yet. Then: every carrier scan, late halves for the
+    cancelled orders, the waiting orders arriving, and changes refused after booking."""
+    service = worker.bootstrap(clock, SETTINGS)
+    session = session_for(service)
+    counter = count_queries(session)
+    kinds = ["plain", "moved", "refusing", "cancelled", "early"]
+    ids = {kind: [f"ord-{kind}-{n}" for n in range(5)] for kind in kinds}
+    first: list[Message] = []
+    for n in range(5):
+        moved, refusing = ids["moved"][n], ids["refusing"][n]
+        first += [placed(order_id=ids["plain"][n]), packed(order_id=ids["plain"][n])]
+        first += [placed(order_id=moved), change_address(address_in("AT"), moved)]
+        first += [packed(order_id=moved)]
+        first += [placed(order_id=refusing, address=REFUSING), packed(order_id=refusing)]
+        first += [cancelled(ids["cancelled"][n])]
+        first += [change_address(address_in("FR"), ids["early"][n])]
+
+    booked, first_selects = handle_batch(service, session, first, counter)
+    fired = sorted(scans_in(booked), key=lambda scheduled: scheduled[1])
+    second: list[Message] = [update for update, _due in fired]
+    for n in range(5):
+        second += [placed(order_id=ids["cancelled"][n]), packed(order_id=ids["cancelled"][n])]
+        second += [placed(order_id=ids["early"][n])]
+        second += [change_address(address_in("FR"), ids["plain"][n])]
+    announced, second_selects = handle_batch(service, session, second, counter)
+
+    def count(messages: list[Message | Scheduled]) -> dict[str, int]:
+        kinds = [type(m).__name__ for m in messages if not isinstance(m, Scheduled)]
+        return {kind: kinds.count(kind) for kind in sorted(set(kinds))}
+
+    assert count(booked) == {"ShipmentAddressChanged": 5, "ShipmentDispatched": 15}
+    assert count(announced) == {
+        "ShipmentAddressChangeRefused": 5,
+        "ShipmentAddressChanged": 5,
+        "ShipmentDelivered": 10,
+        "ShipmentDeliveryFailed": 15,
+        "ShipmentInTransit": 15,
+        "ShipmentReturned": 5,
+    }
+    S = ShipmentStatus
+    expected = {"plain": S.DELIVERED, "moved": S.DELIVERED, "refusing": S.RETURNED}
+    expected |= {"cancelled": S.CANCELLED, "early": S.PENDING}
+    assert statuses(session) == {
+        order: expected[kind] for kind, order_ids in ids.items() for order in order_ids
+    }
+    assert (first_selects, second_selects) == (1, 1)
 
 
 def test_scans_whose_reference_is_wrong_are_matched_by_tracking_number_in_one_more_select(

@@ -1,5 +1,7 @@
-"""The warehouse, as a specification: once an order is both reserved and paid for, pick, verify,
-pack, weigh and label it, automatically and once."""
+"""The warehouse, as a specification: once an order is both reserved and paid for (or its cash
+is to be collected on delivery), pick, verify, pack, weigh and label it, automatically and once.
+Packing hands the order to the carrier: until then a customer's cancel stops it, after it the
+cancel is refused and a return offered."""
 
 from __future__ import annotations
 
@@ -9,26 +11,41 @@ from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 
 from services.warehouse import worker
-from services.warehouse.handlers import on_payment_captured, on_stock_reserved
+from services.warehouse.handlers import (
+    on_fulfillment_packing_due,
+    on_order_cancel,
+    on_order_cancelled,
+    on_payment_captured,
+    on_payment_deferred,
+    on_stock_reserved,
+)
 from services.warehouse.model import Fulfillment, PickMismatch
 from services.warehouse.packing import PackingRules
 from services.warehouse.settings import WarehouseSettings
-from services.warehouse.status import FulfillmentStatus, IllegalTransition
+from services.warehouse.status import TRANSITIONS, FulfillmentStatus, IllegalTransition
 from services.warehouse.store import WarehouseUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
+    FulfillmentCancelled,
+    FulfillmentCancelRefused,
     FulfillmentPacked,
+    FulfillmentPackingDue,
     Message,
     Money,
+    OrderCancel,
+    OrderCancelled,
     PaymentCaptured,
+    PaymentDeferred,
     PaymentMethod,
     ReservedLine,
     StockReserved,
 )
 from shared.handlers import Service
+from shared.timers import Scheduled
 from tests.unit.conftest import QueryCounter
 
 RULES = PackingRules(max_parcel_grams=20_000, packaging_grams=150)
@@ -61,6 +78,29 @@ def captured_for(order_id: str) -> PaymentCaptured:
     return PaymentCaptured(
         order_id=order_id, payment_id=payment_id, method=PaymentMethod.CARD, amount=amount
     )
+
+
+def deferred() -> PaymentDeferred:
+    return deferred_for("ord-1")
+
+
+def deferred_for(order_id: str) -> PaymentDeferred:
+    payment_id = "pay_" + order_id.removeprefix("ord-")
+    amount = Money(amount=2995, currency="EUR")
+    return PaymentDeferred(
+        order_id=order_id,
+        payment_id=payment_id,
+        method=PaymentMethod.CASH_ON_DELIVERY,
+        amount_due=amount,
+    )
+
+
+def cancel(order_id: str = "ord-1", reason: str = "ordered the wrong size") -> OrderCancel:
+    return OrderCancel(order_id=order_id, reason=reason)
+
+
+def cancelled(order_id: str = "ord-1", reason: str = "payment_failed") -> OrderCancelled:
+    return OrderCancelled(order_id=order_id, reason=reason)
 
 
 def packed(
@@ -220,6 +260,238 @@ def test_a_step_out_of_turn_is_refused(clock: ManualClock) -> None:
         fulfillment.pick(clock.now())
 
 
+# -- cash on delivery ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("paid_first", [False, True], ids=["reserved-first", "deferred-first"])
+def test_cash_on_delivery_goes_ahead_as_if_paid(
+    uow: WarehouseUnitOfWork, clock: ManualClock, paid_first: bool
+) -> None:
+    if paid_first:
+        assert on_payment_deferred(deferred(), uow, clock, RULES) == []
+        [event] = on_stock_reserved(reserved(), uow, clock, RULES)
+    else:
+        on_stock_reserved(reserved(), uow, clock, RULES)
+        [event] = on_payment_deferred(deferred(), uow, clock, RULES)
+
+    assert isinstance(event, FulfillmentPacked)
+    assert contents(event) == [{"MUG-BLUE": 2}]
+    assert fulfillment_of(uow).status == FulfillmentStatus.PACKED
+
+
+def test_a_deferred_payment_after_packing_changes_nothing(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    packed(uow, clock, reserved())
+
+    assert on_payment_deferred(deferred(), uow, clock, RULES) == []
+    assert len(fulfillment_of(uow).steps) == 7
+
+
+# -- a customer's cancel ------------------------------------------------------------------
+
+
+def test_a_cancel_before_anything_arrived_leaves_a_tombstone_and_is_announced(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    assert on_order_cancel(cancel(reason="found it cheaper"), uow, clock) == [
+        FulfillmentCancelled(order_id="ord-1", reason="found it cheaper")
+    ]
+
+    fulfillment = fulfillment_of(uow)
+    assert fulfillment.status == FulfillmentStatus.CANCELLED
+    assert fulfillment.cancel_reason == "found it cheaper"
+    assert [(step.status, step.at) for step in fulfillment.steps] == [("cancelled", clock.now())]
+
+
+@pytest.mark.parametrize(
+    ("first", "waiting"),
+    [
+        ("reserved", FulfillmentStatus.AWAITING_PAYMENT),
+        ("captured", FulfillmentStatus.AWAITING_PICK_LIST),
+        ("deferred", FulfillmentStatus.AWAITING_PICK_LIST),
+    ],
+)
+def test_a_cancel_before_packing_intercepts_the_order(
+    uow: WarehouseUnitOfWork, clock: ManualClock, first: str, waiting: FulfillmentStatus
+) -> None:
+    arrived = {
+        "reserved": lambda: on_stock_reserved(reserved(), uow, clock, RULES),
+        "captured": lambda: on_payment_captured(captured(), uow, clock, RULES),
+        "deferred": lambda: on_payment_deferred(deferred(), uow, clock, RULES),
+    }
+    arrived[first]()
+    clock.advance(timedelta(minutes=3))
+
+    [announcement] = on_order_cancel(cancel(), uow, clock)
+
+    assert announcement == FulfillmentCancelled(order_id="ord-1", reason="ordered the wrong size")
+    fulfillment = fulfillment_of(uow)
+    assert fulfillment.status == FulfillmentStatus.CANCELLED
+    assert [step.status for step in fulfillment.steps] == [waiting, FulfillmentStatus.CANCELLED]
+    assert fulfillment.steps[-1].at == clock.now()
+    assert fulfillment.parcels == []
+
+
+def test_a_cancel_once_packed_is_refused_and_a_return_offered(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    event = packed(uow, clock, reserved())
+
+    assert on_order_cancel(cancel(), uow, clock) == [
+        FulfillmentCancelRefused(order_id="ord-1", reason="already_dispatched", return_offered=True)
+    ]
+    fulfillment = fulfillment_of(uow)
+    assert fulfillment.status == FulfillmentStatus.PACKED
+    assert fulfillment.cancel_reason is None
+    assert fulfillment.announcement() == event
+
+
+def test_a_second_cancel_of_a_cancelled_order_does_nothing(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    on_stock_reserved(reserved(), uow, clock, RULES)
+    on_order_cancel(cancel(reason="first"), uow, clock)
+
+    assert on_order_cancel(cancel(reason="second"), uow, clock) == []
+    assert fulfillment_of(uow).cancel_reason == "first"
+    assert len(fulfillment_of(uow).steps) == 2
+
+
+@pytest.mark.parametrize("tombstone", [False, True], ids=["cancelled-while-waiting", "tombstone"])
+def test_late_pick_lists_and_payments_after_a_cancel_pack_nothing(
+    uow: WarehouseUnitOfWork, clock: ManualClock, tombstone: bool
+) -> None:
+    if not tombstone:
+        on_stock_reserved(reserved(), uow, clock, RULES)
+    on_order_cancel(cancel(), uow, clock)
+    steps = fulfillment_of(uow).steps
+
+    assert on_stock_reserved(reserved(), uow, clock, RULES) == []
+    assert on_payment_captured(captured(), uow, clock, RULES) == []
+    assert on_payment_deferred(deferred(), uow, clock, RULES) == []
+    assert fulfillment_of(uow).status == FulfillmentStatus.CANCELLED
+    assert fulfillment_of(uow).steps == steps
+
+
+# -- the order cancelled for any reason ---------------------------------------------------
+
+
+def test_a_cancelled_order_closes_an_open_fulfilment_without_a_word(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    on_stock_reserved(reserved(), uow, clock, RULES)
+
+    assert on_order_cancelled(cancelled(reason="payment_expired"), uow, clock) == []
+
+    fulfillment = fulfillment_of(uow)
+    assert fulfillment.status == FulfillmentStatus.CANCELLED
+    assert fulfillment.cancel_reason == "payment_expired"
+    assert on_payment_captured(captured(), uow, clock, RULES) == []
+    assert fulfillment.parcels == []
+
+
+def test_a_cancelled_order_not_seen_yet_leaves_a_silent_tombstone(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    assert on_order_cancelled(cancelled(reason="out_of_stock"), uow, clock) == []
+
+    assert fulfillment_of(uow).status == FulfillmentStatus.CANCELLED
+    assert on_stock_reserved(reserved(), uow, clock, RULES) == []
+    assert on_payment_deferred(deferred(), uow, clock, RULES) == []
+    assert fulfillment_of(uow).status == FulfillmentStatus.CANCELLED
+
+
+def test_a_cancelled_order_leaves_a_packed_fulfilment_as_it_is(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    packed(uow, clock, reserved())
+
+    # e.g. returned to sender after failed deliveries: intake cancels with delivery_failed
+    assert on_order_cancelled(cancelled(reason="delivery_failed"), uow, clock) == []
+    assert fulfillment_of(uow).status == FulfillmentStatus.PACKED
+
+
+def test_the_order_cancelled_after_the_customers_cancel_changes_nothing(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    on_order_cancel(cancel(reason="too slow"), uow, clock)
+
+    assert on_order_cancelled(cancelled(reason="customer_cancelled"), uow, clock) == []
+    assert fulfillment_of(uow).cancel_reason == "too slow"
+    assert len(fulfillment_of(uow).steps) == 1
+
+
+def test_a_customers_cancel_after_the_order_was_cancelled_does_nothing(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    on_order_cancelled(cancelled(reason="payment_failed"), uow, clock)
+
+    assert on_order_cancel(cancel(), uow, clock) == []
+
+
+# -- the state machine and its history ----------------------------------------------------
+
+
+def test_every_status_before_packed_may_be_cancelled_and_none_after() -> None:
+    S = FulfillmentStatus
+    cancellable = {status for status, nexts in TRANSITIONS.items() if S.CANCELLED in nexts}
+
+    assert cancellable == set(S) - {S.PACKED, S.CANCELLED}
+    assert TRANSITIONS[S.PACKED] == TRANSITIONS[S.CANCELLED] == frozenset()
+
+
+def test_a_packed_fulfilment_cannot_be_closed(clock: ManualClock) -> None:
+    fulfillment = Fulfillment.for_pick_list("ord-1", reserved().lines, clock.now())
+    fulfillment.take_payment(clock.now())
+    fulfillment.fulfil(RULES, clock.now())
+
+    assert fulfillment.close("too late", clock.now()) is False
+    assert fulfillment.status == FulfillmentStatus.PACKED
+
+
+def test_a_fulfilment_cannot_start_half_way(clock: ManualClock) -> None:
+    with pytest.raises(ValueError, match="cannot start out packed"):
+        Fulfillment.opened("ord-1", FulfillmentStatus.PACKED, clock.now())
+
+
+def test_the_step_history_is_kept_on_the_fulfilment_row(
+    session_for: Callable[[Service], Session], clock: ManualClock
+) -> None:
+    session = session_for(worker.bootstrap(clock, WarehouseSettings()))
+    on_stock_reserved(reserved(), WarehouseUnitOfWork(session), clock, RULES)
+    session.commit()
+    clock.advance(timedelta(minutes=5))
+    on_order_cancel(cancel(), WarehouseUnitOfWork(session), clock)
+    session.commit()
+    session.expunge_all()
+
+    fulfillment = WarehouseUnitOfWork(session).fulfillments.by_order("ord-1")
+
+    assert fulfillment is not None
+    assert [(step.status, step.at) for step in fulfillment.steps] == [
+        (FulfillmentStatus.AWAITING_PAYMENT, clock.now() - timedelta(minutes=5)),
+        (FulfillmentStatus.CANCELLED, clock.now()),
+    ]
+    assert "fulfillment_steps" not in inspect(session.get_bind()).get_table_names()
+
+
+def test_the_handler_table_names_every_message_the_warehouse_handles() -> None:
+    service = worker.bootstrap(settings=WarehouseSettings())
+
+    assert set(service.subscriptions) == {
+        StockReserved,
+        PaymentCaptured,
+        PaymentDeferred,
+        OrderCancel,
+        OrderCancelled,
+        FulfillmentPackingDue,
+    }
+
+
+# -- bootstrap and batches ----------------------------------------------------------------
+
+
 def test_bootstrap_reads_the_packing_rules_from_the_environment(
     session_for: Callable[[Service], Session],
     clock: ManualClock,
@@ -247,17 +519,36 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     clock: ManualClock,
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
-    def selects_for(orders: int) -> int:
+    """Every kind of message in one batch: payments for waiting pick lists, both halves at once
+    (paid or cash on delivery), cancels before and after packing, cancels of orders never
+    seen (with a late payment behind them), and orders cancelled for other reasons."""
+    S = FulfillmentStatus
+
+    def selects_for(per_kind: int) -> int:
         service = worker.bootstrap(clock, WarehouseSettings())
         earlier = session_for(service)
-        ids = [f"ord-{n:02}" for n in range(orders)]
-        half = ids[: orders // 2]
-        for order_id in half:
-            service.handlers[StockReserved](reserved_for(order_id), WarehouseUnitOfWork(earlier))
+        kinds = ["paid", "cod", "intercepted", "refused", "tombstone", "closed", "unseen"]
+        ids = {kind: [f"ord-{kind}-{n:02}" for n in range(per_kind)] for kind in kinds}
+        setup = WarehouseUnitOfWork(earlier)
+        for order_id in ids["paid"] + ids["intercepted"] + ids["closed"]:
+            service.handlers[StockReserved](reserved_for(order_id), setup)
+        for order_id in ids["refused"]:
+            service.handlers[StockReserved](reserved_for(order_id), setup)
+            list(service.handlers[PaymentCaptured](captured_for(order_id), setup))
         earlier.commit()
-        messages: list[Message] = [captured_for(order_id) for order_id in half]
-        for order_id in ids[orders // 2 :]:
-            messages += [reserved_for(order_id), captured_for(order_id)]
+        messages: list[Message] = []
+        for n in range(per_kind):
+            messages += [
+                captured_for(ids["paid"][n]),
+                reserved_for(ids["cod"][n]),
+                deferred_for(ids["cod"][n]),
+                cancel(ids["intercepted"][n]),
+                cancel(ids["refused"][n]),
+                cancel(ids["tombstone"][n]),
+                captured_for(ids["tombstone"][n]),
+                cancelled(ids["closed"][n]),
+                cancelled(ids["unseen"][n], reason="out_of_stock"),
+            ]
 
         session = Session(earlier.get_bind(), expire_on_commit=False)
         uow = WarehouseUnitOfWork(session)
@@ -267,12 +558,49 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         session.commit()
         selects = counter.selects
 
-        assert [e.order_id for e in announced if isinstance(e, FulfillmentPacked)] == ids
-        for order_id in ids:
-            fulfillment = uow.fulfillments.by_order(order_id)
-            assert fulfillment is not None and fulfillment.status == FulfillmentStatus.PACKED
-            assert len(fulfillment.steps) == 7 and len(fulfillment.parcels) == 1
+        def of(kind: type[Message]) -> list[str]:
+            return sorted(e.order_id for e in announced if isinstance(e, kind))
+
+        assert of(FulfillmentPacked) == sorted(ids["paid"] + ids["cod"])
+        assert of(FulfillmentCancelled) == sorted(ids["intercepted"] + ids["tombstone"])
+        assert of(FulfillmentCancelRefused) == ids["refused"]
+        assert len(announced) == 5 * per_kind
+        expected = {"paid": S.PACKED, "cod": S.PACKED, "refused": S.PACKED}
+        for kind, order_ids in ids.items():
+            for order_id in order_ids:
+                fulfillment = uow.fulfillments.by_order(order_id)
+                assert fulfillment is not None
+                assert fulfillment.status == expected.get(kind, S.CANCELLED)
         session.close()
         return selects
 
-    assert selects_for(20) == selects_for(2) <= 3
+    assert selects_for(10) == selects_for(1) <= 2
+
+
+def test_with_a_packing_time_a_ready_order_is_packed_when_the_timer_fires(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    two_hours = timedelta(hours=2)
+    on_stock_reserved(reserved(), uow, clock, RULES, two_hours)
+
+    [timer] = on_payment_captured(captured(), uow, clock, RULES, two_hours)
+
+    assert isinstance(timer, Scheduled)
+    assert timer.due == clock.now() + two_hours
+    assert fulfillment_of(uow).status == FulfillmentStatus.READY
+    [announcement] = on_fulfillment_packing_due(timer.message, uow, clock, RULES)  # type: ignore[arg-type]
+    assert isinstance(announcement, FulfillmentPacked)
+
+
+def test_a_cancel_during_packing_time_stops_the_packing(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    two_hours = timedelta(hours=2)
+    on_stock_reserved(reserved(), uow, clock, RULES, two_hours)
+    [timer] = on_payment_captured(captured(), uow, clock, RULES, two_hours)
+    assert isinstance(timer, Scheduled)
+
+    [answer] = on_order_cancel(OrderCancel(order_id="ord-1", reason="changed my mind"), uow, clock)
+
+    assert isinstance(answer, FulfillmentCancelled)
+    assert on_fulfillment_packing_due(timer.message, uow, clock, RULES) == []  # type: ignore[arg-type]
