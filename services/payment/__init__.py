@@ -1,1 +1,3 @@
-"""Payment: charges an order once its stock is reserved, through a (simulated) gateway."""
+"""Payment: charges a card or e-wallet once its stock is reserved, waits for bank transfers and
+escrow with reminders and a deadline, defers cash on delivery, and refunds or voids when the
+order is cancelled or returned, through a (simulated) gateway."""

@@ -1,6 +1,6 @@
-"""A simulated card and e-wallet gateway: the fake third party payment charges.
+"""A simulated payment gateway: the fake third party payment charges and refunds through.
 
-The token decides the answer, so tests and demos choose it:
+The token decides a charge's answer, so tests and demos choose it:
 
 - ``tok_decline…`` is declined; the rest of the token is the reason (``tok_decline_expired``
   → ``expired``), or ``declined`` when nothing is left;
@@ -8,11 +8,15 @@ The token decides the answer, so tests and demos choose it:
   default), as a gateway that times out would, then is approved;
 - any other ``tok_…`` is approved; anything else is declined as ``invalid_token``.
 
-Like a real gateway it is idempotent: it keeps its books per idempotency key and answers a
-repeated key with the stored outcome, charging nothing more. Its books are a table in payment's
-database, written in the caller's transaction: on SQLite a second connection would wait for the
-caller's own write lock. The count of timeouts per key lives in memory, since the caller's
-transaction rolls back after each one.
+A refund is always approved: to the card or e-wallet's token (timing out first for a
+``tok_transient`` token, like a charge), or by bank for money that came by transfer, escrow or
+cash (route ``bank``).
+
+Like a real gateway it is idempotent: it keeps its books per idempotency key (a charge's payment
+id, a refund's refund id) and answers a repeated key with the stored outcome, moving no more
+money. Its books are a table in payment's database, written in the caller's transaction: on SQLite
+a second connection would wait for the caller's own write lock. The count of timeouts per key
+lives in memory, since the caller's transaction rolls back after each one.
 """
 
 from __future__ import annotations
@@ -23,20 +27,26 @@ from typing import Protocol
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.contracts import Money
 from shared.errors import PermanentError, TransientError
 
-from .model import Base, ChargeOutcome, ChargeRequest
+from .model import Base
+from .money import ChargeOutcome, ChargeRequest, RefundRequest
 
 APPROVED = "approved"
 DECLINED = "declined"
+CHARGE = "charge"
+REFUND = "refund"
 
 
-class GatewayCharge(Base):
-    """One row per idempotency key: what was asked, what was answered, how often."""
+class GatewayEntry(Base):
+    """One row per idempotency key: a charge or a refund, what was asked and answered, how often."""
 
-    __tablename__ = "gateway_charges"
+    __tablename__ = "gateway_ledger"
 
-    idempotency_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default=CHARGE)
+    route: Mapped[str] = mapped_column(String(16), default="card")
     reference: Mapped[str] = mapped_column(String(64), index=True)
     amount: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
@@ -46,9 +56,9 @@ class GatewayCharge(Base):
 
 
 class Ledger(Protocol):
-    def find(self, idempotency_key: str) -> GatewayCharge | None: ...
+    def find(self, idempotency_key: str) -> GatewayEntry | None: ...
 
-    def add(self, charge: GatewayCharge) -> None: ...
+    def add(self, entry: GatewayEntry) -> None: ...
 
 
 def decide(token: str | None) -> ChargeOutcome:
@@ -71,12 +81,16 @@ class SimulatedGateway:
         """Authorise and capture ``request.amount``, at most once per idempotency key."""
         stored = ledger.find(request.idempotency_key)
         if stored is not None:
-            return self._repeat(stored, request)
-        timeouts = self._time_out_if_flaky(request)
+            _check_repeat(stored, CHARGE, request.idempotency_key, request.amount)
+            stored.attempts += 1
+            return ChargeOutcome(stored.outcome == APPROVED, stored.reason)
+        timeouts = self._time_out_if_flaky(request.idempotency_key, request.token, "charging")
         outcome = decide(request.token)
         ledger.add(
-            GatewayCharge(
+            GatewayEntry(
                 idempotency_key=request.idempotency_key,
+                kind=CHARGE,
+                route=request.route,
                 reference=request.reference,
                 amount=request.amount.amount,
                 currency=request.amount.currency,
@@ -87,24 +101,43 @@ class SimulatedGateway:
         )
         return outcome
 
-    def _repeat(self, stored: GatewayCharge, request: ChargeRequest) -> ChargeOutcome:
-        if (stored.amount, stored.currency) != (request.amount.amount, request.amount.currency):
-            raise PermanentError(
-                f"idempotency key {request.idempotency_key} was used for "
-                f"{stored.amount} {stored.currency}, not {request.amount.amount} "
-                f"{request.amount.currency}"
+    def refund(self, request: RefundRequest, ledger: Ledger) -> None:
+        """Give ``request.amount`` back, at most once per refund id."""
+        stored = ledger.find(request.idempotency_key)
+        if stored is not None:
+            _check_repeat(stored, REFUND, request.idempotency_key, request.amount)
+            stored.attempts += 1
+            return
+        timeouts = self._time_out_if_flaky(request.idempotency_key, request.token, "refunding")
+        ledger.add(
+            GatewayEntry(
+                idempotency_key=request.idempotency_key,
+                kind=REFUND,
+                route=request.route,
+                reference=request.reference,
+                amount=request.amount.amount,
+                currency=request.amount.currency,
+                outcome=APPROVED,
+                reason=request.reason.value,
+                attempts=timeouts + 1,
             )
-        stored.attempts += 1
-        return ChargeOutcome(stored.outcome == APPROVED, stored.reason)
+        )
 
-    def _time_out_if_flaky(self, request: ChargeRequest) -> int:
+    def _time_out_if_flaky(self, key: str, token: str | None, doing: str) -> int:
         """Raise for the first calls with a ``tok_transient`` token; the timeouts so far."""
-        if not (request.token or "").startswith("tok_transient"):
+        if not (token or "").startswith("tok_transient"):
             return 0
-        key = request.idempotency_key
         with self._lock:
             timeouts = self._timeouts.get(key, 0)
             if timeouts < self.transient_failures:
                 self._timeouts[key] = timeouts + 1
-                raise TransientError(f"gateway timed out charging {key} (simulated)")
+                raise TransientError(f"gateway timed out {doing} {key} (simulated)")
             return self._timeouts.pop(key, 0)
+
+
+def _check_repeat(stored: GatewayEntry, kind: str, key: str, amount: Money) -> None:
+    if (stored.kind, stored.amount, stored.currency) != (kind, amount.amount, amount.currency):
+        raise PermanentError(
+            f"idempotency key {key} was used for a {stored.kind} of {stored.amount} "
+            f"{stored.currency}, not a {kind} of {amount.amount} {amount.currency}"
+        )

@@ -1,49 +1,171 @@
-"""Payment's handlers, one per message type. Whichever of the two events comes second charges."""
+"""Payment's handlers, one per message type.
+
+Whichever of ``order.placed`` and ``stock.reserved`` comes second starts the payment; the rest
+ask the payment what to do and carry out its refunds through the gateway. The model decides;
+handlers only fetch, call the gateway and pass on what is to be announced or scheduled.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from shared.clock import Clock
-from shared.contracts import Message, OrderPlaced, StockReserved
+from shared.contracts import (
+    Message,
+    OrderCancelled,
+    OrderPlaced,
+    PaymentDeadlineDue,
+    PaymentNotification,
+    PaymentReminderDue,
+    ShipmentDelivered,
+    ShipmentReturned,
+    StockReserved,
+)
 from shared.handlers import Handler
+from shared.timers import Scheduled
 
 from .gateway import SimulatedGateway
-from .model import Payment
+from .model import Payment, PaymentNotExpected, PaymentTerms, Step
+from .money import Reason, Refund
+from .receipts import Receipt
 from .store import PaymentUnitOfWork
+
+Announced = list[Message | Scheduled]
 
 
 def on_order_placed(
-    event: OrderPlaced, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
-) -> list[Message]:
+    event: OrderPlaced,
+    uow: PaymentUnitOfWork,
+    gateway: SimulatedGateway,
+    clock: Clock,
+    terms: PaymentTerms,
+) -> Announced:
     payment = uow.payments.get(event.order_id)
     if payment is None:
         uow.payments.add(Payment.for_order(event, clock.now()))
         return []
     if not payment.take_order(event, clock.now()):
         return []
-    return charge(payment, uow, gateway, clock)
+    return start(payment, uow, gateway, clock, terms)
 
 
 def on_stock_reserved(
-    event: StockReserved, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
-) -> list[Message]:
+    event: StockReserved,
+    uow: PaymentUnitOfWork,
+    gateway: SimulatedGateway,
+    clock: Clock,
+    terms: PaymentTerms,
+) -> Announced:
     payment = uow.payments.get(event.order_id)
     if payment is None:
         uow.payments.add(Payment.for_reserved_stock(event.order_id, clock.now()))
         return []
     if not payment.take_stock_reservation(clock.now()):
         return []
-    return charge(payment, uow, gateway, clock)
+    return start(payment, uow, gateway, clock, terms)
 
 
-def charge(
-    payment: Payment, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
-) -> list[Message]:
-    """Authorise and capture; a ``TransientError`` leaves for the runtime to retry."""
-    outcome = gateway.charge(payment.charge_request(), uow.gateway_ledger)
-    return [payment.settle(outcome, clock.now())]
+def start(
+    payment: Payment,
+    uow: PaymentUnitOfWork,
+    gateway: SimulatedGateway,
+    clock: Clock,
+    terms: PaymentTerms,
+) -> Announced:
+    """Charge a card or e-wallet (a ``TransientError`` is the runtime's to retry), wait for a
+    transfer or escrow, or defer cash on delivery."""
+    if payment.charged_at_once:
+        outcome = gateway.charge(payment.charge_request(), uow.gateway_ledger)
+        return [payment.settle(outcome, clock.now())]
+    if payment.collected_on_delivery:
+        return carry_out(payment.defer(clock.now()), uow, gateway)
+    return carry_out(payment.await_funds(clock.now(), terms), uow, gateway)
+
+
+def on_payment_notification(
+    command: PaymentNotification, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
+) -> Announced:
+    """Money arrived by bank or escrow; a notification id already received changes nothing."""
+    payment = uow.payments.get(command.order_id)
+    if uow.receipts.get(command.notification_id) is not None:
+        return []
+    if payment is None:
+        raise PaymentNotExpected(
+            f"order {command.order_id}: money received ({command.notification_id}) "
+            "but payment knows no such order"
+        )
+    steps = payment.receive(command, clock.now())
+    uow.receipts.add(Receipt.of(command, steps, clock.now()))
+    return carry_out(steps, uow, gateway)
+
+
+def on_payment_reminder_due(
+    timer: PaymentReminderDue, uow: PaymentUnitOfWork, gateway: SimulatedGateway
+) -> Announced:
+    payment = uow.payments.get(timer.order_id)
+    return [] if payment is None else carry_out(payment.remind(timer.number), uow, gateway)
+
+
+def on_payment_deadline_due(
+    timer: PaymentDeadlineDue, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
+) -> Announced:
+    payment = uow.payments.get(timer.order_id)
+    return [] if payment is None else carry_out(payment.expire(clock.now()), uow, gateway)
+
+
+def on_shipment_delivered(
+    event: ShipmentDelivered, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
+) -> Announced:
+    """Cash on delivery is collected; any other payment was settled before dispatch."""
+    payment = uow.payments.get(event.order_id)
+    if payment is None:
+        return []
+    return carry_out(payment.collect_on_delivery(clock.now()), uow, gateway)
+
+
+def on_shipment_returned(
+    event: ShipmentReturned, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
+) -> Announced:
+    """Never delivered: cash on delivery is voided, money taken goes back in full."""
+    payment = uow.payments.get(event.order_id)
+    if payment is None:
+        return []
+    return carry_out(payment.close(Reason.RETURNED_TO_SENDER, clock.now()), uow, gateway)
+
+
+def on_order_cancelled(
+    event: OrderCancelled, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
+) -> Announced:
+    """Whatever the reason: refund what is kept, void what was never taken, or leave a
+    tombstone so a late ``order.placed`` or ``stock.reserved`` charges nothing."""
+    payment = uow.payments.get(event.order_id)
+    if payment is None:
+        uow.payments.add(Payment.tombstone(event.order_id, clock.now()))
+        return []
+    return carry_out(payment.close(Reason.CANCELLED, clock.now()), uow, gateway)
+
+
+def carry_out(
+    steps: Sequence[Step], uow: PaymentUnitOfWork, gateway: SimulatedGateway
+) -> Announced:
+    """Give back the money the payment decided to, then announce it with the rest."""
+    announced: Announced = []
+    for step in steps:
+        if isinstance(step, Refund):
+            gateway.refund(step.request, uow.gateway_ledger)
+            announced.append(step.announcement)
+        else:
+            announced.append(step)
+    return announced
 
 
 HANDLERS: dict[type[Message], Handler] = {
     OrderPlaced: on_order_placed,
     StockReserved: on_stock_reserved,
+    PaymentNotification: on_payment_notification,
+    PaymentReminderDue: on_payment_reminder_due,
+    PaymentDeadlineDue: on_payment_deadline_due,
+    ShipmentDelivered: on_shipment_delivered,
+    ShipmentReturned: on_shipment_returned,
+    OrderCancelled: on_order_cancelled,
 }

@@ -1,76 +1,78 @@
-"""Payment's domain: one payment per order, charged once the order and its stock are both known.
+"""Payment's domain: one payment per order, started once the order and its stock are both known.
 
 ``order.placed`` (amount, method, token) and ``stock.reserved`` arrive in any order, perhaps twice,
-perhaps late. A duplicate or late event changes nothing: the ``take_*`` methods say whether it
-moved the payment on, and every status change is checked against ``TRANSITIONS``.
+perhaps late; so do the events that end a payment. A duplicate or late event changes nothing:
+each method checks the status first, and every status change is checked against the state
+machine in ``status.py``. Methods return what the payment decided, as ``Step``s: messages to
+announce, timers to schedule, refunds for the handler to make through the gateway.
 
-    awaiting_stock ─┐
-                    ├─> charge_due ─> captured | failed
-    awaiting_order ─┘
-
-``charge_due`` lasts one transaction: card and e-wallet payments are charged in the same one.
+Money: ``captured_amount`` is all money taken in (the charge, every bank receipt, the cash
+collected) and ``refunded_amount`` all money given back; ``kept`` is the difference. Nothing is
+given back that was not taken, and no more than the order's total is ever kept.
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import datetime
-from enum import StrEnum
+from datetime import datetime, timedelta
 
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.contracts import Money, OrderPlaced, PaymentCaptured, PaymentFailed, PaymentMethod
+from shared.contracts import (
+    Message,
+    Money,
+    OrderPlaced,
+    PaymentCaptured,
+    PaymentDeadlineDue,
+    PaymentDeferred,
+    PaymentExpired,
+    PaymentFailed,
+    PaymentMethod,
+    PaymentNotification,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentReminder,
+    PaymentReminderDue,
+    PaymentVoided,
+)
 from shared.database import UtcDateTime
 from shared.errors import PermanentError
+from shared.timers import Scheduled
+
+from .money import (
+    BANK,
+    ChargeOutcome,
+    ChargeRequest,
+    Reason,
+    Refund,
+    RefundRequest,
+    payment_id_for,
+    refund_id_for,
+)
+from .status import INITIAL, NOT_STARTED, PaymentStatus, check_transition
 
 CHARGED_AT_ONCE = frozenset({PaymentMethod.CARD, PaymentMethod.E_WALLET})
+COLLECTED_ON_DELIVERY = frozenset({PaymentMethod.CASH_ON_DELIVERY})
+
+Step = Message | Scheduled | Refund
+"""What a payment decides: announce, schedule, or give money back (then announce it)."""
 
 
 class Base(DeclarativeBase):
     pass
 
 
-class PaymentStatus(StrEnum):
-    AWAITING_STOCK = "awaiting_stock"
-    AWAITING_ORDER = "awaiting_order"
-    CHARGE_DUE = "charge_due"
-    CAPTURED = "captured"
-    FAILED = "failed"
-
-
-S = PaymentStatus
-TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    S.AWAITING_STOCK: frozenset({S.CHARGE_DUE}),
-    S.AWAITING_ORDER: frozenset({S.CHARGE_DUE}),
-    S.CHARGE_DUE: frozenset({S.CAPTURED, S.FAILED}),
-    S.CAPTURED: frozenset(),
-    S.FAILED: frozenset(),
-}
-
-
-class UnsupportedPaymentMethod(PermanentError):
-    """A method payment cannot handle yet; intake should have refused the order."""
-
-
-def payment_id_for(order_id: str) -> str:
-    """Derived from the order, so a retried transaction charges with the same idempotency key."""
-    return "pay_" + hashlib.sha256(order_id.encode()).hexdigest()[:24]
+class PaymentNotExpected(PermanentError):
+    """Money for an order whose payment has not asked for any: parked for an operator."""
 
 
 @dataclass(frozen=True)
-class ChargeRequest:
-    idempotency_key: str
-    reference: str
-    amount: Money
-    token: str | None
+class PaymentTerms:
+    """How long a customer has to pay by transfer or escrow, and when to remind them."""
 
-
-@dataclass(frozen=True)
-class ChargeOutcome:
-    approved: bool
-    reason: str = ""
+    window: timedelta = timedelta(days=7)
+    reminders: tuple[timedelta, ...] = (timedelta(days=2), timedelta(days=5))
 
 
 class Payment(Base):
@@ -86,7 +88,10 @@ class Payment(Base):
     captured_amount: Mapped[int] = mapped_column(Integer, default=0)
     refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
     failure_reason: Mapped[str | None] = mapped_column(String(200))
+    deadline: Mapped[datetime | None] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    # -- opening: the order and its stock, in either order -----------------------------------
 
     @classmethod
     def for_order(cls, order: OrderPlaced, now: datetime) -> Payment:
@@ -99,7 +104,14 @@ class Payment(Base):
         return cls.opened(order_id, PaymentStatus.AWAITING_ORDER, now)
 
     @classmethod
+    def tombstone(cls, order_id: str, now: datetime) -> Payment:
+        """The order was cancelled before payment heard of it: nothing will be charged."""
+        return cls.opened(order_id, PaymentStatus.CANCELLED, now)
+
+    @classmethod
     def opened(cls, order_id: str, status: PaymentStatus, now: datetime) -> Payment:
+        if status not in INITIAL:
+            raise RuntimeError(f"payment {order_id}: cannot open as {status}")
         return cls(
             order_id=order_id,
             payment_id=payment_id_for(order_id),
@@ -124,23 +136,147 @@ class Payment(Base):
         self._move_to(PaymentStatus.CHARGE_DUE, now)
         return True
 
+    # -- starting, by method ------------------------------------------------------------------
+
+    @property
+    def charged_at_once(self) -> bool:
+        return self.paid_by in CHARGED_AT_ONCE
+
+    @property
+    def collected_on_delivery(self) -> bool:
+        return self.paid_by in COLLECTED_ON_DELIVERY
+
     def charge_request(self) -> ChargeRequest:
-        return ChargeRequest(self.payment_id, self.order_id, self.total, self.token)
+        return ChargeRequest(self.payment_id, self.order_id, self.total, self.token, self.paid_by)
 
     def settle(self, outcome: ChargeOutcome, now: datetime) -> PaymentCaptured | PaymentFailed:
         """Apply the gateway's answer and say what the other workers need to hear."""
-        method = self.paid_by
         if outcome.approved:
             self._move_to(PaymentStatus.CAPTURED, now)
-            self.captured_amount = self.total.amount
-            return PaymentCaptured(
-                order_id=self.order_id, payment_id=self.payment_id, method=method, amount=self.total
-            )
+            self.captured_amount += self.total.amount
+            return self._captured()
         self.failure_reason = outcome.reason
         self._move_to(PaymentStatus.FAILED, now)
         return PaymentFailed(
-            order_id=self.order_id, payment_id=self.payment_id, method=method, reason=outcome.reason
+            order_id=self.order_id,
+            payment_id=self.payment_id,
+            method=self.paid_by,
+            reason=outcome.reason,
         )
+
+    def await_funds(self, now: datetime, terms: PaymentTerms) -> list[Step]:
+        """Bank transfer, escrow: ask for the money; remind before the deadline, then expire."""
+        self.deadline = now + terms.window
+        self._move_to(PaymentStatus.PENDING, now)
+        reminders = [
+            Scheduled(PaymentReminderDue(order_id=self.order_id, number=number), now + offset)
+            for number, offset in enumerate(terms.reminders, start=1)
+            if offset < terms.window
+        ]
+        deadline = Scheduled(PaymentDeadlineDue(order_id=self.order_id), self.deadline)
+        return [self._pending(), *reminders, deadline]
+
+    def defer(self, now: datetime) -> list[Step]:
+        """Cash on delivery: the warehouse may go ahead; the carrier collects."""
+        self._move_to(PaymentStatus.DEFERRED, now)
+        return [
+            PaymentDeferred(
+                order_id=self.order_id,
+                payment_id=self.payment_id,
+                method=self.paid_by,
+                amount_due=self.total,
+            )
+        ]
+
+    # -- money by bank or escrow, and the timers of a pending payment -------------------------
+
+    def receive(self, notification: PaymentNotification, now: datetime) -> list[Step]:
+        """Money the bank reports: kept up to the order's total while pending, the rest goes back.
+
+        Money for a payment no longer pending (captured, expired, voided, cancelled) all goes back.
+        """
+        if self.status in NOT_STARTED:
+            raise PaymentNotExpected(
+                f"order {self.order_id}: money received ({notification.notification_id}) but "
+                f"its payment is {self.status} and asked for none"
+            )
+        money = notification.amount
+        if self.currency is not None and money.currency != self.currency:
+            raise PermanentError(
+                f"order {self.order_id}: {money.currency} received for a {self.currency} payment"
+            )
+        self.currency = money.currency
+        self.captured_amount += money.amount
+        self.updated_at = now
+        nid = notification.notification_id
+        if self.status != PaymentStatus.PENDING:
+            return self._give_back(money.amount, Reason.LATE_PAYMENT, nid)
+        if self.kept < self.total.amount:
+            self._check_books()
+            return [self._pending()]
+        self._move_to(PaymentStatus.CAPTURED, now)
+        excess = self.kept - self.total.amount
+        return [self._captured(), *self._give_back(excess, Reason.OVERPAYMENT, nid)]
+
+    def remind(self, number: int) -> list[Step]:
+        if self.status != PaymentStatus.PENDING:
+            return []
+        return [
+            PaymentReminder(
+                order_id=self.order_id,
+                payment_id=self.payment_id,
+                number=number,
+                balance=self._money(self.total.amount - self.kept),
+                deadline=self._deadline,
+                reference=self.payment_id,
+            )
+        ]
+
+    def expire(self, now: datetime) -> list[Step]:
+        """The deadline passed unpaid: whatever part of the money came goes back."""
+        if self.status != PaymentStatus.PENDING:
+            return []
+        self._move_to(PaymentStatus.EXPIRED, now)
+        expired = PaymentExpired(
+            order_id=self.order_id, payment_id=self.payment_id, method=self.paid_by
+        )
+        return [expired, *self._give_back(self.kept, Reason.EXPIRED)]
+
+    # -- the order's fate ---------------------------------------------------------------------
+
+    def collect_on_delivery(self, now: datetime) -> list[Step]:
+        if self.status != PaymentStatus.DEFERRED:
+            return []
+        self._move_to(PaymentStatus.CAPTURED, now)
+        self.captured_amount += self.total.amount
+        return [self._captured()]
+
+    def close(self, reason: Reason, now: datetime) -> list[Step]:
+        """The order will not be paid for (cancelled, returned to sender).
+
+        Not started yet: a tombstone. Pending or deferred: voided, and money received goes back.
+        Captured: everything kept goes back. Anything else is closed already.
+        """
+        status = PaymentStatus(self.status)
+        if status in (PaymentStatus.AWAITING_STOCK, PaymentStatus.AWAITING_ORDER):
+            self._move_to(PaymentStatus.CANCELLED, now)
+            return []
+        if status in (PaymentStatus.PENDING, PaymentStatus.DEFERRED):
+            self._move_to(PaymentStatus.VOIDED, now)
+            voided = PaymentVoided(
+                order_id=self.order_id, payment_id=self.payment_id, reason=reason
+            )
+            return [voided, *self._give_back(self.kept, reason)]
+        if status == PaymentStatus.CAPTURED:
+            self._move_to(PaymentStatus.REFUNDED, now)
+            return self._give_back(self.kept, reason)
+        return []
+
+    # -- money ------------------------------------------------------------------------------
+
+    @property
+    def kept(self) -> int:
+        return self.captured_amount - self.refunded_amount
 
     @property
     def total(self) -> Money:
@@ -154,20 +290,82 @@ class Payment(Base):
             raise RuntimeError(f"payment {self.payment_id} has no order yet")
         return PaymentMethod(self.method)
 
-    def _record_intent(self, order: OrderPlaced) -> None:
-        method = order.payment.method
-        if method not in CHARGED_AT_ONCE:
-            raise UnsupportedPaymentMethod(
-                f"order {order.order_id}: payment method {method.value!r} is not supported yet "
-                f"(only {', '.join(sorted(CHARGED_AT_ONCE))}); intake should have refused it"
+    def _give_back(
+        self, amount: int, reason: Reason, notification_id: str | None = None
+    ) -> list[Step]:
+        """Money back, once per cause: to the token it was charged to, or else by bank."""
+        if amount <= 0:
+            return []
+        refund_id = refund_id_for(self.payment_id, reason, notification_id)
+        by_token = notification_id is None and self.method in CHARGED_AT_ONCE
+        request = RefundRequest(
+            idempotency_key=refund_id,
+            reference=self.order_id,
+            amount=self._money(amount),
+            reason=reason,
+            route=self.paid_by.value if by_token else BANK,
+            token=self.token if by_token else None,
+        )
+        self.refunded_amount += amount
+        self._check_books()
+        announcement = PaymentRefunded(
+            order_id=self.order_id,
+            payment_id=self.payment_id,
+            refund_id=refund_id,
+            amount=request.amount,
+            reason=reason,
+        )
+        return [Refund(request, announcement)]
+
+    def _check_books(self) -> None:
+        """Refunded never exceeds captured; kept never exceeds the total (a bug if it does)."""
+        if not 0 <= self.refunded_amount <= self.captured_amount:
+            raise RuntimeError(
+                f"payment {self.payment_id}: refunded {self.refunded_amount} "
+                f"> captured {self.captured_amount}"
             )
-        self.method = method
+        if self.amount is not None and self.kept > self.amount:
+            raise RuntimeError(f"payment {self.payment_id}: keeps {self.kept} of {self.amount}")
+
+    # -- announcements and bookkeeping ------------------------------------------------------
+
+    def _captured(self) -> PaymentCaptured:
+        return PaymentCaptured(
+            order_id=self.order_id,
+            payment_id=self.payment_id,
+            method=self.paid_by,
+            amount=self.total,
+        )
+
+    def _pending(self) -> PaymentPending:
+        return PaymentPending(
+            order_id=self.order_id,
+            payment_id=self.payment_id,
+            method=self.paid_by,
+            amount_due=self.total,
+            received=self._money(self.kept),
+            deadline=self._deadline,
+            reference=self.payment_id,
+        )
+
+    def _money(self, amount: int) -> Money:
+        if self.currency is None:
+            raise RuntimeError(f"payment {self.payment_id} has no currency yet")
+        return Money(amount=amount, currency=self.currency)
+
+    @property
+    def _deadline(self) -> datetime:
+        if self.deadline is None:
+            raise RuntimeError(f"payment {self.payment_id} has no deadline")
+        return self.deadline
+
+    def _record_intent(self, order: OrderPlaced) -> None:
+        self.method = order.payment.method
         self.token = order.payment.token
         self.amount = order.total
         self.currency = order.currency
 
     def _move_to(self, status: PaymentStatus, now: datetime) -> None:
-        if status not in TRANSITIONS[PaymentStatus(self.status)]:
-            raise RuntimeError(f"payment {self.order_id}: no way from {self.status} to {status}")
+        check_transition(self.order_id, self.status, status)
         self.status = status
         self.updated_at = now

@@ -1,4 +1,4 @@
-"""All of payment's SQL, including the simulated gateway's books."""
+"""All of payment's SQL: payments, the simulated gateway's books and the bank's receipts."""
 
 from __future__ import annotations
 
@@ -8,12 +8,14 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.contracts import Message
+from shared.contracts import Message, PaymentNotification
 from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
 
-from .gateway import APPROVED, GatewayCharge
-from .model import Payment, payment_id_for
+from .gateway import APPROVED, CHARGE, REFUND, GatewayEntry
+from .model import Payment
+from .money import ledger_keys
+from .receipts import Receipt
 
 
 class PaymentUnitOfWork(UnitOfWork):
@@ -21,15 +23,22 @@ class PaymentUnitOfWork(UnitOfWork):
         super().__init__(session)
         self.payments = PaymentStore(session)
         self.gateway_ledger = GatewayLedger(session)
+        self.receipts = ReceiptStore(session)
 
     def preload(self, messages: Sequence[Message]) -> None:
-        """Payments first, then the gateway's books for their idempotency keys, in key order.
+        """Payments, then the gateway's books, then bank receipts: one query each, in key order.
 
-        Payment ids derive from order ids, so the keys are known before any payment is read.
+        Charge and refund keys derive from order ids (and notification ids), so every ledger row
+        a handler may touch is known before any payment is read.
         """
-        orders = {message.subject for message in messages}
-        self.rows.lock(Payment.order_id, orders)
-        self.rows.lock(GatewayCharge.idempotency_key, map(payment_id_for, orders))
+        self.rows.lock(Payment.order_id, {message.subject for message in messages})
+        self.rows.lock(
+            GatewayEntry.idempotency_key, {key for m in messages for key in ledger_keys(m)}
+        )
+        self.rows.lock(
+            Receipt.notification_id,
+            {m.notification_id for m in messages if isinstance(m, PaymentNotification)},
+        )
 
 
 @dataclass(frozen=True)
@@ -56,7 +65,7 @@ class PaymentStore:
         return self.money_moved_by_order(order_id).get(order_id, MoneyMoved())
 
     def money_moved_by_order(self, order_id: str | None = None) -> dict[str, MoneyMoved]:
-        """Captured and refunded totals per order (one order's, if ``order_id`` is given)."""
+        """Taken in (charges, bank receipts, cash) and given back per order, or for one order."""
         query = select(
             Payment.order_id, func.sum(Payment.captured_amount), func.sum(Payment.refunded_amount)
         ).group_by(Payment.order_id)
@@ -73,27 +82,59 @@ class GatewayLedger:
         self.session = session
         self.rows = locked_rows(session)
 
-    def find(self, idempotency_key: str) -> GatewayCharge | None:
-        """The charge made with ``idempotency_key``, locked for the rest of the transaction."""
-        return self.rows.get(GatewayCharge, idempotency_key)
+    def find(self, idempotency_key: str) -> GatewayEntry | None:
+        """The charge or refund made with ``idempotency_key``, locked for the transaction."""
+        return self.rows.get(GatewayEntry, idempotency_key)
 
-    def add(self, charge: GatewayCharge) -> None:
-        self.rows.add(charge)
+    def add(self, entry: GatewayEntry) -> None:
+        self.rows.add(entry)
 
     def count(self, idempotency_key: str) -> int:
-        query = select(func.count()).where(GatewayCharge.idempotency_key == idempotency_key)
+        query = select(func.count()).where(GatewayEntry.idempotency_key == idempotency_key)
         return self.session.scalar(query) or 0
 
     def approved_by_reference(self) -> dict[str, int]:
-        """Approved charges per order: any count above one is a double charge."""
+        """Approved charges (never refunds) per order: any count above one is a double charge."""
         query = (
-            select(GatewayCharge.reference, func.count())
-            .where(GatewayCharge.outcome == APPROVED)
-            .group_by(GatewayCharge.reference)
+            select(GatewayEntry.reference, func.count())
+            .where(GatewayEntry.kind == CHARGE, GatewayEntry.outcome == APPROVED)
+            .group_by(GatewayEntry.reference)
         )
         return {reference: int(n) for reference, n in self.session.execute(query)}
 
+    def refunded_by_reference(self) -> dict[str, int]:
+        """Money the gateway gave back per order; it matches each payment's refunded amount."""
+        query = (
+            select(GatewayEntry.reference, func.sum(GatewayEntry.amount))
+            .where(GatewayEntry.kind == REFUND)
+            .group_by(GatewayEntry.reference)
+        )
+        return {reference: int(total) for reference, total in self.session.execute(query)}
+
     def count_by_reference(self, reference: str) -> int:
         """Charges made for one order, whatever their keys: more than one is a double charge."""
-        query = select(func.count()).where(GatewayCharge.reference == reference)
+        query = select(func.count()).where(
+            GatewayEntry.reference == reference, GatewayEntry.kind == CHARGE
+        )
         return self.session.scalar(query) or 0
+
+    def refunds_for(self, reference: str) -> list[GatewayEntry]:
+        """The refunds made for one order, in key order."""
+        query = (
+            select(GatewayEntry)
+            .where(GatewayEntry.reference == reference, GatewayEntry.kind == REFUND)
+            .order_by(GatewayEntry.idempotency_key)
+        )
+        return list(self.session.scalars(query))
+
+
+class ReceiptStore:
+    def __init__(self, session: Session) -> None:
+        self.rows = locked_rows(session)
+
+    def get(self, notification_id: str) -> Receipt | None:
+        """The notification's receipt, locked for the rest of the transaction."""
+        return self.rows.get(Receipt, notification_id)
+
+    def add(self, receipt: Receipt) -> None:
+        self.rows.add(receipt)

@@ -7,7 +7,7 @@ from shared.handlers import Service, inject
 
 from .gateway import SimulatedGateway
 from .handlers import HANDLERS
-from .model import Base
+from .model import Base, PaymentTerms
 from .settings import PaymentSettings
 from .store import PaymentUnitOfWork
 
@@ -24,5 +24,6 @@ def bootstrap(clock: Clock | None = None, settings: PaymentSettings | None = Non
             HANDLERS,
             clock=clock or SystemClock(),
             gateway=SimulatedGateway(settings.gateway_transient_failures),
+            terms=PaymentTerms(settings.window, settings.reminder_offsets),
         ),
     )

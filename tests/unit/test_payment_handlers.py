@@ -1,8 +1,13 @@
-"""Payment, as a specification: charge once the order and its stock are both known, once only."""
+"""Payment, as a specification: charge a card or e-wallet once the order and its stock are both
+known, once only; and whatever a batch holds, lock its rows with a few queries.
+
+Bank transfers and escrow: ``test_payment_transfers.py``; cash on delivery, cancellations,
+returns and refunds: ``test_payment_refunds.py``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy.orm import Session
@@ -10,19 +15,27 @@ from sqlalchemy.orm import Session
 from services.payment import worker
 from services.payment.gateway import SimulatedGateway
 from services.payment.handlers import on_order_placed, on_stock_reserved
-from services.payment.model import ChargeOutcome, ChargeRequest, Payment, PaymentStatus
+from services.payment.model import Payment, PaymentTerms
+from services.payment.money import ChargeOutcome, ChargeRequest
 from services.payment.settings import PaymentSettings
+from services.payment.status import TRANSITIONS, PaymentStatus
 from services.payment.store import MoneyMoved, PaymentUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
     Message,
     Money,
+    OrderCancelled,
     OrderPlaced,
     PaymentCaptured,
+    PaymentDeadlineDue,
     PaymentFailed,
     PaymentInstruction,
     PaymentMethod,
+    PaymentNotification,
+    PaymentReminderDue,
     ReservedLine,
+    ShipmentDelivered,
+    ShipmentReturned,
     StockReserved,
 )
 from shared.errors import PermanentError, TransientError
@@ -31,6 +44,7 @@ from tests.factories import order_placed
 from tests.unit.conftest import QueryCounter
 
 TOTAL = Money(amount=2 * 1250 + 495, currency="EUR")
+TERMS = PaymentTerms()
 
 
 @pytest.fixture
@@ -61,7 +75,7 @@ def payment_of(uow: PaymentUnitOfWork, order_id: str = "ord-1") -> Payment:
 def test_an_order_alone_records_a_payment_intent_awaiting_its_stock(
     uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
 ) -> None:
-    assert on_order_placed(placed(), uow, gateway, clock) == []
+    assert on_order_placed(placed(), uow, gateway, clock, TERMS) == []
 
     payment = payment_of(uow)
     assert payment.status == PaymentStatus.AWAITING_STOCK
@@ -73,7 +87,7 @@ def test_an_order_alone_records_a_payment_intent_awaiting_its_stock(
 def test_reserved_stock_alone_waits_for_its_order(
     uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
 ) -> None:
-    assert on_stock_reserved(reserved(), uow, gateway, clock) == []
+    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
 
     assert payment_of(uow).status == PaymentStatus.AWAITING_ORDER
 
@@ -83,11 +97,11 @@ def test_the_second_of_the_two_events_captures_the_order_total(
     uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock, stock_first: bool
 ) -> None:
     if stock_first:
-        on_stock_reserved(reserved(), uow, gateway, clock)
-        [event] = on_order_placed(placed(), uow, gateway, clock)
+        on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+        [event] = on_order_placed(placed(), uow, gateway, clock, TERMS)
     else:
-        on_order_placed(placed(), uow, gateway, clock)
-        [event] = on_stock_reserved(reserved(), uow, gateway, clock)
+        on_order_placed(placed(), uow, gateway, clock, TERMS)
+        [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
 
     payment = payment_of(uow)
     assert event == PaymentCaptured(
@@ -101,9 +115,9 @@ def test_the_second_of_the_two_events_captures_the_order_total(
 def test_an_e_wallet_is_charged_like_a_card(
     uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
 ) -> None:
-    on_order_placed(placed(PaymentMethod.E_WALLET, "tok_wallet"), uow, gateway, clock)
+    on_order_placed(placed(PaymentMethod.E_WALLET, "tok_wallet"), uow, gateway, clock, TERMS)
 
-    [event] = on_stock_reserved(reserved(), uow, gateway, clock)
+    [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
 
     assert isinstance(event, PaymentCaptured)
     assert event.method == PaymentMethod.E_WALLET
@@ -125,9 +139,9 @@ def test_a_declined_charge_fails_the_payment_with_the_gateways_reason(
     token: str | None,
     reason: str,
 ) -> None:
-    on_order_placed(placed(token=token), uow, gateway, clock)
+    on_order_placed(placed(token=token), uow, gateway, clock, TERMS)
 
-    [event] = on_stock_reserved(reserved(), uow, gateway, clock)
+    [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
 
     assert isinstance(event, PaymentFailed)
     assert event.reason == reason
@@ -138,14 +152,14 @@ def test_a_declined_charge_fails_the_payment_with_the_gateways_reason(
 def test_a_gateway_timeout_leaves_the_retry_to_the_runtime_and_charges_once(
     uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
 ) -> None:
-    on_order_placed(placed(token="tok_transient"), uow, gateway, clock)
+    on_order_placed(placed(token="tok_transient"), uow, gateway, clock, TERMS)
     uow.session.commit()
 
     for _attempt in range(2):
         with pytest.raises(TransientError):
-            on_stock_reserved(reserved(), uow, gateway, clock)
+            on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
         uow.session.rollback()
-    [event] = on_stock_reserved(reserved(), uow, gateway, clock)
+    [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
 
     assert isinstance(event, PaymentCaptured)
     charge = uow.gateway_ledger.find(event.payment_id)
@@ -157,11 +171,11 @@ def test_a_gateway_timeout_leaves_the_retry_to_the_runtime_and_charges_once(
 def test_duplicate_and_late_events_after_a_capture_change_nothing(
     uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
 ) -> None:
-    on_order_placed(placed(), uow, gateway, clock)
-    on_stock_reserved(reserved(), uow, gateway, clock)
+    on_order_placed(placed(), uow, gateway, clock, TERMS)
+    on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
 
-    assert on_stock_reserved(reserved(), uow, gateway, clock) == []
-    assert on_order_placed(placed(), uow, gateway, clock) == []
+    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
+    assert on_order_placed(placed(), uow, gateway, clock, TERMS) == []
     assert payment_of(uow).status == PaymentStatus.CAPTURED
     assert uow.gateway_ledger.count_by_reference("ord-1") == 1
 
@@ -169,47 +183,28 @@ def test_duplicate_and_late_events_after_a_capture_change_nothing(
 def test_a_duplicate_before_the_charge_changes_nothing(
     uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
 ) -> None:
-    on_stock_reserved(reserved(), uow, gateway, clock)
+    on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
 
-    assert on_stock_reserved(reserved(), uow, gateway, clock) == []
+    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
     assert payment_of(uow).status == PaymentStatus.AWAITING_ORDER
 
 
 def test_events_after_a_failure_change_nothing(
     uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
 ) -> None:
-    on_order_placed(placed(token="tok_decline"), uow, gateway, clock)
-    on_stock_reserved(reserved(), uow, gateway, clock)
+    on_order_placed(placed(token="tok_decline"), uow, gateway, clock, TERMS)
+    on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
 
-    assert on_stock_reserved(reserved(), uow, gateway, clock) == []
-    assert on_order_placed(placed(), uow, gateway, clock) == []
+    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
+    assert on_order_placed(placed(), uow, gateway, clock, TERMS) == []
     assert payment_of(uow).status == PaymentStatus.FAILED
-
-
-@pytest.mark.parametrize(
-    "method",
-    [PaymentMethod.BANK_TRANSFER, PaymentMethod.ESCROW, PaymentMethod.CASH_ON_DELIVERY],
-)
-@pytest.mark.parametrize("stock_first", [False, True], ids=["order-first", "stock-first"])
-def test_methods_not_charged_at_once_are_refused_until_they_are_built(
-    uow: PaymentUnitOfWork,
-    gateway: SimulatedGateway,
-    clock: ManualClock,
-    method: PaymentMethod,
-    stock_first: bool,
-) -> None:
-    if stock_first:
-        on_stock_reserved(reserved(), uow, gateway, clock)
-
-    with pytest.raises(PermanentError, match=f"{method.value}.* not supported yet"):
-        on_order_placed(placed(method, token=None), uow, gateway, clock)
 
 
 def test_payment_ids_are_stable_per_order_so_retries_reuse_the_idempotency_key(
     uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
 ) -> None:
-    on_order_placed(placed(), uow, gateway, clock)
-    on_order_placed(order_placed("ord-2"), uow, gateway, clock)
+    on_order_placed(placed(), uow, gateway, clock, TERMS)
+    on_order_placed(order_placed("ord-2"), uow, gateway, clock, TERMS)
 
     assert Payment.for_order(placed(), clock.now()).payment_id == payment_of(uow).payment_id
     assert payment_of(uow, "ord-2").payment_id != payment_of(uow).payment_id
@@ -254,6 +249,25 @@ def test_bootstrap_reads_the_gateway_settings_from_the_environment(
     assert isinstance(event, PaymentCaptured)
 
 
+def test_every_status_is_in_the_transition_table_and_closed_ones_lead_nowhere() -> None:
+    assert set(TRANSITIONS) == set(PaymentStatus)
+    closed = {status for status, following in TRANSITIONS.items() if not following}
+    assert closed == {
+        PaymentStatus.FAILED,
+        PaymentStatus.EXPIRED,
+        PaymentStatus.VOIDED,
+        PaymentStatus.REFUNDED,
+        PaymentStatus.CANCELLED,
+    }
+
+
+def test_a_payment_opens_only_waiting_for_its_other_half_or_as_a_tombstone(
+    clock: ManualClock,
+) -> None:
+    with pytest.raises(RuntimeError, match="cannot open as pending"):
+        Payment.opened("ord-1", PaymentStatus.PENDING, clock.now())
+
+
 def test_a_settled_payment_cannot_be_settled_again(clock: ManualClock) -> None:
     payment = Payment.for_order(placed(), clock.now())
     payment.take_stock_reservation(clock.now())
@@ -263,34 +277,90 @@ def test_a_settled_payment_cannot_be_settled_again(clock: ManualClock) -> None:
         payment.settle(ChargeOutcome(approved=False, reason="declined"), clock.now())
 
 
+# -- a batch of mixed messages --------------------------------------------------------------
+
+AT = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+Story = tuple[list[Message], list[Message], MoneyMoved]
+"""What an order went through before the batch, what the batch brings, and the money after."""
+
+
+def paid_by(method: PaymentMethod, order_id: str) -> OrderPlaced:
+    token = "tok_ok" if method in (PaymentMethod.CARD, PaymentMethod.E_WALLET) else None
+    return order_placed(order_id, payment=PaymentInstruction(method=method, token=token))
+
+
+def bank(order_id: str, amount: int, notification_id: str) -> PaymentNotification:
+    return PaymentNotification(
+        order_id=order_id,
+        notification_id=f"{order_id}:{notification_id}",
+        amount=Money(amount=amount, currency="EUR"),
+        received_at=AT,
+    )
+
+
+def stories(o: str) -> list[Story]:
+    card, transfer = paid_by(PaymentMethod.CARD, o), paid_by(PaymentMethod.BANK_TRANSFER, o)
+    cod, total = paid_by(PaymentMethod.CASH_ON_DELIVERY, o), TOTAL.amount
+    cancelled = OrderCancelled(order_id=o, reason="customer_cancelled")
+    returned = ShipmentReturned(
+        order_id=o, shipment_id="s", tracking_number="t", returned_at=AT, attempts=3
+    )
+    delivered = ShipmentDelivered(order_id=o, shipment_id="s", tracking_number="t", delivered_at=AT)
+    return [
+        ([card], [reserved(o), cancelled], MoneyMoved(total, total)),
+        (
+            [transfer, reserved(o)],
+            [bank(o, 1000, "a"), bank(o, total, "b"), PaymentReminderDue(order_id=o, number=1)],
+            MoneyMoved(total + 1000, 1000),
+        ),
+        ([cod, reserved(o)], [delivered], MoneyMoved(total, 0)),
+        ([], [cancelled, reserved(o), card], MoneyMoved(0, 0)),
+        (
+            [transfer, reserved(o), bank(o, 1000, "a")],
+            [PaymentDeadlineDue(order_id=o), bank(o, 500, "late")],
+            MoneyMoved(1500, 1500),
+        ),
+        ([card, reserved(o)], [returned, cancelled], MoneyMoved(total, total)),
+    ]
+
+
 def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     session_for: Callable[[Service], Session],
     clock: ManualClock,
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
-    def selects_for(orders: int) -> int:
+    """One locking SELECT each for payments, the gateway's ledger and bank receipts, in that
+    order, whatever the batch holds: charges, bank money, timers, deliveries, cancels, returns."""
+
+    def selects_for(rounds: int) -> int:
         service = worker.bootstrap(clock, PaymentSettings())
         earlier = session_for(service)
-        ids = [f"ord-{n:02}" for n in range(orders)]
-        half = ids[: orders // 2]
-        for order_id in half:
-            service.handlers[OrderPlaced](order_placed(order_id), PaymentUnitOfWork(earlier))
+        batch: list[Message] = []
+        expected: dict[str, MoneyMoved] = {}
+        for n in range(rounds):
+            for s in range(len(stories("-"))):
+                order_id = f"ord-{n:02}-{s}"
+                before, during, expected[order_id] = stories(order_id)[s]
+                for message in before:
+                    list(service.handlers[type(message)](message, PaymentUnitOfWork(earlier)))
+                batch += during
         earlier.commit()
-        messages: list[Message] = [reserved(order_id) for order_id in half]
-        for order_id in ids[orders // 2 :]:
-            messages += [order_placed(order_id), reserved(order_id)]
 
         session = Session(earlier.get_bind(), expire_on_commit=False)
         uow = PaymentUnitOfWork(session)
         counter = count_queries(session)
-        uow.preload(messages)
-        announced = [e for m in messages for e in service.handlers[type(m)](m, uow)]
+        uow.preload(batch)
+        for message in batch:
+            list(service.handlers[type(message)](message, uow))
         session.commit()
         selects = counter.selects
 
-        assert [e.order_id for e in announced if isinstance(e, PaymentCaptured)] == ids
-        assert uow.gateway_ledger.approved_by_reference() == dict.fromkeys(ids, 1)
+        moved = uow.payments.money_moved_by_order()
+        assert moved == expected
+        refunds = {o: m.refunded for o, m in moved.items() if m.refunded}
+        assert uow.gateway_ledger.refunded_by_reference() == refunds
+        assert set(uow.gateway_ledger.approved_by_reference().values()) == {1}
         session.close()
         return selects
 
-    assert selects_for(20) == selects_for(2) <= 2
+    assert selects_for(5) == selects_for(1) <= 3

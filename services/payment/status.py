@@ -1,0 +1,56 @@
+"""The payment's state machine: which status may follow which.
+
+    awaiting_stock ─┐               ┌─> captured ───────────────────> refunded
+                    ├─> charge_due ─┼─> failed
+    awaiting_order ─┘               ├─> pending ──> captured | expired | voided
+      (either) ─> cancelled         └─> deferred ─> captured | voided
+
+``charge_due`` lasts one transaction. By method: a card or e-wallet is charged (captured or
+failed); a bank transfer or escrow waits for the money (pending: reminders, then a deadline);
+cash on delivery defers until the carrier collects. ``cancelled`` is a tombstone: the order was
+cancelled before payment began, so a late ``order.placed`` or ``stock.reserved`` does nothing.
+Money that arrives after a payment has left ``pending`` goes back whatever its status; money kept
+after a capture goes back once, leaving it ``refunded``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PaymentStatus(StrEnum):
+    AWAITING_STOCK = "awaiting_stock"
+    AWAITING_ORDER = "awaiting_order"
+    CHARGE_DUE = "charge_due"
+    CAPTURED = "captured"
+    FAILED = "failed"
+    PENDING = "pending"
+    DEFERRED = "deferred"
+    EXPIRED = "expired"
+    VOIDED = "voided"
+    REFUNDED = "refunded"
+    CANCELLED = "cancelled"
+
+
+S = PaymentStatus
+TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    S.AWAITING_STOCK: frozenset({S.CHARGE_DUE, S.CANCELLED}),
+    S.AWAITING_ORDER: frozenset({S.CHARGE_DUE, S.CANCELLED}),
+    S.CHARGE_DUE: frozenset({S.CAPTURED, S.FAILED, S.PENDING, S.DEFERRED}),
+    S.PENDING: frozenset({S.CAPTURED, S.EXPIRED, S.VOIDED}),
+    S.DEFERRED: frozenset({S.CAPTURED, S.VOIDED}),
+    S.CAPTURED: frozenset({S.REFUNDED}),
+    S.FAILED: frozenset(),
+    S.EXPIRED: frozenset(),
+    S.VOIDED: frozenset(),
+    S.REFUNDED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+INITIAL = frozenset({S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED})
+NOT_STARTED = frozenset({S.AWAITING_STOCK, S.AWAITING_ORDER, S.CHARGE_DUE})
+"""No money asked for yet: nothing to void or give back; money sent now was not expected."""
+
+
+def check_transition(order_id: str, current: str, wanted: PaymentStatus) -> None:
+    if wanted not in TRANSITIONS[PaymentStatus(current)]:
+        raise RuntimeError(f"payment {order_id}: no way from {current} to {wanted}")
