@@ -116,7 +116,7 @@ def submit(
     orders = read_orders(file)
     with ChannelPublisher(settings) as channel:
         envelopes = [submit_envelope(order) for order in orders]
-        channel.submit(envelopes)
+        channel.send(envelopes)
     for envelope in envelopes:
         console.print(f"submitted {envelope.subject} as message {envelope.id}")
 

@@ -84,6 +84,10 @@ class Outbox:
         )
         return [Envelope.model_validate_json(body) for body in session.scalars(query)]
 
+    def present(self, session: Session, message_ids: Sequence[str]) -> set[str]:
+        column = self.table.c.message_id
+        return set(session.scalars(select(column).where(column.in_(list(message_ids)))))
+
     def backlog(self, session: Session) -> int:
         c = self.table.c
         query = select(func.count()).select_from(self.table).where(c.published_at.is_(None))

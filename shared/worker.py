@@ -455,16 +455,30 @@ class Worker:
         """The service's after-commit work (e-mail); its failures wait for the next pass."""
         if self.service.after_commit is None or self.sessions is None:
             return 0
+        announced: list[Envelope] = []
+
+        def announce(session: Session, messages: Sequence[Message]) -> None:
+            envelopes = [wrap(m, source=self.name, now=self.clock.now()) for m in messages]
+            self.tables.outbox.add(session, envelopes)
+            announced.extend(envelopes)
+
         try:
-            return self.service.after_commit(self.sessions, self._announce)
+            done = self.service.after_commit(self.sessions, announce)
         except Exception as error:
             if not is_transient(error):
                 log.exception("%s: after-commit work failed", self.name)
-            return 0
+            done = 0
+        self._publish(self._committed(announced))
+        return done
 
-    def _announce(self, session: Session, messages: Sequence[Message]) -> None:
-        now = self.clock.now()
-        self.tables.outbox.add(session, [wrap(m, source=self.name, now=now) for m in messages])
+    def _committed(self, envelopes: list[Envelope]) -> list[Envelope]:
+        """Those of ``envelopes`` whose transaction committed (the rest never happened)."""
+        if not envelopes:
+            return []
+        assert self.sessions is not None
+        with self.sessions() as session:
+            kept = self.tables.outbox.present(session, [e.id for e in envelopes])
+        return [e for e in envelopes if e.id in kept]
 
     def next_timer_due(self) -> datetime | None:
         assert self.sessions is not None

@@ -1,32 +1,58 @@
-"""Intake's handlers, one per message type."""
+"""Intake's handler table, and the handlers that judge what the channels submit.
+
+What intake does as the saga goes on (waiting, cancelling, delivering, completing) is in
+``progress``; this table names every message intake subscribes to.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from shared.clock import Clock
 from shared.contracts import (
+    FulfillmentCancelled,
     Message,
-    OrderCancelled,
-    OrderCompleted,
     OrderCompletionDue,
     OrderSubmit,
+    PaymentExpired,
     PaymentFailed,
+    PaymentPending,
     Problem,
+    ShipmentAddressChanged,
     ShipmentDelivered,
+    ShipmentReturned,
+    StockBackordered,
+    StockBackorderExpired,
     StockUnavailable,
 )
 from shared.envelope import Envelope, InvalidMessage
 from shared.handlers import Handler
-from shared.timers import Scheduled
 
+from .estimate import DeliveryEstimate
 from .model import Order
+from .progress import (
+    on_fulfillment_cancelled,
+    on_order_completion_due,
+    on_payment_expired,
+    on_payment_failed,
+    on_payment_pending,
+    on_shipment_address_changed,
+    on_shipment_delivered,
+    on_shipment_returned,
+    on_stock_backorder_expired,
+    on_stock_backordered,
+    on_stock_unavailable,
+)
 from .store import IntakeUnitOfWork
 from .submission import OrderPolicy, SubmissionKey, customer_in
 
 
 def on_order_submit(
-    command: OrderSubmit, uow: IntakeUnitOfWork, clock: Clock, policy: OrderPolicy
+    command: OrderSubmit,
+    uow: IntakeUnitOfWork,
+    clock: Clock,
+    policy: OrderPolicy,
+    estimate: DeliveryEstimate,
 ) -> list[Message]:
     order = _open_submission(uow, SubmissionKey.of(command), clock.now())
     if order is None:
@@ -34,7 +60,8 @@ def on_order_submit(
     problems = policy.problems(command)
     if problems:
         return [order.reject(problems, command.customer, clock.now())]
-    return [order.place(command, clock.now())]
+    expected = estimate.expected(command.delivery.option, clock.now().date())
+    return [order.place(command, expected, clock.now())]
 
 
 def on_invalid_order_submit(
@@ -59,49 +86,18 @@ def _open_submission(uow: IntakeUnitOfWork, key: SubmissionKey, now: datetime) -
     return order if order.correctable else None
 
 
-def on_stock_unavailable(
-    event: StockUnavailable, uow: IntakeUnitOfWork, clock: Clock
-) -> list[Message]:
-    return _cancel(event.order_id, "out_of_stock", uow, clock)
-
-
-def on_payment_failed(event: PaymentFailed, uow: IntakeUnitOfWork, clock: Clock) -> list[Message]:
-    return _cancel(event.order_id, "payment_failed", uow, clock, detail=event.reason)
-
-
-def _cancel(
-    order_id: str, reason: str, uow: IntakeUnitOfWork, clock: Clock, detail: str = ""
-) -> list[Message]:
-    order = uow.orders.lock(order_id)
-    if order is None or not order.cancel(reason, clock.now()):
-        return []
-    return [OrderCancelled(order_id=order_id, reason=reason, detail=detail)]
-
-
-def on_shipment_delivered(
-    event: ShipmentDelivered, uow: IntakeUnitOfWork, clock: Clock, completion_window: timedelta
-) -> list[Scheduled]:
-    order = uow.orders.lock(event.order_id)
-    if order is None or not order.deliver(event.delivered_at, clock.now()):
-        return []
-    due = clock.now() + completion_window
-    return [Scheduled(OrderCompletionDue(order_id=event.order_id), due)]
-
-
-def on_order_completion_due(
-    timer: OrderCompletionDue, uow: IntakeUnitOfWork, clock: Clock
-) -> list[Message]:
-    order = uow.orders.lock(timer.order_id)
-    if order is None or not order.complete(clock.now()):
-        return []
-    return [OrderCompleted(order_id=timer.order_id)]
-
-
 HANDLERS: dict[type[Message], Handler] = {
     OrderSubmit: on_order_submit,
+    StockBackordered: on_stock_backordered,
+    PaymentPending: on_payment_pending,
     StockUnavailable: on_stock_unavailable,
+    StockBackorderExpired: on_stock_backorder_expired,
     PaymentFailed: on_payment_failed,
+    PaymentExpired: on_payment_expired,
+    FulfillmentCancelled: on_fulfillment_cancelled,
+    ShipmentAddressChanged: on_shipment_address_changed,
     ShipmentDelivered: on_shipment_delivered,
+    ShipmentReturned: on_shipment_returned,
     OrderCompletionDue: on_order_completion_due,
 }
 

@@ -1,41 +1,39 @@
 """Intake's domain: the order, and the only place its status changes.
 
-Every status change is guarded, so a duplicate, late or early event finds nothing to do.
-A rejected order is terminal for the saga, but its channel may correct it: a new submission
-with the same (channel, external id) is judged again under the same order id.
+Every status change goes through the state machine of ``status``, so a duplicate, late or
+early event finds nothing to do. A rejected order is terminal for the saga, but its channel may
+correct it: a new submission with the same (channel, external id) is judged again under the same
+order id.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import astuple
-from datetime import datetime
-from enum import StrEnum
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BinaryExpression, Integer, String, UniqueConstraint, tuple_
+from sqlalchemy import JSON, BinaryExpression, Date, Integer, String, UniqueConstraint, tuple_
 from sqlalchemy.orm import Composite, DeclarativeBase, Mapped, composite, mapped_column
 
-from shared.contracts import Customer, OrderPlaced, OrderRejected, OrderSubmit, Problem
+from shared.contracts import (
+    Address,
+    Customer,
+    OrderPlaced,
+    OrderRejected,
+    OrderSubmit,
+    Problem,
+)
 from shared.database import UtcDateTime
 
+from .status import TERMINAL, WAITING, OrderStatus, allowed
 from .submission import SubmissionKey
+
+__all__ = ["TERMINAL", "WAITING", "Base", "Order", "OrderStatus", "new_order_id"]
 
 
 class Base(DeclarativeBase):
     pass
-
-
-class OrderStatus(StrEnum):
-    RECEIVED = "received"
-    PLACED = "placed"
-    DELIVERED = "delivered"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    REJECTED = "rejected"
-
-
-TERMINAL = frozenset({OrderStatus.COMPLETED, OrderStatus.CANCELLED, OrderStatus.REJECTED})
 
 
 def new_order_id() -> str:
@@ -74,6 +72,7 @@ class Order(Base):
     submitted_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    expected_delivery: Mapped[date | None] = mapped_column(Date)
 
     @classmethod
     def received(cls, channel: str, external_id: str, now: datetime) -> Order:
@@ -101,6 +100,11 @@ class Order(Base):
         return self.status in TERMINAL
 
     @property
+    def waiting(self) -> bool:
+        """In a named waiting state, with another worker's timer behind it."""
+        return self.status in WAITING
+
+    @property
     def correctable(self) -> bool:
         """A placed order ignores further submissions; a rejected one takes corrections."""
         return self.status in (OrderStatus.RECEIVED, OrderStatus.REJECTED)
@@ -113,8 +117,11 @@ class Order(Base):
     def rejection_problems(self) -> list[Problem]:
         return [Problem.model_validate(problem) for problem in self.problems]
 
-    def place(self, submit: OrderSubmit, now: datetime) -> OrderPlaced:
+    def place(
+        self, submit: OrderSubmit, expected_delivery: date | None, now: datetime
+    ) -> OrderPlaced:
         self._judged(OrderStatus.PLACED, now)
+        self.expected_delivery = expected_delivery
         self.customer = submit.customer.model_dump(mode="json")
         self.lines = [line.model_dump(mode="json") for line in submit.lines]
         self.currency = submit.currency
@@ -134,6 +141,7 @@ class Order(Base):
             total=self.total,
             delivery=submit.delivery,
             payment=submit.payment,
+            expected_delivery=expected_delivery,
         )
 
     def reject(
@@ -154,26 +162,52 @@ class Order(Base):
         )
 
     def _judged(self, status: OrderStatus, now: datetime) -> None:
+        if not allowed(self.status, status):
+            raise ValueError(f"order {self.id} is {self.status}: it cannot be judged again")
         self.status = status
         self.attempts += 1
         self.problems = []
         self.updated_at = now
 
+    def _move(self, status: OrderStatus, now: datetime) -> bool:
+        """Take one step of the state machine; False (and nothing changed) if it is not one."""
+        if not allowed(self.status, status):
+            return False
+        self.status, self.updated_at = status, now
+        return True
+
+    def wait_for_stock(self, now: datetime) -> bool:
+        """Stock backordered a short line: the order waits for the goods on order."""
+        return self._move(OrderStatus.BACKORDERED, now)
+
+    def wait_for_payment(self, now: datetime) -> bool:
+        """Payment waits for the customer's money (which also means the stock is reserved)."""
+        return self._move(OrderStatus.AWAITING_PAYMENT, now)
+
     def cancel(self, reason: str, now: datetime) -> bool:
         """Only an open order can be cancelled; the first reason wins."""
-        if self.status != OrderStatus.PLACED:
+        if not self._move(OrderStatus.CANCELLED, now):
             return False
-        self.status, self.cancel_reason, self.updated_at = OrderStatus.CANCELLED, reason, now
+        self.cancel_reason = reason
         return True
 
     def deliver(self, delivered_at: datetime, now: datetime) -> bool:
-        if self.status != OrderStatus.PLACED:
+        if not self._move(OrderStatus.DELIVERED, now):
             return False
-        self.status, self.delivered_at, self.updated_at = OrderStatus.DELIVERED, delivered_at, now
+        self.delivered_at = delivered_at
         return True
 
     def complete(self, now: datetime) -> bool:
-        if self.status != OrderStatus.DELIVERED:
+        return self._move(OrderStatus.COMPLETED, now)
+
+    def change_address(self, address: Address, pickup_point_id: str | None, now: datetime) -> bool:
+        """Keep the address shipping now delivers to; False if there is nothing to change."""
+        if self.delivery is None:
             return False
-        self.status, self.updated_at = OrderStatus.COMPLETED, now
+        changed = {**self.delivery, "address": address.model_dump(mode="json")}
+        if pickup_point_id is not None:
+            changed["pickup_point_id"] = pickup_point_id
+        if changed == self.delivery:
+            return False
+        self.delivery, self.updated_at = changed, now
         return True

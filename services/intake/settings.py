@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.contracts import PaymentMethod
+from shared.contracts import Channel, DeliveryOption, PaymentMethod
 
 EU_COUNTRIES = [
     *("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"),
@@ -21,11 +21,24 @@ class IntakeSettings(BaseSettings):
         default_factory=lambda: [*EU_COUNTRIES, "GB", "US", "UA", "CN"],
         description="ISO 3166-1 alpha-2 codes we deliver to",
     )
-    accepted_payment_methods: list[PaymentMethod] = Field(
-        default_factory=lambda: [PaymentMethod.CARD, PaymentMethod.E_WALLET]
+    accepted_payment_methods: list[PaymentMethod] = Field(default_factory=lambda: [*PaymentMethod])
+    cash_on_delivery_max_total: int = Field(
+        default=50_000, ge=0, description="in minor units: a larger order cannot pay on delivery"
+    )
+    escrow_channels: list[Channel] = Field(
+        default_factory=lambda: [Channel.MARKETPLACE],
+        description="the channels whose orders may pay through escrow",
     )
     max_order_total: int = Field(
         default=1_000_000, ge=1, description="in minor units of the order's currency"
+    )
+    delivery_days: dict[DeliveryOption, int] = Field(
+        default_factory=lambda: {
+            DeliveryOption.STANDARD: 5,
+            DeliveryOption.EXPRESS: 2,
+            DeliveryOption.PICKUP_POINT: 4,
+        },
+        description="calendar days from placing to the expected delivery, per delivery option",
     )
     completion_window_seconds: float = Field(
         default=14 * 24 * 3600, ge=0, description="complaint window after delivery"

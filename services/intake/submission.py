@@ -16,7 +16,10 @@ from shared.contracts import (
     Problem,
 )
 
+from .settings import IntakeSettings
+
 TOKEN_METHODS = frozenset({PaymentMethod.CARD, PaymentMethod.E_WALLET})
+COD = PaymentMethod.CASH_ON_DELIVERY
 UNKNOWN_CHANNEL = "unknown"
 
 
@@ -66,6 +69,19 @@ class OrderPolicy:
     countries: frozenset[str]
     payment_methods: frozenset[PaymentMethod]
     max_total: int
+    cash_on_delivery_max_total: int
+    escrow_channels: frozenset[Channel]
+
+    @classmethod
+    def from_settings(cls, settings: IntakeSettings) -> OrderPolicy:
+        return cls(
+            currencies=frozenset(settings.accepted_currencies),
+            countries=frozenset(settings.served_countries),
+            payment_methods=frozenset(settings.accepted_payment_methods),
+            max_total=settings.max_order_total,
+            cash_on_delivery_max_total=settings.cash_on_delivery_max_total,
+            escrow_channels=frozenset(settings.escrow_channels),
+        )
 
     def problems(self, submit: OrderSubmit) -> list[Problem]:
         """Every problem at once, so the customer can correct them all in one go."""
@@ -98,9 +114,30 @@ class OrderPolicy:
         method = submit.payment.method
         if method not in self.payment_methods:
             found.append(not_allowed("payment.method", method, "accepted", self.payment_methods))
+        elif method == COD:
+            found += self._cash_on_delivery_problems(submit)
+        elif method == PaymentMethod.ESCROW and submit.channel not in self.escrow_channels:
+            channels = ", ".join(sorted(self.escrow_channels)) or "none"
+            message = f"escrow is only for orders from these channels: {channels}"
+            found.append(Problem(field="payment.method", message=message))
         if method in TOKEN_METHODS and not submit.payment.token:
             message = f"a {method} payment needs the payment gateway's token"
             found.append(Problem(field="payment.token", message=message))
+        return found
+
+    def _cash_on_delivery_problems(self, submit: OrderSubmit) -> list[Problem]:
+        found = []
+        if submit.delivery.option == DeliveryOption.PICKUP_POINT:
+            message = "cash on delivery is not available for pickup point delivery"
+            found.append(Problem(field="payment.method", message=message))
+        total = submit.items_total + submit.shipping_fee
+        if total > self.cash_on_delivery_max_total:
+            limit = shown(self.cash_on_delivery_max_total)
+            message = (
+                f"cash on delivery is limited to {limit} {submit.currency}; "
+                f"the order total is {shown(total)} {submit.currency}"
+            )
+            found.append(Problem(field="payment.method", message=message))
         return found
 
     def _amount_problems(self, submit: OrderSubmit) -> list[Problem]:

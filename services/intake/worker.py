@@ -7,6 +7,7 @@ from datetime import timedelta
 from shared.clock import Clock, SystemClock
 from shared.handlers import Service, inject
 
+from .estimate import DeliveryEstimate
 from .handlers import HANDLERS, INVALID_HANDLERS
 from .model import Base
 from .settings import IntakeSettings
@@ -19,17 +20,17 @@ NAME = "intake"
 def bootstrap(clock: Clock | None = None, settings: IntakeSettings | None = None) -> Service:
     settings = settings or IntakeSettings()
     clock = clock or SystemClock()
-    policy = OrderPolicy(
-        currencies=frozenset(settings.accepted_currencies),
-        countries=frozenset(settings.served_countries),
-        payment_methods=frozenset(settings.accepted_payment_methods),
-        max_total=settings.max_order_total,
+    handlers = inject(
+        HANDLERS,
+        clock=clock,
+        policy=OrderPolicy.from_settings(settings),
+        estimate=DeliveryEstimate(dict(settings.delivery_days)),
+        completion_window=timedelta(seconds=settings.completion_window_seconds),
     )
-    window = timedelta(seconds=settings.completion_window_seconds)
     return Service(
         name=NAME,
         metadata=Base.metadata,
         unit_of_work=IntakeUnitOfWork,
-        handlers=inject(HANDLERS, clock=clock, policy=policy, completion_window=window),
+        handlers=handlers,
         invalid_handlers=inject(INVALID_HANDLERS, positional=3, clock=clock),
     )

@@ -1,35 +1,48 @@
-"""Notifier's handlers, one per message type: each records its notification once, and sends
-it as soon as the recipient is known."""
+"""Notifier's handlers, one per customer-visible event: each records its notification once
+(keyed by the event's reference) and renders it as soon as the recipient is known. None
+announces anything: ``notification.sent`` follows the sending, after the commit."""
 
 from __future__ import annotations
+
+import hashlib
 
 from jinja2 import Environment
 
 from shared.clock import Clock
 from shared.contracts import (
+    FulfillmentCancelRefused,
     Message,
     OrderCancelled,
-    OrderMessage,
     OrderPlaced,
     OrderRejected,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentReminder,
+    ShipmentAddressChanged,
+    ShipmentAddressChangeRefused,
     ShipmentDelivered,
+    ShipmentDeliveryFailed,
     ShipmentDispatched,
+    ShipmentReturned,
+    StockBackordered,
 )
 from shared.handlers import Handler
 
-from .model import Notification, NotificationStatus, Recipient
-from .rendering import FALLBACK_LANGUAGE, render
+from .model import NotificationStatus, Recipient
+from .recording import notify, queue, record
 from .store import NotifierUnitOfWork
 
 
 def on_order_placed(
     event: OrderPlaced, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
 ) -> list[Message]:
+    """The confirmation; it also names the recipient, so whatever waited for it goes too."""
     recipient = uow.recipients.lock(event.order_id, clock.now())
     recipient.learn(event.customer, clock.now())
-    _record(event, uow, clock)
-    pending = uow.notifications.pending(event.order_id)
-    return [_send(notification, recipient, templates, clock) for notification in pending]
+    record(event, uow, clock)
+    for notification in uow.notifications.waiting(event.order_id):
+        queue(notification, recipient, templates, clock)
+    return []
 
 
 def on_order_rejected(
@@ -37,80 +50,115 @@ def on_order_rejected(
 ) -> list[Message]:
     """Told to the customer the submission named, unless a correction already placed the order."""
     uow.recipients.lock(event.order_id, clock.now())
-    notification = _record(event, uow, clock, reference=f"attempt-{event.attempt}")
+    notification = record(event, uow, clock, reference=f"attempt-{event.attempt}")
     if notification is None:
         return []
     if uow.notifications.find(event.order_id, OrderPlaced.type) is not None:
         reason = "a corrected submission placed the order before this rejection arrived"
         notification.set_aside(NotificationStatus.SUPERSEDED, reason)
-        return []
-    if event.customer is None:
+    elif event.customer is None:
         reason = "the rejected submission named no valid customer to tell"
         notification.set_aside(NotificationStatus.UNDELIVERABLE, reason)
-        return []
-    recipient = Recipient.of(event.order_id, event.customer, clock.now())
-    return [_send(notification, recipient, templates, clock)]
+    else:
+        recipient = Recipient.of(event.order_id, event.customer, clock.now())
+        queue(notification, recipient, templates, clock)
+    return []
 
 
 def on_order_cancelled(
     event: OrderCancelled, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
 ) -> list[Message]:
-    return _notify(event, uow, clock, templates)
+    return notify(event, uow, clock, templates)
+
+
+def on_stock_backordered(
+    event: StockBackordered, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    return notify(event, uow, clock, templates)
+
+
+def on_payment_pending(
+    event: PaymentPending, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    """Once when the transfer is awaited, and again after each part of it arrives."""
+    return notify(event, uow, clock, templates, reference=f"received-{event.received.amount}")
+
+
+def on_payment_reminder(
+    event: PaymentReminder, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    return notify(event, uow, clock, templates, reference=f"reminder-{event.number}")
+
+
+def on_payment_refunded(
+    event: PaymentRefunded, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    return notify(event, uow, clock, templates, reference=event.refund_id)
+
+
+def on_fulfillment_cancel_refused(
+    event: FulfillmentCancelRefused, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    return notify(event, uow, clock, templates)
 
 
 def on_shipment_dispatched(
     event: ShipmentDispatched, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
 ) -> list[Message]:
-    return _notify(event, uow, clock, templates, reference=event.shipment_id)
+    return notify(event, uow, clock, templates, reference=event.shipment_id)
 
 
 def on_shipment_delivered(
     event: ShipmentDelivered, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
 ) -> list[Message]:
-    return _notify(event, uow, clock, templates, reference=event.shipment_id)
+    return notify(event, uow, clock, templates, reference=event.shipment_id)
 
 
-def _notify(
-    event: OrderMessage,
+def on_shipment_delivery_failed(
+    event: ShipmentDeliveryFailed, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    """One per failed attempt: the carrier's time of it tells the attempts apart."""
+    reference = f"{event.shipment_id}@{event.failed_at.isoformat()}"
+    return notify(event, uow, clock, templates, reference=reference)
+
+
+def on_shipment_returned(
+    event: ShipmentReturned, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    return notify(event, uow, clock, templates, reference=event.shipment_id)
+
+
+def on_shipment_address_changed(
+    event: ShipmentAddressChanged, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    """One per new address: a digest of it tells the changes apart without keeping it twice."""
+    where = event.model_dump_json(include={"address", "pickup_point_id"})
+    reference = "address-" + hashlib.sha256(where.encode()).hexdigest()[:16]
+    return notify(event, uow, clock, templates, reference=reference)
+
+
+def on_shipment_address_change_refused(
+    event: ShipmentAddressChangeRefused,
     uow: NotifierUnitOfWork,
     clock: Clock,
     templates: Environment,
-    reference: str = "",
 ) -> list[Message]:
-    """Record the event's notification; send it now, or leave it pending for order.placed."""
-    recipient = uow.recipients.lock(event.order_id, clock.now())
-    notification = _record(event, uow, clock, reference)
-    if notification is None or not recipient.known:
-        return []
-    return [_send(notification, recipient, templates, clock)]
-
-
-def _record(
-    event: OrderMessage, uow: NotifierUnitOfWork, clock: Clock, reference: str = ""
-) -> Notification | None:
-    """A new pending notification about ``event``, or None if it was recorded before."""
-    if uow.notifications.find(event.order_id, event.type, reference) is not None:
-        return None
-    notification = Notification.about_event(event, reference, clock.now())
-    uow.notifications.add(notification)
-    return notification
-
-
-def _send(
-    notification: Notification, recipient: Recipient, templates: Environment, clock: Clock
-) -> Message:
-    """Sending, for now, is recording the rendered message; SMTP comes later."""
-    context = {**notification.context, "recipient": {"name": recipient.name}}
-    message = render(
-        templates, notification.about, recipient.language or FALLBACK_LANGUAGE, context
-    )
-    return notification.mark_sent(recipient, message, clock.now())
+    return notify(event, uow, clock, templates)
 
 
 HANDLERS: dict[type[Message], Handler] = {
     OrderPlaced: on_order_placed,
     OrderRejected: on_order_rejected,
     OrderCancelled: on_order_cancelled,
+    StockBackordered: on_stock_backordered,
+    PaymentPending: on_payment_pending,
+    PaymentReminder: on_payment_reminder,
+    PaymentRefunded: on_payment_refunded,
+    FulfillmentCancelRefused: on_fulfillment_cancel_refused,
     ShipmentDispatched: on_shipment_dispatched,
     ShipmentDelivered: on_shipment_delivered,
+    ShipmentDeliveryFailed: on_shipment_delivery_failed,
+    ShipmentReturned: on_shipment_returned,
+    ShipmentAddressChanged: on_shipment_address_changed,
+    ShipmentAddressChangeRefused: on_shipment_address_change_refused,
 }

@@ -3,13 +3,23 @@
 One notification per event. A handler never sees the event's envelope id, so a notification is
 keyed by what the event is about instead: (order id, message type, reference). Events the saga
 announces once per order (placed, cancelled) have an empty reference; those that may happen more
-than once carry what tells them apart: a shipment id, or the attempt of a rejected submission.
-The inbox already skips a redelivered envelope; this key also absorbs the same event announced
-again under a new envelope id.
+than once carry what tells them apart (see ``handlers``): a shipment id, a refund id, a reminder's
+number, the attempt of a rejected submission. The inbox already skips a redelivered envelope;
+this key also absorbs the same event announced again under a new envelope id.
+
+A notification's life::
+
+    waiting ──> pending ──> sent
+    (no recipient   │  └──> failed          (the mail server refused the recipient for good)
+     known yet)     │
+    undeliverable, superseded               (set aside by a handler, with the reason)
+
+Handlers render it and leave it ``pending`` in their transaction; after the commit, the courier
+(``delivery``) sends it and marks it ``sent`` with ``notification.sent`` in one transaction.
 
 The recipient row is created by whichever event of an order arrives first and locked by every
-handler, so one order's notifications are decided one at a time: a notification left pending
-because order.placed had not arrived yet cannot miss the order.placed that sends it.
+handler, so one order's notifications are decided one at a time: a notification left waiting
+because order.placed had not arrived yet cannot miss the order.placed that addresses it.
 """
 
 from __future__ import annotations
@@ -19,7 +29,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import Customer, NotificationSent, OrderMessage
@@ -30,10 +40,26 @@ from .rendering import RenderedMessage
 LIFE_ORDER = (
     "order.placed",
     "order.rejected",
-    "order.cancelled",
+    "stock.backordered",
+    "payment.pending",
+    "payment.reminder",
+    "shipment.address_changed",
+    "shipment.address_change_refused",
+    "fulfillment.cancel_refused",
     "shipment.dispatched",
+    "shipment.delivery_failed",
     "shipment.delivered",
+    "shipment.returned",
+    "order.cancelled",
+    "payment.refunded",
 )
+"""The order of an order's life: what was waiting for the recipient is sent in this order."""
+
+
+def life_order(about: str) -> int:
+    return LIFE_ORDER.index(about) if about in LIFE_ORDER else len(LIFE_ORDER)
+
+
 PRIVATE_FIELDS = {"customer", "payment"}
 
 
@@ -42,8 +68,10 @@ class Base(DeclarativeBase):
 
 
 class NotificationStatus(StrEnum):
+    WAITING = "waiting"
     PENDING = "pending"
     SENT = "sent"
+    FAILED = "failed"
     UNDELIVERABLE = "undeliverable"
     SUPERSEDED = "superseded"
 
@@ -95,39 +123,49 @@ class Notification(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     subject: Mapped[str | None] = mapped_column(String(300))
     body: Mapped[str | None] = mapped_column(Text)
+    life_order: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     @classmethod
     def about_event(cls, event: OrderMessage, reference: str, now: datetime) -> Notification:
-        """A pending notification; its context keeps no personal data and no payment token."""
+        """A waiting notification; its context keeps no contact data and no payment token."""
         return cls(
             id=new_notification_id(),
             order_id=event.order_id,
             about=event.type,
             reference=reference,
-            status=NotificationStatus.PENDING,
+            status=NotificationStatus.WAITING,
             context=event.model_dump(mode="json", exclude=PRIVATE_FIELDS),
+            life_order=life_order(event.type),
             created_at=now,
         )
 
     @property
-    def life_order(self) -> int:
-        return LIFE_ORDER.index(self.about) if self.about in LIFE_ORDER else len(LIFE_ORDER)
+    def message_id(self) -> str:
+        """The e-mail's Message-ID: the same on every try, so a mailbox can drop a repeat."""
+        return f"<{self.id}@orderflow>"
 
-    def mark_sent(
-        self, recipient: Recipient, message: RenderedMessage, now: datetime
-    ) -> NotificationSent:
-        self.status = NotificationStatus.SENT
+    def queue(self, recipient: Recipient, message: RenderedMessage, now: datetime) -> None:
+        """Rendered for its recipient: the courier sends it after this transaction commits."""
+        self.status, self.queued_at = NotificationStatus.PENDING, now
         self.email, self.language = recipient.email, message.language
-        self.subject, self.body, self.sent_at = message.subject, message.body, now
+        self.subject, self.body = message.subject, message.body
+
+    def mark_sent(self, now: datetime) -> NotificationSent:
+        self.status, self.sent_at = NotificationStatus.SENT, now
         return NotificationSent(
             order_id=self.order_id,
             notification_id=self.id,
             about=self.about,
-            language=message.language,
+            language=self.language or "en",
         )
+
+    def mark_failed(self, reason: str) -> None:
+        """The mail server refused it for good: kept with the server's answer, never retried."""
+        self.set_aside(NotificationStatus.FAILED, reason)
 
     def set_aside(self, status: NotificationStatus, reason: str) -> None:
         """Not sent, never dropped: kept with the reason, for people and audits to see."""
-        self.status, self.reason = status, reason
+        self.status, self.reason = status, reason[:300]

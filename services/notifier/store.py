@@ -79,14 +79,29 @@ class NotificationStore:
         self.rows.add(notification)
         of_order.append(notification)
 
-    def pending(self, order_id: str) -> list[Notification]:
-        """Pending notifications in the order of the order's life, so "received" comes first."""
-        found = [n for n in self._of(order_id) if n.status == NotificationStatus.PENDING]
+    def waiting(self, order_id: str) -> list[Notification]:
+        """Those waiting for their recipient, in the order of the order's life."""
+        found = [n for n in self._of(order_id) if n.status == NotificationStatus.WAITING]
         return sorted(found, key=lambda n: (n.life_order, n.created_at))
 
     def _of(self, order_id: str) -> list[Notification]:
         self.preload([order_id])
         return self._of_order[order_id]
+
+    def claim_pending(self, limit: int) -> list[Notification]:
+        """The oldest rendered notifications not sent yet, locked for the courier.
+
+        Rows another replica's courier holds are skipped, so two couriers never send the same
+        one; an order's notifications go in the order of its life.
+        """
+        query = (
+            select(Notification)
+            .where(Notification.status == NotificationStatus.PENDING)
+            .order_by(Notification.queued_at, Notification.life_order, Notification.created_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(self.session.scalars(query))
 
     def for_order(self, order_id: str) -> list[Notification]:
         query = select(Notification).where(Notification.order_id == order_id)

@@ -1,25 +1,45 @@
-"""Notifier's bootstrap: its tables, its handler table and their dependencies."""
+"""Notifier's bootstrap: its tables, its handler table, its courier and their dependencies."""
 
 from __future__ import annotations
 
 from shared.clock import Clock, SystemClock
 from shared.handlers import Service, inject
 
+from .delivery import Courier
 from .handlers import HANDLERS
 from .model import Base
 from .rendering import BUNDLED_TEMPLATES, make_environment
 from .settings import NotifierSettings
 from .store import NotifierUnitOfWork
+from .transports import MaildirTransport, SmtpTransport, Transport
 
 NAME = "notifier"
 
 
 def bootstrap(clock: Clock | None = None, settings: NotifierSettings | None = None) -> Service:
     settings = settings or NotifierSettings()
+    clock = clock or SystemClock()
     templates = make_environment(settings.templates_dir or BUNDLED_TEMPLATES)
+    courier = Courier(transport(settings), settings.sender, clock, settings.send_batch_size)
     return Service(
         name=NAME,
         metadata=Base.metadata,
         unit_of_work=NotifierUnitOfWork,
-        handlers=inject(HANDLERS, clock=clock or SystemClock(), templates=templates),
+        handlers=inject(HANDLERS, clock=clock, templates=templates),
+        after_commit=courier,
+    )
+
+
+def transport(settings: NotifierSettings) -> Transport:
+    """SMTP when a host is configured; otherwise the maildir, so the demo needs nothing."""
+    if settings.smtp_host is None:
+        return MaildirTransport(settings.maildir)
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpTransport(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        starttls=settings.smtp_starttls,
+        username=settings.smtp_username,
+        password=password,
+        timeout=settings.smtp_timeout_seconds,
     )

@@ -7,6 +7,8 @@ from datetime import datetime
 from .model import Item, Movement
 from .store import StockUnitOfWork
 
+MAX_LEAD_TIME_DAYS = 365
+
 
 class StockError(ValueError):
     """An operator action stock refuses, with the reason in words."""
@@ -40,4 +42,41 @@ def set_level(
         item.weight_grams = weight_grams
     if on_hand != item.on_hand:
         uow.items.move(item, Movement.ADJUSTED, on_hand - item.on_hand, None, at)
+    return item
+
+
+def set_policy(
+    uow: StockUnitOfWork,
+    sku: str,
+    *,
+    backorder_allowed: bool | None = None,
+    reorder_point: int | None = None,
+    reorder_quantity: int | None = None,
+    lead_time_days: int | None = None,
+) -> Item:
+    """Set how a SKU is bought: whether orders may wait for it, when to reorder and how much,
+    and how long its supplier takes. Fields left as None keep their value."""
+    item = uow.items.get(sku)
+    if item is None:
+        raise StockError(f"sku: {sku} is not stocked; set its level first")
+    for field, value in (
+        ("reorder_point", reorder_point),
+        ("reorder_quantity", reorder_quantity),
+        ("lead_time_days", lead_time_days),
+    ):
+        if value is not None and value < 0:
+            raise StockError(f"{field}: must be 0 or more, got {value}")
+    if lead_time_days is not None and lead_time_days > MAX_LEAD_TIME_DAYS:
+        raise StockError(
+            f"lead_time_days: must be at most {MAX_LEAD_TIME_DAYS}, got {lead_time_days}"
+        )
+    point = item.reorder_point if reorder_point is None else reorder_point
+    quantity = item.reorder_quantity if reorder_quantity is None else reorder_quantity
+    if point > 0 and quantity == 0:
+        raise StockError(f"reorder_quantity: must be more than 0 when the reorder point is {point}")
+    if backorder_allowed is not None:
+        item.backorder_allowed = backorder_allowed
+    item.reorder_point, item.reorder_quantity = point, quantity
+    if lead_time_days is not None:
+        item.lead_time_days = lead_time_days
     return item

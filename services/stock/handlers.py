@@ -1,90 +1,146 @@
-"""Stock's handlers, one per message type."""
+"""Stock's handler table, and the handlers of an order's life: reserve, commit, release, restock.
+
+What stock does for orders that wait for goods (backorders, receipts, purchase orders and its
+own timers) is in ``waiting``.
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from shared.clock import Clock
 from shared.contracts import (
     Message,
+    OrderCancelled,
     OrderPlaced,
+    PaymentExpired,
     PaymentFailed,
     ShipmentDispatched,
+    ShipmentReturned,
+    StockBackorderDue,
     StockCommitted,
+    StockReceive,
     StockReleased,
     StockReserved,
+    StockRestocked,
     StockUnavailable,
+    StockWaitlistDue,
 )
 from shared.handlers import Handler
 
-from .model import Movement, Reservation, ReservationStatus, allocate
+from .model import Reservation, ReservationStatus
+from .rules import allocate
 from .store import StockUnitOfWork
+from .waiting import (
+    Results,
+    backorder,
+    on_stock_backorder_due,
+    on_stock_receive,
+    on_stock_waitlist_due,
+    replenish,
+    retry_waiting,
+)
 
 
-def on_order_placed(event: OrderPlaced, uow: StockUnitOfWork, clock: Clock) -> list[Message]:
-    if uow.reservations.get(event.order_id) is not None:
+def on_order_placed(
+    event: OrderPlaced, uow: StockUnitOfWork, clock: Clock, backorder_grace: timedelta
+) -> Results:
+    """All or nothing; short SKUs that all allow backorders make the order wait instead."""
+    if uow.reservations.get(event.order_id) is not None:  # seen, or cancelled before it came
         return []
+    now = clock.now()
     items = uow.items.lock(line.sku for line in event.lines)
     allocation = allocate(event.lines, items)
-    if not allocation.complete:
-        uow.reservations.add(
-            Reservation(
-                order_id=event.order_id,
-                status=ReservationStatus.UNAVAILABLE,
-                lines=[],
-                updated_at=clock.now(),
-            )
+    if allocation.complete:
+        uow.reservations.add(Reservation.reserve(event.order_id, allocation.reserved, items, now))
+        reserved = StockReserved(order_id=event.order_id, lines=allocation.reserved)
+        return [reserved, *replenish(uow, items.values(), now)]
+    if allocation.may_wait(items):
+        return backorder(event.order_id, allocation, uow, items, now, backorder_grace)
+    uow.reservations.add(Reservation.of(event.order_id, ReservationStatus.UNAVAILABLE, [], now))
+    return [
+        StockUnavailable(
+            order_id=event.order_id, shortages=allocation.shortages, unknown_skus=allocation.unknown
         )
-        return [
-            StockUnavailable(
-                order_id=event.order_id,
-                shortages=allocation.shortages,
-                unknown_skus=allocation.unknown,
-            )
-        ]
-    for line in allocation.reserved:
-        items[line.sku].reserved += line.quantity
-    uow.reservations.add(
-        Reservation(
-            order_id=event.order_id,
-            status=ReservationStatus.RESERVED,
-            lines=[line.model_dump() for line in allocation.reserved],
-            updated_at=clock.now(),
-        )
-    )
-    return [StockReserved(order_id=event.order_id, lines=allocation.reserved)]
+    ]
 
 
 def on_shipment_dispatched(
     event: ShipmentDispatched, uow: StockUnitOfWork, clock: Clock
-) -> list[Message]:
+) -> Results:
     reservation = uow.reservations.get(event.order_id)
-    if reservation is None or reservation.status != ReservationStatus.RESERVED:
+    if reservation is None:
         return []
-    lines = reservation.reserved_lines
-    items = uow.items.lock(line.sku for line in lines)
-    for line in lines:
-        item = items[line.sku]
-        item.reserved -= line.quantity
-        uow.items.move(item, Movement.COMMITTED, -line.quantity, event.order_id, clock.now())
-    reservation.status = ReservationStatus.COMMITTED
-    reservation.updated_at = clock.now()
-    return [StockCommitted(order_id=event.order_id, lines=lines)]
+    items = uow.items.lock(reservation.wanted)
+    entries = reservation.commit(items, clock.now())
+    if entries is None:
+        return []
+    uow.items.record(entries)
+    committed = StockCommitted(order_id=event.order_id, lines=reservation.reserved_lines)
+    return [committed, *replenish(uow, items.values(), clock.now())]
 
 
-def on_payment_failed(event: PaymentFailed, uow: StockUnitOfWork, clock: Clock) -> list[Message]:
-    reservation = uow.reservations.get(event.order_id)
-    if reservation is None or reservation.status != ReservationStatus.RESERVED:
+def on_payment_failed(event: PaymentFailed, uow: StockUnitOfWork, clock: Clock) -> Results:
+    return _release(event.order_id, "payment_failed", uow, clock)
+
+
+def on_payment_expired(event: PaymentExpired, uow: StockUnitOfWork, clock: Clock) -> Results:
+    return _release(event.order_id, "payment_expired", uow, clock)
+
+
+def on_order_cancelled(event: OrderCancelled, uow: StockUnitOfWork, clock: Clock) -> Results:
+    """Release, or drop a waiting order; an order not seen yet leaves a tombstone, so a late
+    order.placed reserves nothing."""
+    if uow.reservations.get(event.order_id) is None:
+        tombstone = Reservation.of(event.order_id, ReservationStatus.CANCELLED, [], clock.now())
+        uow.reservations.add(tombstone)
         return []
+    return _release(event.order_id, event.reason, uow, clock)
+
+
+def on_shipment_returned(event: ShipmentReturned, uow: StockUnitOfWork, clock: Clock) -> Results:
+    """The parcels came back to the warehouse: the goods are on the shelf again."""
+    reservation = uow.reservations.get(event.order_id)
+    if reservation is None:
+        return []
+    items = uow.items.lock(reservation.wanted)
+    dispatch_unseen = reservation.status == ReservationStatus.RESERVED
+    entries = reservation.restock(items, clock.now())
+    if entries is None:
+        return []
+    uow.items.record(entries)
     lines = reservation.reserved_lines
-    items = uow.items.lock(line.sku for line in lines)
-    for line in lines:
-        items[line.sku].reserved -= line.quantity
-    reservation.status = ReservationStatus.RELEASED
-    reservation.updated_at = clock.now()
-    return [StockReleased(order_id=event.order_id, reason="payment_failed")]
+    announced: Results = []
+    if dispatch_unseen:
+        announced.append(StockCommitted(order_id=event.order_id, lines=lines))
+    announced.append(
+        StockRestocked(order_id=event.order_id, lines=lines, reason="returned_to_sender")
+    )
+    return [*announced, *retry_waiting(items.values(), clock.now())]
+
+
+def _release(order_id: str, reason: str, uow: StockUnitOfWork, clock: Clock) -> Results:
+    reservation = uow.reservations.get(order_id)
+    if reservation is None:
+        return []
+    items = uow.items.lock(reservation.wanted)
+    waited = reservation.status == ReservationStatus.BACKORDERED
+    if not reservation.release(items, clock.now()):
+        return []
+    if waited:
+        uow.backorders.remove(order_id)
+    released = StockReleased(order_id=order_id, reason=reason)
+    return [released, *retry_waiting(items.values(), clock.now())]
 
 
 HANDLERS: dict[type[Message], Handler] = {
     OrderPlaced: on_order_placed,
     ShipmentDispatched: on_shipment_dispatched,
     PaymentFailed: on_payment_failed,
+    PaymentExpired: on_payment_expired,
+    OrderCancelled: on_order_cancelled,
+    ShipmentReturned: on_shipment_returned,
+    StockReceive: on_stock_receive,
+    StockWaitlistDue: on_stock_waitlist_due,
+    StockBackorderDue: on_stock_backorder_due,
 }

@@ -1,4 +1,5 @@
-"""All of stock's SQL."""
+"""All of stock's SQL: the unit of work and the stores of items and reservations (the stores of
+waiting orders, purchase orders and receipts are in ``supply_store``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.contracts import Message, OrderPlaced
+from shared.contracts import Message, OrderMessage, OrderPlaced, StockReceive, StockWaitlistDue
 from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
 
-from .model import Item, LedgerEntry, Movement, Reservation
+from .model import Item, LedgerEntry, Movement, Reservation, ReservationStatus
+from .supply import Receipt
+from .supply_store import BackorderStore, PurchaseOrderStore, ReceiptStore
 
 
 class StockUnitOfWork(UnitOfWork):
@@ -20,15 +23,29 @@ class StockUnitOfWork(UnitOfWork):
         super().__init__(session)
         self.items = ItemStore(session)
         self.reservations = ReservationStore(session)
+        self.backorders = BackorderStore(session)
+        self.purchase_orders = PurchaseOrderStore(session)
+        self.receipts = ReceiptStore(session)
 
     def preload(self, messages: Sequence[Message]) -> None:
-        """Reservations first, then every SKU they or the new orders name, in SKU order."""
-        self.rows.lock(Reservation.order_id, (m.subject for m in messages))
-        skus = {line.sku for m in messages if isinstance(m, OrderPlaced) for line in m.lines}
-        for message in messages:
-            reservation = self.rows.get(Reservation, message.subject)
+        """Lock what the batch touches, one query per table, always in this order: the queue of
+        the SKUs goods came for (a read: a waiting order's lock is its reservation row), the
+        batch's and those waiting orders' reservations, receipts, the SKUs' open purchase
+        orders, then every SKU in SKU order, so concurrent batches cannot deadlock."""
+        orders = {m.subject for m in messages if isinstance(m, OrderMessage)}
+        receipts = [m for m in messages if isinstance(m, StockReceive)]
+        serving = {m.sku for m in messages if isinstance(m, StockReceive | StockWaitlistDue)}
+        ordered = {line.sku for m in messages if isinstance(m, OrderPlaced) for line in m.lines}
+        queued = self.backorders.locate(serving)
+        self.rows.lock(Reservation.order_id, orders | queued)
+        self.rows.lock(Receipt.receipt_id, (m.receipt_id for m in receipts))
+        purchase_orders = (m.purchase_order_id for m in receipts)
+        self.purchase_orders.lock(ordered | serving, purchase_orders)
+        skus = ordered | serving
+        for order_id in orders | queued:
+            reservation = self.rows.get(Reservation, order_id)
             if reservation is not None:
-                skus.update(line.sku for line in reservation.reserved_lines)
+                skus.update(reservation.wanted)
         self.rows.lock(Item.sku, skus)
 
 
@@ -50,16 +67,15 @@ class ItemStore:
     def add(self, item: Item) -> None:
         self.rows.add(item)
 
+    def record(self, entries: Iterable[LedgerEntry]) -> None:
+        """Store the ledger entries of movements the model made."""
+        self.session.add_all(list(entries))
+
     def move(
         self, item: Item, movement: Movement, quantity: int, order_id: str | None, at: datetime
     ) -> None:
         """Change on-hand stock and record why, in one place."""
-        item.on_hand += quantity
-        self.session.add(
-            LedgerEntry(
-                sku=item.sku, movement=movement, quantity=quantity, order_id=order_id, at=at
-            )
-        )
+        self.record([item.move(movement, quantity, order_id, at)])
 
     def all(self) -> list[Item]:
         return list(self.session.scalars(select(Item).order_by(Item.sku)))
@@ -79,6 +95,12 @@ class ReservationStore:
 
     def add(self, reservation: Reservation) -> None:
         self.rows.add(reservation)
+
+    def waiting(self, order_ids: Sequence[str]) -> list[Reservation]:
+        """The orders among ``order_ids`` that still wait, in the order given."""
+        self.rows.lock(Reservation.order_id, order_ids)
+        found = (self.rows.get(Reservation, order_id) for order_id in order_ids)
+        return [r for r in found if r is not None and r.status == ReservationStatus.BACKORDERED]
 
     def ids_with_status(self, status: str) -> list[str]:
         query = select(Reservation.order_id).where(Reservation.status == status)

@@ -56,6 +56,7 @@ from .stock import (
     BackorderedLine,
     ReservedLine,
     Shortage,
+    StockBackorderDue,
     StockBackordered,
     StockBackorderExpired,
     StockCommitted,
@@ -65,6 +66,7 @@ from .stock import (
     StockReserved,
     StockRestocked,
     StockUnavailable,
+    StockWaitlistDue,
 )
 
 __all__ = [
@@ -118,6 +120,7 @@ __all__ = [
     "ShipmentInTransit",
     "ShipmentReturned",
     "Shortage",
+    "StockBackorderDue",
     "StockBackorderExpired",
     "StockBackordered",
     "StockCommitted",
@@ -127,6 +130,7 @@ __all__ = [
     "StockReserved",
     "StockRestocked",
     "StockUnavailable",
+    "StockWaitlistDue",
     "TrackingStatus",
     "contract_for",
 ]

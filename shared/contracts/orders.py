@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
@@ -110,6 +110,9 @@ class OrderPlaced(OrderMessage):
     total: MinorUnits
     delivery: Delivery
     payment: PaymentInstruction
+    expected_delivery: date | None = Field(
+        default=None, description="Intake's estimate from the delivery option."
+    )
 
 
 class OrderRejected(OrderMessage):

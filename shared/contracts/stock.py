@@ -70,6 +70,27 @@ class StockBackordered(OrderMessage):
     expires_on: date
 
 
+class StockBackorderDue(OrderMessage):
+    """Stock's own timer at a waiting order's ``expires_on``: if it still waits, it gives up."""
+
+    type: ClassVar[str] = "stock.backorder_due"
+    kind: ClassVar[Literal["timer"]] = "timer"
+
+
+class StockWaitlistDue(Message):
+    """Stock's own timer, due at once when stock of a SKU that orders wait for was freed
+    (released, restocked, or a waiting order dropped): serve the waiting orders, oldest first."""
+
+    type: ClassVar[str] = "stock.waitlist_due"
+    kind: ClassVar[Literal["timer"]] = "timer"
+
+    sku: Sku
+
+    @property
+    def subject(self) -> str:
+        return f"sku:{self.sku}"
+
+
 class StockBackorderExpired(OrderMessage):
     """The goods did not arrive in time: the waiting order gives up."""
 

@@ -4,22 +4,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session
 
 from services.intake import worker
-from services.intake.handlers import (
-    on_invalid_order_submit,
+from services.intake.estimate import DeliveryEstimate
+from services.intake.handlers import on_invalid_order_submit, on_order_submit
+from services.intake.model import Order, OrderStatus
+from services.intake.progress import (
     on_order_completion_due,
-    on_order_submit,
     on_payment_failed,
     on_shipment_delivered,
     on_stock_unavailable,
 )
-from services.intake.model import Order, OrderStatus
 from services.intake.settings import IntakeSettings
 from services.intake.store import IntakeUnitOfWork
 from services.intake.submission import OrderPolicy
@@ -28,7 +28,9 @@ from shared.contracts import (
     Address,
     Delivery,
     DeliveryOption,
+    FulfillmentCancelled,
     Message,
+    Money,
     OrderCancelled,
     OrderCompleted,
     OrderCompletionDue,
@@ -36,10 +38,17 @@ from shared.contracts import (
     OrderPlaced,
     OrderRejected,
     OrderSubmit,
+    PaymentExpired,
     PaymentFailed,
     PaymentInstruction,
     PaymentMethod,
+    PaymentPending,
+    Problem,
+    ShipmentAddressChanged,
     ShipmentDelivered,
+    ShipmentReturned,
+    StockBackordered,
+    StockBackorderExpired,
     StockUnavailable,
 )
 from shared.envelope import Envelope, InvalidMessage, open_payload
@@ -63,17 +72,14 @@ def uow(service: Service, session_for: Callable[[Service], Session]) -> IntakeUn
 
 @pytest.fixture
 def policy() -> OrderPolicy:
-    settings = IntakeSettings(max_order_total=100_000)
-    return OrderPolicy(
-        currencies=frozenset(settings.accepted_currencies),
-        countries=frozenset(settings.served_countries),
-        payment_methods=frozenset(settings.accepted_payment_methods),
-        max_total=settings.max_order_total,
-    )
+    return OrderPolicy.from_settings(IntakeSettings(max_order_total=100_000))
+
+
+ESTIMATE = DeliveryEstimate(IntakeSettings().delivery_days)
 
 
 def place(uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy) -> OrderPlaced:
-    [placed] = on_order_submit(order_submit(), uow, clock, policy)
+    [placed] = on_order_submit(order_submit(), uow, clock, policy, ESTIMATE)
     assert isinstance(placed, OrderPlaced)
     return placed
 
@@ -149,7 +155,7 @@ def test_the_same_submission_again_places_nothing(
 ) -> None:
     place(uow, clock, policy)
 
-    assert on_order_submit(order_submit(), uow, clock, policy) == []
+    assert on_order_submit(order_submit(), uow, clock, policy, ESTIMATE) == []
     assert uow.orders.counts_by_status() == {"placed": 1}
 
 
@@ -158,7 +164,7 @@ def test_the_same_external_id_from_another_channel_is_another_order(
 ) -> None:
     first = place(uow, clock, policy)
 
-    [second] = on_order_submit(order_submit(channel="pos"), uow, clock, policy)
+    [second] = on_order_submit(order_submit(channel="pos"), uow, clock, policy, ESTIMATE)
 
     assert isinstance(second, OrderPlaced)
     assert second.order_id != first.order_id
@@ -180,10 +186,10 @@ def test_a_rejection_lists_every_problem_by_field(
             option=DeliveryOption.PICKUP_POINT,
             address=Address(line1="Rua 1", city="Porto Alegre", postal_code="90000", country="BR"),
         ),
-        payment=PaymentInstruction(method=PaymentMethod.BANK_TRANSFER),
+        payment=PaymentInstruction(method=PaymentMethod.CASH_ON_DELIVERY),
     )
 
-    rejected = rejection(on_order_submit(submit, uow, clock, policy))
+    rejected = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE))
 
     assert [problem.field for problem in rejected.problems] == [
         "lines[1].sku",
@@ -193,7 +199,9 @@ def test_a_rejection_lists_every_problem_by_field(
         "payment.method",
         "lines",
     ]
-    assert rejected.problems[4].message == "bank_transfer is not accepted; accepted: card, e_wallet"
+    assert rejected.problems[4].message == (
+        "cash on delivery is not available for pickup point delivery"
+    )
     assert rejected.customer == submit.customer
     order = order_of(uow, rejected.order_id)
     assert order.status == OrderStatus.REJECTED
@@ -206,7 +214,7 @@ def test_card_and_e_wallet_payments_need_a_token(
 ) -> None:
     submit = order_submit(payment=PaymentInstruction(method=method))
 
-    [problem] = rejection(on_order_submit(submit, uow, clock, policy)).problems
+    [problem] = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE)).problems
 
     assert problem.field == "payment.token"
 
@@ -216,7 +224,7 @@ def test_an_order_over_the_maximum_total_is_rejected(
 ) -> None:
     submit = order_submit(lines=[OrderLine(sku="MUG-BLUE", quantity=100, unit_price=1000)])
 
-    [problem] = rejection(on_order_submit(submit, uow, clock, policy)).problems
+    [problem] = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE)).problems
 
     assert problem.field == "total"
     assert problem.message == "the order total 1004.95 EUR is over the 1000.00 limit"
@@ -244,15 +252,159 @@ def test_bootstrap_reads_settings_from_the_environment(
     assert isinstance(event, OrderPlaced)
 
 
+# -- payment methods ------------------------------------------------------------------------
+
+
+def marketplace_escrow() -> OrderSubmit:
+    return order_submit(channel="marketplace", payment=PaymentInstruction(method="escrow"))
+
+
+def cash_on_delivery(**overrides: Any) -> OrderSubmit:
+    return order_submit(payment=PaymentInstruction(method="cash_on_delivery"), **overrides)
+
+
+@pytest.mark.parametrize(
+    "submit",
+    [
+        order_submit(payment=PaymentInstruction(method="card", token="tok_approve")),
+        order_submit(payment=PaymentInstruction(method="e_wallet", token="tok_wallet")),
+        order_submit(payment=PaymentInstruction(method="bank_transfer")),
+        marketplace_escrow(),
+        cash_on_delivery(),
+    ],
+    ids=lambda submit: str(submit.payment.method),
+)
+def test_all_five_payment_methods_are_accepted_by_default(
+    submit: OrderSubmit, uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    [event] = on_order_submit(submit, uow, clock, policy, ESTIMATE)
+
+    assert isinstance(event, OrderPlaced)
+    assert event.payment == submit.payment
+
+
+def test_cash_on_delivery_is_refused_for_pickup_point_delivery(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    pickup = Delivery(
+        option=DeliveryOption.PICKUP_POINT,
+        address=Address(line1="Station 4", city="Berlin", postal_code="10115", country="DE"),
+        pickup_point_id="PP-17",
+    )
+
+    [problem] = rejection(
+        on_order_submit(cash_on_delivery(delivery=pickup), uow, clock, policy, ESTIMATE)
+    ).problems
+
+    assert problem == Problem(
+        field="payment.method",
+        message="cash on delivery is not available for pickup point delivery",
+    )
+
+
+def test_cash_on_delivery_is_refused_above_its_maximum_total(
+    uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    policy = OrderPolicy.from_settings(IntakeSettings(cash_on_delivery_max_total=2995))
+    over = cash_on_delivery(external_id="WEB-2", shipping_fee=496)
+
+    [placed] = on_order_submit(cash_on_delivery(), uow, clock, policy, ESTIMATE)
+    [problem] = rejection(on_order_submit(over, uow, clock, policy, ESTIMATE)).problems
+
+    assert isinstance(placed, OrderPlaced) and placed.total == 2995
+    assert problem == Problem(
+        field="payment.method",
+        message="cash on delivery is limited to 29.95 EUR; the order total is 29.96 EUR",
+    )
+
+
+def test_escrow_is_only_for_marketplace_orders(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    from_the_web_shop = order_submit(payment=PaymentInstruction(method="escrow"))
+
+    [problem] = rejection(on_order_submit(from_the_web_shop, uow, clock, policy, ESTIMATE)).problems
+
+    assert problem == Problem(
+        field="payment.method",
+        message="escrow is only for orders from these channels: marketplace",
+    )
+
+
+def test_the_payment_rules_come_from_settings(uow: IntakeUnitOfWork, clock: ManualClock) -> None:
+    settings = IntakeSettings(
+        accepted_payment_methods=["card", "escrow"], escrow_channels=["web", "marketplace"]
+    )
+    policy = OrderPolicy.from_settings(settings)
+    web_escrow = order_submit(payment=PaymentInstruction(method="escrow"))
+
+    [placed] = on_order_submit(web_escrow, uow, clock, policy, ESTIMATE)
+    [problem] = rejection(
+        on_order_submit(cash_on_delivery(external_id="WEB-2"), uow, clock, policy, ESTIMATE)
+    ).problems
+
+    assert isinstance(placed, OrderPlaced)
+    assert problem.message == "cash_on_delivery is not accepted; accepted: card, escrow"
+
+
+# -- the expected delivery ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "pickup_point_id", "expected"),
+    [
+        (DeliveryOption.STANDARD, None, date(2026, 3, 7)),
+        (DeliveryOption.EXPRESS, None, date(2026, 3, 4)),
+        (DeliveryOption.PICKUP_POINT, "PP-17", date(2026, 3, 6)),
+    ],
+)
+def test_a_placed_order_carries_its_expected_delivery_by_delivery_option(
+    option: DeliveryOption,
+    pickup_point_id: str | None,
+    expected: date,
+    uow: IntakeUnitOfWork,
+    clock: ManualClock,
+    policy: OrderPolicy,
+) -> None:
+    address = Address(line1="1 Main St", city="Berlin", postal_code="10115", country="DE")
+    delivery = Delivery(option=option, address=address, pickup_point_id=pickup_point_id)
+
+    [placed] = on_order_submit(order_submit(delivery=delivery), uow, clock, policy, ESTIMATE)
+
+    assert clock.now().date() == date(2026, 3, 2)
+    assert isinstance(placed, OrderPlaced) and placed.expected_delivery == expected
+    assert order_of(uow, placed.order_id).expected_delivery == expected
+
+
+def test_the_days_per_delivery_option_come_from_settings(
+    uow: IntakeUnitOfWork, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ORDERFLOW_INTAKE_DELIVERY_DAYS", '{"standard": 1}')
+    service = worker.bootstrap(clock)
+    express = order_submit(
+        external_id="WEB-2",
+        delivery=order_submit().delivery.model_copy(update={"option": DeliveryOption.EXPRESS}),
+    )
+
+    [standard_order] = service.handlers[OrderSubmit](order_submit(), uow)
+    [express_order] = service.handlers[OrderSubmit](express, uow)
+
+    assert isinstance(standard_order, OrderPlaced)
+    assert standard_order.expected_delivery == date(2026, 3, 3)
+    assert isinstance(express_order, OrderPlaced) and express_order.expected_delivery is None
+
+
 # -- corrections ----------------------------------------------------------------------------
 
 
 def test_a_corrected_submission_places_the_rejected_order_under_the_same_id(
     uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
 ) -> None:
-    rejected = rejection(on_order_submit(order_submit(currency="USD"), uow, clock, policy))
+    rejected = rejection(
+        on_order_submit(order_submit(currency="USD"), uow, clock, policy, ESTIMATE)
+    )
 
-    [placed] = on_order_submit(order_submit(), uow, clock, policy)
+    [placed] = on_order_submit(order_submit(), uow, clock, policy, ESTIMATE)
 
     assert isinstance(placed, OrderPlaced)
     assert placed.order_id == rejected.order_id
@@ -263,10 +415,10 @@ def test_a_corrected_submission_places_the_rejected_order_under_the_same_id(
 def test_a_correction_that_is_still_wrong_is_rejected_again_with_the_new_problems(
     uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
 ) -> None:
-    first = rejection(on_order_submit(order_submit(currency="USD"), uow, clock, policy))
+    first = rejection(on_order_submit(order_submit(currency="USD"), uow, clock, policy, ESTIMATE))
     tokenless = order_submit(payment=PaymentInstruction(method=PaymentMethod.CARD))
 
-    second = rejection(on_order_submit(tokenless, uow, clock, policy))
+    second = rejection(on_order_submit(tokenless, uow, clock, policy, ESTIMATE))
 
     assert [problem.field for problem in second.problems] == ["payment.token"]
     assert (second.order_id, first.attempt, second.attempt) == (first.order_id, 1, 2)
@@ -311,7 +463,7 @@ def test_a_valid_correction_of_a_schema_failure_keeps_the_order_id(
     envelope = submit_envelope({"channel": "web", "external_id": "WEB-1001", "lines": []})
     rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
 
-    [placed] = on_order_submit(order_submit(), uow, clock, policy)
+    [placed] = on_order_submit(order_submit(), uow, clock, policy, ESTIMATE)
 
     assert isinstance(placed, OrderPlaced)
     assert placed.order_id == rejected.order_id
@@ -461,7 +613,9 @@ def test_the_store_lists_recent_orders_and_counts_them_by_status(
 ) -> None:
     first = place(uow, clock, policy)
     clock.advance(timedelta(minutes=1))
-    on_order_submit(order_submit(external_id="WEB-1002", currency="USD"), uow, clock, policy)
+    on_order_submit(
+        order_submit(external_id="WEB-1002", currency="USD"), uow, clock, policy, ESTIMATE
+    )
 
     recent = uow.orders.recent()
 
@@ -474,6 +628,42 @@ def test_the_store_lists_recent_orders_and_counts_them_by_status(
 # -- batches --------------------------------------------------------------------------------
 
 
+def saga_events(order_id: str, n: int) -> list[Message]:
+    """What an order may hear in one batch: it waits, its address changes, then it ends one of
+    the ways the saga ends it (the n-th, in turn), and a duplicate of that ending follows."""
+    at = DELIVERED_AT
+    endings: list[Message] = [
+        payment_failed(order_id),
+        out_of_stock(order_id),
+        PaymentExpired(order_id=order_id, payment_id="pay-1", method=PaymentMethod.BANK_TRANSFER),
+        StockBackorderExpired(order_id=order_id),
+        FulfillmentCancelled(order_id=order_id, reason="changed my mind"),
+        ShipmentReturned(
+            order_id=order_id, shipment_id="s", tracking_number="T", returned_at=at, attempts=3
+        ),
+        ShipmentDelivered(order_id=order_id, shipment_id="s", tracking_number="T", delivered_at=at),
+    ]
+    ending = endings[n % len(endings)]
+    return [
+        StockBackordered(order_id=order_id, lines=[], expected_on=at.date(), expires_on=at.date()),
+        PaymentPending(
+            order_id=order_id,
+            payment_id="pay-1",
+            method=PaymentMethod.BANK_TRANSFER,
+            amount_due=Money(amount=2995, currency="EUR"),
+            received=Money(amount=0, currency="EUR"),
+            deadline=at,
+            reference="pay-1",
+        ),
+        ShipmentAddressChanged(
+            order_id=order_id,
+            address=Address(line1="2 Side St", city="Hamburg", postal_code="20095", country="DE"),
+        ),
+        ending,
+        ending,
+    ]
+
+
 def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     service: Service,
     session_for: Callable[[Service], Session],
@@ -481,18 +671,24 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     policy: OrderPolicy,
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
-    """Events name orders by id, submissions by key: known orders, repeated ones and new ones."""
+    """Events name orders by id, submissions by key: known orders, repeated ones and new ones;
+    every kind of event intake hears, and a completion timer for an order delivered before."""
 
     def selects_for(orders: int) -> int:
         earlier = session_for(service)
         order_ids = []
         for n in range(orders // 2):
             submit = order_submit(external_id=f"WEB-{n:02}")
-            [placed] = on_order_submit(submit, IntakeUnitOfWork(earlier), clock, policy)
+            [placed] = on_order_submit(submit, IntakeUnitOfWork(earlier), clock, policy, ESTIMATE)
             assert isinstance(placed, OrderPlaced)
             order_ids.append(placed.order_id)
+        delivered_before = order_ids[-1]
+        deliver(IntakeUnitOfWork(earlier), clock, delivered_before)
         earlier.commit()
-        messages: list[Message] = [payment_failed(order_id) for order_id in order_ids]
+        messages: list[Message] = [
+            event for n, order_id in enumerate(order_ids[:-1]) for event in saga_events(order_id, n)
+        ]
+        messages.append(OrderCompletionDue(order_id=delivered_before))
         messages += [order_submit(external_id=f"WEB-{n:02}") for n in range(orders)]
 
         session = Session(earlier.get_bind(), expire_on_commit=False)
@@ -504,9 +700,12 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         selects = counter.selects
         session.close()
 
-        assert [e.order_id for e in announced if isinstance(e, OrderCancelled)] == order_ids
+        ended = [order_id for n, order_id in enumerate(order_ids[:-1]) if n % 7 != 6]
+        assert [e.order_id for e in announced if isinstance(e, OrderCancelled)] == ended
+        assert [e.order_id for e in announced if isinstance(e, OrderCompleted)] == [
+            delivered_before
+        ]
         assert sum(isinstance(e, OrderPlaced) for e in announced) == orders - len(order_ids)
-        assert len(announced) == orders
         return selects
 
-    assert selects_for(20) == selects_for(2) <= 3
+    assert selects_for(30) == selects_for(4) <= 3

@@ -1,10 +1,12 @@
-"""Notifier, as a specification: tell the customer about each event once, in their language."""
+"""Notifier, as a specification: each customer-visible event becomes one message in the
+customer's language, rendered in the handler's transaction and left pending for the courier
+(which sends it after the commit: see test_notifier_delivery)."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,39 +15,51 @@ from sqlalchemy.orm import Session
 
 from services.notifier import worker
 from services.notifier.handlers import (
-    on_order_cancelled,
     on_order_placed,
     on_order_rejected,
     on_shipment_delivered,
     on_shipment_dispatched,
 )
 from services.notifier.model import Notification
-from services.notifier.rendering import BUNDLED_TEMPLATES, make_environment, money
+from services.notifier.rendering import BUNDLED_TEMPLATES, make_environment, money, render
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
+    Address,
     Customer,
     Message,
     Money,
-    NotificationSent,
     OrderCancelled,
+    OrderMessage,
     OrderPlaced,
     OrderRejected,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentReminder,
     Problem,
-    ShipmentDelivered,
+    ShipmentAddressChanged,
+    ShipmentDeliveryFailed,
     ShipmentDispatched,
 )
 from shared.handlers import Service
 from tests.factories import order_placed
+from tests.notifier_support import every_event
 from tests.unit.conftest import QueryCounter
 
 ADA = Customer(name="Ada Lovelace", email="ada@example.com", language="en")
+EVENTS = every_event()
+LANGUAGES = ["en", "ru", "uk", "zh"]
 
 
 @pytest.fixture
-def uow(session_for: Callable[[Service], Session]) -> NotifierUnitOfWork:
-    return NotifierUnitOfWork(session_for(worker.bootstrap()))
+def service(clock: ManualClock, tmp_path: Path) -> Service:
+    return worker.bootstrap(clock, NotifierSettings(maildir=tmp_path / "mail"))
+
+
+@pytest.fixture
+def uow(service: Service, session_for: Callable[[Service], Session]) -> NotifierUnitOfWork:
+    return NotifierUnitOfWork(session_for(service))
 
 
 @pytest.fixture
@@ -53,25 +67,22 @@ def templates() -> Environment:
     return make_environment()
 
 
-def dispatched(shipment_id: str = "shp-1") -> ShipmentDispatched:
-    return ShipmentDispatched(
-        order_id="ord-1",
-        shipment_id=shipment_id,
-        carrier="DHL",
-        service="express",
-        tracking_number=f"TRK-{shipment_id}",
-        expected_delivery=date(2026, 3, 5),
-        cost=Money(amount=590, currency="EUR"),
-    )
+@pytest.fixture
+def tell(service: Service, uow: NotifierUnitOfWork) -> Callable[[Message], list[Message]]:
+    """Hand an event to the notifier's handler table, as the runtime does."""
+
+    def handle(event: Message) -> list[Message]:
+        return list(service.handlers[type(event)](event, uow))
+
+    return handle
 
 
-def delivered() -> ShipmentDelivered:
-    return ShipmentDelivered(
-        order_id="ord-1",
-        shipment_id="shp-1",
-        tracking_number="TRK-shp-1",
-        delivered_at=datetime(2026, 3, 4, 15, 30, tzinfo=UTC),
-    )
+Tell = Callable[[Message], list[Message]]
+
+
+def placed(language: str = "en", **overrides: object) -> OrderPlaced:
+    customer = ADA.model_copy(update={"language": language})
+    return order_placed(customer=customer, **overrides)
 
 
 def rejected(customer: Customer | None = ADA, attempt: int = 1) -> OrderRejected:
@@ -81,57 +92,112 @@ def rejected(customer: Customer | None = ADA, attempt: int = 1) -> OrderRejected
         external_id="WEB-1001",
         problems=[
             Problem(field="lines[1].sku", message="MUG-BLUE is already on lines[0]"),
-            Problem(field="payment.method", message="bank_transfer is not accepted"),
+            Problem(field="payment.method", message="escrow is only for marketplace orders"),
         ],
         customer=customer,
         attempt=attempt,
     )
 
 
-def only(uow: NotifierUnitOfWork, about: str) -> Notification:
-    [notification] = [n for n in uow.notifications.for_order("ord-1") if n.about == about]
+def dispatched(shipment_id: str = "shp-1") -> ShipmentDispatched:
+    event = EVENTS["shipment.dispatched"]
+    assert isinstance(event, ShipmentDispatched)
+    return event.model_copy(
+        update={"shipment_id": shipment_id, "tracking_number": f"TRK-{shipment_id}"}
+    )
+
+
+def about(uow: NotifierUnitOfWork, about: str, order_id: str = "ord-1") -> list[Notification]:
+    return [n for n in uow.notifications.for_order(order_id) if n.about == about]
+
+
+def only(uow: NotifierUnitOfWork, what: str) -> Notification:
+    [notification] = about(uow, what)
     return notification
 
 
-def sent_about(events: list[Message]) -> list[str]:
-    assert all(isinstance(event, NotificationSent) for event in events)
-    return [event.about for event in events if isinstance(event, NotificationSent)]
+def queued(uow: NotifierUnitOfWork, what: str) -> Notification:
+    """The one notification about ``what``, rendered and waiting for the courier."""
+    notification = only(uow, what)
+    assert notification.status == "pending"
+    assert notification.subject and notification.body
+    return notification
+
+
+# -- what the notifier hears ----------------------------------------------------------------
+
+
+def test_the_notifier_hears_every_customer_visible_event(service: Service) -> None:
+    assert (
+        {c.type for c in service.subscriptions}
+        == set(EVENTS)
+        == {
+            "order.placed",
+            "order.rejected",
+            "order.cancelled",
+            "stock.backordered",
+            "payment.pending",
+            "payment.reminder",
+            "payment.refunded",
+            "fulfillment.cancel_refused",
+            "shipment.dispatched",
+            "shipment.delivered",
+            "shipment.delivery_failed",
+            "shipment.returned",
+            "shipment.address_changed",
+            "shipment.address_change_refused",
+        }
+    )
+
+
+def test_sending_is_left_to_the_courier_after_the_commit(service: Service) -> None:
+    assert service.after_commit is not None
 
 
 # -- order received -------------------------------------------------------------------------
 
 
-def test_a_placed_order_is_acknowledged_with_its_lines_and_total(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+def test_a_placed_order_is_confirmed_with_its_lines_total_and_expected_delivery(
+    uow: NotifierUnitOfWork, clock: ManualClock, tell: Tell
 ) -> None:
-    [event] = on_order_placed(order_placed(), uow, clock, templates)
+    assert tell(placed(expected_delivery=date(2026, 3, 7))) == []
 
-    notification = only(uow, "order.placed")
-    assert event == NotificationSent(
-        order_id="ord-1", notification_id=notification.id, about="order.placed", language="en"
-    )
-    assert (notification.status, notification.email) == ("sent", "ada@example.com")
-    assert notification.sent_at == clock.now()
+    notification = queued(uow, "order.placed")
+    assert (notification.email, notification.language) == ("ada@example.com", "en")
+    assert (notification.queued_at, notification.sent_at) == (clock.now(), None)
     assert notification.subject == "We have received your order ord-1"
     assert notification.body is not None
     assert "Hello Ada Lovelace," in notification.body
     assert "2 x MUG-BLUE at 12.50 EUR" in notification.body
     assert "Total:    29.95 EUR" in notification.body
+    assert "Expected delivery: 2026-03-07" in notification.body
 
 
-def test_an_event_is_told_once_however_often_it_arrives(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+def test_a_confirmation_without_an_estimate_leaves_the_expected_delivery_out(
+    uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    on_order_placed(order_placed(), uow, clock, templates)
+    tell(placed())
 
-    assert on_order_placed(order_placed(), uow, clock, templates) == []
-    assert uow.notifications.sent_counts() == {("ord-1", "order.placed"): 1}
+    assert "Expected delivery" not in (queued(uow, "order.placed").body or "")
+
+
+def test_an_event_is_recorded_once_however_often_it_arrives(
+    uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    for event in EVENTS.values():
+        tell(event)
+    recorded = len(uow.notifications.for_order("ord-1"))
+
+    for event in EVENTS.values():
+        assert tell(event) == []
+
+    assert recorded == len(uow.notifications.for_order("ord-1")) == len(EVENTS)
 
 
 def test_a_notification_keeps_neither_contact_nor_payment_data_in_its_context(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+    uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    on_order_placed(order_placed(), uow, clock, templates)
+    tell(placed())
 
     context = only(uow, "order.placed").context
     assert "payment" not in context and "customer" not in context
@@ -143,160 +209,390 @@ def test_a_notification_keeps_neither_contact_nor_payment_data_in_its_context(
 def test_a_rejection_tells_the_customer_every_problem(
     uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
 ) -> None:
-    assert sent_about(on_order_rejected(rejected(), uow, clock, templates)) == ["order.rejected"]
+    assert on_order_rejected(rejected(), uow, clock, templates) == []
 
-    notification = only(uow, "order.rejected")
+    notification = queued(uow, "order.rejected")
     assert notification.subject == "We could not accept your order WEB-1001"
-    assert notification.body is not None
-    assert "- lines[1].sku: MUG-BLUE is already on lines[0]" in notification.body
-    assert "- payment.method: bank_transfer is not accepted" in notification.body
+    assert notification.email == "ada@example.com"
+    assert "- lines[1].sku: MUG-BLUE is already on lines[0]" in (notification.body or "")
+    assert "- payment.method: escrow is only for marketplace orders" in (notification.body or "")
 
 
 def test_a_rejection_naming_no_customer_is_kept_as_undeliverable(
     uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
 ) -> None:
-    assert on_order_rejected(rejected(customer=None), uow, clock, templates) == []
+    on_order_rejected(rejected(customer=None), uow, clock, templates)
 
     notification = only(uow, "order.rejected")
     assert notification.status == "undeliverable"
     assert notification.reason == "the rejected submission named no valid customer to tell"
 
 
-def test_each_rejected_attempt_is_told(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
-) -> None:
-    on_order_rejected(rejected(attempt=1), uow, clock, templates)
+def test_each_rejected_attempt_is_told(uow: NotifierUnitOfWork, tell: Tell) -> None:
+    tell(rejected(attempt=1))
+    tell(rejected(attempt=2))
+    tell(rejected(attempt=2))
 
-    assert len(on_order_rejected(rejected(attempt=2), uow, clock, templates)) == 1
-    assert on_order_rejected(rejected(attempt=2), uow, clock, templates) == []
-    assert uow.notifications.sent_counts() == {("ord-1", "order.rejected"): 2}
+    assert [n.status for n in about(uow, "order.rejected")] == ["pending", "pending"]
 
 
 def test_a_rejection_arriving_after_its_correction_was_placed_is_not_sent(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+    uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    on_order_placed(order_placed(), uow, clock, templates)
+    tell(placed())
+    tell(rejected())
 
-    assert on_order_rejected(rejected(), uow, clock, templates) == []
     assert only(uow, "order.rejected").status == "superseded"
 
 
-# -- the rest of the order's life -----------------------------------------------------------
+# -- cancellations --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("reason", "because"),
+    [
+        ("out_of_stock", "because some of its items are out of stock."),
+        ("payment_failed", "because the payment did not go through."),
+        ("payment_expired", "because we did not receive the payment before the deadline."),
+        ("backorder_expired", "because the items we had ordered for you did not arrive in time."),
+        ("delivery_failed", "because the parcel could not be delivered and came back to us."),
+        ("fraud_suspected", "because fraud suspected."),
+    ],
+)
 def test_a_cancellation_says_why(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+    reason: str, because: str, uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    on_order_placed(order_placed(), uow, clock, templates)
-    cancelled = OrderCancelled(order_id="ord-1", reason="out_of_stock")
+    tell(placed())
 
-    assert sent_about(on_order_cancelled(cancelled, uow, clock, templates)) == ["order.cancelled"]
-    notification = only(uow, "order.cancelled")
+    assert tell(OrderCancelled(order_id="ord-1", reason=reason)) == []
+
+    notification = queued(uow, "order.cancelled")
     assert notification.subject == "Your order ord-1 has been cancelled"
-    assert "because some of its items are out of stock" in (notification.body or "")
-    assert on_order_cancelled(cancelled, uow, clock, templates) == []
+    assert because in (notification.body or "")
+
+
+def test_a_cancellation_the_customer_asked_for_says_so(uow: NotifierUnitOfWork, tell: Tell) -> None:
+    tell(placed())
+
+    tell(OrderCancelled(order_id="ord-1", reason="customer_cancelled", detail="too slow"))
+
+    assert "as you asked, we have cancelled your order ord-1." in (
+        queued(uow, "order.cancelled").body or ""
+    )
+
+
+def test_a_cancel_that_came_too_late_offers_a_return(uow: NotifierUnitOfWork, tell: Tell) -> None:
+    tell(placed())
+
+    tell(EVENTS["fulfillment.cancel_refused"])
+
+    notification = queued(uow, "fulfillment.cancel_refused")
+    assert notification.subject == "We could not cancel your order ord-1"
+    assert "too late to cancel it" in (notification.body or "")
+    assert "You can return it after delivery" in (notification.body or "")
+
+
+# -- waiting: backorders and payments -------------------------------------------------------
+
+
+def test_a_backorder_tells_the_delay_and_the_expected_date(
+    uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    tell(placed())
+
+    tell(EVENTS["stock.backordered"])
+
+    notification = queued(uow, "stock.backordered")
+    assert notification.subject == "Your order ord-1 will take a little longer"
+    assert "expect them by 2026-03-09:" in (notification.body or "")
+    assert "  2 x MUG-BLUE" in (notification.body or "")
+    assert "not arrived by 2026-03-23, we will cancel" in (notification.body or "")
+
+
+def test_a_pending_transfer_tells_the_reference_amount_and_deadline(
+    uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    tell(placed())
+
+    tell(EVENTS["payment.pending"])
+
+    notification = queued(uow, "payment.pending")
+    body = notification.body or ""
+    assert notification.subject == "Please pay for your order ord-1"
+    assert "Still to pay: 29.95 EUR" in body
+    assert "Reference:    pay-1" in body
+    assert "Pay by:       2026-03-09" in body
+    assert "bank transfer" in body
+
+
+def pending(received: int) -> PaymentPending:
+    event = EVENTS["payment.pending"]
+    assert isinstance(event, PaymentPending)
+    return event.model_copy(update={"received": Money(amount=received, currency="EUR")})
+
+
+def test_each_part_of_a_transfer_that_arrives_is_told_once_with_the_balance(
+    uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    tell(placed())
+    tell(pending(0))
+
+    tell(pending(1000))
+    tell(pending(1000))
+
+    first, part = about(uow, "payment.pending")
+    assert part.subject == "We have received part of your payment for order ord-1"
+    assert "received 10.00 EUR of 29.95 EUR" in (part.body or "")
+    assert "Still to pay: 19.95 EUR" in (part.body or "")
+    assert first.subject == "Please pay for your order ord-1"
+
+
+def test_each_payment_reminder_is_told_once(uow: NotifierUnitOfWork, tell: Tell) -> None:
+    tell(placed())
+    reminder = EVENTS["payment.reminder"]
+    assert isinstance(reminder, PaymentReminder)
+
+    for number in (1, 2, 2):
+        tell(reminder.model_copy(update={"number": number}))
+
+    reminders = about(uow, "payment.reminder")
+    assert [n.reference for n in reminders] == ["reminder-1", "reminder-2"]
+    assert reminders[0].subject == "Reminder: your order ord-1 is waiting for payment"
+
+
+def test_each_refund_is_told_once_with_its_amount_and_reason(
+    uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    tell(placed())
+    refund = EVENTS["payment.refunded"]
+    assert isinstance(refund, PaymentRefunded)
+    excess = refund.model_copy(
+        update={
+            "refund_id": "rf_pay-1:overpayment",
+            "amount": Money(amount=500, currency="EUR"),
+            "reason": "overpayment",
+        }
+    )
+
+    for event in (refund, excess, excess):
+        tell(event)
+
+    cancelled, overpaid = about(uow, "payment.refunded")
+    assert cancelled.subject == "We have refunded 29.95 EUR for your order ord-1"
+    assert "because your order was cancelled." in (cancelled.body or "")
+    assert "because you paid more than the order total." in (overpaid.body or "")
+
+
+# -- shipping -------------------------------------------------------------------------------
 
 
 def test_a_dispatch_gives_the_carrier_tracking_number_and_expected_delivery(
     uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
 ) -> None:
-    on_order_placed(order_placed(), uow, clock, templates)
+    on_order_placed(placed(), uow, clock, templates)
 
-    assert sent_about(on_shipment_dispatched(dispatched(), uow, clock, templates)) == [
-        "shipment.dispatched"
-    ]
-    body = only(uow, "shipment.dispatched").body or ""
+    assert on_shipment_dispatched(dispatched(), uow, clock, templates) == []
+
+    body = queued(uow, "shipment.dispatched").body or ""
     assert "with DHL (express)" in body
     assert "Tracking number:   TRK-shp-1" in body
     assert "Expected delivery: 2026-03-05" in body
 
 
-def test_each_shipment_of_an_order_is_told(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
-) -> None:
-    on_order_placed(order_placed(), uow, clock, templates)
-    on_shipment_dispatched(dispatched("shp-1"), uow, clock, templates)
+def test_each_shipment_of_an_order_is_told(uow: NotifierUnitOfWork, tell: Tell) -> None:
+    tell(placed())
 
-    assert len(on_shipment_dispatched(dispatched("shp-2"), uow, clock, templates)) == 1
-    assert on_shipment_dispatched(dispatched("shp-2"), uow, clock, templates) == []
-    assert uow.notifications.sent_counts()[("ord-1", "shipment.dispatched")] == 2
+    for shipment_id in ("shp-1", "shp-2", "shp-2"):
+        tell(dispatched(shipment_id))
+
+    assert [n.reference for n in about(uow, "shipment.dispatched")] == ["shp-1", "shp-2"]
 
 
 def test_a_delivery_is_told_with_its_date(
     uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
 ) -> None:
-    on_order_placed(order_placed(), uow, clock, templates)
+    on_order_placed(placed(), uow, clock, templates)
 
-    assert sent_about(on_shipment_delivered(delivered(), uow, clock, templates)) == [
-        "shipment.delivered"
-    ]
-    notification = only(uow, "shipment.delivered")
+    on_shipment_delivered(EVENTS["shipment.delivered"], uow, clock, templates)
+
+    notification = queued(uow, "shipment.delivered")
     assert notification.subject == "Your order ord-1 has been delivered"
     assert "was delivered on 2026-03-04" in (notification.body or "")
-    assert on_shipment_delivered(delivered(), uow, clock, templates) == []
+
+
+def test_each_failed_delivery_attempt_is_told_once(uow: NotifierUnitOfWork, tell: Tell) -> None:
+    tell(placed())
+    failed = EVENTS["shipment.delivery_failed"]
+    assert isinstance(failed, ShipmentDeliveryFailed)
+    next_day = failed.model_copy(update={"failed_at": failed.failed_at + timedelta(days=1)})
+
+    for event in (failed, next_day, next_day):
+        tell(event)
+
+    first, second = about(uow, "shipment.delivery_failed")
+    assert first.subject == "We could not deliver your order ord-1"
+    assert "on 2026-03-04, but could not" in (first.body or "")
+    assert "on 2026-03-05, but could not" in (second.body or "")
+
+
+def test_a_returned_shipment_tells_the_attempts_and_the_refund(
+    uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    tell(placed())
+
+    tell(EVENTS["shipment.returned"])
+
+    notification = queued(uow, "shipment.returned")
+    assert notification.subject == "Your order ord-1 has come back to us"
+    assert "after 3 attempts" in (notification.body or "")
+    assert "refunded in full" in (notification.body or "")
+
+
+def test_each_new_delivery_address_is_told_once(uow: NotifierUnitOfWork, tell: Tell) -> None:
+    tell(placed())
+    changed = EVENTS["shipment.address_changed"]
+    other = ShipmentAddressChanged(
+        order_id="ord-1",
+        address=Address(line1="Station 4", city="Berlin", postal_code="10115", country="DE"),
+        pickup_point_id="PP-17",
+    )
+
+    for event in (changed, other, other, changed):
+        tell(event)
+
+    first, second = about(uow, "shipment.address_changed")
+    assert first.subject == "The delivery address of your order ord-1 has changed"
+    assert "  2 Side St\n  Flat 3\n  20095 Hamburg\n  DE\n" in (first.body or "")
+    assert "Pickup point: PP-17" in (second.body or "")
+    assert "2 Side St" not in first.reference
+
+
+def test_a_refused_address_change_says_the_parcel_has_left(
+    uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    tell(placed())
+
+    tell(EVENTS["shipment.address_change_refused"])
+
+    notification = queued(uow, "shipment.address_change_refused")
+    assert notification.subject == "We could not change the delivery address of your order ord-1"
+    assert "already been handed to the carrier" in (notification.body or "")
 
 
 # -- events that arrive before order.placed -------------------------------------------------
 
 
-def test_events_before_the_order_is_known_wait_for_it_and_follow_the_acknowledgement(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+def test_events_before_the_order_is_known_wait_for_it_and_follow_the_confirmation(
+    uow: NotifierUnitOfWork, clock: ManualClock, tell: Tell
 ) -> None:
-    assert on_shipment_delivered(delivered(), uow, clock, templates) == []
-    assert on_shipment_dispatched(dispatched(), uow, clock, templates) == []
-    assert [n.status for n in uow.notifications.for_order("ord-1")] == ["pending", "pending"]
+    tell(EVENTS["shipment.delivered"])
+    tell(dispatched())
+    tell(EVENTS["payment.refunded"])
+    assert [n.status for n in uow.notifications.for_order("ord-1")] == ["waiting"] * 3
+    assert [n.queued_at for n in uow.notifications.for_order("ord-1")] == [None] * 3
+    clock.advance(timedelta(minutes=5))
 
-    events = on_order_placed(order_placed(), uow, clock, templates)
+    tell(placed())
 
-    assert sent_about(events) == ["order.placed", "shipment.dispatched", "shipment.delivered"]
-    assert {n.status for n in uow.notifications.for_order("ord-1")} == {"sent"}
-    assert uow.notifications.pending("ord-1") == []
+    notifications = uow.notifications.for_order("ord-1")
+    assert {n.status for n in notifications} == {"pending"}
+    assert {n.queued_at for n in notifications} == {clock.now()}
+    in_life_order = sorted(notifications, key=lambda n: n.life_order)
+    assert [n.about for n in in_life_order] == [
+        "order.placed",
+        "shipment.dispatched",
+        "shipment.delivered",
+        "payment.refunded",
+    ]
+    assert uow.notifications.waiting("ord-1") == []
 
 
 # -- languages and money --------------------------------------------------------------------
 
 
-def test_a_language_without_its_own_templates_falls_back_to_english(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize("event", list(EVENTS.values()), ids=list(EVENTS))
+def test_every_event_has_its_own_template_in_every_language(
+    event: OrderMessage, language: str, templates: Environment
 ) -> None:
-    customer = Customer(name="Ivan Petrov", email="ivan@example.com", language="ru")
+    context = {**event.model_dump(mode="json"), "recipient": {"name": "Ada"}}
 
-    [event] = on_order_placed(order_placed(customer=customer), uow, clock, templates)
+    message = render(templates, event.type, language, context)
+    english = render(templates, event.type, "en", context)
 
-    assert isinstance(event, NotificationSent) and event.language == "en"
-    assert only(uow, "order.placed").subject == "We have received your order ord-1"
+    assert message.language == language
+    assert message.subject and "\n" not in message.subject
+    assert "Ada" in message.body
+    if language != "en":
+        assert (message.subject, message.body) != (english.subject, english.body)
+        assert not message.subject.startswith(english.subject.split()[0])
 
 
-def test_a_translated_template_is_used_when_there_is_one(
+@pytest.mark.parametrize(
+    ("language", "subject", "phrase"),
+    [
+        ("ru", "Мы получили ваш заказ ord-1", "Ожидаемая дата доставки: 2026-03-07"),
+        ("uk", "Ми отримали ваше замовлення ord-1", "Очікувана дата доставки: 2026-03-07"),
+        ("zh", "我们已收到您的订单 ord-1", "预计送达日期：2026-03-07"),  # noqa: RUF001
+    ],
+)
+def test_the_confirmation_is_written_in_the_customer_s_language(
+    language: str, subject: str, phrase: str, uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    tell(placed(language, expected_delivery=date(2026, 3, 7)))
+
+    notification = queued(uow, "order.placed")
+    assert (notification.language, notification.subject) == (language, subject)
+    assert phrase in (notification.body or "")
+    assert "29.95 EUR" in (notification.body or "")
+
+
+def test_a_language_without_its_own_template_falls_back_to_english(
+    uow: NotifierUnitOfWork, clock: ManualClock, tmp_path: Path
+) -> None:
+    shutil.copytree(BUNDLED_TEMPLATES, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "uk" / "order.placed.txt.j2").unlink()
+    service = worker.bootstrap(clock, NotifierSettings(templates_dir=tmp_path))
+
+    service.handlers[OrderPlaced](placed("uk"), uow)
+
+    notification = queued(uow, "order.placed")
+    assert notification.language == "en"
+    assert notification.subject == "We have received your order ord-1"
+
+
+def test_a_templates_directory_replaces_the_bundled_templates(
     uow: NotifierUnitOfWork, clock: ManualClock, tmp_path: Path
 ) -> None:
     shutil.copytree(BUNDLED_TEMPLATES, tmp_path, dirs_exist_ok=True)
     (tmp_path / "zh" / "order.placed.txt.j2").write_text(
-        "我们已收到您的订单 {{ order_id }}\n合计 {{ total | money(currency) }}\n"
+        "订单 {{ order_id }} 已收到\n合计 {{ total | money(currency) }}\n"
     )
     service = worker.bootstrap(clock, NotifierSettings(templates_dir=tmp_path))
-    customer = Customer(name="Li Wei", email="li@example.com", language="zh")
 
-    [event] = service.handlers[OrderPlaced](order_placed(customer=customer), uow)
+    service.handlers[OrderPlaced](placed("zh"), uow)
 
-    assert isinstance(event, NotificationSent) and event.language == "zh"
-    notification = only(uow, "order.placed")
-    assert notification.subject == "我们已收到您的订单 ord-1"
+    notification = queued(uow, "order.placed")
+    assert (notification.language, notification.subject) == ("zh", "订单 ord-1 已收到")
     assert notification.body == "合计 29.95 EUR\n"
 
 
 def test_bootstrap_reads_the_templates_directory_from_the_environment(
-    uow: NotifierUnitOfWork, clock: ManualClock, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    uow: NotifierUnitOfWork,
+    clock: ManualClock,
+    templates: Environment,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (tmp_path / "en").mkdir()
     (tmp_path / "en" / "order.cancelled.txt.j2").write_text("Cancelled: {{ order_id }}\n")
     monkeypatch.setenv("ORDERFLOW_NOTIFIER_TEMPLATES_DIR", str(tmp_path))
     service = worker.bootstrap(clock)
-    on_order_placed(order_placed(), uow, clock, make_environment())
+    on_order_placed(placed(), uow, clock, templates)
 
     service.handlers[OrderCancelled](OrderCancelled(order_id="ord-1", reason="x"), uow)
 
-    assert only(uow, "order.cancelled").subject == "Cancelled: ord-1"
+    assert queued(uow, "order.cancelled").subject == "Cancelled: ord-1"
 
 
 @pytest.mark.parametrize(
@@ -313,24 +609,28 @@ def test_money_is_shown_from_integer_minor_units(
 
 
 def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
-    clock: ManualClock,
-    templates: Environment,
+    service: Service,
     session_for: Callable[[Service], Session],
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
-    """Half the orders had a dispatch told before they were placed; all are placed in the batch,
-    and each dispatch arrives again."""
+    """Half the orders heard of every other event before they were placed; all are placed in
+    the batch, every event of every order arrives (again) with it, and so does a rejection."""
 
     def selects_for(orders: int) -> int:
-        service = worker.bootstrap(clock)
         earlier = session_for(service)
         order_ids = [f"ord-{n:02}" for n in range(orders)]
-        early = [dispatched().model_copy(update={"order_id": o}) for o in order_ids[: orders // 2]]
+        early = [
+            event
+            for order_id in order_ids[: orders // 2]
+            for about, event in every_event(order_id).items()
+            if about not in ("order.placed", "order.rejected")
+        ]
         for event in early:
-            on_shipment_dispatched(event, NotifierUnitOfWork(earlier), clock, templates)
+            service.handlers[type(event)](event, NotifierUnitOfWork(earlier))
         earlier.commit()
-        messages: list[Message] = [order_placed(order_id) for order_id in order_ids]
-        messages += early
+        messages: list[Message] = [
+            event for order_id in order_ids for event in every_event(order_id).values()
+        ]
 
         session = Session(earlier.get_bind(), expire_on_commit=False)
         uow = NotifierUnitOfWork(session)
@@ -341,9 +641,12 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         selects = counter.selects
         session.close()
 
-        told = {(e.order_id, e.about) for e in announced if isinstance(e, NotificationSent)}
-        assert len(announced) == len(told) == orders + len(early)
-        assert {(e.order_id, e.type) for e in early} <= told
+        told = [
+            n for o in order_ids for n in NotifierUnitOfWork(session).notifications.for_order(o)
+        ]
+        assert announced == []
+        assert len(told) == orders * len(EVENTS)
+        assert {n.status for n in told} == {"pending", "superseded"}
         return selects
 
     assert selects_for(20) == selects_for(2) <= 2

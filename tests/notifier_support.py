@@ -1,0 +1,186 @@
+"""For the notifier's tests: one valid event of every type it tells, and a real SMTP server."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from shared.contracts import (
+    Address,
+    BackorderedLine,
+    FulfillmentCancelRefused,
+    Money,
+    OrderCancelled,
+    OrderMessage,
+    OrderRejected,
+    PaymentMethod,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentReminder,
+    Problem,
+    ShipmentAddressChanged,
+    ShipmentAddressChangeRefused,
+    ShipmentDelivered,
+    ShipmentDeliveryFailed,
+    ShipmentDispatched,
+    ShipmentReturned,
+    StockBackordered,
+)
+from tests.factories import order_placed
+
+AT = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
+EUR = "EUR"
+
+
+def every_event(order_id: str = "ord-1") -> dict[str, OrderMessage]:
+    """One event of each type the notifier tells the customer about, by type."""
+    events: list[OrderMessage] = [
+        order_placed(order_id, expected_delivery=date(2026, 3, 7)),
+        OrderRejected(
+            order_id=order_id,
+            channel="web",
+            external_id="WEB-1001",
+            problems=[Problem(field="currency", message="USD is not accepted")],
+            customer=order_placed().customer,
+        ),
+        OrderCancelled(order_id=order_id, reason="out_of_stock"),
+        StockBackordered(
+            order_id=order_id,
+            lines=[
+                BackorderedLine(
+                    sku="MUG-BLUE",
+                    quantity=2,
+                    purchase_order_id="po-1",
+                    expected_on=date(2026, 3, 9),
+                )
+            ],
+            expected_on=date(2026, 3, 9),
+            expires_on=date(2026, 3, 23),
+        ),
+        PaymentPending(
+            order_id=order_id,
+            payment_id="pay-1",
+            method=PaymentMethod.BANK_TRANSFER,
+            amount_due=Money(amount=2995, currency=EUR),
+            received=Money(amount=0, currency=EUR),
+            deadline=datetime(2026, 3, 9, 9, 0, tzinfo=UTC),
+            reference="pay-1",
+        ),
+        PaymentReminder(
+            order_id=order_id,
+            payment_id="pay-1",
+            number=1,
+            balance=Money(amount=2995, currency=EUR),
+            deadline=datetime(2026, 3, 9, 9, 0, tzinfo=UTC),
+            reference="pay-1",
+        ),
+        PaymentRefunded(
+            order_id=order_id,
+            payment_id="pay-1",
+            refund_id="rf_pay-1:cancelled",
+            amount=Money(amount=2995, currency=EUR),
+            reason="cancelled",
+        ),
+        FulfillmentCancelRefused(order_id=order_id, reason="already_dispatched"),
+        ShipmentDispatched(
+            order_id=order_id,
+            shipment_id="shp-1",
+            carrier="DHL",
+            service="express",
+            tracking_number="TRK-shp-1",
+            expected_delivery=date(2026, 3, 5),
+            cost=Money(amount=590, currency=EUR),
+        ),
+        ShipmentDelivered(
+            order_id=order_id, shipment_id="shp-1", tracking_number="TRK-shp-1", delivered_at=AT
+        ),
+        ShipmentDeliveryFailed(
+            order_id=order_id, shipment_id="shp-1", tracking_number="TRK-shp-1", failed_at=AT
+        ),
+        ShipmentReturned(
+            order_id=order_id,
+            shipment_id="shp-1",
+            tracking_number="TRK-shp-1",
+            returned_at=AT,
+            attempts=3,
+        ),
+        ShipmentAddressChanged(
+            order_id=order_id,
+            address=Address(
+                line1="2 Side St", line2="Flat 3", city="Hamburg", postal_code="20095", country="DE"
+            ),
+        ),
+        ShipmentAddressChangeRefused(order_id=order_id, reason="already_dispatched"),
+    ]
+    return {event.type: event for event in events}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class MailServer:
+    """What a real SMTP server (aiosmtpd) received; it refuses or defers the addresses told."""
+
+    port: int = 0
+    received: list[EmailMessage] = field(default_factory=list)
+    refused: set[str] = field(default_factory=set)
+    deferred: set[str] = field(default_factory=set)
+    logins: list[str] = field(default_factory=list)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if address in self.refused:
+            return "550 5.1.1 <" + address + ">: mailbox unavailable"
+        if address in self.deferred:
+            return "451 4.3.0 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = message_from_bytes(envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        self.received.append(message)
+        return "250 Message accepted for delivery"
+
+    def authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        ok = (auth_data.login, auth_data.password) == (b"orderflow", b"s3cret")
+        if ok:
+            self.logins.append(auth_data.login.decode())
+        return AuthResult(success=ok)
+
+    def subjects(self) -> list[str]:
+        return [str(message["Subject"]) for message in self.received]
+
+
+@contextmanager
+def mail_server(port: int | None = None, login: bool = False) -> Iterator[MailServer]:
+    """A real SMTP server on a free localhost port, for the length of the block; with ``login``
+    it offers AUTH (without TLS) and takes orderflow / s3cret."""
+    server = MailServer(port=port or free_port())
+    options: dict[str, Any] = {}
+    if login:
+        options = {"authenticator": server.authenticate, "auth_require_tls": False}
+    controller = Controller(server, hostname="127.0.0.1", port=server.port, **options)
+    controller.start()
+    try:
+        yield server
+    finally:
+        controller.stop()
