@@ -75,7 +75,19 @@ def _check_stock(dbs: WorkerDatabases, orders: dict[str, Order], report: Audit) 
         uow = StockUnitOfWork(session)
         ledger = uow.items.ledger_totals()
         open_reserved = uow.reservations.open_quantities()
+        claimed = uow.backorders.waiting_quantities()
+        on_order = uow.purchase_orders.outstanding_quantities()
         for item in uow.items.all():
+            if item.backordered != claimed.get(item.sku, 0):
+                report.violations.append(
+                    f"stock {item.sku}: {item.backordered} backordered but waiting orders claim "
+                    f"{claimed.get(item.sku, 0)}"
+                )
+            if item.on_order != on_order.get(item.sku, 0):
+                report.violations.append(
+                    f"stock {item.sku}: {item.on_order} on order but purchase orders bring "
+                    f"{on_order.get(item.sku, 0)}"
+                )
             if item.on_hand != ledger.get(item.sku, 0):
                 report.violations.append(
                     f"stock {item.sku}: on hand {item.on_hand} but its ledger sums to "
@@ -86,12 +98,14 @@ def _check_stock(dbs: WorkerDatabases, orders: dict[str, Order], report: Audit) 
                     f"stock {item.sku}: {item.reserved} reserved but open reservations hold "
                     f"{open_reserved.get(item.sku, 0)}"
                 )
-        for order_id in uow.reservations.ids_with_status(ReservationStatus.RESERVED):
-            order = orders.get(order_id)
-            if order is not None and order.terminal:
-                report.violations.append(
-                    f"order {order_id}: {order.status} but stock still holds its reservation"
-                )
+        holding = [ReservationStatus.RESERVED, ReservationStatus.BACKORDERED]
+        for status in holding:
+            for order_id in uow.reservations.ids_with_status(status):
+                order = orders.get(order_id)
+                if order is not None and order.terminal:
+                    report.violations.append(
+                        f"order {order_id}: {order.status} but stock still holds it ({status})"
+                    )
 
 
 def _check_money(dbs: WorkerDatabases, orders: dict[str, Order], report: Audit) -> None:

@@ -257,6 +257,32 @@ def order_change_address(
     )
 
 
+@stock_app.command("policy")
+def stock_policy(
+    sku: Annotated[str, typer.Argument(help="The SKU, e.g. MUG-BLUE.")],
+    backorder: Annotated[
+        bool | None, typer.Option("--backorder/--no-backorder", help="May orders wait for it?")
+    ] = None,
+    reorder_point: Annotated[int | None, typer.Option(help="Reorder at this level.")] = None,
+    reorder_quantity: Annotated[int | None, typer.Option(help="How many to reorder.")] = None,
+    lead_time_days: Annotated[int | None, typer.Option(help="The supplier's lead time.")] = None,
+) -> None:
+    """Set how a SKU is bought: backorders, reorder point and quantity, supplier lead time."""
+    from .operations import StockRefused, set_stock_policy
+
+    try:
+        item = set_stock_policy(
+            load_settings(), sku, backorder, reorder_point, reorder_quantity, lead_time_days
+        )
+    except StockRefused as error:
+        raise fail(str(error)) from None
+    console.print(
+        f"{item.sku}: backorders {'allowed' if item.backorder_allowed else 'refused'}, "
+        f"reorder {item.reorder_quantity} at {item.reorder_point}, lead time "
+        f"{item.lead_time_days} days"
+    )
+
+
 @stock_app.command("receive")
 def stock_receive(
     sku: Annotated[str, typer.Argument(help="The SKU that arrived.")],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from services.stock.admin import StockError, set_level
+from services.stock.admin import StockError, set_level, set_policy
 from services.stock.model import Item
 from services.stock.store import StockUnitOfWork
 from shared.clock import SystemClock
@@ -31,6 +31,31 @@ def set_stock(
         with dbs.session("stock") as session, session.begin():
             uow = StockUnitOfWork(session)
             return set_level(uow, sku, quantity, SystemClock().now(), location, weight_grams)
+    except StockError as error:
+        raise StockRefused(str(error)) from None
+    finally:
+        dbs.dispose()
+
+
+def set_stock_policy(
+    settings: Settings,
+    sku: str,
+    backorder_allowed: bool | None,
+    reorder_point: int | None,
+    reorder_quantity: int | None,
+    lead_time_days: int | None,
+) -> Item:
+    dbs = WorkerDatabases(settings, ["stock"])
+    try:
+        with dbs.session("stock") as session, session.begin():
+            return set_policy(
+                StockUnitOfWork(session),
+                sku,
+                backorder_allowed=backorder_allowed,
+                reorder_point=reorder_point,
+                reorder_quantity=reorder_quantity,
+                lead_time_days=lead_time_days,
+            )
     except StockError as error:
         raise StockRefused(str(error)) from None
     finally:
