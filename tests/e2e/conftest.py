@@ -28,7 +28,8 @@ def settings(namespace: str, rabbitmq_url: str, postgres_url: str) -> Iterator[S
 
 @pytest.fixture
 def processes(settings: Settings, tmp_path: Path) -> Iterator[ProcessCluster]:
-    cluster = ProcessCluster(settings, tmp_path / "logs", env=FAST_TIME)
+    env = {**FAST_TIME, "ORDERFLOW_NOTIFIER_MAILDIR": str(tmp_path / "mail")}
+    cluster = ProcessCluster(settings, tmp_path / "logs", env=env)
     try:
         yield cluster
     finally:
