@@ -9,8 +9,10 @@ complaint windows pass in milliseconds, deterministically.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
+
+from pydantic_settings import BaseSettings
 
 from shared.clock import Clock, ManualClock, SystemClock
 from shared.settings import Settings
@@ -21,12 +23,20 @@ from .workers import NAMES, build
 
 class Cluster:
     def __init__(
-        self, settings: Settings, clock: Clock | None = None, names: Iterable[str] = NAMES
+        self,
+        settings: Settings,
+        clock: Clock | None = None,
+        names: Iterable[str] = NAMES,
+        worker_settings: Mapping[str, BaseSettings] | None = None,
     ) -> None:
+        """``worker_settings`` gives some workers their own settings (by worker name) instead
+        of what their bootstraps would read from the environment."""
         self.clock = clock or SystemClock()
         self.settings = settings
+        own = worker_settings or {}
         self.workers = {
-            name: Worker(build(name, self.clock), settings, self.clock) for name in names
+            name: Worker(build(name, self.clock, own.get(name)), settings, self.clock)
+            for name in names
         }
 
     def __getitem__(self, name: str) -> Worker:

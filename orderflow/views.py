@@ -37,20 +37,73 @@ def summary(entry: Entry) -> str:
         case "stock.unavailable":
             short = [f"{s['sku']} {s['available']}/{s['requested']}" for s in data["shortages"]]
             return "short: " + ", ".join(short + [f"{s} unknown" for s in data["unknown_skus"]])
+        case "stock.backordered":
+            waiting = ", ".join(
+                f"{line['quantity']}x {line['sku']} ({line['purchase_order_id']})"
+                for line in data["lines"]
+            )
+            return f"{waiting}; expected {data['expected_on']}, gives up {data['expires_on']}"
+        case "stock.released" | "payment.voided" | "fulfillment.cancelled":
+            return str(data["reason"])
+        case "stock.restocked":
+            lines = ", ".join(f"{line['quantity']}x {line['sku']}" for line in data["lines"])
+            return f"{lines} ({data['reason']})"
+        case "stock.replenishment_requested":
+            return (
+                f"{data['purchase_order_id']}: {data['quantity']}x {data['sku']}, "
+                f"expected {data['expected_on']}"
+            )
         case "payment.captured":
-            return f"{data['method']} {money(data['amount']['amount'], data['amount']['currency'])}"
+            return f"{data['method']} {_amount(data['amount'])}"
         case "payment.failed":
             return f"{data['method']}: {data['reason']}"
+        case "payment.pending":
+            return (
+                f"{data['method']} {_amount(data['received'])} of {_amount(data['amount_due'])} "
+                f"received, due by {_moment(data['deadline'])}, reference {data['reference']}"
+            )
+        case "payment.reminder":
+            return (
+                f"#{data['number']}: {_amount(data['balance'])} "
+                f"still due by {_moment(data['deadline'])}"
+            )
+        case "payment.expired":
+            return f"{data['method']}: unpaid at the deadline"
+        case "payment.deferred":
+            return f"{data['method']}: {_amount(data['amount_due'])} to collect on delivery"
+        case "payment.refunded":
+            return f"{_amount(data['amount'])} ({data['reason']})"
         case "fulfillment.packed":
             grams = sum(p["weight_grams"] for p in data["parcels"])
             return f"{len(data['parcels'])} parcel(s), {grams / 1000:.2f} kg"
+        case "fulfillment.cancel_refused":
+            offer = ", return offered" if data.get("return_offered") else ""
+            return f"{data['reason']}{offer}"
         case "shipment.dispatched":
             service = f"{data['carrier']} {data['service']} {data['tracking_number']}"
             return f"{service}, due {data['expected_delivery']}"
+        case "shipment.delivery_failed":
+            return f"{data['tracking_number']} at {_moment(data['failed_at'])}"
+        case "shipment.returned":
+            return f"{data['tracking_number']} after {data['attempts']} delivery attempts"
+        case "shipment.address_changed":
+            point = " (pickup point)" if data.get("pickup_point_id") else ""
+            return f"new address in {data['address']['country']}{point}"
+        case "shipment.address_change_refused":
+            return str(data["reason"])
         case "notification.sent":
             return f"{data['about']} ({data['language']})"
         case _:
             return ""
+
+
+def _amount(value: dict[str, Any]) -> str:
+    return money(value["amount"], value["currency"])
+
+
+def _moment(value: str) -> str:
+    """An ISO timestamp from a message, to the minute."""
+    return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M")
 
 
 def when(at: datetime, start: datetime) -> str:
@@ -60,6 +113,8 @@ def when(at: datetime, start: datetime) -> str:
         return f"+{elapsed.days}d" + (f"{hours}h" if hours else "")
     if hours:
         return f"+{hours}h" + (f"{minutes}m" if minutes else "")
+    if minutes:
+        return f"+{minutes}m"
     return f"+{elapsed.total_seconds():.1f}s"
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from pydantic_settings import BaseSettings
+
 from services.aftersales import worker as aftersales
 from services.intake import worker as intake
 from services.notifier import worker as notifier
@@ -25,10 +27,14 @@ class UnknownWorker(ValueError):
     pass
 
 
-def build(name: str, clock: Clock | None = None) -> Service:
+def build(name: str, clock: Clock | None = None, settings: BaseSettings | None = None) -> Service:
+    """The named worker's service; ``settings`` (that worker's own settings class, e.g.
+    ``WarehouseSettings``) replaces what its bootstrap would read from the environment."""
     try:
         bootstrap = BOOTSTRAPS[name]
     except KeyError:
         known = ", ".join(NAMES)
         raise UnknownWorker(f"worker: no worker named {name!r}; choose one of {known}") from None
-    return bootstrap(clock=clock)
+    if settings is None:
+        return bootstrap(clock=clock)
+    return bootstrap(clock=clock, settings=settings)
