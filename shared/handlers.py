@@ -74,9 +74,23 @@ def inject(
     return {c: _bind(handler, positional, dependencies) for c, handler in handlers.items()}
 
 
+ENVELOPE = "envelope"
+"""A handler parameter the runtime fills per message with the message's envelope, for the rare
+handler that must tell two deliveries of equal content apart (its id is the event's identity)."""
+
+
 def _bind(handler: Handler, positional: int, dependencies: Mapping[str, Any]) -> Any:
-    wanted = list(inspect.signature(handler).parameters)[positional:]
+    wanted = [p for p in list(inspect.signature(handler).parameters)[positional:] if p != ENVELOPE]
     missing = [name for name in wanted if name not in dependencies]
     if missing:
         raise TypeError(f"{handler.__name__} needs {', '.join(missing)}, which bootstrap lacks")
-    return functools.partial(handler, **{name: dependencies[name] for name in wanted})
+    bound = functools.partial(handler, **{name: dependencies[name] for name in wanted})
+    bound.wants_envelope = ENVELOPE in inspect.signature(handler).parameters  # type: ignore[attr-defined]
+    return bound
+
+
+def call(handler: BoundHandler, message: Message, uow: Any, envelope: Envelope) -> Result:
+    """Call a bound handler, giving it the envelope if it asked for one."""
+    if getattr(handler, "wants_envelope", False):
+        return handler(message, uow, envelope=envelope)  # type: ignore[call-arg]
+    return handler(message, uow)

@@ -34,7 +34,7 @@ from shared.contracts import Message, contract_for
 from shared.database import open_database
 from shared.envelope import Envelope, InvalidMessage, decode, open_payload, wrap
 from shared.errors import is_transient
-from shared.handlers import Service
+from shared.handlers import Service, call
 from shared.inbox import Inbox, inbox_table
 from shared.messaging import BrokerLink, Outgoing
 from shared.outbox import Outbox, outbox_table
@@ -243,7 +243,7 @@ class Worker:
     def _retrying(self) -> Retrying:
         return Retrying(
             stop=stop_after_attempt(self.settings.handler_attempts),
-            wait=wait_exponential_jitter(initial=0.05, max=2.0),
+            wait=wait_exponential_jitter(multiplier=0.05, max=2.0, jitter=0.05),
             retry=retry_if_exception(is_transient),
             reraise=True,
         )
@@ -308,7 +308,8 @@ class Worker:
         started = time.perf_counter()
         envelope = item.envelope
         if item.message is not None:
-            results = list(self.service.handlers[type(item.message)](item.message, uow))
+            handler = self.service.handlers[type(item.message)]
+            results = list(call(handler, item.message, uow, envelope))
         else:
             assert item.problem is not None
             contract = contract_for(envelope.type)

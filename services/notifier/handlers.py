@@ -26,6 +26,7 @@ from shared.contracts import (
     ShipmentReturned,
     StockBackordered,
 )
+from shared.envelope import Envelope
 from shared.handlers import Handler
 
 from .model import NotificationStatus, Recipient
@@ -97,9 +98,14 @@ def on_payment_refunded(
 
 
 def on_fulfillment_cancel_refused(
-    event: FulfillmentCancelRefused, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+    event: FulfillmentCancelRefused,
+    uow: NotifierUnitOfWork,
+    clock: Clock,
+    templates: Environment,
+    envelope: Envelope | None = None,
 ) -> list[Message]:
-    return notify(event, uow, clock, templates)
+    """Each refusal answers its own request, even when the words are the same."""
+    return notify(event, uow, clock, templates, reference=_answer(envelope))
 
 
 def on_shipment_dispatched(
@@ -129,9 +135,16 @@ def on_shipment_returned(
 
 
 def on_shipment_address_changed(
-    event: ShipmentAddressChanged, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+    event: ShipmentAddressChanged,
+    uow: NotifierUnitOfWork,
+    clock: Clock,
+    templates: Environment,
+    envelope: Envelope | None = None,
 ) -> list[Message]:
-    """One per new address: a digest of it tells the changes apart without keeping it twice."""
+    """One per change, even back to an earlier address: the announcement's id tells them
+    apart; without it, a digest of the address does."""
+    if envelope is not None:
+        return notify(event, uow, clock, templates, reference=_answer(envelope))
     where = event.model_dump_json(include={"address", "pickup_point_id"})
     reference = "address-" + hashlib.sha256(where.encode()).hexdigest()[:16]
     return notify(event, uow, clock, templates, reference=reference)
@@ -142,8 +155,15 @@ def on_shipment_address_change_refused(
     uow: NotifierUnitOfWork,
     clock: Clock,
     templates: Environment,
+    envelope: Envelope | None = None,
 ) -> list[Message]:
-    return notify(event, uow, clock, templates)
+    """Each refusal answers its own request, even when the words are the same."""
+    return notify(event, uow, clock, templates, reference=_answer(envelope))
+
+
+def _answer(envelope: Envelope | None) -> str:
+    """A reference per announcement for answers a customer may get more than once."""
+    return f"event-{envelope.id}" if envelope is not None else ""
 
 
 HANDLERS: dict[type[Message], Handler] = {
