@@ -611,7 +611,7 @@ def check_order(spec: OrderSpec, status: str, reason: str | None, saga: Saga) ->
         assert (status, reason) == expected, outcome
 
 
-# -- the known bug, shrunk ------------------------------------------------------------------------
+# -- repeated requests, each answered by its own e-mail (a bug this property found) -----------
 
 SIMPLE = OrderSpec(
     external_id="PROP-0",
@@ -643,7 +643,6 @@ PACKED = [Step(2), Jump(), Step(3)]  # paid, then the packing timer: handed to t
 def test_repeated_requests_are_each_answered_by_one_email(
     monkeypatch: pytest.MonkeyPatch, interventions: list[Action]
 ) -> None:
-    monkeypatch.setattr(f"{__name__}.ONE_REQUEST_OF_A_KIND", False)
 
     outcome = run(monkeypatch, [SIMPLE], interventions)
 
