@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from .base import Message, OrderMessage, Sku, _Frozen
+from .base import Message, OrderId, OrderMessage, Sku, _Frozen
 
 
 class ReservedLine(_Frozen):
@@ -29,6 +29,11 @@ class StockReserved(OrderMessage):
     type: ClassVar[str] = "stock.reserved"
 
     lines: list[ReservedLine]
+    replaces_order: OrderId | None = Field(
+        default=None,
+        description="Set when the reservation is an after-sales replacement for this order: "
+        "it is shipped free of charge, so payment ignores it and the warehouse packs it at once.",
+    )
 
 
 class StockUnavailable(OrderMessage):
