@@ -1,5 +1,2 @@
-"""After-sales: keeps each delivered order's return window.
-
-Returns, RMAs, inspections, refunds and exchanges arrive in the next issue; for now the worker
-only records until when an order may be returned, and announces nothing.
-"""
+"""After-sales: returns (RMA, receipt, inspection, refund, restock), exchanges and resends of
+missing items, each a case of a delivered order within its return window."""

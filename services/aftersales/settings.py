@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from .policy import ReturnPolicy
 
 
 class AftersalesSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_AFTERSALES_", extra="ignore")
 
-    return_window_days: int = Field(
-        default=30, ge=0, description="how long after delivery an order may be returned"
+    return_window_days: float = Field(
+        default=14,
+        ge=0,
+        description="how long after delivery an order may be returned, exchanged or complained "
+        "about; keep it no longer than intake's completion window, which closes the order",
+    )
+    send_back_days: float = Field(
+        default=14, gt=0, description="how long the customer has to send the goods of an RMA"
+    )
+    damaged_refund_percent: int = Field(
+        default=50, ge=0, le=100, description="what a unit inspected as damaged is refunded at"
     )
 
     @property
-    def return_window(self) -> timedelta:
-        return timedelta(days=self.return_window_days)
+    def policy(self) -> ReturnPolicy:
+        return ReturnPolicy.of(
+            self.return_window_days, self.send_back_days, self.damaged_refund_percent
+        )

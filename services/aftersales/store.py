@@ -6,31 +6,35 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from shared.contracts import Message, ShipmentDelivered
+from shared.contracts import Message, original_order
 from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
 
-from .model import ReturnWindow
+from .model import Order
 
 
 class AftersalesUnitOfWork(UnitOfWork):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
-        self.return_windows = ReturnWindowStore(session)
+        self.orders = OrderStore(session)
 
     def preload(self, messages: Sequence[Message]) -> None:
-        """Lock the batch's return windows with one query, in order-id order."""
-        delivered = [m.order_id for m in messages if isinstance(m, ShipmentDelivered)]
-        self.rows.lock(ReturnWindow.order_id, delivered)
+        """Lock the batch's orders with one query, in order-id order: a replacement's events
+        lock the order it belongs to."""
+        self.rows.lock(Order.order_id, [original_order(m.subject) for m in messages])
 
 
-class ReturnWindowStore:
+class OrderStore:
     def __init__(self, session: Session) -> None:
-        self.session = session
         self.rows = locked_rows(session)
 
-    def for_order(self, order_id: str) -> ReturnWindow | None:
-        return self.rows.get(ReturnWindow, order_id)
+    def get(self, order_id: str) -> Order | None:
+        return self.rows.get(Order, order_id)
 
-    def add(self, window: ReturnWindow) -> None:
-        self.rows.add(window)
+    def get_or_open(self, order_id: str) -> Order:
+        """The order, or a new row for it: its events may come before ``order.placed``."""
+        order = self.get(order_id)
+        if order is None:
+            order = Order.opened(order_id)
+            self.rows.add(order)
+        return order

@@ -14,13 +14,10 @@ NAME = "aftersales"
 
 
 def bootstrap(clock: Clock | None = None, settings: AftersalesSettings | None = None) -> Service:
-    """``clock`` is unused so far; returns will need it (and every worker takes one)."""
     settings = settings or AftersalesSettings()
     return Service(
         name=NAME,
         metadata=Base.metadata,
         unit_of_work=AftersalesUnitOfWork,
-        handlers=inject(
-            HANDLERS, clock=clock or SystemClock(), return_window=settings.return_window
-        ),
+        handlers=inject(HANDLERS, clock=clock or SystemClock(), policy=settings.policy),
     )

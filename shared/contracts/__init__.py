@@ -16,6 +16,8 @@ from .aftersales import (
     ReturnReceive,
     ReturnReceived,
     ReturnRequest,
+    case_id_for,
+    original_order,
 )
 from .base import REGISTRY, Message, Money, OrderLine, OrderMessage, contract_for
 from .fulfillment import (
@@ -164,5 +166,7 @@ __all__ = [
     "StockUnavailable",
     "StockWaitlistDue",
     "TrackingStatus",
+    "case_id_for",
     "contract_for",
+    "original_order",
 ]

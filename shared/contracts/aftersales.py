@@ -186,3 +186,13 @@ class AftersalesCaseClosed(OrderMessage):
     outcome: CaseOutcome
     refunded: Money | None = None
     fully_returned: bool = False
+
+
+def case_id_for(order_id: str, number: int) -> str:
+    """The ``number``-th case of an order: its RMA number, and its replacement's order id."""
+    return f"{order_id}.{number}"
+
+
+def original_order(order_id: str) -> str:
+    """The order an id belongs to: itself, or the order a case (replacement) id was opened on."""
+    return order_id.split(".", 1)[0]
