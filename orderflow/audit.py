@@ -3,9 +3,13 @@
 1. every order is terminal, or waits in a named state with a timer scheduled;
 2. stock is conserved per SKU (on hand = sum of its ledger; reserved = open reservations) and no
    reservation outlives its order;
-3. money is conserved per order (refunded <= captured; a cancelled order nets to zero; a completed
-   one was charged its total, once);
+3. money is conserved per order (refunded <= captured; a cancelled or fully returned order nets
+   to zero; a completed one keeps its total less what after-sales refunded; nothing is charged
+   twice, and a replacement is never charged);
 4. every effect happened once: one gateway charge per order, one notification per announced event.
+
+An after-sales case (``<order>.<n>``) and its replacement belong to their order: their timers
+keep it waiting, their reservations must end with it, their notifications count for it.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 
+from services.aftersales.model import Case
 from services.intake.model import TERMINAL, Order
 from services.intake.store import IntakeUnitOfWork
 from services.notifier.model import Notification
 from services.payment.store import PaymentUnitOfWork
 from services.stock.model import ReservationStatus
 from services.stock.store import StockUnitOfWork
+from shared.contracts import original_order
 
 from .databases import WorkerDatabases
 from .workers import build
@@ -101,7 +107,7 @@ def _check_stock(dbs: WorkerDatabases, orders: dict[str, Order], report: Audit) 
         holding = [ReservationStatus.RESERVED, ReservationStatus.BACKORDERED]
         for status in holding:
             for order_id in uow.reservations.ids_with_status(status):
-                order = orders.get(order_id)
+                order = orders.get(original_order(order_id))
                 if order is not None and order.terminal:
                     report.violations.append(
                         f"order {order_id}: {order.status} but stock still holds it ({status})"
@@ -113,6 +119,9 @@ def _check_money(dbs: WorkerDatabases, orders: dict[str, Order], report: Audit) 
         uow = PaymentUnitOfWork(session)
         moved = uow.payments.money_moved_by_order()
         charges = uow.gateway_ledger.approved_by_reference()
+    with dbs.session("aftersales") as session:
+        query = select(Case.order_id, func.sum(Case.refund_amount)).group_by(Case.order_id)
+        aftersales_refunds = {order_id: int(total) for order_id, total in session.execute(query)}
     for order_id, money in moved.items():
         order = orders.get(order_id)
         if money.refunded > money.captured:
@@ -121,17 +130,23 @@ def _check_money(dbs: WorkerDatabases, orders: dict[str, Order], report: Audit) 
             )
         if order is None:
             continue
-        if order.status in ("cancelled", "rejected") and money.captured != money.refunded:
+        if (
+            order.status in ("cancelled", "rejected", "returned")
+            and money.captured != money.refunded
+        ):
             report.violations.append(
                 f"order {order_id}: {order.status} but captured - refunded = "
                 f"{money.captured - money.refunded}"
             )
-        if order.status == "completed" and money.captured - money.refunded != order.total:
+        expected = order.total - aftersales_refunds.get(order_id, 0)
+        if order.status == "completed" and money.captured - money.refunded != expected:
             report.violations.append(
                 f"order {order_id}: completed with {money.captured - money.refunded} kept, "
-                f"expected its total {order.total}"
+                f"expected its total {order.total} less after-sales refunds, {expected}"
             )
     for order_id, count in charges.items():
+        if order_id != original_order(order_id):
+            report.violations.append(f"replacement {order_id}: charged at the gateway")
         if count > 1:
             report.violations.append(f"order {order_id}: charged {count} times at the gateway")
 
@@ -153,7 +168,7 @@ def _check_once(dbs: WorkerDatabases, orders: dict[str, Order], report: Audit) -
         )
         notified = {(o, about): int(n) for o, about, n in session.execute(query)}
     for key, count in announced.items():
-        if key[0] in orders and notified.get(key, 0) != count:
+        if original_order(key[0]) in orders and notified.get(key, 0) != count:
             report.violations.append(
                 f"order {key[0]}: {count} {key[1]} announced, {notified.get(key, 0)} notifications"
             )

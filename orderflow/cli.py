@@ -12,13 +12,13 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
-from rich.console import Console
 
 from shared import metrics
 from shared.envelope import describe
-from shared.settings import Settings
 from shared.worker import Worker
 
+from .cli_aftersales import order_exchange, order_resend, order_return, return_app
+from .cli_support import Wait, act, check_order, console, fail, load_settings, valid
 from .workers import NAMES, UnknownWorker, build
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -26,22 +26,6 @@ order_app = typer.Typer(no_args_is_help=True, help="Look at orders.")
 stock_app = typer.Typer(no_args_is_help=True, help="Operator actions on stock.")
 app.add_typer(order_app, name="order")
 app.add_typer(stock_app, name="stock")
-console = Console()
-errors = Console(stderr=True)
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code)
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        raise fail(
-            f"settings: {describe(error)} (from ORDERFLOW_* environment variables)"
-        ) from None
 
 
 def configure_logging(level: str) -> None:
@@ -151,49 +135,6 @@ def order_show(
         raise fail(str(error), code=1) from None
 
 
-Wait = Annotated[float, typer.Option(help="Seconds to wait for the answer; 0 to not wait.")]
-
-
-def _act(message: Any, answers: dict[str, str], wait: float, refused: set[str]) -> None:
-    """Send a command, then print the owning worker's answer (exit 1 if it refused)."""
-    from .commands import NotAllowed, await_answer, now, send
-    from .databases import WorkerDatabases
-
-    settings = load_settings()
-    started = now()
-    try:
-        envelope = send(settings, message)
-    except NotAllowed as error:
-        raise fail(str(error)) from None
-    console.print(f"sent {envelope.type} for {envelope.subject} (message {envelope.id})")
-    if not wait:
-        return
-    dbs = WorkerDatabases(settings)
-    try:
-        answer = await_answer(dbs, envelope.subject, answers, started, wait)
-    finally:
-        dbs.dispose()
-    if answer is None:
-        raise fail(f"no answer within {wait:g}s; see `orderflow order show {envelope.subject}`", 1)
-    detail = answer.data.get("reason") or ""
-    console.print(f"{answers[answer.type]}" + (f": {detail}" if detail else ""))
-    if answer.type in refused:
-        raise typer.Exit(1)
-
-
-def _check_order(order_id: str, action: str) -> None:
-    from .commands import NotAllowed, order_state, refuse_if_closed
-    from .databases import WorkerDatabases
-
-    dbs = WorkerDatabases(load_settings(), ["intake"])
-    try:
-        refuse_if_closed(order_state(dbs, order_id), action)
-    except NotAllowed as error:
-        raise fail(str(error)) from None
-    finally:
-        dbs.dispose()
-
-
 @order_app.command("cancel")
 def order_cancel(
     order_id: Annotated[str, typer.Argument(help="The order to cancel.")],
@@ -203,9 +144,9 @@ def order_cancel(
     """Ask to cancel an order; the warehouse intercepts it unless it has left."""
     from shared.contracts import OrderCancel
 
-    command = _valid(OrderCancel, order_id=order_id, reason=reason)
-    _check_order(order_id, "cancel")
-    _act(
+    command = valid(OrderCancel, order_id=order_id, reason=reason)
+    check_order(order_id, "cancel")
+    act(
         command,
         {
             "fulfillment.cancelled": "cancelled: the warehouse stopped it",
@@ -238,15 +179,15 @@ def order_change_address(
         "postal_code": postal_code,
         "country": country,
     }
-    command = _valid(
+    command = valid(
         OrderChangeAddress,
         order_id=order_id,
         address=address,
         pickup_point_id=pickup_point_id,
         reason=reason,
     )
-    _check_order(order_id, "change the address")
-    _act(
+    check_order(order_id, "change the address")
+    act(
         command,
         {
             "shipment.address_changed": "changed",
@@ -255,6 +196,12 @@ def order_change_address(
         wait,
         refused={"shipment.address_change_refused"},
     )
+
+
+order_app.command("return")(order_return)
+order_app.command("exchange")(order_exchange)
+order_app.command("resend")(order_resend)
+app.add_typer(return_app, name="return")
 
 
 @stock_app.command("policy")
@@ -297,8 +244,8 @@ def stock_receive(
 
     from shared.contracts import StockReceive
 
-    _act(
-        _valid(
+    act(
+        valid(
             StockReceive,
             receipt_id=receipt_id or f"rcpt_{uuid.uuid4().hex[:16]}",
             sku=sku,
@@ -337,8 +284,8 @@ def payment_notify(
         raise fail(f"amount: {amount!r} is not a number like 29.95") from None
     if minor != minor.to_integral_value() or minor <= 0:
         raise fail(f"amount: {amount!r} must be positive with at most two decimals")
-    _act(
-        _valid(
+    act(
+        valid(
             PaymentNotification,
             order_id=order_id,
             notification_id=notification_id or f"ntf_{uuid.uuid4().hex[:16]}",
@@ -353,14 +300,6 @@ def payment_notify(
         wait,
         refused=set(),
     )
-
-
-def _valid(contract: Any, **fields: Any) -> Any:
-    """Build a command, turning validation errors into messages that name the field."""
-    try:
-        return contract(**fields)
-    except ValidationError as error:
-        raise fail(describe(error)) from None
 
 
 @stock_app.command("set")

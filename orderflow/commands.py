@@ -8,10 +8,12 @@ its answer is read back from that worker's outbox.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
+from services.aftersales.model import Case
 from services.intake.model import TERMINAL
 from services.intake.store import IntakeUnitOfWork
 from shared.contracts import Message
@@ -50,11 +52,43 @@ def refuse_if_closed(state: OrderState, action: str) -> None:
             f"order {state.order_id} is already cancelled ({state.cancel_reason}); "
             f"there is nothing to {action}"
         )
-    if state.status in {"delivered", *TERMINAL}:
+    if state.status in {"delivered", "in_aftersales", *TERMINAL}:
         raise NotAllowed(
             f"order {state.order_id} is {state.status}: too late to {action}; "
             "offer the customer a return instead"
         )
+
+
+def refuse_unless_delivered(state: OrderState, action: str) -> None:
+    """After-sales is for delivered orders whose window intake has not closed yet."""
+    if state.status in ("delivered", "in_aftersales"):
+        return
+    if state.status in ("rejected", "cancelled"):
+        raise NotAllowed(f"order {state.order_id} is {state.status}; there is nothing to {action}")
+    if state.status in TERMINAL:
+        raise NotAllowed(
+            f"order {state.order_id} is {state.status}: its return window has closed; "
+            f"too late to {action}"
+        )
+    raise NotAllowed(
+        f"order {state.order_id} is {state.status}, not delivered yet: nothing to {action}; "
+        "the customer may cancel it instead"
+    )
+
+
+def rma_awaiting_goods(dbs: WorkerDatabases, rma: str, returned: Mapping[str, int]) -> None:
+    """The RMA exists, waits for its goods, and authorized at least what came back."""
+    with dbs.session("aftersales") as session:
+        case = session.get(Case, rma)
+        if case is None or case.kind == "resend":
+            raise NotAllowed(f"rma: no RMA has the number {rma!r}")
+        if case.status != "awaiting_goods":
+            raise NotAllowed(f"RMA {rma} is closed ({case.outcome or 'goods received'})")
+        for sku, quantity in sorted(returned.items()):
+            if quantity > case.lines.get(sku, 0):
+                raise NotAllowed(
+                    f"{sku}: {quantity} came back but RMA {rma} authorized {case.lines.get(sku, 0)}"
+                )
 
 
 def send(settings: Settings, message: Message) -> Envelope:
@@ -87,18 +121,30 @@ def send(settings: Settings, message: Message) -> Envelope:
 
 
 def await_answer(
-    dbs: WorkerDatabases, subject: str, types: Iterable[str], since: datetime, timeout: float
+    dbs: WorkerDatabases,
+    subject: str,
+    types: Iterable[str],
+    since: datetime,
+    timeout: float,
+    match: Mapping[str, Any] | None = None,
 ) -> Entry | None:
-    """The first of ``types`` announced about ``subject`` after ``since``, or None in time."""
+    """The first of ``types`` announced about ``subject`` after ``since`` whose data carries
+    ``match``, or None in time."""
     wanted = set(types)
     deadline = time.monotonic() + timeout
     while True:
         for entry in dbs.timeline(subject):
-            if entry.type in wanted and entry.at >= since:
+            if entry.type in wanted and entry.at >= since and _carries(entry, match or {}):
                 return entry
         if time.monotonic() > deadline:
             return None
         time.sleep(0.2)
+
+
+def _carries(entry: Entry, match: Mapping[str, Any]) -> bool:
+    """Fields the answer has must match; an answer without the field (a replacement's, which
+    names no request) is taken on its type and time."""
+    return all(entry.data.get(field, value) == value for field, value in match.items())
 
 
 def now() -> datetime:

@@ -10,7 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, MetaData, create_engine, event, make_url, text
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Dialect,
+    Engine,
+    MetaData,
+    create_engine,
+    event,
+    make_url,
+    or_,
+    text,
+)
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -86,3 +97,9 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+def of_subject(column: ColumnElement[str], subject: str) -> ColumnElement[bool]:
+    """``subject`` itself or one of its sub-subjects ``<subject>.<n>``: an order's after-sales
+    cases and their replacements belong to the order."""
+    return or_(column == subject, column.startswith(subject + ".", autoescape=True))

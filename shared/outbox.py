@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from shared.database import UtcDateTime
+from shared.database import UtcDateTime, of_subject
 from shared.envelope import Envelope
 
 
@@ -104,5 +104,6 @@ class Outbox:
         return {(subject, type_): int(n) for subject, type_, n in session.execute(query)}
 
     def about(self, session: Session, subject: str) -> list[Envelope]:
-        query = select(self.table.c.body).where(self.table.c.subject == subject)
+        """What was announced about ``subject`` and its sub-subjects (see ``of_subject``)."""
+        query = select(self.table.c.body).where(of_subject(self.table.c.subject, subject))
         return [Envelope.model_validate_json(body) for body in session.scalars(query)]

@@ -16,7 +16,7 @@ from sqlalchemy import Column, MetaData, String, Table, Text, delete, func, inse
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message
-from shared.database import UtcDateTime
+from shared.database import UtcDateTime, of_subject
 from shared.envelope import Envelope
 
 
@@ -76,5 +76,5 @@ class Timers:
 
     def pending(self, session: Session, subject: str) -> list[tuple[str, datetime]]:
         c = self.table.c
-        query = select(c.type, c.due_at).where(c.subject == subject).order_by(c.due_at)
+        query = select(c.type, c.due_at).where(of_subject(c.subject, subject)).order_by(c.due_at)
         return [(row.type, row.due_at) for row in session.execute(query)]

@@ -1,0 +1,99 @@
+"""What every ``orderflow`` command shares: output, settings, failing with a clear message, and
+sending a command to the workers and reading back the answer of the one that decides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from shared.envelope import describe
+from shared.settings import Settings
+
+console = Console()
+errors = Console(stderr=True)
+
+Wait = Annotated[float, typer.Option(help="Seconds to wait for the answer; 0 to not wait.")]
+Answer = str | Callable[[Mapping[str, Any]], str]
+"""How to print a worker's answer: a fixed text (followed by the answer's reason, if any), or a
+function of the answer's data."""
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    errors.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise fail(
+            f"settings: {describe(error)} (from ORDERFLOW_* environment variables)"
+        ) from None
+
+
+def valid(contract: Any, **fields: Any) -> Any:
+    """Build a command, turning validation errors into messages that name the field."""
+    try:
+        return contract(**fields)
+    except ValidationError as error:
+        raise fail(describe(error)) from None
+
+
+def act(
+    message: Any,
+    answers: Mapping[str, Answer],
+    wait: float,
+    refused: set[str],
+    match: Mapping[str, Any] | None = None,
+) -> None:
+    """Send a command, then print the owning worker's answer (exit 1 if it refused). ``match``
+    names fields the answer must carry (a request id), so another request's answer is not taken
+    for this one's."""
+    from .commands import NotAllowed, await_answer, now, send
+    from .databases import WorkerDatabases
+
+    settings = load_settings()
+    started = now()
+    try:
+        envelope = send(settings, message)
+    except NotAllowed as error:
+        raise fail(str(error)) from None
+    console.print(f"sent {envelope.type} for {envelope.subject} (message {envelope.id})")
+    if not wait:
+        return
+    dbs = WorkerDatabases(settings)
+    try:
+        answer = await_answer(dbs, envelope.subject, answers, started, wait, match or {})
+    finally:
+        dbs.dispose()
+    if answer is None:
+        raise fail(f"no answer within {wait:g}s; see `orderflow order show {envelope.subject}`", 1)
+    console.print(_said(answers[answer.type], answer.data))
+    if answer.type in refused:
+        raise typer.Exit(1)
+
+
+def _said(answer: Answer, data: Mapping[str, Any]) -> str:
+    if callable(answer):
+        return answer(data)
+    detail = data.get("reason") or ""
+    return answer + (f": {detail}" if detail else "")
+
+
+def check_order(order_id: str, action: str, check: Callable[..., None] | None = None) -> None:
+    """Refuse at once what the order's state (as intake sees it) makes pointless."""
+    from .commands import NotAllowed, order_state, refuse_if_closed
+    from .databases import WorkerDatabases
+
+    dbs = WorkerDatabases(load_settings(), ["intake"])
+    try:
+        (check or refuse_if_closed)(order_state(dbs, order_id), action)
+    except NotAllowed as error:
+        raise fail(str(error)) from None
+    finally:
+        dbs.dispose()
