@@ -14,14 +14,6 @@ class ReturnPolicy:
     """From an RMA: the goods must arrive by then, or the RMA expires."""
     damaged_refund_percent: int = 50
 
-    @classmethod
-    def of(
-        cls, return_window_days: float, send_back_days: float, damaged_percent: int
-    ) -> ReturnPolicy:
-        return cls(
-            timedelta(days=return_window_days), timedelta(days=send_back_days), damaged_percent
-        )
-
     def refund_for(self, unit_price: int, resellable: int, damaged: int) -> int:
         """Resellable units are refunded at their price, damaged ones at the set percentage."""
         return unit_price * resellable + unit_price * damaged * self.damaged_refund_percent // 100

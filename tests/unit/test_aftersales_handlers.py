@@ -54,6 +54,7 @@ LINES = [
     OrderLine(sku="TEA-GREEN", quantity=1, unit_price=800),
 ]
 TOTAL = 2 * 1250 + 800 + 495
+DAY = 24 * 3600
 
 
 class AfterSales:
@@ -78,7 +79,9 @@ class AfterSales:
 
 @pytest.fixture
 def aftersales(session_for: Callable[[Service], Session], clock: ManualClock) -> AfterSales:
-    service = worker.bootstrap(clock, AftersalesSettings(return_window_days=14, send_back_days=7))
+    service = worker.bootstrap(
+        clock, AftersalesSettings(return_window_seconds=14 * DAY, send_back_seconds=7 * DAY)
+    )
     return AfterSales(service, session_for(service), clock)
 
 
