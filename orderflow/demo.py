@@ -44,11 +44,17 @@ from shared.clock import ManualClock, SystemClock
 from shared.contracts import (
     Address,
     BackorderedLine,
+    InspectedLine,
+    ItemQuantity,
     Message,
     Money,
     OrderCancel,
     OrderChangeAddress,
     PaymentNotification,
+    ResendRequest,
+    Resolution,
+    ReturnReceive,
+    ReturnRequest,
     StockReceive,
 )
 from shared.envelope import Envelope, wrap
@@ -86,6 +92,11 @@ STEP_LABELS = {
     "shipment.delivery_failed": "delivery failed",
     "shipment.returned": "returned to sender",
     "shipment.delivered": "delivered",
+    "aftersales.request_refused": "request refused",
+    "return.authorized": "RMA",
+    "return.expired": "RMA expired",
+    "return.received": "goods back",
+    "replacement.requested": "sent again",
     "order.cancelled": "cancelled",
     "stock.released": "released",
     "stock.restocked": "restocked",
@@ -251,6 +262,52 @@ def _bank(notification_id: str, amount: Callable[[Snapshot], int]) -> Commands:
         ]
 
     return commands
+
+
+def _send_back(reason: str, resolution: Resolution = Resolution.REFUND, **units: int) -> Commands:
+    """The customer asks for an RMA for ``units`` (SKU with ``_`` for ``-``)."""
+    return lambda snap, _: [
+        ReturnRequest(
+            order_id=snap.order.id,
+            request_id=f"rq-{snap.order.external_id}",
+            resolution=resolution,
+            lines=_items(units),
+            reason=reason,
+        )
+    ]
+
+
+def _resend(reason: str, **units: int) -> Commands:
+    return lambda snap, _: [
+        ResendRequest(
+            order_id=snap.order.id,
+            request_id=f"rs-{snap.order.external_id}",
+            lines=_items(units),
+            reason=reason,
+        )
+    ]
+
+
+def _parcel_back(**inspected: tuple[int, int]) -> Commands:
+    """The RMA's parcel arrives; the warehouse counts (resellable, damaged) per SKU."""
+    return lambda snap, _: [
+        ReturnReceive(
+            order_id=snap.order.id,
+            rma=str(snap.last("return.authorized").data["rma"]),
+            lines=[
+                InspectedLine(sku=sku.replace("_", "-"), resellable=good, damaged=bad)
+                for sku, (good, bad) in inspected.items()
+            ],
+        )
+    ]
+
+
+def _items(units: dict[str, int]) -> list[ItemQuantity]:
+    return [ItemQuantity(sku=sku.replace("_", "-"), quantity=n) for sku, n in units.items()]
+
+
+def _delivered(snap: Snapshot) -> bool:
+    return snap.order.status == "delivered"
 
 
 def _goods_in(snap: Snapshot, _: datetime) -> list[Message]:
@@ -465,6 +522,89 @@ def scenarios() -> list[Scenario]:
                 ),
             ),
         ),
+        *after_delivery(),
+    ]
+
+
+def after_delivery() -> list[Scenario]:
+    """Returns, an exchange and a resend, each a case within the two-week return window."""
+    return [
+        Scenario(
+            order("web", "WEB-1007", "Frances Allen", "en", [("MUG-BLUE", 2), ("TEA-GREEN", 1)]),
+            "return: both mugs sent back two days after delivery, one arrives chipped: refunded "
+            "12.50 + 6.25 EUR (damaged at half price), the good one restocked, the tea kept",
+            (
+                Intervention(
+                    "customer",
+                    "asks to return the mugs",
+                    _delivered,
+                    2 * DAY,
+                    _send_back("the glaze is uneven", MUG_BLUE=2),
+                ),
+                Intervention(
+                    "warehouse",
+                    "returned mugs inspected",
+                    lambda s: s.saw("return.authorized"),
+                    3 * DAY,
+                    _parcel_back(MUG_BLUE=(1, 1)),
+                ),
+            ),
+        ),
+        Scenario(
+            order("phone", "TEL-3005", "Anna Karenina", "ru", [("PRESS-FRENCH", 1)]),
+            "full return: everything comes back unused, so everything is refunded, shipping "
+            "included; the order ends returned",
+            (
+                Intervention(
+                    "customer",
+                    "returns the whole order",
+                    _delivered,
+                    DAY,
+                    _send_back("changed my mind", PRESS_FRENCH=1),
+                ),
+                Intervention(
+                    "warehouse",
+                    "returned press inspected",
+                    lambda s: s.saw("return.authorized"),
+                    4 * DAY,
+                    _parcel_back(PRESS_FRENCH=(1, 0)),
+                ),
+            ),
+        ),
+        Scenario(
+            order("marketplace", "MKT-2004", "Oksana Bilous", "uk", [("KETTLE-STEEL", 1)], "UA"),
+            "exchange: the kettle leaks; once it is back a new one is reserved, packed and "
+            "shipped free of charge, and the order completes when the window closes",
+            (
+                Intervention(
+                    "customer",
+                    "asks to exchange the kettle",
+                    _delivered,
+                    DAY,
+                    _send_back("it leaks", Resolution.EXCHANGE, KETTLE_STEEL=1),
+                ),
+                Intervention(
+                    "warehouse",
+                    "leaking kettle received",
+                    lambda s: s.saw("return.authorized"),
+                    3 * DAY,
+                    _parcel_back(KETTLE_STEEL=(0, 1)),
+                ),
+            ),
+        ),
+        Scenario(
+            order("email", "MAIL-4004", "Zhang Wei", "zh", [("TEA-GREEN", 3)], "CN"),
+            "one tea missing from the parcel: resent at once, free of charge",
+            (
+                Intervention(
+                    "customer",
+                    "reports a missing tea",
+                    _delivered,
+                    HOUR,
+                    _resend("only two of three teas in the parcel", TEA_GREEN=1),
+                ),
+            ),
+        ),
     ]
 
 
@@ -514,10 +654,6 @@ def run_demo(console: Console, extra_orders: int = 6) -> None:
     finally:
         cluster.close()
     _show_mail(console, workdir / "mail")
-    console.print(
-        "\nNot shown yet: returns and exchanges after delivery come next (a later issue); "
-        "until then a delivered order can only complete."
-    )
     console.print(
         f"\nDone in {time.monotonic() - started:.1f}s. The workers' databases are in {workdir}; "
         f"look at one order with:\n  ORDERFLOW_DATABASE_URL='sqlite:///{workdir}/{{worker}}.db' "
@@ -667,7 +803,13 @@ def _show(
         state = o.status + (f": {o.cancel_reason}" if o.cancel_reason else "")
         if o.status == "rejected":
             state += ": " + ", ".join(problem["field"] for problem in o.problems)
-        colour = {"completed": "green", "cancelled": "yellow", "rejected": "red"}.get(o.status, "")
+        colours = {
+            "completed": "green",
+            "returned": "cyan",
+            "cancelled": "yellow",
+            "rejected": "red",
+        }
+        colour = colours.get(o.status, "")
         table.add_row(
             f"{o.channel}:{o.external_id}\n[dim]{o.id}[/]",
             money(o.total, o.currency or "EUR") if o.total else "-",
