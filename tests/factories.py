@@ -9,11 +9,17 @@ from shared.contracts import (
     Customer,
     Delivery,
     DeliveryOption,
+    InspectedLine,
+    ItemQuantity,
     OrderLine,
     OrderPlaced,
     OrderSubmit,
     PaymentInstruction,
     PaymentMethod,
+    ReplacementRequested,
+    Resolution,
+    ReturnReceived,
+    original_order,
 )
 
 
@@ -55,3 +61,31 @@ def order_placed(order_id: str = "ord-1", **overrides: Any) -> OrderPlaced:
         fields["items_total"] = sum(line.quantity * line.unit_price for line in fields["lines"])
         fields["total"] = fields["items_total"] + fields["shipping_fee"]
     return OrderPlaced(**fields)
+
+
+def replacement_requested(case_id: str = "ord-1.1", **overrides: Any) -> ReplacementRequested:
+    """An exchange's new goods, sent as an order of its own whose id is the case id."""
+    submit = order_submit()
+    fields: dict[str, Any] = {
+        "order_id": case_id,
+        "replaces_order": original_order(case_id),
+        "request": "exchange",
+        "lines": [ItemQuantity(sku="MUG-BLUE", quantity=1)],
+        "customer": submit.customer,
+        "delivery": submit.delivery,
+        "reason": "wrong colour",
+    }
+    fields.update(overrides)
+    return ReplacementRequested(**fields)
+
+
+def return_received(rma: str = "ord-1.1", **overrides: Any) -> ReturnReceived:
+    """The goods of an RMA (a case id) came back, inspected; announced for its original order."""
+    fields: dict[str, Any] = {
+        "order_id": original_order(rma),
+        "rma": rma,
+        "resolution": Resolution.REFUND,
+        "lines": [InspectedLine(sku="MUG-BLUE", resellable=1)],
+    }
+    fields.update(overrides)
+    return ReturnReceived(**fields)

@@ -1,15 +1,18 @@
-"""Shipping's handlers, one per message type."""
+"""Shipping's handlers, one per message type. An after-sales replacement is shipped like an
+order whose id is the case id: ``replacement.requested`` is its delivery request."""
 
 from __future__ import annotations
 
 from shared.clock import Clock
 from shared.contracts import (
     CarrierTrackingUpdate,
+    Delivery,
     FulfillmentPacked,
     Message,
     OrderCancelled,
     OrderChangeAddress,
     OrderPlaced,
+    ReplacementRequested,
 )
 from shared.errors import PermanentError
 from shared.handlers import Handler
@@ -26,11 +29,19 @@ Results = list[Message | Scheduled]
 def on_order_placed(
     event: OrderPlaced, uow: ShippingUnitOfWork, clock: Clock, carrier: Carrier, rate_card: RateCard
 ) -> Results:
-    shipment = _shipment(uow, event.order_id)
-    if not shipment.keep_request(event.delivery):
-        return []
-    changed = shipment.apply_waiting_address_change()
-    return [*changed, *_book_when_ready(uow, shipment, clock, carrier, rate_card)]
+    return _delivery_requested(event.order_id, event.delivery, uow, clock, carrier, rate_card)
+
+
+def on_replacement_requested(
+    event: ReplacementRequested,
+    uow: ShippingUnitOfWork,
+    clock: Clock,
+    carrier: Carrier,
+    rate_card: RateCard,
+) -> Results:
+    """The delivery request of a replacement, whose order id is the case id; the parcels the
+    warehouse packs for the case id are its other half."""
+    return _delivery_requested(event.order_id, event.delivery, uow, clock, carrier, rate_card)
 
 
 def on_fulfillment_packed(
@@ -72,6 +83,21 @@ def on_carrier_tracking_update(update: CarrierTrackingUpdate, uow: ShippingUnitO
     return [announcement] if announcement is not None else []
 
 
+def _delivery_requested(
+    order_id: str,
+    delivery: Delivery,
+    uow: ShippingUnitOfWork,
+    clock: Clock,
+    carrier: Carrier,
+    rate_card: RateCard,
+) -> Results:
+    shipment = _shipment(uow, order_id)
+    if not shipment.keep_request(delivery):
+        return []
+    changed = shipment.apply_waiting_address_change()
+    return [*changed, *_book_when_ready(uow, shipment, clock, carrier, rate_card)]
+
+
 def _shipment(uow: ShippingUnitOfWork, order_id: str) -> Shipment:
     shipment = uow.shipments.by_order(order_id)
     if shipment is None:
@@ -108,6 +134,7 @@ def _book_when_ready(
 
 HANDLERS: dict[type[Message], Handler] = {
     OrderPlaced: on_order_placed,
+    ReplacementRequested: on_replacement_requested,
     FulfillmentPacked: on_fulfillment_packed,
     OrderChangeAddress: on_order_change_address,
     OrderCancelled: on_order_cancelled,

@@ -1,7 +1,8 @@
 """Shipping's domain: one shipment per order, from its two halves to the carrier's last scan.
 
 A shipment is booked once both halves are known, in whichever order they arrive: the customer's
-delivery request (``order.placed``) and the packed parcels (``fulfillment.packed``). Until then
+delivery request (``order.placed``; for an after-sales replacement, ``replacement.requested``,
+whose order id is the case id) and the packed parcels (``fulfillment.packed``). Until then
 the address may change (a change that comes before the request waits for it) and the order may
 be cancelled, which leaves a tombstone: nothing is booked for it later. Booking hands the
 parcels to the carrier, so from then on an address change is refused and a cancel changes

@@ -1,4 +1,5 @@
-"""Stock's handler table, and the handlers of an order's life: reserve, commit, release, restock.
+"""Stock's handler table, and the handlers of an order's life: reserve, commit, release, restock;
+and of after-sales: a replacement reserved, a customer's return back on the shelf.
 
 What stock does for orders that wait for goods (backorders, receipts, purchase orders and its
 own timers) is in ``waiting``.
@@ -15,6 +16,8 @@ from shared.contracts import (
     OrderPlaced,
     PaymentExpired,
     PaymentFailed,
+    ReplacementRequested,
+    ReturnReceived,
     ShipmentDispatched,
     ShipmentReturned,
     StockBackorderDue,
@@ -25,12 +28,15 @@ from shared.contracts import (
     StockRestocked,
     StockUnavailable,
     StockWaitlistDue,
+    original_order,
 )
+from shared.errors import PermanentError
 from shared.handlers import Handler
 
-from .model import Reservation, ReservationStatus
-from .rules import allocate
+from .model import Movement, Reservation, ReservationStatus
+from .rules import Allocation, allocate, resellable
 from .store import StockUnitOfWork
+from .supply import ReturnReceipt
 from .waiting import (
     Results,
     backorder,
@@ -57,12 +63,51 @@ def on_order_placed(
         return [reserved, *replenish(uow, items.values(), now)]
     if allocation.may_wait(items):
         return backorder(event.order_id, allocation, uow, items, now, backorder_grace)
-    uow.reservations.add(Reservation.of(event.order_id, ReservationStatus.UNAVAILABLE, [], now))
-    return [
-        StockUnavailable(
-            order_id=event.order_id, shortages=allocation.shortages, unknown_skus=allocation.unknown
-        )
-    ]
+    return _unavailable(event.order_id, allocation, uow, clock)
+
+
+def on_replacement_requested(
+    event: ReplacementRequested, uow: StockUnitOfWork, clock: Clock
+) -> Results:
+    """An after-sales replacement is an order of its own, under the case id: all or nothing,
+    and it never waits for goods (after-sales refunds the customer instead). From here on it
+    is committed and restocked like any order."""
+    if uow.reservations.get(event.order_id) is not None:  # seen already
+        return []
+    now = clock.now()
+    items = uow.items.lock(line.sku for line in event.lines)
+    allocation = allocate(event.lines, items)
+    if not allocation.complete:
+        return _unavailable(event.order_id, allocation, uow, clock)
+    uow.reservations.add(Reservation.reserve(event.order_id, allocation.reserved, items, now))
+    reserved = StockReserved(
+        order_id=event.order_id, lines=allocation.reserved, replaces_order=event.replaces_order
+    )
+    return [reserved, *replenish(uow, items.values(), now)]
+
+
+def on_return_received(event: ReturnReceived, uow: StockUnitOfWork, clock: Clock) -> Results:
+    """A customer's parcel came back: its resellable goods are on the shelf again, once per
+    RMA, with the RMA as the ledger's reference; damaged ones are written off. Orders that
+    wait for these SKUs get their turn, as after any restock."""
+    if uow.returns.get(event.rma) is not None:
+        return []
+    back = resellable(event.lines)
+    items = uow.items.lock(back)
+    unknown = sorted(back.keys() - items.keys())
+    if unknown:
+        raise PermanentError(f"sku: {', '.join(unknown)} is not stocked; set its level first")
+    now, order_id = clock.now(), original_order(event.order_id)
+    uow.returns.add(ReturnReceipt(rma=event.rma, order_id=order_id, lines=back, received_at=now))
+    if not back:
+        return []
+    uow.items.record(
+        items[sku].move(Movement.RESTOCKED, quantity, event.rma, now)
+        for sku, quantity in back.items()
+    )
+    lines = [items[sku].line(quantity) for sku, quantity in back.items()]
+    restocked = StockRestocked(order_id=order_id, lines=lines, reason="returned_by_customer")
+    return [restocked, *retry_waiting(items.values(), now)]
 
 
 def on_shipment_dispatched(
@@ -119,6 +164,18 @@ def on_shipment_returned(event: ShipmentReturned, uow: StockUnitOfWork, clock: C
     return [*announced, *retry_waiting(items.values(), clock.now())]
 
 
+def _unavailable(
+    order_id: str, allocation: Allocation, uow: StockUnitOfWork, clock: Clock
+) -> Results:
+    """Short, and may not wait: nothing is reserved, and a repeat of the order finds it seen."""
+    uow.reservations.add(Reservation.of(order_id, ReservationStatus.UNAVAILABLE, [], clock.now()))
+    return [
+        StockUnavailable(
+            order_id=order_id, shortages=allocation.shortages, unknown_skus=allocation.unknown
+        )
+    ]
+
+
 def _release(order_id: str, reason: str, uow: StockUnitOfWork, clock: Clock) -> Results:
     reservation = uow.reservations.get(order_id)
     if reservation is None:
@@ -140,6 +197,8 @@ HANDLERS: dict[type[Message], Handler] = {
     PaymentExpired: on_payment_expired,
     OrderCancelled: on_order_cancelled,
     ShipmentReturned: on_shipment_returned,
+    ReplacementRequested: on_replacement_requested,
+    ReturnReceived: on_return_received,
     StockReceive: on_stock_receive,
     StockWaitlistDue: on_stock_waitlist_due,
     StockBackorderDue: on_stock_backorder_due,

@@ -1,12 +1,12 @@
 """Stock's rules, as pure functions over locked rows: all or nothing, first come first served,
-and which purchase order brings a waiting order's goods."""
+which purchase order brings a waiting order's goods, and what of a customer's return is resold."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from shared.contracts import OrderLine, ReservedLine, Shortage
+from shared.contracts import InspectedLine, ItemQuantity, OrderLine, ReservedLine, Shortage
 
 from .model import Item, Items, Reservation
 from .supply import PurchaseOrder
@@ -29,8 +29,9 @@ class Allocation:
         return not self.unknown and all(items[s.sku].backorder_allowed for s in self.shortages)
 
 
-def allocate(lines: list[OrderLine], items: Items) -> Allocation:
-    """All or nothing: every line must fit in what is available, or nothing is reserved.
+def allocate(lines: Iterable[OrderLine | ItemQuantity], items: Items) -> Allocation:
+    """All or nothing: every line must fit in what is available, or nothing is reserved (the
+    lines of an order, or of an after-sales replacement).
 
     What orders that wait were promised is not available to a later order (``Item.available``).
     """
@@ -86,3 +87,13 @@ def covering(item: Item, open_orders: Iterable[PurchaseOrder]) -> PurchaseOrder 
         if order.outstanding and running >= needed:
             return order
     return None
+
+
+def resellable(lines: Iterable[InspectedLine]) -> dict[str, int]:
+    """Per SKU, the units of a customer's return that go back on the shelf. Damaged ones are
+    written off: they left stock (committed) when they were dispatched, and stay gone."""
+    back: dict[str, int] = {}
+    for line in lines:
+        if line.resellable > 0:
+            back[line.sku] = back.get(line.sku, 0) + line.resellable
+    return back

@@ -9,13 +9,22 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.contracts import Message, OrderMessage, OrderPlaced, StockReceive, StockWaitlistDue
+from shared.contracts import (
+    Message,
+    OrderMessage,
+    OrderPlaced,
+    ReplacementRequested,
+    ReturnReceived,
+    StockReceive,
+    StockWaitlistDue,
+)
 from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
 
 from .model import Item, LedgerEntry, Movement, Reservation, ReservationStatus
-from .supply import Receipt
-from .supply_store import BackorderStore, PurchaseOrderStore, ReceiptStore
+from .rules import resellable
+from .supply import Receipt, ReturnReceipt
+from .supply_store import BackorderStore, PurchaseOrderStore, ReceiptStore, ReturnReceiptStore
 
 
 class StockUnitOfWork(UnitOfWork):
@@ -26,22 +35,38 @@ class StockUnitOfWork(UnitOfWork):
         self.backorders = BackorderStore(session)
         self.purchase_orders = PurchaseOrderStore(session)
         self.receipts = ReceiptStore(session)
+        self.returns = ReturnReceiptStore(session)
 
     def preload(self, messages: Sequence[Message]) -> None:
         """Lock what the batch touches, one query per table, always in this order: the queue of
         the SKUs goods came for (a read: a waiting order's lock is its reservation row), the
-        batch's and those waiting orders' reservations, receipts, the SKUs' open purchase
-        orders, then every SKU in SKU order, so concurrent batches cannot deadlock."""
-        orders = {m.subject for m in messages if isinstance(m, OrderMessage)}
+        batch's and those waiting orders' reservations, receipts, customers' returns, the SKUs'
+        open purchase orders, then every SKU in SKU order, so concurrent batches cannot deadlock.
+
+        A replacement is an order of its own (its reservation is the case id's) that never
+        waits, so it needs no purchase orders locked. A customer's return names the order it was
+        sold with, but touches only its RMA's row and the SKUs that go back on the shelf.
+        """
+        returns = [m for m in messages if isinstance(m, ReturnReceived)]
+        orders = {
+            m.subject
+            for m in messages
+            if isinstance(m, OrderMessage) and not isinstance(m, ReturnReceived)
+        }
         receipts = [m for m in messages if isinstance(m, StockReceive)]
         serving = {m.sku for m in messages if isinstance(m, StockReceive | StockWaitlistDue)}
         ordered = {line.sku for m in messages if isinstance(m, OrderPlaced) for line in m.lines}
+        replaced = {
+            line.sku for m in messages if isinstance(m, ReplacementRequested) for line in m.lines
+        }
+        restocked = {sku for m in returns for sku in resellable(m.lines)}
         queued = self.backorders.locate(serving)
         self.rows.lock(Reservation.order_id, orders | queued)
         self.rows.lock(Receipt.receipt_id, (m.receipt_id for m in receipts))
+        self.rows.lock(ReturnReceipt.rma, (m.rma for m in returns))
         purchase_orders = (m.purchase_order_id for m in receipts)
         self.purchase_orders.lock(ordered | serving, purchase_orders)
-        skus = ordered | serving
+        skus = ordered | serving | replaced | restocked
         for order_id in orders | queued:
             reservation = self.rows.get(Reservation, order_id)
             if reservation is not None:

@@ -1,5 +1,5 @@
 """What stock waits for and what it gets: the queue of waiting orders, purchase orders to
-suppliers, and goods receipts."""
+suppliers, goods receipts, and customers' returns."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import uuid
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import Date, ForeignKey, Integer, String
+from sqlalchemy import JSON, Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.database import UtcDateTime
@@ -91,4 +91,17 @@ class Receipt(Base):
     sku: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column(Integer)
     purchase_order_id: Mapped[str | None] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReturnReceipt(Base):
+    """The goods of an RMA that came back, recorded once: a repeated ``return.received``
+    changes nothing. ``lines`` are the resellable units per SKU that went back on hand (none
+    if everything came back damaged); ``order_id`` is the order they were sold with."""
+
+    __tablename__ = "return_receipts"
+
+    rma: Mapped[str] = mapped_column(String(80), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    lines: Mapped[dict[str, int]] = mapped_column(JSON)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,5 +1,5 @@
-"""The SQL of what stock waits for and gets: the queue of waiting orders, purchase orders and
-goods receipts.
+"""The SQL of what stock waits for and gets: the queue of waiting orders, purchase orders, goods
+receipts and customers' returns.
 
 Two reads are by SKU, which ``shared.rows`` (one row per key) cannot answer: the queue and a
 SKU's open purchase orders. Each is one query per batch; the rows it finds join ``rows``, so
@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shared.rows import locked_rows
 
-from .supply import Backorder, PurchaseOrder, PurchaseOrderStatus, Receipt
+from .supply import Backorder, PurchaseOrder, PurchaseOrderStatus, Receipt, ReturnReceipt
 
 
 @dataclass(frozen=True)
@@ -154,4 +154,15 @@ class ReceiptStore:
         return self.rows.get(Receipt, receipt_id)
 
     def add(self, receipt: Receipt) -> None:
+        self.rows.add(receipt)
+
+
+class ReturnReceiptStore:
+    def __init__(self, session: Session) -> None:
+        self.rows = locked_rows(session)
+
+    def get(self, rma: str) -> ReturnReceipt | None:
+        return self.rows.get(ReturnReceipt, rma)
+
+    def add(self, receipt: ReturnReceipt) -> None:
         self.rows.add(receipt)

@@ -1,5 +1,6 @@
 """The warehouse's handlers, one per message type. Whichever of the pick list and the payment
-comes second sets the (automatic) fulfilment going; a cancel stops it if it is not packed yet."""
+comes second sets the (automatic) fulfilment going; a cancel stops it if it is not packed yet.
+An after-sales replacement's pick list needs no payment: it sets the fulfilment going itself."""
 
 from __future__ import annotations
 
@@ -34,11 +35,16 @@ def on_stock_reserved(
     packing: PackingRules,
     packing_time: timedelta = timedelta(0),
 ) -> Result:
+    """The pick list; a replacement's (``replaces_order`` set) is never charged for, so it is
+    as good as paid for and starts the fulfilment on its own."""
     fulfillment = uow.fulfillments.get(event.order_id)
-    if fulfillment is None:
+    if fulfillment is None and event.replaces_order is None:
         uow.fulfillments.add(Fulfillment.for_pick_list(event.order_id, event.lines, clock.now()))
         return []
-    if not fulfillment.take_pick_list(event.lines, clock.now()):
+    if fulfillment is None:
+        fulfillment = Fulfillment.for_replacement(event.order_id, event.lines, clock.now())
+        uow.fulfillments.add(fulfillment)
+    elif not fulfillment.take_pick_list(event.lines, clock.now()):
         return []
     return _start(fulfillment, clock, packing, packing_time)
 

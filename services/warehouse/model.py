@@ -2,10 +2,11 @@
 
 ``stock.reserved`` (the pick list) and the payment (``payment.captured``, or ``payment.deferred``
 for cash on delivery) arrive in any order, perhaps twice, perhaps late; the fulfilment starts
-once it knows both. A customer's cancel stops it before packing (packing is the handover to the
-carrier) and is refused after; a cancel that comes first leaves a tombstone. Every change of
-status goes through the state machine in ``status.py``, so a duplicate or late event changes
-nothing, and every status reached is kept with its time in the row's step history.
+once it knows both. An after-sales replacement's pick list (``replaces_order`` set) is never
+charged for, so it starts at once. A customer's cancel stops it before packing (packing is the
+handover to the carrier) and is refused after; a cancel that comes first leaves a tombstone.
+Every change of status goes through the state machine in ``status.py``, so a duplicate or late
+event changes nothing, and every status reached is kept with its time in the row's step history.
 """
 
 from __future__ import annotations
@@ -93,6 +94,15 @@ class Fulfillment(Base):
         cls, order_id: str, lines: Iterable[ReservedLine], now: datetime
     ) -> Fulfillment:
         fulfillment = cls.opened(order_id, S.AWAITING_PAYMENT, now)
+        fulfillment.pick_list = [line.model_dump() for line in lines]
+        return fulfillment
+
+    @classmethod
+    def for_replacement(
+        cls, order_id: str, lines: Iterable[ReservedLine], now: datetime
+    ) -> Fulfillment:
+        """An after-sales replacement's pick list: nothing is charged for it, so it is ready."""
+        fulfillment = cls.opened(order_id, S.READY, now)
         fulfillment.pick_list = [line.model_dump() for line in lines]
         return fulfillment
 

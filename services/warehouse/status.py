@@ -9,8 +9,9 @@
 Packing is the handover to the carrier, so every status before ``packed`` may end in
 ``cancelled`` (a customer's cancel, or the order cancelled for another reason) and ``packed``
 may not. An order cancelled before anything reached the warehouse starts out ``cancelled`` (a
-tombstone), so a late pick list or payment finds it closed. Today every step after ``ready``
-runs at once; scanners will drive them one by one.
+tombstone), so a late pick list or payment finds it closed. An after-sales replacement starts
+out ``ready``, as nothing is charged for it: its pick list opens it. Today every step after
+``ready`` runs at once; scanners will drive them one by one.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class FulfillmentStatus(StrEnum):
 
 
 S = FulfillmentStatus
-OPENING = frozenset({S.AWAITING_PAYMENT, S.AWAITING_PICK_LIST, S.CANCELLED})
+OPENING = frozenset({S.AWAITING_PAYMENT, S.AWAITING_PICK_LIST, S.READY, S.CANCELLED})
 """The statuses a fulfilment may start in."""
 
 TRANSITIONS: dict[FulfillmentStatus, frozenset[FulfillmentStatus]] = {

@@ -1,6 +1,7 @@
 """Shipping, as a specification: book once both halves are known, by the rate card's rules,
 then follow the carrier's scans forward to delivery, or through failed attempts back to the
-sender. The address may change until booking; a cancelled order books nothing."""
+sender. The address may change until booking; a cancelled order books nothing. An after-sales
+replacement is shipped the same way, as the order whose id is its case id."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import String, select
 from sqlalchemy.orm import Session
 
 from services.shipping import worker
@@ -22,6 +23,7 @@ from services.shipping.handlers import (
     on_order_cancelled,
     on_order_change_address,
     on_order_placed,
+    on_replacement_requested,
 )
 from services.shipping.model import FORWARD, Shipment, ShipmentStatus
 from services.shipping.rates import RateCard
@@ -41,6 +43,7 @@ from shared.contracts import (
     OrderPlaced,
     Parcel,
     ParcelItem,
+    ReplacementRequested,
     ShipmentAddressChanged,
     ShipmentAddressChangeRefused,
     ShipmentDelivered,
@@ -53,7 +56,7 @@ from shared.contracts import (
 from shared.errors import PermanentError
 from shared.handlers import Service
 from shared.timers import Scheduled
-from tests.factories import order_placed
+from tests.factories import order_placed, replacement_requested
 from tests.unit.conftest import QueryCounter
 
 SETTINGS = ShippingSettings(
@@ -97,6 +100,13 @@ def placed(
     address = address or address_in(country)
     delivery = Delivery(option=option, address=address, pickup_point_id=pickup_point_id)
     return order_placed(order_id, delivery=delivery)
+
+
+def replacement(
+    case_id: str = "ord-1.1", address: Address | None = None, **overrides: Any
+) -> ReplacementRequested:
+    delivery = Delivery(option=DeliveryOption.STANDARD, address=address or address_in())
+    return replacement_requested(case_id, delivery=delivery, **overrides)
 
 
 def change_address(
@@ -684,6 +694,102 @@ def test_a_repeated_cancel_changes_nothing(uow: ShippingUnitOfWork) -> None:
     assert shipment_of(uow).cancel_reason == "payment_failed"
 
 
+# -- after-sales replacements -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("packed_first", [False, True], ids=["requested-first", "packed-first"])
+def test_a_replacement_is_booked_under_its_case_id_once_both_halves_are_known(
+    uow: ShippingUnitOfWork, deps: dict[str, Any], packed_first: bool
+) -> None:
+    if packed_first:
+        assert on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps) == []
+        dispatched, *scans = on_replacement_requested(replacement("ord-1.1"), uow, **deps)
+    else:
+        assert on_replacement_requested(replacement("ord-1.1"), uow, **deps) == []
+        dispatched, *scans = on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps)
+
+    assert isinstance(dispatched, ShipmentDispatched)
+    assert (dispatched.order_id, dispatched.shipment_id) == ("ord-1.1", "shp-ord-1.1")
+    assert chosen(dispatched) == ("DPD", "classic", 529)
+    assert [update.order_id for update, _due in scans_in(scans)] == ["ord-1.1", "ord-1.1"]
+    assert status_of(uow, "ord-1.1") == ShipmentStatus.BOOKED
+    assert uow.shipments.by_order("ord-1") is None  # the original order's shipment is its own
+
+
+def test_a_replacement_goes_where_its_request_says_as_the_order_would(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    express = Delivery(option=DeliveryOption.EXPRESS, address=address_in("AT"))
+
+    on_replacement_requested(replacement_requested("ord-1.2", delivery=express), uow, **deps)
+    [dispatched, *_] = on_fulfillment_packed(packed(order_id="ord-1.2"), uow, **deps)
+
+    assert isinstance(dispatched, ShipmentDispatched)
+    assert chosen(dispatched) == ("UPS", "express_saver", 3790)
+    assert shipment_of(uow, "ord-1.2").requested == express
+
+
+def test_a_repeated_replacement_request_changes_nothing(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    on_replacement_requested(replacement(), uow, **deps)
+    assert on_replacement_requested(replacement(address=address_in("FR")), uow, **deps) == []
+    dispatched = on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps)[0]
+
+    assert on_replacement_requested(replacement(), uow, **deps) == []
+    assert on_fulfillment_packed(packed(4, order_id="ord-1.1"), uow, **deps) == []
+    assert isinstance(dispatched, ShipmentDispatched)
+    assert shipment_of(uow, "ord-1.1").requested.address.country == "DE"
+    assert shipment_of(uow, "ord-1.1").weight_grams == 1200
+
+
+def test_a_replacement_is_tracked_to_delivery_by_its_own_tracking_number(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    book(uow, deps, placed(order_id="ord-1"), packed(order_id="ord-1"))
+    on_replacement_requested(replacement("ord-1.1"), uow, **deps)
+    results = on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps)
+
+    announced = fire(uow, results)
+
+    assert [m.order_id for m in announced if isinstance(m, ShipmentDelivered)] == ["ord-1.1"]
+    assert status_of(uow, "ord-1.1") == ShipmentStatus.DELIVERED
+    assert status_of(uow, "ord-1") == ShipmentStatus.BOOKED
+
+
+def test_a_replacement_at_a_refusing_address_goes_back_to_the_sender(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    on_replacement_requested(replacement(address=REFUSING), uow, **deps)
+    results = on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps)
+
+    [returned] = [m for m in fire(uow, results) if isinstance(m, ShipmentReturned)]
+
+    assert returned.order_id == "ord-1.1"
+
+
+def test_the_case_id_of_the_longest_order_id_fits_the_shipments_columns(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    """Intake's order ids are 28 characters; an order id may have up to 64, and its case ids
+    (``<order id>.<n>``) are order ids too."""
+    case_id = "o" * 61 + ".12"
+    columns = Shipment.__table__.c
+
+    on_replacement_requested(replacement(case_id), uow, **deps)
+    [dispatched, *_] = on_fulfillment_packed(packed(order_id=case_id), uow, **deps)
+
+    assert isinstance(dispatched, ShipmentDispatched)
+    for column, value in [
+        ("order_id", dispatched.order_id),
+        ("shipment_id", dispatched.shipment_id),
+        ("tracking_number", dispatched.tracking_number),
+    ]:
+        column_type = columns[column].type
+        assert isinstance(column_type, String) and column_type.length is not None
+        assert len(value) <= column_type.length
+
+
 # -- the state machine --------------------------------------------------------------------
 
 
@@ -703,6 +809,7 @@ def test_the_handler_table_names_every_message_shipping_handles(clock: ManualClo
 
     assert set(service.subscriptions) == {
         OrderPlaced,
+        ReplacementRequested,
         FulfillmentPacked,
         OrderChangeAddress,
         OrderCancelled,
@@ -833,3 +940,27 @@ def test_scans_whose_reference_is_wrong_are_matched_by_tracking_number_in_one_mo
     assert [type(m) for m in announced] == [ShipmentInTransit, ShipmentDelivered] * 20
     assert statuses(session) == dict.fromkeys(orders, ShipmentStatus.DELIVERED)
     assert selects == 2
+
+
+def test_replacements_cost_no_more_selects(
+    session_for: Callable[[Service], Session],
+    clock: ManualClock,
+    count_queries: Callable[[Session], QueryCounter],
+) -> None:
+    """Orders and the replacements of their cases, both halves of each, in one batch: every
+    shipment is locked by its order id (a replacement's is its case id) in the one query."""
+    service = worker.bootstrap(clock, SETTINGS)
+    session = session_for(service)
+    counter = count_queries(session)
+    orders = [f"ord-{n}" for n in range(10)]
+    cases = [f"{order}.1" for order in orders]
+    halves: list[Message] = [placed(order_id=order) for order in orders]
+    halves += [replacement(case) for case in cases]
+    halves += [packed(order_id=order) for order in orders + cases]
+
+    booked, selects = handle_batch(service, session, halves, counter)
+
+    dispatched = [m for m in booked if isinstance(m, ShipmentDispatched)]
+    assert sorted(m.order_id for m in dispatched) == sorted(orders + cases)
+    assert statuses(session) == dict.fromkeys(orders + cases, ShipmentStatus.BOOKED)
+    assert selects == 1

@@ -38,7 +38,7 @@ from shared.contracts import (
 )
 from shared.handlers import Service
 from shared.timers import Scheduled
-from tests.factories import order_placed
+from tests.factories import order_placed, replacement_requested, return_received
 from tests.unit.conftest import QueryCounter
 
 Result = Message | Scheduled
@@ -317,8 +317,17 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
     """Every kind of message stock handles, in one batch: new orders (reserved, waiting, short),
-    dispatches, returns, failed payments, cancels, receipts and both timers."""
-    from shared.contracts import StockBackorderDue, StockReceive
+    dispatches, returns, failed payments, cancels, receipts, both timers, replacements (reserved,
+    short) and customers' returns (new and seen). Customers' returns cost one SELECT more, of
+    their RMAs' rows: six in all."""
+    from shared.contracts import InspectedLine, ItemQuantity, StockBackorderDue, StockReceive
+
+    def returned_by_customer(rma: str) -> Message:
+        lines = [
+            InspectedLine(sku="MUG-BLUE", resellable=1),
+            InspectedLine(sku="PEN-RED", damaged=1),
+        ]
+        return return_received(rma, lines=lines)
 
     def selects_for(orders: int) -> int:
         service = worker.bootstrap(clock, StockSettings())
@@ -335,6 +344,8 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         for order_id in ids:  # behind every order above: the receipt below is not for them
             earlier(placed(f"{order_id}-gives-up", ("TEA-GREEN", 1)))
         earlier(dispatched(f"{ids[0]}-sent"))
+        for order_id in ids:
+            earlier(returned_by_customer(f"{order_id}-sent.1"))
         earlier.uow.session.commit()
         messages: list[Message] = [StockReceive(receipt_id="r-1", sku="TEA-GREEN", quantity=orders)]
         for n, order_id in enumerate(ids):
@@ -347,6 +358,14 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
                 returned(f"{order_id}-sent"),
                 StockBackorderDue(order_id=f"{order_id}-gives-up"),
                 StockWaitlistDue(sku="MUG-BLUE"),
+                replacement_requested(
+                    f"{order_id}.1", lines=[ItemQuantity(sku="MUG-BLUE", quantity=1)]
+                ),
+                replacement_requested(
+                    f"{order_id}.2", lines=[ItemQuantity(sku="PEN-RED", quantity=orders + 1)]
+                ),
+                returned_by_customer(f"{order_id}-sent.1"),  # seen: restocked once
+                returned_by_customer(f"{order_id}-sent.2"),
             ]
 
         session = Session(earlier.uow.session.get_bind(), expire_on_commit=False)
@@ -361,12 +380,12 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         session.close()
 
         kinds = types(announced)
-        assert kinds.count("stock.reserved") == orders * 2  # the new ones and those that waited
-        assert kinds.count("stock.unavailable") == orders
+        assert kinds.count("stock.reserved") == orders * 3  # new, waited, and replacements
+        assert kinds.count("stock.unavailable") == orders * 2
         assert kinds.count("stock.backordered") == orders
         assert kinds.count("stock.released") == orders
-        assert kinds.count("stock.restocked") == orders
+        assert kinds.count("stock.restocked") == orders * 2  # to the sender, and by customers
         assert kinds.count("stock.backorder_expired") == orders
         return selects
 
-    assert selects_for(20) == selects_for(2) <= 5
+    assert selects_for(20) == selects_for(2) <= 6

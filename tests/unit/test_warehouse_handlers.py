@@ -1,7 +1,8 @@
 """The warehouse, as a specification: once an order is both reserved and paid for (or its cash
-is to be collected on delivery), pick, verify, pack, weigh and label it, automatically and once.
-Packing hands the order to the carrier: until then a customer's cancel stops it, after it the
-cancel is refused and a return offered."""
+is to be collected on delivery), pick, verify, pack, weigh and label it, automatically and once;
+an after-sales replacement, never charged for, as soon as it is reserved. Packing hands the order
+to the carrier: until then a customer's cancel stops it, after it the cancel is refused and a
+return offered."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ from shared.contracts import (
     PaymentMethod,
     ReservedLine,
     StockReserved,
+    original_order,
 )
 from shared.handlers import Service
 from shared.timers import Scheduled
@@ -66,6 +68,15 @@ def reserved(*lines: ReservedLine) -> StockReserved:
 
 def reserved_for(order_id: str, *lines: ReservedLine) -> StockReserved:
     return StockReserved(order_id=order_id, lines=list(lines) or [line("MUG-BLUE", 2, 350)])
+
+
+def replacement(case_id: str = "ord-1.1", *lines: ReservedLine) -> StockReserved:
+    """The pick list of an after-sales replacement: its order id is the case id."""
+    return StockReserved(
+        order_id=case_id,
+        lines=list(lines) or [line("MUG-BLUE", 2, 350)],
+        replaces_order=original_order(case_id),
+    )
 
 
 def captured() -> PaymentCaptured:
@@ -258,6 +269,93 @@ def test_a_step_out_of_turn_is_refused(clock: ManualClock) -> None:
 
     with pytest.raises(IllegalTransition, match="awaiting_payment to picked"):
         fulfillment.pick(clock.now())
+
+
+# -- after-sales replacements -------------------------------------------------------------
+
+
+def test_a_replacements_pick_list_is_packed_at_once_without_a_payment(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    [event] = on_stock_reserved(replacement("ord-1.1"), uow, clock, RULES)
+
+    assert isinstance(event, FulfillmentPacked) and event.order_id == "ord-1.1"
+    assert contents(event) == [{"MUG-BLUE": 2}]
+    fulfillment = uow.fulfillments.by_order("ord-1.1")
+    assert fulfillment is not None
+    assert [(step.status, step.at) for step in fulfillment.steps] == [
+        (status, clock.now())
+        for status in ["ready", "picked", "verified", "parcelled", "weighed", "packed"]
+    ]
+    assert [parcel.label_code for parcel in fulfillment.parcels] == ["ord-1.1-1/1"]
+    assert uow.fulfillments.by_order("ord-1") is None  # the original order is not touched
+
+
+def test_a_repeated_replacement_pick_list_packs_nothing_more(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    [event] = on_stock_reserved(replacement(), uow, clock, RULES)
+
+    assert on_stock_reserved(replacement(), uow, clock, RULES) == []
+    fulfillment = uow.fulfillments.by_order("ord-1.1")
+    assert fulfillment is not None and fulfillment.announcement() == event
+    assert len(fulfillment.steps) == 6
+
+
+@pytest.mark.parametrize("payment", ["before", "after"])
+def test_a_payment_for_a_replacement_changes_nothing_whenever_it_comes(
+    uow: WarehouseUnitOfWork, clock: ManualClock, payment: str
+) -> None:
+    """Nothing is charged for a replacement, but a stray payment event must not pack it twice."""
+    if payment == "before":
+        assert on_payment_captured(captured_for("ord-1.1"), uow, clock, RULES) == []
+    [event] = on_stock_reserved(replacement(), uow, clock, RULES)
+    assert on_payment_captured(captured_for("ord-1.1"), uow, clock, RULES) == []
+    assert on_payment_deferred(deferred_for("ord-1.1"), uow, clock, RULES) == []
+
+    assert isinstance(event, FulfillmentPacked)
+    fulfillment = uow.fulfillments.by_order("ord-1.1")
+    assert fulfillment is not None and fulfillment.status == FulfillmentStatus.PACKED
+
+
+@pytest.mark.parametrize("timer_first", [False, True], ids=["reserved-first", "timer-first"])
+def test_with_a_packing_time_a_replacement_is_packed_when_the_timer_fires(
+    uow: WarehouseUnitOfWork, clock: ManualClock, timer_first: bool
+) -> None:
+    two_hours = timedelta(hours=2)
+    due = FulfillmentPackingDue(order_id="ord-1.1")
+    if timer_first:  # a stray timer, before the pick list: nothing to pack yet
+        assert on_fulfillment_packing_due(due, uow, clock, RULES) == []
+
+    [timer] = on_stock_reserved(replacement(), uow, clock, RULES, two_hours)
+
+    assert isinstance(timer, Scheduled)
+    assert (timer.message, timer.due) == (due, clock.now() + two_hours)
+    fulfillment = uow.fulfillments.by_order("ord-1.1")
+    assert fulfillment is not None and fulfillment.status == FulfillmentStatus.READY
+    assert on_stock_reserved(replacement(), uow, clock, RULES, two_hours) == []
+    [announcement] = on_fulfillment_packing_due(due, uow, clock, RULES)
+    assert isinstance(announcement, FulfillmentPacked) and announcement.order_id == "ord-1.1"
+    assert on_fulfillment_packing_due(due, uow, clock, RULES) == []
+
+
+def test_a_replacement_cancelled_before_its_pick_list_came_packs_nothing(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    on_order_cancelled(cancelled("ord-1.1", reason="customer_cancelled"), uow, clock)
+
+    assert on_stock_reserved(replacement(), uow, clock, RULES) == []
+    fulfillment = uow.fulfillments.by_order("ord-1.1")
+    assert fulfillment is not None and fulfillment.status == FulfillmentStatus.CANCELLED
+
+
+def test_a_pick_list_without_replaces_order_still_waits_for_the_payment(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    assert on_stock_reserved(reserved_for("ord-1.1"), uow, clock, RULES) == []
+
+    fulfillment = uow.fulfillments.by_order("ord-1.1")
+    assert fulfillment is not None and fulfillment.status == FulfillmentStatus.AWAITING_PAYMENT
 
 
 # -- cash on delivery ---------------------------------------------------------------------
@@ -521,7 +619,8 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
 ) -> None:
     """Every kind of message in one batch: payments for waiting pick lists, both halves at once
     (paid or cash on delivery), cancels before and after packing, cancels of orders never
-    seen (with a late payment behind them), and orders cancelled for other reasons."""
+    seen (with a late payment behind them), orders cancelled for other reasons, and pick lists
+    of after-sales replacements (case ids), one of them repeated."""
     S = FulfillmentStatus
 
     def selects_for(per_kind: int) -> int:
@@ -529,6 +628,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         earlier = session_for(service)
         kinds = ["paid", "cod", "intercepted", "refused", "tombstone", "closed", "unseen"]
         ids = {kind: [f"ord-{kind}-{n:02}" for n in range(per_kind)] for kind in kinds}
+        ids["replaced"] = [f"ord-paid-{n:02}.1" for n in range(per_kind)]
         setup = WarehouseUnitOfWork(earlier)
         for order_id in ids["paid"] + ids["intercepted"] + ids["closed"]:
             service.handlers[StockReserved](reserved_for(order_id), setup)
@@ -548,6 +648,8 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
                 captured_for(ids["tombstone"][n]),
                 cancelled(ids["closed"][n]),
                 cancelled(ids["unseen"][n], reason="out_of_stock"),
+                replacement(ids["replaced"][n]),
+                replacement(ids["replaced"][n]),
             ]
 
         session = Session(earlier.get_bind(), expire_on_commit=False)
@@ -561,11 +663,11 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         def of(kind: type[Message]) -> list[str]:
             return sorted(e.order_id for e in announced if isinstance(e, kind))
 
-        assert of(FulfillmentPacked) == sorted(ids["paid"] + ids["cod"])
+        assert of(FulfillmentPacked) == sorted(ids["paid"] + ids["cod"] + ids["replaced"])
         assert of(FulfillmentCancelled) == sorted(ids["intercepted"] + ids["tombstone"])
         assert of(FulfillmentCancelRefused) == ids["refused"]
-        assert len(announced) == 5 * per_kind
-        expected = {"paid": S.PACKED, "cod": S.PACKED, "refused": S.PACKED}
+        assert len(announced) == 6 * per_kind
+        expected = {"paid": S.PACKED, "cod": S.PACKED, "refused": S.PACKED, "replaced": S.PACKED}
         for kind, order_ids in ids.items():
             for order_id in order_ids:
                 fulfillment = uow.fulfillments.by_order(order_id)
