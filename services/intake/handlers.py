@@ -1,7 +1,7 @@
 """Intake's handler table, and the handlers that judge what the channels submit.
 
-What intake does as the saga goes on (waiting, cancelling, delivering, completing) is in
-``progress``; this table names every message intake subscribes to.
+What intake does as the saga goes on (waiting, cancelling, delivering, after-sales cases,
+completing) is in ``progress``; this table names every message intake subscribes to.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from datetime import datetime
 
 from shared.clock import Clock
 from shared.contracts import (
+    AftersalesCaseClosed,
     FulfillmentCancelled,
     Message,
     OrderCompletionDue,
@@ -18,6 +19,8 @@ from shared.contracts import (
     PaymentFailed,
     PaymentPending,
     Problem,
+    ReplacementRequested,
+    ReturnAuthorized,
     ShipmentAddressChanged,
     ShipmentDelivered,
     ShipmentReturned,
@@ -31,11 +34,14 @@ from shared.handlers import Handler
 from .estimate import DeliveryEstimate
 from .model import Order
 from .progress import (
+    on_aftersales_case_closed,
     on_fulfillment_cancelled,
     on_order_completion_due,
     on_payment_expired,
     on_payment_failed,
     on_payment_pending,
+    on_replacement_requested,
+    on_return_authorized,
     on_shipment_address_changed,
     on_shipment_delivered,
     on_shipment_returned,
@@ -99,6 +105,9 @@ HANDLERS: dict[type[Message], Handler] = {
     ShipmentDelivered: on_shipment_delivered,
     ShipmentReturned: on_shipment_returned,
     OrderCompletionDue: on_order_completion_due,
+    ReturnAuthorized: on_return_authorized,
+    ReplacementRequested: on_replacement_requested,
+    AftersalesCaseClosed: on_aftersales_case_closed,
 }
 
 INVALID_HANDLERS: dict[type[Message], Handler] = {OrderSubmit: on_invalid_order_submit}

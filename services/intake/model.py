@@ -4,6 +4,9 @@ Every status change goes through the state machine of ``status``, so a duplicate
 early event finds nothing to do. A rejected order is terminal for the saga, but its channel may
 correct it: a new submission with the same (channel, external id) is judged again under the same
 order id.
+
+After delivery the order keeps the ids of its after-sales cases, open and closed: a case opens
+once, and a close that overtakes its open is remembered, so the late open does not reopen it.
 """
 
 from __future__ import annotations
@@ -13,12 +16,22 @@ from dataclasses import astuple
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BinaryExpression, Date, Integer, String, UniqueConstraint, tuple_
+from sqlalchemy import (
+    JSON,
+    BinaryExpression,
+    Boolean,
+    Date,
+    Integer,
+    String,
+    UniqueConstraint,
+    tuple_,
+)
 from sqlalchemy.orm import Composite, DeclarativeBase, Mapped, composite, mapped_column
 
 from shared.contracts import (
     Address,
     Customer,
+    OrderCompleted,
     OrderPlaced,
     OrderRejected,
     OrderSubmit,
@@ -26,7 +39,7 @@ from shared.contracts import (
 )
 from shared.database import UtcDateTime
 
-from .status import TERMINAL, WAITING, OrderStatus, allowed
+from .status import AFTER_DELIVERY, TERMINAL, WAITING, OrderStatus, allowed
 from .submission import SubmissionKey
 
 __all__ = ["TERMINAL", "WAITING", "Base", "Order", "OrderStatus", "new_order_id"]
@@ -73,6 +86,14 @@ class Order(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     expected_delivery: Mapped[date | None] = mapped_column(Date)
+    open_cases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """After-sales cases opened on the delivered order and not closed yet, in opening order."""
+    closed_cases: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """After-sales cases closed, in closing order (a close may come before its open)."""
+    completion_due: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The completion timer fired while cases were open: the last close ends the order."""
+    fully_returned: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A closed case said the order's refunds add up to its whole total."""
 
     @classmethod
     def received(cls, channel: str, external_id: str, now: datetime) -> Order:
@@ -87,6 +108,10 @@ class Order(Base):
             items_total=0,
             shipping_fee=0,
             problems=[],
+            open_cases=[],
+            closed_cases=[],
+            completion_due=False,
+            fully_returned=False,
             submitted_at=now,
             updated_at=now,
         )
@@ -101,7 +126,8 @@ class Order(Base):
 
     @property
     def waiting(self) -> bool:
-        """In a named waiting state, with another worker's timer behind it."""
+        """In a named waiting state, with a timer behind it (another worker's, or for an order
+        in after-sales its own completion timer or one of its cases')."""
         return self.status in WAITING
 
     @property
@@ -197,8 +223,58 @@ class Order(Base):
         self.delivered_at = delivered_at
         return True
 
-    def complete(self, now: datetime) -> bool:
-        return self._move(OrderStatus.COMPLETED, now)
+    def complete(self, now: datetime) -> list[OrderCompleted]:
+        """The completion window passed: the order ends, unless an after-sales case is open;
+        then it only notes that completion is due, and the last case to close ends it."""
+        if self.status == OrderStatus.IN_AFTERSALES:
+            self.completion_due, self.updated_at = True, now
+            return []
+        return self._end(now)
+
+    # -- after-sales cases ------------------------------------------------------------------
+
+    def open_case(self, case_id: str, now: datetime) -> bool:
+        """A return, an exchange or a resend opened a case: the order waits in after-sales.
+
+        False (and nothing changed) for a case already open or closed, or an order that is not
+        delivered (a late race with its completion).
+        """
+        if self.status not in AFTER_DELIVERY or self._knows(case_id):
+            return False
+        if self.status == OrderStatus.DELIVERED:
+            self._move(OrderStatus.IN_AFTERSALES, now)
+        self.open_cases = [*self.open_cases, case_id]
+        self.updated_at = now
+        return True
+
+    def close_case(self, case_id: str, fully_returned: bool, now: datetime) -> list[OrderCompleted]:
+        """A case ended. When the last open one closes the order goes back to ``delivered``,
+        or, if its completion came due meanwhile, ends (``completed``, announced, or
+        ``returned``). A case closed already, or an order not delivered, changes nothing.
+        """
+        if self.status not in AFTER_DELIVERY or case_id in self.closed_cases:
+            return []
+        self.open_cases = [case for case in self.open_cases if case != case_id]
+        self.closed_cases = [*self.closed_cases, case_id]
+        self.fully_returned = self.fully_returned or fully_returned
+        self.updated_at = now
+        if self.status != OrderStatus.IN_AFTERSALES or self.open_cases:
+            return []
+        if self.completion_due:
+            return self._end(now)
+        self._move(OrderStatus.DELIVERED, now)
+        return []
+
+    def _knows(self, case_id: str) -> bool:
+        return case_id in self.open_cases or case_id in self.closed_cases
+
+    def _end(self, now: datetime) -> list[OrderCompleted]:
+        """``returned`` when every penny went back (the customer heard of the refund, so
+        nothing is announced), else ``completed``; nothing if the order cannot end now."""
+        if self.fully_returned:
+            self._move(OrderStatus.RETURNED, now)
+            return []
+        return [OrderCompleted(order_id=self.id)] if self._move(OrderStatus.COMPLETED, now) else []
 
     def change_address(self, address: Address, pickup_point_id: str | None, now: datetime) -> bool:
         """Keep the address shipping now delivers to; False if there is nothing to change."""

@@ -1,4 +1,5 @@
-"""Intake's handlers for the saga's events: the order waits, is cancelled, delivered, completed.
+"""Intake's handlers for the saga's events: the order waits, is cancelled, delivered, completed,
+or waits for its after-sales cases to close.
 
 Each asks the order to take one step of its state machine (``status``); a step it cannot take
 means a duplicate or late event, and the handler announces nothing.
@@ -10,14 +11,16 @@ from datetime import timedelta
 
 from shared.clock import Clock
 from shared.contracts import (
+    AftersalesCaseClosed,
     FulfillmentCancelled,
     Message,
     OrderCancelled,
-    OrderCompleted,
     OrderCompletionDue,
     PaymentExpired,
     PaymentFailed,
     PaymentPending,
+    ReplacementRequested,
+    ReturnAuthorized,
     ShipmentAddressChanged,
     ShipmentDelivered,
     ShipmentReturned,
@@ -121,7 +124,40 @@ def on_shipment_delivered(
 def on_order_completion_due(
     timer: OrderCompletionDue, uow: IntakeUnitOfWork, clock: Clock
 ) -> list[Message]:
+    """Completed (or returned), or, while an after-sales case is open, noted as due."""
     order = uow.orders.lock(timer.order_id)
-    if order is None or not order.complete(clock.now()):
+    return [] if order is None else [*order.complete(clock.now())]
+
+
+# -- after-sales cases: each keeps the delivered order open until it closes -------------------
+
+
+def on_return_authorized(
+    event: ReturnAuthorized, uow: IntakeUnitOfWork, clock: Clock
+) -> list[Message]:
+    """A return or an exchange: the RMA number is the case id."""
+    return _open_case(event.order_id, event.rma, uow, clock)
+
+
+def on_replacement_requested(
+    event: ReplacementRequested, uow: IntakeUnitOfWork, clock: Clock
+) -> list[Message]:
+    """A resend opens its case; an exchange's replacement belongs to the case its RMA opened.
+    The event's order id is the case id; the order is the one it replaces."""
+    return _open_case(event.replaces_order, event.order_id, uow, clock)
+
+
+def on_aftersales_case_closed(
+    event: AftersalesCaseClosed, uow: IntakeUnitOfWork, clock: Clock
+) -> list[Message]:
+    order = uow.orders.lock(event.order_id)
+    if order is None:
         return []
-    return [OrderCompleted(order_id=timer.order_id)]
+    return [*order.close_case(event.case_id, event.fully_returned, clock.now())]
+
+
+def _open_case(order_id: str, case_id: str, uow: IntakeUnitOfWork, clock: Clock) -> list[Message]:
+    order = uow.orders.lock(order_id)
+    if order is not None:
+        order.open_case(case_id, clock.now())
+    return []

@@ -41,5 +41,9 @@ class IntakeSettings(BaseSettings):
         description="calendar days from placing to the expected delivery, per delivery option",
     )
     completion_window_seconds: float = Field(
-        default=14 * 24 * 3600, ge=0, description="complaint window after delivery"
+        default=14 * 24 * 3600,
+        ge=0,
+        description="how long after delivery the order completes (or ends returned); an "
+        "after-sales case still open then holds it until the case closes. Keep it no shorter "
+        "than after-sales' return window",
     )

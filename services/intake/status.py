@@ -1,20 +1,28 @@
 """The order's state machine: which status may follow which.
 
-    received ──┬──> placed ──┬──────────────────────────────────┬──> delivered ──> completed
-               │      ^      ├──> backordered ──┬───────────────┤
-               v      │      │                  v               │
-            rejected ─┘      └──────────> awaiting_payment ─────┘
+    received ──┬──> placed ──┬──────────────────────────────────┬──> delivered ──┬──> completed
+               │      ^      ├──> backordered ──┬───────────────┤      │    ^    ├──> returned
+               v      │      │                  v               │      v    │    │
+            rejected ─┘      └──────────> awaiting_payment ─────┘   in_aftersales ─┘
       (a correction places it, or rejects it again)
+                               (down: a case opens; up: the last one closes early)
 
     placed, backordered, awaiting_payment ──> cancelled
 
-``backordered`` (stock waits for goods) and ``awaiting_payment`` (payment waits for a transfer)
-are the waiting states; each has the other worker's timer behind it (the backorder's expiry, the
-payment deadline). Intake does not subscribe to ``stock.reserved`` or ``payment.captured`` to
+``backordered`` (stock waits for goods), ``awaiting_payment`` (payment waits for a transfer) and
+``in_aftersales`` (after-sales cases are open) are the waiting states; each has a timer behind
+it: another worker's for the first two (the backorder's expiry, the payment deadline); for
+``in_aftersales``, the order's own completion timer or its cases' (a return's deadline, the
+replacement's parcel). Intake does not subscribe to ``stock.reserved`` or ``payment.captured`` to
 leave them: the next event it hears proves the saga moved on (``payment.pending`` means the stock
 was reserved; ``shipment.delivered`` means it was paid and shipped) and moves the order on from
 wherever it stands. A move the table does not allow is a duplicate or a late event: it does
 nothing, which is what makes every handler safe to run twice or out of order.
+
+After delivery, the first after-sales case to open takes the order to ``in_aftersales``; when the
+last open case closes it goes back to ``delivered`` if its completion is not due yet, or else
+ends like a delivered order whose completion came due: ``returned`` if a closed case said it was
+fully returned (every penny refunded), ``completed`` otherwise.
 """
 
 from __future__ import annotations
@@ -28,16 +36,20 @@ class OrderStatus(StrEnum):
     BACKORDERED = "backordered"
     AWAITING_PAYMENT = "awaiting_payment"
     DELIVERED = "delivered"
+    IN_AFTERSALES = "in_aftersales"
     COMPLETED = "completed"
+    RETURNED = "returned"
     CANCELLED = "cancelled"
     REJECTED = "rejected"
 
 
 S = OrderStatus
-TERMINAL = frozenset({S.COMPLETED, S.CANCELLED, S.REJECTED})
-WAITING = frozenset({S.BACKORDERED, S.AWAITING_PAYMENT})
-OPEN = frozenset({S.PLACED, *WAITING})
-"""Placed and not finished: what a cancellation or a delivery may still end."""
+TERMINAL = frozenset({S.COMPLETED, S.RETURNED, S.CANCELLED, S.REJECTED})
+WAITING = frozenset({S.BACKORDERED, S.AWAITING_PAYMENT, S.IN_AFTERSALES})
+OPEN = frozenset({S.PLACED, S.BACKORDERED, S.AWAITING_PAYMENT})
+"""Placed and not delivered: what a cancellation or a delivery may still end."""
+AFTER_DELIVERY = frozenset({S.DELIVERED, S.IN_AFTERSALES})
+"""Delivered and not finished: where after-sales cases open and close."""
 
 TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.RECEIVED: frozenset({S.PLACED, S.REJECTED}),
@@ -45,8 +57,10 @@ TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.PLACED: frozenset({S.BACKORDERED, S.AWAITING_PAYMENT, S.DELIVERED, S.CANCELLED}),
     S.BACKORDERED: frozenset({S.AWAITING_PAYMENT, S.DELIVERED, S.CANCELLED}),
     S.AWAITING_PAYMENT: frozenset({S.DELIVERED, S.CANCELLED}),
-    S.DELIVERED: frozenset({S.COMPLETED}),
+    S.DELIVERED: frozenset({S.IN_AFTERSALES, S.COMPLETED, S.RETURNED}),
+    S.IN_AFTERSALES: frozenset({S.DELIVERED, S.COMPLETED, S.RETURNED}),
     S.COMPLETED: frozenset(),
+    S.RETURNED: frozenset(),
     S.CANCELLED: frozenset(),
 }
 

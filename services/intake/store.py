@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.contracts import Message, OrderMessage, OrderSubmit
+from shared.contracts import Message, OrderMessage, OrderSubmit, ReplacementRequested
 from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
 
@@ -23,9 +23,17 @@ class IntakeUnitOfWork(UnitOfWork):
     def preload(self, messages: Sequence[Message]) -> None:
         """The orders events name by id and those submissions name by (channel, external id)."""
         self.orders.preload(
-            order_ids=(m.order_id for m in messages if isinstance(m, OrderMessage)),
+            order_ids=(order_of(m) for m in messages if isinstance(m, OrderMessage)),
             keys=(SubmissionKey.of(m) for m in messages if isinstance(m, OrderSubmit)),
         )
+
+
+def order_of(message: OrderMessage) -> str:
+    """The intake order a message is about: a replacement's order id is its case id, and the
+    order it replaces is the one whose case it opens."""
+    if isinstance(message, ReplacementRequested):
+        return message.replaces_order
+    return message.order_id
 
 
 class OrderStore:

@@ -118,7 +118,7 @@ class SimulatedGateway:
                 amount=request.amount.amount,
                 currency=request.amount.currency,
                 outcome=APPROVED,
-                reason=request.reason.value,
+                reason=str(request.reason),
                 attempts=timeouts + 1,
             )
         )

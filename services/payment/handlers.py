@@ -1,8 +1,10 @@
 """Payment's handlers, one per message type.
 
-Whichever of ``order.placed`` and ``stock.reserved`` comes second starts the payment; the rest
-ask the payment what to do and carry out its refunds through the gateway. The model decides;
-handlers only fetch, call the gateway and pass on what is to be announced or scheduled.
+Whichever of ``order.placed`` and ``stock.reserved`` comes second starts the payment (stock
+reserved for an after-sales replacement is shipped free of charge: payment ignores it); the rest
+ask the payment what to do and carry out its refunds through the gateway, after-sales' refunds
+of a case included. The model decides; handlers only fetch, call the gateway and pass on what is
+to be announced or scheduled.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from shared.contracts import (
     PaymentDeadlineDue,
     PaymentNotification,
     PaymentReminderDue,
+    RefundRequested,
     ShipmentDelivered,
     ShipmentReturned,
     StockReserved,
@@ -25,8 +28,8 @@ from shared.handlers import Handler
 from shared.timers import Scheduled
 
 from .gateway import SimulatedGateway
-from .model import Payment, PaymentNotExpected, PaymentTerms, Step
-from .money import Reason, Refund
+from .model import Payment, PaymentNotExpected, PaymentTerms, RefundNotPossible, Step
+from .money import Reason, Refund, is_replacement
 from .receipts import Receipt
 from .store import PaymentUnitOfWork
 
@@ -56,6 +59,9 @@ def on_stock_reserved(
     clock: Clock,
     terms: PaymentTerms,
 ) -> Announced:
+    """A replacement's reservation (``replaces_order`` set) is never charged: no payment."""
+    if is_replacement(event):
+        return []
     payment = uow.payments.get(event.order_id)
     if payment is None:
         uow.payments.add(Payment.for_reserved_stock(event.order_id, clock.now()))
@@ -145,6 +151,19 @@ def on_order_cancelled(
     return carry_out(payment.close(Reason.CANCELLED, clock.now()), uow, gateway)
 
 
+def on_refund_requested(
+    event: RefundRequested, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
+) -> Announced:
+    """After-sales gives money back for a case (a return, a replacement refunded instead)."""
+    payment = uow.payments.get(event.order_id)
+    if payment is None:
+        raise RefundNotPossible(
+            f"order {event.order_id}: case {event.case_id} asks for a refund "
+            "but payment knows no such order"
+        )
+    return carry_out(payment.refund_case(event, clock.now()), uow, gateway)
+
+
 def carry_out(
     steps: Sequence[Step], uow: PaymentUnitOfWork, gateway: SimulatedGateway
 ) -> Announced:
@@ -168,4 +187,5 @@ HANDLERS: dict[type[Message], Handler] = {
     ShipmentDelivered: on_shipment_delivered,
     ShipmentReturned: on_shipment_returned,
     OrderCancelled: on_order_cancelled,
+    RefundRequested: on_refund_requested,
 }

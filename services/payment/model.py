@@ -8,7 +8,8 @@ announce, timers to schedule, refunds for the handler to make through the gatewa
 
 Money: ``captured_amount`` is all money taken in (the charge, every bank receipt, the cash
 collected) and ``refunded_amount`` all money given back; ``kept`` is the difference. Nothing is
-given back that was not taken, and no more than the order's total is ever kept.
+given back that was not taken, and no more than the order's total is ever kept. After delivery,
+after-sales may ask for part of it back, once per case: never more than is still kept.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String
+from sqlalchemy import JSON, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import (
@@ -35,6 +36,7 @@ from shared.contracts import (
     PaymentReminder,
     PaymentReminderDue,
     PaymentVoided,
+    RefundRequested,
 )
 from shared.database import UtcDateTime
 from shared.errors import PermanentError
@@ -67,6 +69,10 @@ class PaymentNotExpected(PermanentError):
     """Money for an order whose payment has not asked for any: parked for an operator."""
 
 
+class RefundNotPossible(PermanentError):
+    """After-sales asks for money back that payment does not hold: parked for an operator."""
+
+
 @dataclass(frozen=True)
 class PaymentTerms:
     """How long a customer has to pay by transfer or escrow, and when to remind them."""
@@ -89,6 +95,8 @@ class Payment(Base):
     refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     deadline: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    case_refunds: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    """After-sales case id → what its refund gave back: each case is refunded once."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     # -- opening: the order and its stock, in either order -----------------------------------
@@ -118,6 +126,7 @@ class Payment(Base):
             status=status,
             captured_amount=0,
             refunded_amount=0,
+            case_refunds={},
             updated_at=now,
         )
 
@@ -272,6 +281,38 @@ class Payment(Base):
             return self._give_back(self.kept, reason)
         return []
 
+    # -- after-sales ------------------------------------------------------------------------
+
+    def refund_case(self, request: RefundRequested, now: datetime) -> list[Step]:
+        """Give back what after-sales asks for a case: once per case, never more than is kept.
+
+        The money goes back the way it came: to a card's or e-wallet's token, else by bank. The
+        payment stays captured while it keeps anything, and is refunded once it keeps nothing. A
+        case refunded already changes nothing; a payment that holds no money to refund from is
+        an operator's to look at.
+        """
+        if request.case_id in self.case_refunds:
+            return []
+        asked = request.amount
+        asking = (
+            f"order {self.order_id}: case {request.case_id} asks for "
+            f"{asked.amount} {asked.currency} back"
+        )
+        if self.status == PaymentStatus.REFUNDED:
+            raise RefundNotPossible(f"{asking}, but all its payment took was given back already")
+        if self.status != PaymentStatus.CAPTURED:
+            raise RefundNotPossible(f"{asking}, but its payment is {self.status}: nothing captured")
+        if asked.currency != self.currency:
+            raise RefundNotPossible(f"{asking}, but its payment is in {self.currency}")
+        amount = min(asked.amount, self.kept)
+        self.case_refunds = {**self.case_refunds, request.case_id: amount}
+        refund_id = refund_id_for(self.payment_id, Reason.CASE, request.case_id)
+        steps = self._refund(amount, refund_id, request.reason, by_token=self.charged_at_once)
+        if self.kept == 0:
+            self._move_to(PaymentStatus.REFUNDED, now)
+        self.updated_at = now
+        return steps
+
     # -- money ------------------------------------------------------------------------------
 
     @property
@@ -293,11 +334,16 @@ class Payment(Base):
     def _give_back(
         self, amount: int, reason: Reason, notification_id: str | None = None
     ) -> list[Step]:
-        """Money back, once per cause: to the token it was charged to, or else by bank."""
-        if amount <= 0:
-            return []
+        """Money back, once per cause: to the token it was charged to, or else by bank (money
+        a bank notification brought goes back by bank)."""
         refund_id = refund_id_for(self.payment_id, reason, notification_id)
         by_token = notification_id is None and self.method in CHARGED_AT_ONCE
+        return self._refund(amount, refund_id, reason, by_token)
+
+    def _refund(self, amount: int, refund_id: str, reason: str, by_token: bool) -> list[Step]:
+        """Book ``amount`` as given back under ``refund_id``, for the handler to pay out."""
+        if amount <= 0:
+            return []
         request = RefundRequest(
             idempotency_key=refund_id,
             reference=self.order_id,

@@ -1,8 +1,9 @@
 """What payment asks of the gateway, and the keys that make every charge and refund happen once.
 
 A charge's idempotency key is the payment id; a refund's is its refund id, derived from the
-payment id and its cause (``rf_<payment id>:<reason>[:<notification id>]``). Both derive from the
-order id, so a batch can lock the gateway's ledger rows before any payment is read.
+payment id and its cause (``rf_<payment id>:<reason>[:<notification id or case id>]``). All derive
+from the message (its order id, and a bank notification's or a refund request's own id), so a batch
+can lock the gateway's ledger rows before any payment is read.
 """
 
 from __future__ import annotations
@@ -11,23 +12,37 @@ import hashlib
 from dataclasses import dataclass
 from enum import StrEnum
 
-from shared.contracts import Message, Money, PaymentNotification, PaymentRefunded
+from shared.contracts import (
+    Message,
+    Money,
+    PaymentNotification,
+    PaymentRefunded,
+    RefundRequested,
+    StockReserved,
+)
 
 
 class Reason(StrEnum):
-    """Why money goes back (``payment.refunded``) or a payment is closed (``payment.voided``)."""
+    """Why money goes back (``payment.refunded``) or a payment is closed (``payment.voided``).
+
+    ``case`` is the cause in the refund id of an after-sales refund; its ``payment.refunded``
+    carries the reason after-sales gave (``returned``, ``replacement_unavailable``, …).
+    """
 
     CANCELLED = "cancelled"
     RETURNED_TO_SENDER = "returned_to_sender"
     EXPIRED = "expired"
     OVERPAYMENT = "overpayment"
     LATE_PAYMENT = "late_payment"
+    CASE = "case"
 
 
 ORDER_REFUNDS = (Reason.CANCELLED, Reason.RETURNED_TO_SENDER, Reason.EXPIRED)
 """At most one refund each per payment."""
 MONEY_REFUNDS = (Reason.OVERPAYMENT, Reason.LATE_PAYMENT)
 """At most one refund each per bank notification."""
+CASE_REFUNDS = (Reason.CASE,)
+"""At most one refund per after-sales case."""
 
 BANK = "bank"
 """The route of money that came by bank transfer, escrow or cash: it goes back by bank."""
@@ -38,19 +53,33 @@ def payment_id_for(order_id: str) -> str:
     return "pay_" + hashlib.sha256(order_id.encode()).hexdigest()[:24]
 
 
-def refund_id_for(payment_id: str, reason: Reason, notification_id: str | None = None) -> str:
-    """One refund per payment and cause: a retry or a second cause gives back nothing more."""
-    cause = reason.value if notification_id is None else f"{reason.value}:{notification_id}"
+def refund_id_for(payment_id: str, reason: Reason, cause_id: str | None = None) -> str:
+    """One refund per payment and cause: a retry or a second cause gives back nothing more.
+
+    ``cause_id`` tells the causes of one reason apart: the bank notification whose money goes
+    back, or the after-sales case refunded.
+    """
+    cause = reason.value if cause_id is None else f"{reason.value}:{cause_id}"
     return f"rf_{payment_id}:{cause}"
+
+
+def is_replacement(message: Message) -> bool:
+    """Stock reserved for an after-sales replacement: shipped free of charge, none of payment's
+    business (its order id is a case id, which has no payment)."""
+    return isinstance(message, StockReserved) and message.replaces_order is not None
 
 
 def ledger_keys(message: Message) -> list[str]:
     """Every gateway ledger row the handler of ``message`` may read or write."""
+    if is_replacement(message):
+        return []
     payment_id = payment_id_for(message.subject)
     keys = [payment_id, *(refund_id_for(payment_id, reason) for reason in ORDER_REFUNDS)]
     if isinstance(message, PaymentNotification):
         nid = message.notification_id
         keys += [refund_id_for(payment_id, reason, nid) for reason in MONEY_REFUNDS]
+    if isinstance(message, RefundRequested):
+        keys += [refund_id_for(payment_id, reason, message.case_id) for reason in CASE_REFUNDS]
     return keys
 
 
@@ -74,7 +103,8 @@ class RefundRequest:
     idempotency_key: str
     reference: str
     amount: Money
-    reason: Reason
+    reason: str
+    """What the gateway books the refund under: the reason ``payment.refunded`` announces."""
     route: str
     token: str | None = None
 

@@ -1,7 +1,7 @@
 """The payment's state machine: which status may follow which.
 
-    awaiting_stock ─┐               ┌─> captured ───────────────────> refunded
-                    ├─> charge_due ─┼─> failed
+    awaiting_stock ─┐               ┌─> captured ──(nothing kept)───> refunded
+                    ├─> charge_due ─┼─> failed    (part refunded for a case: still captured)
     awaiting_order ─┘               ├─> pending ──> captured | expired | voided
       (either) ─> cancelled         └─> deferred ─> captured | voided
 
@@ -9,8 +9,10 @@
 failed); a bank transfer or escrow waits for the money (pending: reminders, then a deadline);
 cash on delivery defers until the carrier collects. ``cancelled`` is a tombstone: the order was
 cancelled before payment began, so a late ``order.placed`` or ``stock.reserved`` does nothing.
-Money that arrives after a payment has left ``pending`` goes back whatever its status; money kept
-after a capture goes back once, leaving it ``refunded``.
+Money that arrives after a payment has left ``pending`` goes back whatever its status. Money kept
+after a capture goes back in full once the order is cancelled or returned to sender, leaving it
+``refunded``; after-sales gives it back case by case instead, and the payment stays ``captured``
+(no transition) while it keeps anything, then is ``refunded``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from shared.rows import locked_rows
 
 from .gateway import APPROVED, CHARGE, REFUND, GatewayEntry
 from .model import Payment
-from .money import ledger_keys
+from .money import is_replacement, ledger_keys
 from .receipts import Receipt
 
 
@@ -28,10 +28,11 @@ class PaymentUnitOfWork(UnitOfWork):
     def preload(self, messages: Sequence[Message]) -> None:
         """Payments, then the gateway's books, then bank receipts: one query each, in key order.
 
-        Charge and refund keys derive from order ids (and notification ids), so every ledger row
-        a handler may touch is known before any payment is read.
+        Charge and refund keys derive from order ids (and notification ids, and the case ids of
+        after-sales' refund requests), so every ledger row a handler may touch is known before
+        any payment is read. A replacement's reservation touches nothing.
         """
-        self.rows.lock(Payment.order_id, {message.subject for message in messages})
+        self.rows.lock(Payment.order_id, {m.subject for m in messages if not is_replacement(m)})
         self.rows.lock(
             GatewayEntry.idempotency_key, {key for m in messages for key in ledger_keys(m)}
         )

@@ -146,6 +146,9 @@ def test_intake_hears_what_moves_the_order_and_no_more(service: Service) -> None
         "shipment.delivered",
         "shipment.returned",
         "order.completion_due",
+        "return.authorized",
+        "replacement.requested",
+        "aftersales.case_closed",
     }
     assert StockReserved not in service.handlers and PaymentCaptured not in service.handlers
 

@@ -33,6 +33,7 @@ from shared.contracts import (
     PaymentMethod,
     PaymentNotification,
     PaymentReminderDue,
+    RefundRequested,
     ReservedLine,
     ShipmentDelivered,
     ShipmentReturned,
@@ -298,6 +299,19 @@ def bank(order_id: str, amount: int, notification_id: str) -> PaymentNotificatio
     )
 
 
+def refund_for_case(order_id: str, n: int, amount: int) -> RefundRequested:
+    return RefundRequested(
+        order_id=order_id,
+        case_id=f"{order_id}.{n}",
+        amount=Money(amount=amount, currency="EUR"),
+        reason="returned",
+    )
+
+
+def replacement(order_id: str, n: int) -> StockReserved:
+    return StockReserved(order_id=f"{order_id}.{n}", lines=[], replaces_order=order_id)
+
+
 def stories(o: str) -> list[Story]:
     card, transfer = paid_by(PaymentMethod.CARD, o), paid_by(PaymentMethod.BANK_TRANSFER, o)
     cod, total = paid_by(PaymentMethod.CASH_ON_DELIVERY, o), TOTAL.amount
@@ -321,6 +335,21 @@ def stories(o: str) -> list[Story]:
             MoneyMoved(1500, 1500),
         ),
         ([card, reserved(o)], [returned, cancelled], MoneyMoved(total, total)),
+        (
+            [card, reserved(o), delivered],
+            [
+                refund_for_case(o, 1, 1000),
+                replacement(o, 2),
+                refund_for_case(o, 1, 1000),
+                refund_for_case(o, 3, total),
+            ],
+            MoneyMoved(total, total),
+        ),
+        (
+            [cod, reserved(o), delivered],
+            [replacement(o, 1), refund_for_case(o, 2, 500)],
+            MoneyMoved(total, 500),
+        ),
     ]
 
 
@@ -330,7 +359,8 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
     """One locking SELECT each for payments, the gateway's ledger and bank receipts, in that
-    order, whatever the batch holds: charges, bank money, timers, deliveries, cancels, returns."""
+    order, whatever the batch holds: charges, bank money, timers, deliveries, cancels, returns,
+    after-sales' refunds per case and replacements' reservations (which open no payment)."""
 
     def selects_for(rounds: int) -> int:
         service = worker.bootstrap(clock, PaymentSettings())
