@@ -159,13 +159,21 @@ class Order(Base):
     returnable_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
     shipping_refunded: Mapped[bool] = mapped_column(default=False)
+    refused_requests: Mapped[list[str]] = mapped_column(JSON, default=list)
+    """Request ids answered with a refusal: asked again, they are not answered again."""
     cases: Mapped[list[Case]] = relationship(order_by=Case.number, cascade="all, delete-orphan")
 
     # -- what was sold, and when it arrived ---------------------------------------------------
 
     @classmethod
     def opened(cls, order_id: str) -> Order:
-        return cls(order_id=order_id, lines={}, refunded_amount=0, shipping_refunded=False)
+        return cls(
+            order_id=order_id,
+            lines={},
+            refunded_amount=0,
+            shipping_refunded=False,
+            refused_requests=[],
+        )
 
     def learn(self, order: OrderPlaced) -> bool:
         """Keep what the order sold; False if it is known already."""
@@ -236,6 +244,9 @@ class Order(Base):
         return [self._replacement(case, Counter(case.lines))]
 
     def handled(self, request_id: str) -> bool:
+        """Whether the request was answered already (a case opened, or a refusal)."""
+        if request_id in self.refused_requests:
+            return True
         return any(case.request_id == request_id for case in self.cases)
 
     # -- the goods of an RMA -------------------------------------------------------------------
@@ -461,6 +472,7 @@ class Order(Base):
     def _refused(
         self, request_id: str, kind: CaseKind, refusal: Refusal
     ) -> AftersalesRequestRefused:
+        self.refused_requests = [*self.refused_requests, request_id]
         return _refused(self.order_id, request_id, kind, refusal)
 
 

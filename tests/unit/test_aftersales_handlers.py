@@ -193,6 +193,14 @@ def test_a_request_the_policy_does_not_allow_is_refused_with_the_reason(
     assert aftersales.order().cases == []
 
 
+def test_a_refused_request_asked_again_is_not_answered_again(aftersales: AfterSales) -> None:
+    aftersales.sold_and_delivered()
+    [refused] = aftersales(return_request(MUG_BLUE=3))
+
+    assert refused.reason == "too_many"
+    assert aftersales(return_request(MUG_BLUE=3)) == []
+
+
 def test_a_request_for_an_order_never_heard_of_is_refused(aftersales: AfterSales) -> None:
     [refused] = aftersales(return_request())
 
