@@ -15,8 +15,11 @@ from aiosmtpd.controller import Controller
 
 from shared.contracts import (
     Address,
+    AftersalesRequestRefused,
     BackorderedLine,
     FulfillmentCancelRefused,
+    InspectedLine,
+    ItemQuantity,
     Money,
     OrderCancelled,
     OrderMessage,
@@ -26,6 +29,11 @@ from shared.contracts import (
     PaymentRefunded,
     PaymentReminder,
     Problem,
+    ReplacementRequested,
+    Resolution,
+    ReturnAuthorized,
+    ReturnExpired,
+    ReturnReceived,
     ShipmentAddressChanged,
     ShipmentAddressChangeRefused,
     ShipmentDelivered,
@@ -33,6 +41,7 @@ from shared.contracts import (
     ShipmentDispatched,
     ShipmentReturned,
     StockBackordered,
+    case_id_for,
 )
 from tests.factories import order_placed
 
@@ -41,7 +50,8 @@ EUR = "EUR"
 
 
 def every_event(order_id: str = "ord-1") -> dict[str, OrderMessage]:
-    """One event of each type the notifier tells the customer about, by type."""
+    """One event of each type the notifier tells the customer about, by type. All are about the
+    order, but for replacement.requested, which is about its replacement: ``replacement_of``."""
     events: list[OrderMessage] = [
         order_placed(order_id, expected_delivery=date(2026, 3, 7)),
         OrderRejected(
@@ -119,8 +129,46 @@ def every_event(order_id: str = "ord-1") -> dict[str, OrderMessage]:
             ),
         ),
         ShipmentAddressChangeRefused(order_id=order_id, reason="already_dispatched"),
+        AftersalesRequestRefused(
+            order_id=order_id,
+            request_id="req-1",
+            request="return",
+            reason="window_closed",
+            detail=f"the return window of order {order_id} closed on 2026-03-18",
+        ),
+        ReturnAuthorized(
+            order_id=order_id,
+            rma=case_id_for(order_id, 1),
+            request_id="req-2",
+            resolution=Resolution.REFUND,
+            lines=[ItemQuantity(sku="MUG-BLUE", quantity=2)],
+            reason="too small",
+            send_by=datetime(2026, 3, 18, 15, 30, tzinfo=UTC),
+        ),
+        ReturnReceived(
+            order_id=order_id,
+            rma=case_id_for(order_id, 1),
+            resolution=Resolution.REFUND,
+            lines=[InspectedLine(sku="MUG-BLUE", resellable=1, damaged=1)],
+            refund=Money(amount=1875, currency=EUR),
+        ),
+        ReturnExpired(order_id=order_id, rma=case_id_for(order_id, 2)),
+        ReplacementRequested(
+            order_id=replacement_of(order_id),
+            replaces_order=order_id,
+            request="resend",
+            lines=[ItemQuantity(sku="MUG-BLUE", quantity=1)],
+            customer=order_placed().customer,
+            delivery=order_placed().delivery,
+            reason="one mug was missing from the parcel",
+        ),
     ]
     return {event.type: event for event in events}
+
+
+def replacement_of(order_id: str = "ord-1") -> str:
+    """The id of the replacement in ``every_event``: the case id of the order's third case."""
+    return case_id_for(order_id, 3)
 
 
 def free_port() -> int:

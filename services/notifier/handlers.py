@@ -10,6 +10,7 @@ from jinja2 import Environment
 
 from shared.clock import Clock
 from shared.contracts import (
+    AftersalesRequestRefused,
     FulfillmentCancelRefused,
     Message,
     OrderCancelled,
@@ -18,6 +19,10 @@ from shared.contracts import (
     PaymentPending,
     PaymentRefunded,
     PaymentReminder,
+    ReplacementRequested,
+    ReturnAuthorized,
+    ReturnExpired,
+    ReturnReceived,
     ShipmentAddressChanged,
     ShipmentAddressChangeRefused,
     ShipmentDelivered,
@@ -38,12 +43,7 @@ def on_order_placed(
     event: OrderPlaced, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
 ) -> list[Message]:
     """The confirmation; it also names the recipient, so whatever waited for it goes too."""
-    recipient = uow.recipients.lock(event.order_id, clock.now())
-    recipient.learn(event.customer, clock.now())
-    record(event, uow, clock)
-    for notification in uow.notifications.waiting(event.order_id):
-        queue(notification, recipient, templates, clock)
-    return []
+    return _naming_the_recipient(event, uow, clock, templates)
 
 
 def on_order_rejected(
@@ -161,6 +161,55 @@ def on_shipment_address_change_refused(
     return notify(event, uow, clock, templates, reference=_answer(envelope))
 
 
+def on_aftersales_request_refused(
+    event: AftersalesRequestRefused, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    """Once per request: the request's id tells the customer's requests apart."""
+    return notify(event, uow, clock, templates, reference=event.request_id)
+
+
+def on_return_authorized(
+    event: ReturnAuthorized, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    return notify(event, uow, clock, templates, reference=event.rma)
+
+
+def on_return_received(
+    event: ReturnReceived, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    return notify(event, uow, clock, templates, reference=event.rma)
+
+
+def on_return_expired(
+    event: ReturnExpired, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    return notify(event, uow, clock, templates, reference=event.rma)
+
+
+def on_replacement_requested(
+    event: ReplacementRequested, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
+) -> list[Message]:
+    """A replacement travels as an order of its own, whose id is the case id: this names its
+    recipient, as order.placed does for an order, so its shipments reach the customer; whatever
+    of it waited for the recipient goes too."""
+    return _naming_the_recipient(event, uow, clock, templates)
+
+
+def _naming_the_recipient(
+    event: OrderPlaced | ReplacementRequested,
+    uow: NotifierUnitOfWork,
+    clock: Clock,
+    templates: Environment,
+) -> list[Message]:
+    """Record an event that names who to tell about its order id, and send what waited for it."""
+    recipient = uow.recipients.lock(event.order_id, clock.now())
+    recipient.learn(event.customer, clock.now())
+    record(event, uow, clock)
+    for notification in uow.notifications.waiting(event.order_id):
+        queue(notification, recipient, templates, clock)
+    return []
+
+
 def _answer(envelope: Envelope | None) -> str:
     """A reference per announcement for answers a customer may get more than once."""
     return f"event-{envelope.id}" if envelope is not None else ""
@@ -181,4 +230,9 @@ HANDLERS: dict[type[Message], Handler] = {
     ShipmentReturned: on_shipment_returned,
     ShipmentAddressChanged: on_shipment_address_changed,
     ShipmentAddressChangeRefused: on_shipment_address_change_refused,
+    AftersalesRequestRefused: on_aftersales_request_refused,
+    ReturnAuthorized: on_return_authorized,
+    ReturnReceived: on_return_received,
+    ReturnExpired: on_return_expired,
+    ReplacementRequested: on_replacement_requested,
 }

@@ -4,8 +4,10 @@ One notification per event. A handler never sees the event's envelope id, so a n
 keyed by what the event is about instead: (order id, message type, reference). Events the saga
 announces once per order (placed, cancelled) have an empty reference; those that may happen more
 than once carry what tells them apart (see ``handlers``): a shipment id, a refund id, a reminder's
-number, the attempt of a rejected submission. The inbox already skips a redelivered envelope;
-this key also absorbs the same event announced again under a new envelope id.
+number, the attempt of a rejected submission, an RMA, the id of a refused after-sales request.
+The inbox already skips a redelivered envelope; this key also absorbs the same event announced
+again under a new envelope id. A replacement's notifications are kept under its own order id,
+the case id ``<order>.<n>``.
 
 A notification's life::
 
@@ -19,7 +21,8 @@ Handlers render it and leave it ``pending`` in their transaction; after the comm
 
 The recipient row is created by whichever event of an order arrives first and locked by every
 handler, so one order's notifications are decided one at a time: a notification left waiting
-because order.placed had not arrived yet cannot miss the order.placed that addresses it.
+because order.placed had not arrived yet cannot miss the order.placed that addresses it. A
+replacement's recipient is named by its replacement.requested instead.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from .rendering import RenderedMessage
 
 LIFE_ORDER = (
     "order.placed",
+    "replacement.requested",
     "order.rejected",
     "stock.backordered",
     "payment.pending",
@@ -50,10 +54,16 @@ LIFE_ORDER = (
     "shipment.delivery_failed",
     "shipment.delivered",
     "shipment.returned",
+    "aftersales.request_refused",
+    "return.authorized",
+    "return.expired",
+    "return.received",
     "order.cancelled",
     "payment.refunded",
 )
-"""The order of an order's life: what was waiting for the recipient is sent in this order."""
+"""The order of an order's life: what was waiting for the recipient is sent in this order. A
+replacement's life (its id is the case id) starts with replacement.requested, as an order's does
+with order.placed."""
 
 
 def life_order(about: str) -> int:
@@ -81,7 +91,8 @@ def new_notification_id() -> str:
 
 
 class Recipient(Base):
-    """Who to tell about an order; unknown until order.placed names the customer."""
+    """Who to tell about an order; unknown until order.placed (for a replacement:
+    replacement.requested) names the customer."""
 
     __tablename__ = "recipients"
 

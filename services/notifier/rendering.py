@@ -14,6 +14,8 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from shared.contracts import original_order
+
 BUNDLED_TEMPLATES = Path(__file__).parent / "templates"
 FALLBACK_LANGUAGE = "en"
 MINOR_UNIT_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
@@ -36,6 +38,8 @@ def make_environment(directory: Path = BUNDLED_TEMPLATES) -> Environment:
     )
     environment.filters["money"] = money
     environment.filters["day"] = day
+    environment.filters["original_order"] = original_order
+    environment.tests["replacement"] = is_replacement
     return environment
 
 
@@ -59,3 +63,8 @@ def money(minor_units: int, currency: str) -> str:
 def day(timestamp: str) -> str:
     """The (UTC) date of an ISO timestamp from a message."""
     return datetime.fromisoformat(timestamp).date().isoformat()
+
+
+def is_replacement(order_id: str) -> bool:
+    """Whether an order id is a case id ``<order>.<n>``: a replacement's, sent free of charge."""
+    return original_order(order_id) != order_id

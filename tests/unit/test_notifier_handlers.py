@@ -44,7 +44,7 @@ from shared.contracts import (
 )
 from shared.handlers import Service
 from tests.factories import order_placed
-from tests.notifier_support import every_event
+from tests.notifier_support import every_event, replacement_of
 from tests.unit.conftest import QueryCounter
 
 ADA = Customer(name="Ada Lovelace", email="ada@example.com", language="en")
@@ -146,6 +146,11 @@ def test_the_notifier_hears_every_customer_visible_event(service: Service) -> No
             "shipment.returned",
             "shipment.address_changed",
             "shipment.address_change_refused",
+            "aftersales.request_refused",
+            "return.authorized",
+            "return.received",
+            "return.expired",
+            "replacement.requested",
         }
     )
 
@@ -184,14 +189,17 @@ def test_a_confirmation_without_an_estimate_leaves_the_expected_delivery_out(
 def test_an_event_is_recorded_once_however_often_it_arrives(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
+    def recorded() -> int:
+        return sum(len(uow.notifications.for_order(o)) for o in ("ord-1", replacement_of("ord-1")))
+
     for event in EVENTS.values():
         tell(event)
-    recorded = len(uow.notifications.for_order("ord-1"))
+    first = recorded()
 
     for event in EVENTS.values():
         assert tell(event) == []
 
-    assert recorded == len(uow.notifications.for_order("ord-1")) == len(EVENTS)
+    assert first == recorded() == len(EVENTS)
 
 
 def test_a_notification_keeps_neither_contact_nor_payment_data_in_its_context(
@@ -642,7 +650,9 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         session.close()
 
         told = [
-            n for o in order_ids for n in NotifierUnitOfWork(session).notifications.for_order(o)
+            n
+            for o in order_ids + [replacement_of(o) for o in order_ids]
+            for n in NotifierUnitOfWork(session).notifications.for_order(o)
         ]
         assert announced == []
         assert len(told) == orders * len(EVENTS)
