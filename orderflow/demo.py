@@ -56,6 +56,7 @@ from shared.contracts import (
     ReturnReceive,
     ReturnRequest,
     StockReceive,
+    original_order,
 )
 from shared.envelope import Envelope, wrap
 from shared.settings import Settings
@@ -73,6 +74,7 @@ DAY = timedelta(days=1)
 STEP_LABELS = {
     "order.placed": "placed",
     "order.rejected": "rejected",
+    "replacement.requested": "sent again",
     "stock.reserved": "reserved",
     "stock.backordered": "backordered",
     "stock.unavailable": "short",
@@ -96,7 +98,6 @@ STEP_LABELS = {
     "return.authorized": "RMA",
     "return.expired": "RMA expired",
     "return.received": "goods back",
-    "replacement.requested": "sent again",
     "order.cancelled": "cancelled",
     "stock.released": "released",
     "stock.restocked": "restocked",
@@ -879,10 +880,13 @@ REPEATED = {"delivery failed", "reminder"}
 
 
 def _rank(entry: Entry) -> int:
-    """Order of steps at the same moment; cash is collected once the parcel is delivered."""
+    """Order of steps at the same moment; cash is collected once the parcel is delivered, and a
+    replacement's steps follow the order's own (its goods go out after the request for them)."""
     if entry.type == "payment.captured" and entry.data.get("method") == "cash_on_delivery":
         return list(STEP_LABELS).index("shipment.delivered") + 1
-    return list(STEP_LABELS).index(entry.type)
+    subject = str(entry.data.get("order_id", ""))
+    later = len(STEP_LABELS) if subject != original_order(subject) else 0
+    return later + list(STEP_LABELS).index(entry.type)
 
 
 def _label(entry: Entry) -> str:
