@@ -3,8 +3,11 @@
 One cluster runs all scenarios at once. Durations are shrunk through the workers' settings:
 carrier scans in fractions of a second, a four-second payment deadline with reminders at one and
 two seconds, two seconds of picking and packing (the window in which a cancel still stops a paid
-order). Each scenario checks its order's final state and the announcements it must have made;
-then the workers are stopped and the four invariants audited from their own tables.
+order), five seconds of return window before a delivered order completes, and three seconds for
+an RMA's goods to come back. After-sales cases (returns, exchanges, a resend) act on delivered
+orders; a replacement is an order of its own (``<order>.<n>``), and its announcements are part of
+its order's timeline. Each scenario checks its order's final state and the announcements it must
+have made; then the workers are stopped and the four invariants audited from their own tables.
 """
 
 from __future__ import annotations
@@ -29,11 +32,17 @@ from orderflow.processes import ProcessCluster
 from services.intake.model import Order
 from shared.contracts import (
     Address,
+    InspectedLine,
+    ItemQuantity,
     Message,
     Money,
     OrderCancel,
     OrderChangeAddress,
     PaymentNotification,
+    ResendRequest,
+    Resolution,
+    ReturnReceive,
+    ReturnRequest,
     StockReceive,
 )
 from shared.envelope import wrap
@@ -45,13 +54,17 @@ SHORT_TIMES = {
     "ORDERFLOW_SHIPPING_DELIVERED_AFTER_SECONDS": "0.6",
     "ORDERFLOW_SHIPPING_DELIVERY_ATTEMPTS": "2",
     "ORDERFLOW_SHIPPING_DELIVERY_RETRY_INTERVAL_SECONDS": "0.3",
-    "ORDERFLOW_INTAKE_COMPLETION_WINDOW_SECONDS": "0.5",
+    "ORDERFLOW_INTAKE_COMPLETION_WINDOW_SECONDS": "5",
+    "ORDERFLOW_AFTERSALES_RETURN_WINDOW_SECONDS": "5",
+    "ORDERFLOW_AFTERSALES_SEND_BACK_SECONDS": "3",
     "ORDERFLOW_PAYMENT_WINDOW_SECONDS": "4",
     "ORDERFLOW_PAYMENT_REMINDER_OFFSETS_SECONDS": "[1, 2]",
     "ORDERFLOW_WAREHOUSE_PACKING_SECONDS": "2",
     "ORDERFLOW_TIMER_POLL_SECONDS": "0.05",
 }
 BACKORDER_SKU = "LAMP-COPPER"
+LAST_ONE_SKU = "VASE-GLASS"
+"""One on the shelf: once it is sold, an exchange finds none to send."""
 STREET = {"line1": "Invalidenstr. 117", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 REFUSING = {**STREET, "line1": "REFUSED Str. 1"}
 
@@ -64,7 +77,7 @@ def order(
     channel: str = "web",
     address: dict[str, str] = STREET,
 ) -> dict[str, Any]:
-    prices = {**PRICES, BACKORDER_SKU: 5900}
+    prices = {**PRICES, BACKORDER_SKU: 5900, LAST_ONE_SKU: 2500}
     return {
         "channel": channel,
         "external_id": external_id,
@@ -181,6 +194,53 @@ def receive_goods(saga: Saga, o: Order) -> None:
     saga.send(receipt)
 
 
+def send_back(resolution: Resolution = Resolution.REFUND, **inspected: tuple[int, int]) -> Act:
+    """After delivery, ask for an RMA for what ``inspected`` names, then let the parcel arrive
+    and be inspected as (resellable, damaged) per SKU; (0, 0) asks for one unit that never
+    comes back."""
+
+    def act(saga: Saga, o: Order) -> None:
+        saga.wait_for(o.id, "shipment.delivered")
+        lines = [
+            ItemQuantity(sku=_sku(sku), quantity=sum(n) or 1) for sku, n in inspected.items()
+        ]
+        saga.send(
+            ReturnRequest(
+                order_id=o.id,
+                request_id=f"rq-{o.id}",
+                resolution=resolution,
+                lines=lines,
+                reason="not as described",
+            )
+        )
+        saga.wait_for(o.id, "return.authorized")
+        came = [
+            InspectedLine(sku=_sku(sku), resellable=good, damaged=bad)
+            for sku, (good, bad) in inspected.items()
+            if good + bad
+        ]
+        if came:
+            saga.send(ReturnReceive(order_id=o.id, rma=f"{o.id}.1", lines=came))
+
+    return act
+
+
+def ask_too_much(saga: Saga, o: Order) -> None:
+    saga.wait_for(o.id, "shipment.delivered")
+    too_many = [ItemQuantity(sku="MUG-BLUE", quantity=5)]
+    saga.send(ReturnRequest(order_id=o.id, request_id="rq-x", lines=too_many, reason="all"))
+
+
+def report_missing(saga: Saga, o: Order) -> None:
+    saga.wait_for(o.id, "shipment.delivered")
+    missing = [ItemQuantity(sku="TEA-GREEN", quantity=1)]
+    saga.send(ResendRequest(order_id=o.id, request_id="rs-1", lines=missing, reason="missing"))
+
+
+def _sku(name: str) -> str:
+    return name.replace("_", "-")
+
+
 SCENARIOS = {
     "card": Scenario(order("P-CARD", [("MUG-BLUE", 2)]), "completed"),
     "declined": Scenario(
@@ -268,6 +328,60 @@ SCENARIOS = {
         must_announce=["shipment.address_change_refused"],
         act=redirect_after_dispatch,
     ),
+    "full return": Scenario(
+        order("P-RET", [("PRESS-FRENCH", 1)]),
+        "returned",
+        must_announce=[
+            "return.authorized",
+            "return.received",
+            "refund.requested",
+            "payment.refunded",
+            "stock.restocked",
+            "aftersales.case_closed",
+        ],
+        act=send_back(PRESS_FRENCH=(1, 0)),
+    ),
+    "partial return, one damaged": Scenario(
+        order("P-RET2", [("MUG-BLUE", 2), ("TEA-GREEN", 1)]),
+        "completed",
+        must_announce=["return.received", "payment.refunded", "stock.restocked"],
+        act=send_back(MUG_BLUE=(1, 1)),
+    ),
+    "exchange": Scenario(
+        order("P-EXCH", [("KETTLE-STEEL", 1)]),
+        "completed",
+        must_announce=[
+            "replacement.requested",
+            "shipment.delivered",
+            "shipment.delivered",
+            "aftersales.case_closed",
+        ],
+        act=send_back(Resolution.EXCHANGE, KETTLE_STEEL=(1, 0)),
+    ),
+    "exchange with none left": Scenario(
+        order("P-EXCH2", [(LAST_ONE_SKU, 1)]),
+        "returned",  # its only unit came back and was refunded instead, shipping included
+        must_announce=["stock.unavailable", "refund.requested", "payment.refunded"],
+        act=send_back(Resolution.EXCHANGE, VASE_GLASS=(0, 1)),
+    ),
+    "resend": Scenario(
+        order("P-RESEND", [("TEA-GREEN", 3)]),
+        "completed",
+        must_announce=["replacement.requested", "shipment.delivered", "shipment.delivered"],
+        act=report_missing,
+    ),
+    "rma expired": Scenario(
+        order("P-RMA", [("BEANS-DARK", 1)]),
+        "completed",
+        must_announce=["return.authorized", "return.expired"],
+        act=send_back(BEANS_DARK=(0, 0)),
+    ),
+    "return refused": Scenario(
+        order("P-RET-NO", [("MUG-BLUE", 1)]),
+        "completed",
+        must_announce=["aftersales.request_refused"],
+        act=ask_too_much,
+    ),
 }
 
 
@@ -292,6 +406,7 @@ def test_every_path_ends_in_its_state_and_the_invariants_hold(
         set_stock(settings, product.sku, 100, product.location, product.weight_grams)
     set_stock(settings, "TRAY-OAK", 3, None, None)
     set_stock(settings, BACKORDER_SKU, 0, "E-01-01", 800)
+    set_stock(settings, LAST_ONE_SKU, 1, "E-02-01", 600)
     set_stock_policy(settings, BACKORDER_SKU, True, None, None, 3)
     saga = Saga(settings, dbs)
 
@@ -314,7 +429,8 @@ def test_every_path_ends_in_its_state_and_the_invariants_hold(
                 name: session.get(Order, o.id).status  # type: ignore[union-attr]
                 for name, o in orders.items()
             }
-        return all(state in ("completed", "cancelled", "rejected") for state in states.values())
+        ended = ("completed", "returned", "cancelled", "rejected")
+        return all(state in ended for state in states.values())
 
     wait_until(all_ended, 90, what="every scenario to end")
     assert set(processes.stop().values()) == {0}
