@@ -5,9 +5,11 @@ Each example runs every worker in one process (``orderflow.embedded.Cluster``) o
 memory transport and SQLite, in a fresh directory and namespace, with a manual clock. It submits
 1-6 random orders, then interleaves single rounds of the cluster with what the outside world
 does at random moments: customers cancel and change addresses, the bank reports transfers, goods
-arrive for the backordered SKU, virtual time jumps ahead, and messages already announced are
-delivered again under the same id. Then it lets everything settle and audits the workers' own
-tables (``orderflow.audit``), plus a few facts about single orders that cannot depend on timing.
+arrive for the backordered SKU, delivered orders are returned, exchanged or partly resent and
+returned parcels arrive (resellable or damaged), virtual time jumps ahead, and messages already
+announced are delivered again under the same id. Then it lets everything settle and audits the
+workers' own tables (``orderflow.audit``), plus a few facts about single orders that cannot
+depend on timing.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.embedded import Cluster
 from orderflow.workers import NAMES
+from services.aftersales.model import Case, CaseStatus
 from services.intake.model import TERMINAL, Order
 from services.intake.store import IntakeUnitOfWork
 from services.payment.status import NOT_STARTED
@@ -41,10 +44,16 @@ from services.stock.store import StockUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
     Address,
+    InspectedLine,
+    ItemQuantity,
     Money,
     OrderCancel,
     OrderChangeAddress,
     PaymentNotification,
+    ResendRequest,
+    Resolution,
+    ReturnReceive,
+    ReturnRequest,
     StockReceive,
     contract_for,
 )
@@ -102,6 +111,10 @@ class OrderSpec:
     readdress_at: int | None = None
     """Where in the interventions the customer asks for another address, if they do."""
     readdress_refused: bool = False
+    after_delivery: str | None = None
+    """What the customer asks for once the order is delivered: return, exchange or resend."""
+    parcel: str = "resellable"
+    """How the goods of its RMA come back: resellable, damaged, or never (the RMA expires)."""
 
     @property
     def total(self) -> int:
@@ -168,6 +181,8 @@ def order_specs(draw: st.DrawFn, number: int) -> OrderSpec:
         cancel_at=draw(st.none() | st.integers(0, 30)),
         readdress_at=draw(st.none() | st.integers(0, 30)),
         readdress_refused=draw(st.booleans()),
+        after_delivery=draw(st.sampled_from([None, None, "return", "exchange", "resend"])),
+        parcel=draw(st.sampled_from(["resellable", "damaged", "never"])),
     )
 
 
@@ -231,6 +246,31 @@ class Resubmit:
 
 
 @dataclass(frozen=True)
+class Return:
+    """The customer of a delivered order asks to send ``units`` of each line back (at most
+    what they bought), for a refund or an exchange."""
+
+    order: int
+    exchange: bool
+    units: int
+
+
+@dataclass(frozen=True)
+class Resend:
+    """The customer of a delivered order reports one unit of its first line missing."""
+
+    order: int
+
+
+@dataclass(frozen=True)
+class ParcelBack:
+    """The goods of an RMA still awaited arrive before its deadline, ``damaged`` or not."""
+
+    pick: int
+    damaged: bool
+
+
+@dataclass(frozen=True)
 class Redeliver:
     """Messages ``source`` already sent (outbox rows, or the test's own commands) arrive again
     under the same message id."""
@@ -239,7 +279,20 @@ class Redeliver:
     picks: tuple[int, ...]
 
 
-Action = Step | Jump | Wait | Cancel | ChangeAddress | Receive | Pay | Resubmit | Redeliver
+Action = (
+    Step
+    | Jump
+    | Wait
+    | Cancel
+    | ChangeAddress
+    | Receive
+    | Pay
+    | Resubmit
+    | Return
+    | Resend
+    | ParcelBack
+    | Redeliver
+)
 
 index = st.integers(0, 5)
 
@@ -261,6 +314,11 @@ actions: st.SearchStrategy[Action] = st.one_of(
     st.builds(Pay, index, st.booleans()),
     st.builds(Pay, index, st.booleans()),
     st.builds(Resubmit, index),
+    st.builds(Return, index, st.booleans(), st.integers(1, 3)),
+    st.builds(Return, index, st.booleans(), st.integers(1, 3)),
+    st.builds(Resend, index),
+    st.builds(ParcelBack, st.integers(0, 100), st.booleans()),
+    st.builds(ParcelBack, st.integers(0, 100), st.booleans()),
     redeliveries(st.sampled_from([*NAMES, "channel"]), max_size=4),
     redeliveries(st.just("anyone"), max_size=8),
 )
@@ -281,6 +339,10 @@ class Saga:
     paid: dict[str, int] = field(default_factory=dict)
     last_notification: dict[str, PaymentNotification] = field(default_factory=dict)
     receipts: list[str] = field(default_factory=list)
+    after_sales: set[str] = field(default_factory=set)
+    """Orders whose customer asked for a return, an exchange or a resend."""
+    requests: int = 0
+    followed_up: set[str] = field(default_factory=set)
     redelivered: int = 0
 
     def send(self, *envelopes: Envelope) -> None:
@@ -345,8 +407,96 @@ class Saga:
                 self.pay(number, again)
             case Resubmit(number):
                 self.send(submit_envelope(self.orders[number % len(self.orders)].submission()))
+            case Return(number, exchange, units):
+                self.send_back(number, exchange, units)
+            case Resend(number):
+                spec, order_id = self.delivered(number)
+                if order_id is not None:
+                    missing = [ItemQuantity(sku=spec.lines[0][0], quantity=1)]
+                    self.command(
+                        ResendRequest(
+                            order_id=order_id,
+                            request_id=self.new_request(spec),
+                            lines=missing,
+                            reason="missing",
+                        )
+                    )
+            case ParcelBack(pick, damaged):
+                self.parcel_back(pick, damaged)
             case Redeliver(source, picks):
                 self.redeliver(source, picks)
+
+    def delivered(self, number: int) -> tuple[OrderSpec, str | None]:
+        """The order, if intake has it delivered (after-sales refuses the others anyway)."""
+        spec, order_id = self.order_id(number)
+        sessions = self.cluster["intake"].sessions
+        assert sessions is not None
+        with sessions() as session:
+            order = IntakeUnitOfWork(session).orders.get(order_id) if order_id else None
+            ready = order is not None and order.status in ("delivered", "in_aftersales")
+        return spec, order_id if ready else None
+
+    def new_request(self, spec: OrderSpec) -> str:
+        self.after_sales.add(spec.external_id)
+        self.requests += 1
+        return f"rq-{self.requests}"
+
+    def send_back(self, number: int, exchange: bool, units: int) -> None:
+        spec, order_id = self.delivered(number)
+        if order_id is None:
+            return
+        lines = [ItemQuantity(sku=sku, quantity=min(units, n)) for sku, n in spec.lines]
+        request = ReturnRequest(
+            order_id=order_id,
+            request_id=self.new_request(spec),
+            resolution=Resolution.EXCHANGE if exchange else Resolution.REFUND,
+            lines=lines,
+            reason="random",
+        )
+        self.command(request)
+
+    def follow_up(self, number: int) -> bool:
+        """The order's own after-delivery request, once it is delivered; then its parcel, as
+        planned. Returns whether anything was sent."""
+        spec = self.orders[number]
+        if spec.after_delivery is None or spec.external_id in self.followed_up:
+            return False
+        _, order_id = self.delivered(number)
+        if order_id is None:
+            return False
+        self.followed_up.add(spec.external_id)
+        if spec.after_delivery == "resend":
+            self.do(Resend(number))
+        else:
+            self.send_back(number, spec.after_delivery == "exchange", 3)
+        self.cluster.pump()
+        if spec.parcel != "never":
+            self.parcel_back(0, spec.parcel == "damaged", order_id)
+        return True
+
+    def parcel_back(self, pick: int, damaged: bool, order_id: str | None = None) -> None:
+        """Goods that come after an RMA's deadline are parked for people, by design: this
+        sends only what is still awaited in time, and lets after-sales take it at once."""
+        sessions = self.cluster["aftersales"].sessions
+        assert sessions is not None
+        with sessions() as session:
+            query = select(Case).where(Case.status == CaseStatus.AWAITING_GOODS)
+            if order_id is not None:
+                query = query.where(Case.order_id == order_id)
+            awaited = [
+                c
+                for c in session.scalars(query.order_by(Case.case_id))
+                if c.send_by is not None and c.send_by > self.clock.now()
+            ]
+        if not awaited:
+            return
+        case = awaited[pick % len(awaited)]
+        lines = [
+            InspectedLine(sku=sku, resellable=0 if damaged else n, damaged=n if damaged else 0)
+            for sku, n in sorted(case.lines.items())
+        ]
+        self.command(ReturnReceive(order_id=case.order_id, rma=case.case_id, lines=lines))
+        self.cluster.step()
 
     def asked_before(self, spec: OrderSpec, asked: set[str]) -> bool:
         """Whether this customer request must be skipped (see ``ONE_REQUEST_OF_A_KIND``)."""
@@ -382,7 +532,8 @@ class Saga:
         for _ in range(max_jumps):
             self.cluster.pump()
             paid = [self.pay(n) for n in range(len(self.orders)) for _ in range(2)]
-            if any(paid):
+            asked = [self.follow_up(n) for n in range(len(self.orders))]
+            if any(paid) or any(asked):
                 continue
             due = self.cluster.next_timer()
             if due is None:
@@ -606,7 +757,9 @@ def check_order(spec: OrderSpec, status: str, reason: str | None, saga: Saga) ->
         assert status == "cancelled", outcome
         if untouched:
             assert reason == "payment_expired", outcome
-    if untouched and spec.payment in ALWAYS_PAID and spec.external_id not in saga.readdressed:
+    if spec.external_id in saga.after_sales:
+        assert status in ("completed", "returned"), outcome
+    elif untouched and spec.payment in ALWAYS_PAID and spec.external_id not in saga.readdressed:
         expected = ("cancelled", "delivery_failed") if spec.refused else ("completed", None)
         assert (status, reason) == expected, outcome
 
