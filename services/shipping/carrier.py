@@ -57,14 +57,15 @@ class Carrier(Protocol):
 
 
 class SimulatedCarrier:
-    """Books instantly; the parcel is in transit and delivered after fixed delays, or, at a
-    refusing address, fails ``delivery_attempts`` times and goes back to the sender."""
+    """Books instantly; the parcel is in transit after a fixed delay and delivered after
+    ``delivered_after`` or, if that is None, the booked service's transit days; at a refusing
+    address it fails ``delivery_attempts`` times instead and goes back to the sender."""
 
     def __init__(
         self,
         clock: Clock,
         in_transit_after: timedelta,
-        delivered_after: timedelta,
+        delivered_after: timedelta | None,
         delivery_attempts: int = 3,
         retry_interval: timedelta = timedelta(days=1),
     ) -> None:
@@ -89,16 +90,19 @@ class SimulatedCarrier:
             )
             return Scheduled(update, due=now + after)
 
-        scans = [scan(TrackingStatus.IN_TRANSIT, self.in_transit_after)]
+        delivered_after = self.delivered_after
+        if delivered_after is None:
+            delivered_after = timedelta(days=request.transit_days)
+        scans = [scan(TrackingStatus.IN_TRANSIT, min(self.in_transit_after, delivered_after))]
         if refuses(request.address):
             attempts = [
-                self.delivered_after + n * self.retry_interval
+                delivered_after + n * self.retry_interval
                 for n in range(self.delivery_attempts)
             ]
             scans += [scan(TrackingStatus.DELIVERY_FAILED, after) for after in attempts]
             scans.append(scan(TrackingStatus.RETURNED, attempts[-1] + self.retry_interval))
         else:
-            scans.append(scan(TrackingStatus.DELIVERED, self.delivered_after))
+            scans.append(scan(TrackingStatus.DELIVERED, delivered_after))
         return Booking(
             tracking_number=tracking_number,
             expected_delivery=(now + timedelta(days=request.transit_days)).date(),

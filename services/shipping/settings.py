@@ -17,8 +17,11 @@ class ShippingSettings(BaseSettings):
     in_transit_after_seconds: float = Field(
         default=3600, ge=0, description="simulated carrier: the first scan, after booking"
     )
-    delivered_after_seconds: float = Field(
-        default=2 * 86400, ge=0, description="simulated carrier: the delivery scan, after booking"
+    delivered_after_seconds: float | None = Field(
+        default=None,
+        ge=0,
+        description="simulated carrier: the delivery scan, after booking; unset, after the "
+        "booked service's transit days (what the customer was promised)",
     )
     delivery_attempts: int = Field(
         default=3, ge=1, description="simulated carrier: tries at a refusing address, then returns"
@@ -34,7 +37,9 @@ class ShippingSettings(BaseSettings):
         return timedelta(seconds=self.in_transit_after_seconds)
 
     @property
-    def delivered_after(self) -> timedelta:
+    def delivered_after(self) -> timedelta | None:
+        if self.delivered_after_seconds is None:
+            return None
         return timedelta(seconds=self.delivered_after_seconds)
 
     @property

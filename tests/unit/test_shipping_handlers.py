@@ -485,6 +485,34 @@ def test_a_retried_booking_gets_the_same_tracking_number(deps: dict[str, Any]) -
     assert other.tracking_number != booking.tracking_number
 
 
+@pytest.mark.parametrize("transit_days", [1, 2, 6])
+def test_unless_told_otherwise_the_simulated_carrier_delivers_in_the_services_transit_days(
+    clock: ManualClock, transit_days: int
+) -> None:
+    carrier = SimulatedCarrier(clock, timedelta(hours=1), None)
+    request = BookingRequest(
+        shipment_id="shp-ord-1",
+        order_id="ord-1",
+        carrier="DHL",
+        service="paket",
+        transit_days=transit_days,
+        address=placed().delivery.address,
+        pickup_point_id=None,
+        parcels=packed().parcels,
+    )
+
+    booking = carrier.book(request)
+
+    delivered = [
+        scan.due
+        for scan in booking.scheduled_updates
+        if isinstance(scan.message, CarrierTrackingUpdate)
+        and scan.message.status == TrackingStatus.DELIVERED
+    ]
+    assert delivered == [clock.now() + timedelta(days=transit_days)]
+    assert booking.expected_delivery == delivered[0].date()
+
+
 def test_the_simulated_carrier_fails_every_attempt_at_a_refused_address_then_returns(
     uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
 ) -> None:
