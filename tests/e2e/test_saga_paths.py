@@ -63,6 +63,10 @@ SHORT_TIMES = {
     "ORDERFLOW_TIMER_POLL_SECONDS": "0.05",
 }
 BACKORDER_SKU = "LAMP-COPPER"
+WAITING_SKU = "CLOCK-WALL"
+"""None on the shelf, backorders allowed, and no goods ever come: its order waits."""
+REORDERED_SKU = "FILTER-PAPER"
+"""Ten on the shelf and a reorder point of eight: selling three raises a replenishment request."""
 LAST_ONE_SKU = "VASE-GLASS"
 """One on the shelf: once it is sold, an exchange finds none to send."""
 STREET = {"line1": "Invalidenstr. 117", "city": "Berlin", "postal_code": "10115", "country": "DE"}
@@ -77,7 +81,13 @@ def order(
     channel: str = "web",
     address: dict[str, str] = STREET,
 ) -> dict[str, Any]:
-    prices = {**PRICES, BACKORDER_SKU: 5900, LAST_ONE_SKU: 2500}
+    prices = {
+        **PRICES,
+        BACKORDER_SKU: 5900,
+        LAST_ONE_SKU: 2500,
+        WAITING_SKU: 3200,
+        REORDERED_SKU: 450,
+    }
     return {
         "channel": channel,
         "external_id": external_id,
@@ -122,6 +132,10 @@ class Saga:
     def send(self, command: Message) -> None:
         with ChannelPublisher(self.settings) as channel:
             channel.send([wrap(command, source="customer-service")])
+
+    def resubmit(self, submission: dict[str, Any]) -> None:
+        with ChannelPublisher(self.settings) as channel:
+            channel.send([submit_envelope(submission)])
 
     def pay(self, order_id: str, minor: int) -> None:
         self.send(
@@ -194,6 +208,17 @@ def receive_goods(saga: Saga, o: Order) -> None:
     saga.send(receipt)
 
 
+def correct_and_resubmit(saga: Saga, o: Order) -> None:
+    saga.wait_for(o.id, "order.rejected")
+    saga.resubmit(order("P-FIX", [("MUG-BLUE", 1)]))
+
+
+def cancel_while_backordered(saga: Saga, o: Order) -> None:
+    """The order waits for goods: the warehouse has not heard of it and leaves a tombstone."""
+    saga.wait_for(o.id, "stock.backordered")
+    saga.send(OrderCancel(order_id=o.id, reason="cannot wait that long"))
+
+
 def send_back(resolution: Resolution = Resolution.REFUND, **inspected: tuple[int, int]) -> Act:
     """After delivery, ask for an RMA for what ``inspected`` names, then let the parcel arrive
     and be inspected as (resellable, damaged) per SKU; (0, 0) asks for one unit that never
@@ -201,9 +226,7 @@ def send_back(resolution: Resolution = Resolution.REFUND, **inspected: tuple[int
 
     def act(saga: Saga, o: Order) -> None:
         saga.wait_for(o.id, "shipment.delivered")
-        lines = [
-            ItemQuantity(sku=_sku(sku), quantity=sum(n) or 1) for sku, n in inspected.items()
-        ]
+        lines = [ItemQuantity(sku=_sku(sku), quantity=sum(n) or 1) for sku, n in inspected.items()]
         saga.send(
             ReturnRequest(
                 order_id=o.id,
@@ -328,6 +351,23 @@ SCENARIOS = {
         must_announce=["shipment.address_change_refused"],
         act=redirect_after_dispatch,
     ),
+    "corrected": Scenario(
+        {**order("P-FIX", [("MUG-BLUE", 1)]), "customer": {"name": "X", "email": "not-an-email"}},
+        "completed",
+        must_announce=["order.rejected", "order.placed"],
+        act=correct_and_resubmit,
+    ),
+    "flaky gateway": Scenario(
+        order("P-FLAKY", [("MUG-BLUE", 1)], token="tok_transient"), "completed"
+    ),
+    "cancel while waiting for goods": Scenario(
+        order("P-WAIT", [(WAITING_SKU, 1)]),
+        "cancelled",
+        "customer_cancelled",
+        ["stock.backordered", "fulfillment.cancelled", "stock.released"],
+        cancel_while_backordered,
+    ),
+    "reorder point": Scenario(order("P-REORDER", [(REORDERED_SKU, 3)]), "completed"),
     "full return": Scenario(
         order("P-RET", [("PRESS-FRENCH", 1)]),
         "returned",
@@ -407,6 +447,10 @@ def test_every_path_ends_in_its_state_and_the_invariants_hold(
     set_stock(settings, "TRAY-OAK", 3, None, None)
     set_stock(settings, BACKORDER_SKU, 0, "E-01-01", 800)
     set_stock(settings, LAST_ONE_SKU, 1, "E-02-01", 600)
+    set_stock(settings, WAITING_SKU, 0, "E-03-01", 900)
+    set_stock_policy(settings, WAITING_SKU, True, None, None, 30)
+    set_stock(settings, REORDERED_SKU, 10, "E-04-01", 80)
+    set_stock_policy(settings, REORDERED_SKU, None, 8, 50, 5)
     set_stock_policy(settings, BACKORDER_SKU, True, None, None, 3)
     saga = Saga(settings, dbs)
 
@@ -453,5 +497,8 @@ def test_every_path_ends_in_its_state_and_the_invariants_hold(
             if announced.count(t) < scenario.must_announce.count(t)
         ]
         assert missing == [], f"{name}: never announced {missing}; got {announced}"
+    asked_to_buy = [e for e in dbs.timeline(f"sku:{REORDERED_SKU}")]
+    assert [e.type for e in asked_to_buy] == ["stock.replenishment_requested"]
+    assert asked_to_buy[0].data["quantity"] == 50
     mails = list((tmp_path / "mail" / "new").iterdir())
     assert mails, "the notifier delivered no e-mail"
