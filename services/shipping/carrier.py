@@ -96,8 +96,7 @@ class SimulatedCarrier:
         scans = [scan(TrackingStatus.IN_TRANSIT, min(self.in_transit_after, delivered_after))]
         if refuses(request.address):
             attempts = [
-                delivered_after + n * self.retry_interval
-                for n in range(self.delivery_attempts)
+                delivered_after + n * self.retry_interval for n in range(self.delivery_attempts)
             ]
             scans += [scan(TrackingStatus.DELIVERY_FAILED, after) for after in attempts]
             scans.append(scan(TrackingStatus.RETURNED, attempts[-1] + self.retry_interval))

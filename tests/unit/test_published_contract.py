@@ -18,5 +18,11 @@ def test_every_subscribed_message_has_a_channel_with_its_consumers() -> None:
     channels = asyncapi()["channels"]
 
     assert channels["order.submit"]["x-kind"] == "command"
-    assert channels["order.placed"]["x-consumers"] == ["stock", "payment", "shipping", "aftersales", "notifier"]
+    assert channels["order.placed"]["x-consumers"] == [
+        "stock",
+        "payment",
+        "shipping",
+        "aftersales",
+        "notifier",
+    ]
     assert "order.completion_due" not in channels
