@@ -91,13 +91,13 @@ def submit(
     """Publish order.submit commands exactly as an upstream sales channel would."""
     from .channel import ChannelPublisher, submit_envelope
 
+    orders = read_orders(file)
     settings = load_settings()
     if not settings.on_real_broker:
         raise fail(
             "ORDERFLOW_BROKER_URL is memory://, which lives inside one process, so no worker "
             "would ever see this order. Point it at RabbitMQ (amqp://...) or run `orderflow demo`."
         )
-    orders = read_orders(file)
     with ChannelPublisher(settings) as channel:
         envelopes = [submit_envelope(order) for order in orders]
         channel.send(envelopes)
@@ -144,7 +144,7 @@ def order_cancel(
     """Ask to cancel an order; the warehouse intercepts it unless it has left."""
     from shared.contracts import OrderCancel
 
-    command = valid(OrderCancel, order_id=order_id, reason=reason)
+    command = valid(OrderCancel, order_id=order_id, reason=reason.strip())
     check_order(order_id, "cancel")
     act(
         command,
@@ -281,7 +281,9 @@ def payment_notify(
     try:
         minor = Decimal(amount) * 100
     except InvalidOperation:
-        raise fail(f"amount: {amount!r} is not a number like 29.95") from None
+        minor = Decimal("NaN")
+    if not minor.is_finite():
+        raise fail(f"amount: {amount!r} is not a number like 29.95")
     if minor != minor.to_integral_value() or minor <= 0:
         raise fail(f"amount: {amount!r} must be positive with at most two decimals")
     act(

@@ -12,7 +12,7 @@ import typer
 
 from shared.contracts import original_order
 
-from .cli_support import Wait, act, check_order, console, fail, load_settings, valid
+from .cli_support import Wait, act, check_order, console, fail, sending_settings, valid
 
 return_app = typer.Typer(no_args_is_help=True, help="Returned goods arriving at the warehouse.")
 
@@ -43,7 +43,7 @@ def order_return(
         request_id=request_id or _new_id(),
         resolution=action if exchange else "refund",
         lines=_items(lines),
-        reason=reason,
+        reason=reason.strip(),
     )
     _request(request, action, {"return.authorized": _authorized}, wait)
 
@@ -74,7 +74,7 @@ def order_resend(
         order_id=order_id,
         request_id=request_id or _new_id(),
         lines=_items(lines),
-        reason=reason,
+        reason=reason.strip(),
     )
     answer = "sending again as {order_id}, free of charge"
     _request(request, "resend", {"replacement.requested": _formatted(answer)}, wait)
@@ -104,7 +104,7 @@ def return_receive(
         {"sku": sku, "resellable": good[sku], "damaged": bad[sku]} for sku in sorted(good | bad)
     ]
     receipt = valid(ReturnReceive, order_id=original_order(rma), rma=rma, lines=inspected)
-    dbs = WorkerDatabases(load_settings(), ["aftersales"])
+    dbs = WorkerDatabases(sending_settings(), ["aftersales"])
     try:
         rma_awaiting_goods(dbs, rma, good + bad)
     except NotAllowed as error:
@@ -152,7 +152,7 @@ def _counted(lines: list[str], name: str) -> Counter[str]:
         sku, _, quantity = line.partition("=")
         if not quantity:
             quantity = "1"
-        if not quantity.isdigit() or int(quantity) <= 0:
+        if not quantity.isdecimal() or int(quantity) <= 0:
             raise fail(
                 f"{name} {line!r}: write SKU=QUANTITY with a positive quantity, e.g. MUG-BLUE=2"
             )

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
 from shared.envelope import describe
 from shared.settings import Settings
@@ -23,7 +24,8 @@ function of the answer's data."""
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    errors.print(f"[bold red]error:[/] {message}")
+    """Print ``message`` (as written: what the user typed is never read as markup)."""
+    errors.print(f"[bold red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 
@@ -34,6 +36,19 @@ def load_settings() -> Settings:
         raise fail(
             f"settings: {describe(error)} (from ORDERFLOW_* environment variables)"
         ) from None
+
+
+def sending_settings() -> Settings:
+    """Settings for a command that sends: refused at once on memory://, which no worker shares,
+    before any database is looked at."""
+    from .commands import NotAllowed, refuse_unless_real_broker
+
+    settings = load_settings()
+    try:
+        refuse_unless_real_broker(settings)
+    except NotAllowed as error:
+        raise fail(str(error)) from None
+    return settings
 
 
 def valid(contract: Any, **fields: Any) -> Any:
@@ -90,7 +105,7 @@ def check_order(order_id: str, action: str, check: Callable[..., None] | None = 
     from .commands import NotAllowed, order_state, refuse_if_closed
     from .databases import WorkerDatabases
 
-    dbs = WorkerDatabases(load_settings(), ["intake"])
+    dbs = WorkerDatabases(sending_settings(), ["intake"])
     try:
         (check or refuse_if_closed)(order_state(dbs, order_id), action)
     except NotAllowed as error:

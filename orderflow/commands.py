@@ -82,8 +82,13 @@ def rma_awaiting_goods(dbs: WorkerDatabases, rma: str, returned: Mapping[str, in
         case = session.get(Case, rma)
         if case is None or case.kind == "resend":
             raise NotAllowed(f"rma: no RMA has the number {rma!r}")
+        if case.status == "closed":
+            raise NotAllowed(f"RMA {rma} is closed ({case.outcome}): it awaits no goods")
         if case.status != "awaiting_goods":
-            raise NotAllowed(f"RMA {rma} is closed ({case.outcome or 'goods received'})")
+            raise NotAllowed(
+                f"RMA {rma} awaits no goods: they came back already and its replacement is "
+                "on the way"
+            )
         for sku, quantity in sorted(returned.items()):
             if quantity > case.lines.get(sku, 0):
                 raise NotAllowed(
@@ -91,13 +96,18 @@ def rma_awaiting_goods(dbs: WorkerDatabases, rma: str, returned: Mapping[str, in
                 )
 
 
-def send(settings: Settings, message: Message) -> Envelope:
-    """Publish one command with a publisher confirm."""
+def refuse_unless_real_broker(settings: Settings) -> None:
+    """A command on memory:// would reach no worker: say so before anything is looked up."""
     if not settings.on_real_broker:
         raise NotAllowed(
             "ORDERFLOW_BROKER_URL is memory://, which lives inside one process: no worker would "
             "see this command. Point it at RabbitMQ (amqp://...)."
         )
+
+
+def send(settings: Settings, message: Message) -> Envelope:
+    """Publish one command with a publisher confirm."""
+    refuse_unless_real_broker(settings)
     topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
     envelope = wrap(message, source="cli")
     link = BrokerLink(settings.broker_url, heartbeat=0)
