@@ -94,6 +94,38 @@ def summary(entry: Entry) -> str:
         case "notification.sent":
             return f"{data['about']} ({data['language']})"
         case _:
+            return _aftersales(entry.type, data)
+
+
+def _aftersales(type_name: str, data: dict[str, Any]) -> str:
+    match type_name:
+        case "return.authorized":
+            lines = ", ".join(f"{line['quantity']}x {line['sku']}" for line in data["lines"])
+            return (
+                f"RMA {data['rma']} ({data['resolution']}): {lines}, to arrive by "
+                f"{_moment(data['send_by'])}; reason: {data['reason']}"
+            )
+        case "aftersales.request_refused":
+            return f"{data['request']} {data['request_id']}: {data['detail']}"
+        case "return.received":
+            came = ", ".join(
+                f"{line['sku']} {line['resellable']} resellable {line['damaged']} damaged"
+                for line in data["lines"]
+            )
+            refund = f"; refund {_amount(data['refund'])}" if data.get("refund") else ""
+            return f"RMA {data['rma']}: {came}{refund}"
+        case "return.expired":
+            return f"RMA {data['rma']}: nothing came back in time"
+        case "replacement.requested":
+            lines = ", ".join(f"{line['quantity']}x {line['sku']}" for line in data["lines"])
+            return f"{data['request']} for {data['replaces_order']}: {lines}; {data['reason']}"
+        case "refund.requested":
+            return f"case {data['case_id']}: {_amount(data['amount'])} ({data['reason']})"
+        case "aftersales.case_closed":
+            refunded = f", {_amount(data['refunded'])} refunded" if data.get("refunded") else ""
+            full = ", fully returned" if data.get("fully_returned") else ""
+            return f"case {data['case_id']}: {data['outcome']}{refunded}{full}"
+        case _:
             return ""
 
 
