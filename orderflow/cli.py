@@ -286,14 +286,16 @@ def payment_notify(
         raise fail(f"amount: {amount!r} is not a number like 29.95")
     if minor != minor.to_integral_value() or minor <= 0:
         raise fail(f"amount: {amount!r} must be positive with at most two decimals")
+    notification = valid(
+        PaymentNotification,
+        order_id=order_id,
+        notification_id=notification_id or f"ntf_{uuid.uuid4().hex[:16]}",
+        amount={"amount": int(minor), "currency": currency},
+        received_at=datetime.now(UTC),
+    )
+    check_order(order_id, "pay for", lambda state, action: None)  # an order intake knows
     act(
-        valid(
-            PaymentNotification,
-            order_id=order_id,
-            notification_id=notification_id or f"ntf_{uuid.uuid4().hex[:16]}",
-            amount={"amount": int(minor), "currency": currency},
-            received_at=datetime.now(UTC),
-        ),
+        notification,
         {
             "payment.captured": "paid in full",
             "payment.pending": "received; still pending",

@@ -1,10 +1,10 @@
 """Payment's handlers, one per message type.
 
 Whichever of ``order.placed`` and ``stock.reserved`` comes second starts the payment (stock
-reserved for an after-sales replacement is shipped free of charge: payment ignores it); the rest
-ask the payment what to do and carry out its refunds through the gateway, after-sales' refunds
-of a case included. The model decides; handlers only fetch, call the gateway and pass on what is
-to be announced or scheduled.
+reserved for an after-sales replacement is shipped free of charge: payment ignores it); money the
+bank reports before that is held until it starts. The rest ask the payment what to do and carry
+out its refunds through the gateway, after-sales' refunds of a case included. The model decides;
+handlers only fetch, call the gateway and pass on what is to be announced or scheduled.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from shared.contracts import (
     OrderCancelled,
     OrderPlaced,
     PaymentDeadlineDue,
+    PaymentHoldDue,
     PaymentNotification,
     PaymentReminderDue,
     RefundRequested,
@@ -28,7 +29,7 @@ from shared.handlers import Handler
 from shared.timers import Scheduled
 
 from .gateway import SimulatedGateway
-from .model import Payment, PaymentNotExpected, PaymentTerms, RefundNotPossible, Step
+from .model import Payment, PaymentTerms, RefundNotPossible, Step
 from .money import Reason, Refund, is_replacement
 from .receipts import Receipt
 from .store import PaymentUnitOfWork
@@ -47,9 +48,10 @@ def on_order_placed(
     if payment is None:
         uow.payments.add(Payment.for_order(event, clock.now()))
         return []
-    if not payment.take_order(event, clock.now()):
-        return []
-    return start(payment, uow, gateway, clock, terms)
+    announced = carry_out(payment.take_order(event, clock.now()), uow, gateway)
+    if payment.charge_due:
+        announced += start(payment, uow, gateway, clock, terms)
+    return announced
 
 
 def on_stock_reserved(
@@ -66,7 +68,7 @@ def on_stock_reserved(
     if payment is None:
         uow.payments.add(Payment.for_reserved_stock(event.order_id, clock.now()))
         return []
-    if not payment.take_stock_reservation(clock.now()):
+    if not payment.take_stock_reservation(clock.now()) or not payment.charge_due:
         return []
     return start(payment, uow, gateway, clock, terms)
 
@@ -79,28 +81,35 @@ def start(
     terms: PaymentTerms,
 ) -> Announced:
     """Charge a card or e-wallet (a ``TransientError`` is the runtime's to retry), wait for a
-    transfer or escrow, or defer cash on delivery."""
+    transfer or escrow, or defer cash on delivery.
+
+    Money the bank reported before the payment started was held: a transfer or escrow counts it,
+    a card, e-wallet or cash on delivery gives it back first."""
     if payment.charged_at_once:
+        announced = carry_out(payment.give_back_held(), uow, gateway)
         outcome = gateway.charge(payment.charge_request(), uow.gateway_ledger)
-        return [payment.settle(outcome, clock.now())]
+        return [*announced, payment.settle(outcome, clock.now())]
     if payment.collected_on_delivery:
-        return carry_out(payment.defer(clock.now()), uow, gateway)
+        return carry_out([*payment.give_back_held(), *payment.defer(clock.now())], uow, gateway)
     return carry_out(payment.await_funds(clock.now(), terms), uow, gateway)
 
 
 def on_payment_notification(
-    command: PaymentNotification, uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: Clock
+    command: PaymentNotification,
+    uow: PaymentUnitOfWork,
+    gateway: SimulatedGateway,
+    clock: Clock,
+    terms: PaymentTerms,
 ) -> Announced:
-    """Money arrived by bank or escrow; a notification id already received changes nothing."""
+    """Money arrived by bank or escrow; a notification id already received changes nothing.
+    Money for an order payment has not heard of opens a payment that holds it."""
     payment = uow.payments.get(command.order_id)
     if uow.receipts.get(command.notification_id) is not None:
         return []
     if payment is None:
-        raise PaymentNotExpected(
-            f"order {command.order_id}: money received ({command.notification_id}) "
-            "but payment knows no such order"
-        )
-    steps = payment.receive(command, clock.now())
+        payment = Payment.holding_money(command.order_id, clock.now())
+        uow.payments.add(payment)
+    steps = payment.receive(command, clock.now(), hold=terms.window)
     uow.receipts.add(Receipt.of(command, steps, clock.now()))
     return carry_out(steps, uow, gateway)
 
@@ -117,6 +126,15 @@ def on_payment_deadline_due(
 ) -> Announced:
     payment = uow.payments.get(timer.order_id)
     return [] if payment is None else carry_out(payment.expire(clock.now()), uow, gateway)
+
+
+def on_payment_hold_due(
+    timer: PaymentHoldDue, uow: PaymentUnitOfWork, gateway: SimulatedGateway
+) -> Announced:
+    payment = uow.payments.get(timer.order_id)
+    return (
+        [] if payment is None else carry_out(payment.give_back_unclaimed(timer.since), uow, gateway)
+    )
 
 
 def on_shipment_delivered(
@@ -184,6 +202,7 @@ HANDLERS: dict[type[Message], Handler] = {
     PaymentNotification: on_payment_notification,
     PaymentReminderDue: on_payment_reminder_due,
     PaymentDeadlineDue: on_payment_deadline_due,
+    PaymentHoldDue: on_payment_hold_due,
     ShipmentDelivered: on_shipment_delivered,
     ShipmentReturned: on_shipment_returned,
     OrderCancelled: on_order_cancelled,

@@ -1,15 +1,18 @@
 """Payment's domain: one payment per order, started once the order and its stock are both known.
 
 ``order.placed`` (amount, method, token) and ``stock.reserved`` arrive in any order, perhaps twice,
-perhaps late; so do the events that end a payment. A duplicate or late event changes nothing:
-each method checks the status first, and every status change is checked against the state
-machine in ``status.py``. Methods return what the payment decided, as ``Step``s: messages to
-announce, timers to schedule, refunds for the handler to make through the gateway.
+perhaps late; so do the events that end a payment, and so does the bank's money, which may come
+before either: it is held until the payment starts, then counted or given back. A duplicate or
+late event changes nothing: each method checks the status first, and every status change is
+checked against the state machine in ``status.py``. Methods return what the payment decided, as
+``Step``s: messages to announce, timers to schedule, refunds for the handler to make through the
+gateway.
 
-Money: ``captured_amount`` is all money taken in (the charge, every bank receipt, the cash
-collected) and ``refunded_amount`` all money given back; ``kept`` is the difference. Nothing is
-given back that was not taken, and no more than the order's total is ever kept. After delivery,
-after-sales may ask for part of it back, once per case: never more than is still kept.
+Money: ``captured_amount`` is all money taken in (the charge, every bank receipt, held or not, the
+cash collected) and ``refunded_amount`` all money given back; ``kept`` is the difference. Nothing
+is given back that was not taken, and once the payment has started no more than the order's total
+is ever kept (money held before may be more, or in another currency: it goes back then). After
+delivery, after-sales may ask for part of it back, once per case: never more than is still kept.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from shared.contracts import (
     PaymentDeferred,
     PaymentExpired,
     PaymentFailed,
+    PaymentHoldDue,
     PaymentMethod,
     PaymentNotification,
     PaymentPending,
@@ -51,8 +55,17 @@ from .money import (
     RefundRequest,
     payment_id_for,
     refund_id_for,
+    unclaimed_refund_id,
 )
-from .status import INITIAL, NOT_STARTED, PaymentStatus, check_transition
+from .status import (
+    AFTER_ORDER,
+    AFTER_STOCK,
+    INITIAL,
+    NOT_STARTED,
+    WAITING,
+    PaymentStatus,
+    check_transition,
+)
 
 CHARGED_AT_ONCE = frozenset({PaymentMethod.CARD, PaymentMethod.E_WALLET})
 COLLECTED_ON_DELIVERY = frozenset({PaymentMethod.CASH_ON_DELIVERY})
@@ -63,10 +76,6 @@ Step = Message | Scheduled | Refund
 
 class Base(DeclarativeBase):
     pass
-
-
-class PaymentNotExpected(PermanentError):
-    """Money for an order whose payment has not asked for any: parked for an operator."""
 
 
 class RefundNotPossible(PermanentError):
@@ -99,7 +108,7 @@ class Payment(Base):
     """After-sales case id → what its refund gave back: each case is refunded once."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
-    # -- opening: the order and its stock, in either order -----------------------------------
+    # -- opening: the order, its stock and perhaps money held for it, in any order ------------
 
     @classmethod
     def for_order(cls, order: OrderPlaced, now: datetime) -> Payment:
@@ -110,6 +119,11 @@ class Payment(Base):
     @classmethod
     def for_reserved_stock(cls, order_id: str, now: datetime) -> Payment:
         return cls.opened(order_id, PaymentStatus.AWAITING_ORDER, now)
+
+    @classmethod
+    def holding_money(cls, order_id: str, now: datetime) -> Payment:
+        """The bank reports money before payment heard of the order: opened to hold it."""
+        return cls.opened(order_id, PaymentStatus.AWAITING_BOTH, now)
 
     @classmethod
     def tombstone(cls, order_id: str, now: datetime) -> Payment:
@@ -130,22 +144,34 @@ class Payment(Base):
             updated_at=now,
         )
 
-    def take_order(self, order: OrderPlaced, now: datetime) -> bool:
-        """The order reaches a payment its stock opened; False if the order is known already."""
-        if self.status != PaymentStatus.AWAITING_ORDER:
-            return False
+    def take_order(self, order: OrderPlaced, now: datetime) -> list[Step]:
+        """The order reaches a payment its stock or the bank's money opened; nothing if the order
+        is known already. Money held in another currency than the order's goes back, all of it.
+        """
+        following = AFTER_ORDER.get(PaymentStatus(self.status))
+        if following is None:
+            return []
+        steps: list[Step] = []
+        if self.currency is not None and self.currency != order.currency:
+            steps = self._give_back_held(self.kept, Reason.WRONG_CURRENCY)
         self._record_intent(order)
-        self._move_to(PaymentStatus.CHARGE_DUE, now)
-        return True
+        self._move_to(following, now)
+        return steps
 
     def take_stock_reservation(self, now: datetime) -> bool:
-        """The stock is reserved for a known order; False if it was reserved already."""
-        if self.status != PaymentStatus.AWAITING_STOCK:
+        """The order's stock is reserved; False if it was reserved already."""
+        following = AFTER_STOCK.get(PaymentStatus(self.status))
+        if following is None:
             return False
-        self._move_to(PaymentStatus.CHARGE_DUE, now)
+        self._move_to(following, now)
         return True
 
     # -- starting, by method ------------------------------------------------------------------
+
+    @property
+    def charge_due(self) -> bool:
+        """The order and its stock are both known: the payment starts now."""
+        return self.status == PaymentStatus.CHARGE_DUE
 
     @property
     def charged_at_once(self) -> bool:
@@ -173,8 +199,24 @@ class Payment(Base):
             reason=outcome.reason,
         )
 
+    def give_back_held(self) -> list[Step]:
+        """A card, e-wallet or cash on delivery asks for no money by bank: what the bank reported
+        before the payment started goes back, all of it, by bank."""
+        if self.status not in NOT_STARTED:
+            raise RuntimeError(f"payment {self.payment_id} is {self.status}: it holds nothing")
+        return self._give_back_held(self.kept, Reason.NOT_EXPECTED)
+
     def await_funds(self, now: datetime, terms: PaymentTerms) -> list[Step]:
-        """Bank transfer, escrow: ask for the money; remind before the deadline, then expire."""
+        """Bank transfer, escrow: ask for the money; remind before the deadline, then expire.
+
+        Money held since before the payment started counts: if it covers the total, the payment
+        is captured at once (anything more goes back) and nothing is asked for; a part of it
+        shows as received.
+        """
+        if self.kept >= self.total.amount:
+            self._move_to(PaymentStatus.CAPTURED, now)
+            excess = self.kept - self.total.amount
+            return [self._captured(), *self._give_back_held(excess, Reason.OVERPAYMENT)]
         self.deadline = now + terms.window
         self._move_to(PaymentStatus.PENDING, now)
         reminders = [
@@ -199,24 +241,29 @@ class Payment(Base):
 
     # -- money by bank or escrow, and the timers of a pending payment -------------------------
 
-    def receive(self, notification: PaymentNotification, now: datetime) -> list[Step]:
+    def receive(
+        self, notification: PaymentNotification, now: datetime, hold: timedelta = timedelta(days=7)
+    ) -> list[Step]:
         """Money the bank reports: kept up to the order's total while pending, the rest goes back.
 
+        Money for a payment not started yet is held until it starts (or its order is cancelled).
         Money for a payment no longer pending (captured, expired, voided, cancelled) all goes back.
+        Money in another currency than the order's (or than money held before the order came) is
+        an operator's to look at.
         """
-        if self.status in NOT_STARTED:
-            raise PaymentNotExpected(
-                f"order {self.order_id}: money received ({notification.notification_id}) but "
-                f"its payment is {self.status} and asked for none"
-            )
         money = notification.amount
         if self.currency is not None and money.currency != self.currency:
             raise PermanentError(
                 f"order {self.order_id}: {money.currency} received for a {self.currency} payment"
             )
         self.currency = money.currency
+        held_before = self.kept
         self.captured_amount += money.amount
         self.updated_at = now
+        if self.status == PaymentStatus.AWAITING_BOTH and held_before == 0:
+            return [Scheduled(PaymentHoldDue(order_id=self.order_id, since=now), now + hold)]
+        if self.status in NOT_STARTED:
+            return []
         nid = notification.notification_id
         if self.status != PaymentStatus.PENDING:
             return self._give_back(money.amount, Reason.LATE_PAYMENT, nid)
@@ -226,6 +273,14 @@ class Payment(Base):
         self._move_to(PaymentStatus.CAPTURED, now)
         excess = self.kept - self.total.amount
         return [self._captured(), *self._give_back(excess, Reason.OVERPAYMENT, nid)]
+
+    def give_back_unclaimed(self, since: datetime) -> list[Step]:
+        """Money held for an order payment never heard of, past its hold: it all goes back by
+        bank. A payment that has heard of its order holds on: it starts, or is cancelled, soon."""
+        if self.status != PaymentStatus.AWAITING_BOTH:
+            return []
+        refund_id = unclaimed_refund_id(self.payment_id, since)
+        return self._refund(self.kept, refund_id, Reason.UNCLAIMED, by_token=False)
 
     def remind(self, number: int) -> list[Step]:
         if self.status != PaymentStatus.PENDING:
@@ -263,13 +318,14 @@ class Payment(Base):
     def close(self, reason: Reason, now: datetime) -> list[Step]:
         """The order will not be paid for (cancelled, returned to sender).
 
-        Not started yet: a tombstone. Pending or deferred: voided, and money received goes back.
-        Captured: everything kept goes back. Anything else is closed already.
+        Not started yet: a tombstone, and money held goes back by bank. Pending or deferred:
+        voided, and money received goes back. Captured: everything kept goes back. Anything else
+        is closed already.
         """
         status = PaymentStatus(self.status)
-        if status in (PaymentStatus.AWAITING_STOCK, PaymentStatus.AWAITING_ORDER):
+        if status in WAITING:
             self._move_to(PaymentStatus.CANCELLED, now)
-            return []
+            return self._give_back_held(self.kept, reason)
         if status in (PaymentStatus.PENDING, PaymentStatus.DEFERRED):
             self._move_to(PaymentStatus.VOIDED, now)
             voided = PaymentVoided(
@@ -339,6 +395,12 @@ class Payment(Base):
         refund_id = refund_id_for(self.payment_id, reason, notification_id)
         by_token = notification_id is None and self.method in CHARGED_AT_ONCE
         return self._refund(amount, refund_id, reason, by_token)
+
+    def _give_back_held(self, amount: int, reason: Reason) -> list[Step]:
+        """Money held since before the payment started goes back by bank (it came by bank),
+        once per payment and reason."""
+        refund_id = refund_id_for(self.payment_id, reason)
+        return self._refund(amount, refund_id, reason, by_token=False)
 
     def _refund(self, amount: int, refund_id: str, reason: str, by_token: bool) -> list[Step]:
         """Book ``amount`` as given back under ``refund_id``, for the handler to pay out."""

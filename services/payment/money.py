@@ -3,18 +3,23 @@
 A charge's idempotency key is the payment id; a refund's is its refund id, derived from the
 payment id and its cause (``rf_<payment id>:<reason>[:<notification id or case id>]``). All derive
 from the message (its order id, and a bank notification's or a refund request's own id), so a batch
-can lock the gateway's ledger rows before any payment is read.
+can lock the gateway's ledger rows before any payment is read. Money held since before a payment
+started goes back under a refund id of the payment alone, once per reason: the order or its stock
+that starts the payment names no notification.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from shared.contracts import (
     Message,
     Money,
+    OrderPlaced,
+    PaymentHoldDue,
     PaymentNotification,
     PaymentRefunded,
     RefundRequested,
@@ -34,6 +39,9 @@ class Reason(StrEnum):
     EXPIRED = "expired"
     OVERPAYMENT = "overpayment"
     LATE_PAYMENT = "late_payment"
+    NOT_EXPECTED = "not_expected"
+    UNCLAIMED = "unclaimed"
+    WRONG_CURRENCY = "wrong_currency"
     CASE = "case"
 
 
@@ -41,6 +49,11 @@ ORDER_REFUNDS = (Reason.CANCELLED, Reason.RETURNED_TO_SENDER, Reason.EXPIRED)
 """At most one refund each per payment."""
 MONEY_REFUNDS = (Reason.OVERPAYMENT, Reason.LATE_PAYMENT)
 """At most one refund each per bank notification."""
+HELD_REFUNDS = (Reason.WRONG_CURRENCY, Reason.NOT_EXPECTED, Reason.OVERPAYMENT)
+"""At most one refund each per payment, of money held since before it started: given back when
+the order arrives in another currency, or when the payment starts (a card, e-wallet or cash on
+delivery expects none; a transfer or escrow keeps no more than the total). Only the order or its
+stock make these: their messages carry no notification id, so neither do the refund ids."""
 CASE_REFUNDS = (Reason.CASE,)
 """At most one refund per after-sales case."""
 
@@ -69,15 +82,25 @@ def is_replacement(message: Message) -> bool:
     return isinstance(message, StockReserved) and message.replaces_order is not None
 
 
+def unclaimed_refund_id(payment_id: str, since: datetime) -> str:
+    """Money held for an order that never came goes back once per hold (a hold starts with the
+    first money held)."""
+    return refund_id_for(payment_id, Reason.UNCLAIMED, since.isoformat())
+
+
 def ledger_keys(message: Message) -> list[str]:
     """Every gateway ledger row the handler of ``message`` may read or write."""
     if is_replacement(message):
         return []
     payment_id = payment_id_for(message.subject)
     keys = [payment_id, *(refund_id_for(payment_id, reason) for reason in ORDER_REFUNDS)]
+    if isinstance(message, OrderPlaced | StockReserved):
+        keys += [refund_id_for(payment_id, reason) for reason in HELD_REFUNDS]
     if isinstance(message, PaymentNotification):
         nid = message.notification_id
         keys += [refund_id_for(payment_id, reason, nid) for reason in MONEY_REFUNDS]
+    if isinstance(message, PaymentHoldDue):
+        keys.append(unclaimed_refund_id(payment_id, message.since))
     if isinstance(message, RefundRequested):
         keys += [refund_id_for(payment_id, reason, message.case_id) for reason in CASE_REFUNDS]
     return keys

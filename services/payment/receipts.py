@@ -20,7 +20,11 @@ from .money import Refund
 
 
 class Receipt(Base):
-    """Money received: how much, and how much of it went back (overpaid, or late)."""
+    """Money received: how much, and how much of it went back at once (overpaid, or late).
+
+    Money held since before its payment started goes back later if at all (when the payment
+    starts or its order is cancelled), by a refund of the payment's, not of this receipt's.
+    """
 
     __tablename__ = "payment_receipts"
 

@@ -1,14 +1,25 @@
 """The payment's state machine: which status may follow which.
 
     awaiting_stock ─┐               ┌─> captured ──(nothing kept)───> refunded
-                    ├─> charge_due ─┼─> failed    (part refunded for a case: still captured)
-    awaiting_order ─┘               ├─> pending ──> captured | expired | voided
-      (either) ─> cancelled         └─> deferred ─> captured | voided
+          ▲         ├─> charge_due ─┼─> failed    (part refunded for a case: still captured)
+    awaiting_both   │               ├─> pending ──> captured | expired | voided
+          ▼         │               └─> deferred ─> captured | voided
+    awaiting_order ─┘
+      (any of the three) ─> cancelled
 
-``charge_due`` lasts one transaction. By method: a card or e-wallet is charged (captured or
-failed); a bank transfer or escrow waits for the money (pending: reminders, then a deadline);
-cash on delivery defers until the carrier collects. ``cancelled`` is a tombstone: the order was
-cancelled before payment began, so a late ``order.placed`` or ``stock.reserved`` does nothing.
+A payment opens with whichever of its order (``awaiting_stock``), its reserved stock
+(``awaiting_order``) or money from the bank (``awaiting_both``) comes first; the order and its
+stock both known, it starts. ``charge_due`` lasts one transaction. By method: a card or e-wallet
+is charged (captured or failed); a bank transfer or escrow waits for the money (pending:
+reminders, then a deadline); cash on delivery defers until the carrier collects. ``cancelled`` is
+a tombstone: the order was cancelled before payment began, so a late ``order.placed`` or
+``stock.reserved`` does nothing.
+
+Money the bank reports before the payment starts is held (in any of the ``NOT_STARTED``
+statuses). When it starts, a transfer or escrow counts it: captured at once if it covers the
+total (the excess goes back), else pending with that much received; a card, e-wallet or cash on
+delivery gives it all back by bank first. Held money in another currency than the order's goes
+back once the order is known; an order cancelled before its payment started gets it all back.
 Money that arrives after a payment has left ``pending`` goes back whatever its status. Money kept
 after a capture goes back in full once the order is cancelled or returned to sender, leaving it
 ``refunded``; after-sales gives it back case by case instead, and the payment stays ``captured``
@@ -21,6 +32,7 @@ from enum import StrEnum
 
 
 class PaymentStatus(StrEnum):
+    AWAITING_BOTH = "awaiting_both"
     AWAITING_STOCK = "awaiting_stock"
     AWAITING_ORDER = "awaiting_order"
     CHARGE_DUE = "charge_due"
@@ -36,6 +48,7 @@ class PaymentStatus(StrEnum):
 
 S = PaymentStatus
 TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    S.AWAITING_BOTH: frozenset({S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED}),
     S.AWAITING_STOCK: frozenset({S.CHARGE_DUE, S.CANCELLED}),
     S.AWAITING_ORDER: frozenset({S.CHARGE_DUE, S.CANCELLED}),
     S.CHARGE_DUE: frozenset({S.CAPTURED, S.FAILED, S.PENDING, S.DEFERRED}),
@@ -48,9 +61,15 @@ TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
     S.REFUNDED: frozenset(),
     S.CANCELLED: frozenset(),
 }
-INITIAL = frozenset({S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED})
-NOT_STARTED = frozenset({S.AWAITING_STOCK, S.AWAITING_ORDER, S.CHARGE_DUE})
-"""No money asked for yet: nothing to void or give back; money sent now was not expected."""
+INITIAL = frozenset({S.AWAITING_BOTH, S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED})
+WAITING = frozenset({S.AWAITING_BOTH, S.AWAITING_STOCK, S.AWAITING_ORDER})
+"""Opened, waiting for the order, its stock or both; a cancel leaves a tombstone."""
+NOT_STARTED = WAITING | {S.CHARGE_DUE}
+"""No money asked for yet: money the bank reports now is held until the payment starts."""
+AFTER_ORDER = {S.AWAITING_BOTH: S.AWAITING_STOCK, S.AWAITING_ORDER: S.CHARGE_DUE}
+"""Where the order's arrival takes a payment that waited for it."""
+AFTER_STOCK = {S.AWAITING_BOTH: S.AWAITING_ORDER, S.AWAITING_STOCK: S.CHARGE_DUE}
+"""Where the stock's reservation takes a payment that waited for it."""
 
 
 def check_transition(order_id: str, current: str, wanted: PaymentStatus) -> None:

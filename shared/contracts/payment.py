@@ -56,6 +56,16 @@ class PaymentDeadlineDue(OrderMessage):
     kind: ClassVar[Literal["timer"]] = "timer"
 
 
+class PaymentHoldDue(OrderMessage):
+    """Payment's timer for money the bank reported for an order it has not heard of: unclaimed
+    by ``since`` plus the payment window, it goes back."""
+
+    type: ClassVar[str] = "payment.hold_due"
+    kind: ClassVar[Literal["timer"]] = "timer"
+
+    since: datetime
+
+
 class PaymentReminder(OrderMessage):
     type: ClassVar[str] = "payment.reminder"
 

@@ -115,6 +115,9 @@ class OrderSpec:
     """What the customer asks for once the order is delivered: return, exchange or resend."""
     parcel: str = "resellable"
     """How the goods of its RMA come back: resellable, damaged, or never (the RMA expires)."""
+    pays_at_once: bool = False
+    """A transfer's customer pays the moment intake places the order (its id as the reference),
+    before payment asks: the money is held until it does."""
 
     @property
     def total(self) -> int:
@@ -183,6 +186,7 @@ def order_specs(draw: st.DrawFn, number: int) -> OrderSpec:
         readdress_refused=draw(st.booleans()),
         after_delivery=draw(st.sampled_from([None, None, "return", "exchange", "resend"])),
         parcel=draw(st.sampled_from(["resellable", "damaged", "never"])),
+        pays_at_once=draw(st.booleans()),
     )
 
 
@@ -344,6 +348,8 @@ class Saga:
     requests: int = 0
     followed_up: set[str] = field(default_factory=set)
     redelivered: int = 0
+    paid_early: int = 0
+    """Bank notifications sent before payment asked for the money (held until it does)."""
 
     def send(self, *envelopes: Envelope) -> None:
         self.channel.send(list(envelopes))
@@ -365,8 +371,9 @@ class Saga:
         return spec, self.order_ids().get(spec.external_id)
 
     def payment_asked(self, order_id: str) -> bool:
-        """Payment told the customer what to pay (or has closed the payment): money for an
-        order whose payment asked for none yet is parked for people, by design."""
+        """Payment told the customer what to pay (or has closed the payment). Money for an
+        order whose payment asked for none yet is held until it starts: counted towards a
+        transfer, or given back (another method, or the order cancelled first)."""
         sessions = self.cluster["payment"].sessions
         assert sessions is not None
         with sessions() as session:
@@ -374,7 +381,16 @@ class Saga:
             return payment is not None and payment.status not in NOT_STARTED
 
     def submit_all(self) -> None:
+        """Submit every order; intake places them, and whoever pays at once pays (payment has
+        not asked yet: the rest of the cluster has not run)."""
         self.send(*(submit_envelope(spec.submission()) for spec in self.orders))
+        if any(spec.pays_at_once for spec in self.orders):
+            intake = self.cluster["intake"]
+            intake.poll(0)
+            intake.run_after_commit()
+            for number, spec in enumerate(self.orders):
+                if spec.pays_at_once:
+                    self.pay(number)
 
     def do(self, action: Action) -> None:
         match action:
@@ -503,10 +519,11 @@ class Saga:
         return ONE_REQUEST_OF_A_KIND and spec.external_id in asked
 
     def pay(self, number: int, again: bool = False) -> bool:
-        """The bank's next notification for a transfer, once payment asked for the money;
-        returns whether one was sent."""
+        """The bank's next notification for a transfer, once the order has an id: whether or
+        not payment asked for the money yet (a customer may pay at once, the order id as the
+        reference); returns whether one was sent."""
         spec, order_id = self.order_id(number)
-        if order_id is None or not self.payment_asked(order_id):
+        if order_id is None:
             return False
         if again and order_id in self.last_notification:
             self.command(self.last_notification[order_id])
@@ -523,12 +540,14 @@ class Saga:
         )
         self.paid[order_id] = done + 1
         self.last_notification[order_id] = notification
+        if not self.payment_asked(order_id):
+            self.paid_early += 1
         self.command(notification)
         return True
 
     def settle(self, max_jumps: int = 1_000) -> None:
-        """``Cluster.settle``, but the bank reports each transfer still planned as soon as
-        payment asks for it, whatever the time (late money must go back)."""
+        """``Cluster.settle``, but the bank reports each transfer still planned as soon as the
+        order has an id, whatever the time (early money is held, late money must go back)."""
         for _ in range(max_jumps):
             self.cluster.pump()
             paid = [self.pay(n) for n in range(len(self.orders)) for _ in range(2)]
@@ -723,6 +742,7 @@ def test_any_mix_of_orders_and_interventions_settles_with_the_invariants_intact(
     for what in sorted(outcome.announced):
         event(what)
     event("messages delivered again", payload=outcome.saga.redelivered)
+    event("bank money sent before payment asked", payload=outcome.saga.paid_early)
     for spec in specs:
         order = outcome.orders[spec.external_id]
         event(f"{spec.payment} -> {order.status} {order.cancel_reason or ''}".strip())

@@ -290,11 +290,13 @@ def paid_by(method: PaymentMethod, order_id: str) -> OrderPlaced:
     return order_placed(order_id, payment=PaymentInstruction(method=method, token=token))
 
 
-def bank(order_id: str, amount: int, notification_id: str) -> PaymentNotification:
+def bank(
+    order_id: str, amount: int, notification_id: str, currency: str = "EUR"
+) -> PaymentNotification:
     return PaymentNotification(
         order_id=order_id,
         notification_id=f"{order_id}:{notification_id}",
-        amount=Money(amount=amount, currency="EUR"),
+        amount=Money(amount=amount, currency=currency),
         received_at=AT,
     )
 
@@ -350,6 +352,25 @@ def stories(o: str) -> list[Story]:
             [replacement(o, 1), refund_for_case(o, 2, 500)],
             MoneyMoved(total, 500),
         ),
+        # money the bank reports before the payment starts: held, then counted or given back
+        ([], [bank(o, total + 300, "a"), transfer, reserved(o)], MoneyMoved(total + 300, 300)),
+        (
+            [bank(o, 1000, "a")],
+            [reserved(o), transfer, bank(o, 1000, "a"), bank(o, total, "b")],
+            MoneyMoved(total + 1000, 1000),
+        ),
+        (
+            [reserved(o), bank(o, 700, "a")],
+            [card, cancelled],
+            MoneyMoved(total + 700, total + 700),
+        ),
+        ([bank(o, 900, "a"), cod], [reserved(o), delivered], MoneyMoved(total + 900, 900)),
+        ([transfer, bank(o, 500, "a")], [cancelled, bank(o, 200, "b")], MoneyMoved(700, 700)),
+        (
+            [bank(o, 400, "a", "USD")],
+            [transfer, reserved(o), bank(o, total, "b")],
+            MoneyMoved(total + 400, 400),
+        ),
     ]
 
 
@@ -359,8 +380,9 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
     """One locking SELECT each for payments, the gateway's ledger and bank receipts, in that
-    order, whatever the batch holds: charges, bank money, timers, deliveries, cancels, returns,
-    after-sales' refunds per case and replacements' reservations (which open no payment)."""
+    order, whatever the batch holds: charges, bank money (early money held, then counted or
+    given back, included), timers, deliveries, cancels, returns, after-sales' refunds per case
+    and replacements' reservations (which open no payment)."""
 
     def selects_for(rounds: int) -> int:
         service = worker.bootstrap(clock, PaymentSettings())

@@ -1,6 +1,8 @@
 """Payment by bank transfer or escrow, as a specification: ask for the money with a reference,
 remind the customer while it has not all arrived, expire at the deadline; keep exactly the order's
-total and give back anything more, or anything that comes too late."""
+total and give back anything more, or anything that comes too late.
+
+Money that comes before the payment asks for it: ``test_payment_early_money.py``."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services.payment import worker
-from services.payment.model import Payment, PaymentNotExpected
+from services.payment.model import Payment
 from services.payment.settings import PaymentSettings
 from services.payment.status import PaymentStatus
 from services.payment.store import MoneyMoved, PaymentUnitOfWork
@@ -336,15 +338,6 @@ def test_money_for_an_order_cancelled_before_payment_began_goes_back(till: Till)
     assert isinstance(refund, PaymentRefunded)
     assert (refund.amount, refund.reason) == (eur(TOTAL), "late_payment")
     assert till.money == MoneyMoved(captured=TOTAL, refunded=TOTAL)
-
-
-@pytest.mark.parametrize("known", ["unknown order", "awaiting stock"])
-def test_money_no_payment_asked_for_is_parked_for_an_operator(till: Till, known: str) -> None:
-    if known == "awaiting stock":
-        till(placed())
-
-    with pytest.raises(PaymentNotExpected, match="money received"):
-        till.pay(TOTAL)
 
 
 def test_money_in_another_currency_is_parked_for_an_operator(till: Till) -> None:
