@@ -60,19 +60,32 @@ class ProcessCluster:
                 self.spawn(name, index)
         self.wait_ready(timeout)
 
-    def spawn(self, name: str, index: int = 0) -> Replica:
+    def spawn(self, name: str, index: int = 0, env: Mapping[str, str] | None = None) -> Replica:
+        """Start one replica; ``env`` adds to the cluster's environment for this one only (a
+        crash point for the fault tests, say)."""
         log = self.log_dir / f"{name}-{index}.log"
         port = self.metrics_port_base + len(self.running) if self.metrics_port_base else 0
         command = [sys.executable, "-m", "orderflow", "worker", name, "--log-level", "warning"]
         process = subprocess.Popen(
             [*command, "--metrics-port", str(port)],
-            env=self.environment(),
+            env={**self.environment(), **(env or {})},
             stdout=log.open("ab"),
             stderr=subprocess.STDOUT,
         )
         replica = Replica(name, index, process, log, port)
         self.running.append(replica)
         return replica
+
+    def kill(self, replica: Replica) -> None:
+        """SIGKILL: no goodbye, no ack, no commit; what it held is the broker's and the
+        database's to sort out."""
+        replica.process.kill()
+        replica.process.wait(10)
+
+    def restart(self, replica: Replica, env: Mapping[str, str] | None = None) -> Replica:
+        """Start the replica again in place of ``replica`` (which must have exited)."""
+        self.running.remove(replica)
+        return self.spawn(replica.name, replica.index, env, replica.metrics_port)
 
     def wait_ready(self, timeout: float) -> None:
         """Until every worker queue has as many consumers as replicas were started."""
