@@ -60,11 +60,14 @@ class ProcessCluster:
                 self.spawn(name, index)
         self.wait_ready(timeout)
 
-    def spawn(self, name: str, index: int = 0, env: Mapping[str, str] | None = None) -> Replica:
+    def spawn(
+        self, name: str, index: int = 0, env: Mapping[str, str] | None = None, port: int = -1
+    ) -> Replica:
         """Start one replica; ``env`` adds to the cluster's environment for this one only (a
-        crash point for the fault tests, say)."""
+        crash point for the fault tests, say); ``port`` keeps a restarted one's metrics port."""
         log = self.log_dir / f"{name}-{index}.log"
-        port = self.metrics_port_base + len(self.running) if self.metrics_port_base else 0
+        if port < 0:
+            port = self.metrics_port_base + len(self.running) if self.metrics_port_base else 0
         command = [sys.executable, "-m", "orderflow", "worker", name, "--log-level", "warning"]
         process = subprocess.Popen(
             [*command, "--metrics-port", str(port)],
