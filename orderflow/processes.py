@@ -121,8 +121,9 @@ class ProcessCluster:
                     )
                 time.sleep(0.2)
 
-    def scrape(self, metric: str) -> dict[str, float]:
-        """Sum of one metric's samples per worker, from each replica's /metrics endpoint."""
+    def scrape(self, metric: str, **labels: str) -> dict[str, float]:
+        """Sum of one metric's samples (those with ``labels``) per worker, from each replica's
+        /metrics endpoint."""
         from urllib.request import urlopen
 
         from prometheus_client.parser import text_string_to_metric_families
@@ -135,7 +136,8 @@ class ProcessCluster:
                 text = page.read().decode()
             for family in text_string_to_metric_families(text):
                 for sample in family.samples:
-                    if sample.name == metric:
+                    wanted = all(sample.labels.get(k) == v for k, v in labels.items())
+                    if sample.name == metric and wanted:
                         totals[replica.name] = totals.get(replica.name, 0.0) + sample.value
         return totals
 

@@ -1,0 +1,212 @@
+"""What the fault tests share: every worker as its own process on the real RabbitMQ and
+PostgreSQL, a stream of orders that need no one outside the saga (cards, e-wallets, cash on
+delivery, declines, shortages, refused parcels), and the verdict: every order terminal, the four
+invariants intact, nothing parked.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kombu import Connection
+from sqlalchemy import func, select
+
+from orderflow.audit import Audit, audit
+from orderflow.catalogue import CATALOGUE, PRICES
+from orderflow.channel import ChannelPublisher, submit_envelope
+from orderflow.databases import WorkerDatabases
+from orderflow.operations import set_stock
+from orderflow.processes import ProcessCluster, Replica
+from orderflow.workers import NAMES
+from services.intake.model import TERMINAL, Order
+from shared.settings import Settings
+from shared.topology import Topology
+
+FAST = {
+    "ORDERFLOW_SHIPPING_IN_TRANSIT_AFTER_SECONDS": "0.2",
+    "ORDERFLOW_SHIPPING_DELIVERED_AFTER_SECONDS": "0.4",
+    "ORDERFLOW_SHIPPING_DELIVERY_ATTEMPTS": "2",
+    "ORDERFLOW_SHIPPING_DELIVERY_RETRY_INTERVAL_SECONDS": "0.2",
+    "ORDERFLOW_INTAKE_COMPLETION_WINDOW_SECONDS": "0.5",
+    "ORDERFLOW_AFTERSALES_RETURN_WINDOW_SECONDS": "0.5",
+    "ORDERFLOW_TIMER_POLL_SECONDS": "0.05",
+    "ORDERFLOW_OUTBOX_SWEEP_SECONDS": "0.5",
+    "ORDERFLOW_HEARTBEAT_SECONDS": "5",
+}
+STREET = {"line1": "Invalidenstr. 117", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+REFUSING = {**STREET, "line1": "REFUSED Str. 1"}
+SCARCE_SKU = "TRAY-OAK"
+SCARCE_ON_HAND = 40
+
+
+def order(number: int, rng: random.Random) -> dict[str, Any]:
+    """One of a mix that mostly completes: one in ten declined, one in twenty refused at the
+    door, now and then more oak trays than are left."""
+    roll = rng.random()
+    method, token = rng.choice(
+        [("card", "tok_visa"), ("e_wallet", "tok_wallet"), ("cash_on_delivery", None)]
+    )
+    if roll < 0.1:
+        method, token = "card", "tok_decline_insufficient_funds"
+    skus = rng.sample([p.sku for p in CATALOGUE if p.sku != SCARCE_SKU], rng.randint(1, 3))
+    if rng.random() < 0.1:
+        skus.append(SCARCE_SKU)
+    lines = [{"sku": sku, "quantity": rng.randint(1, 3), "unit_price": PRICES[sku]} for sku in skus]
+    return {
+        "channel": rng.choice(["web", "marketplace", "pos", "phone"]),
+        "external_id": f"F-{number}",
+        "customer": {"name": "Fault Tester", "email": "faults@example.com", "language": "en"},
+        "lines": lines,
+        "currency": "EUR",
+        "shipping_fee": 495,
+        "delivery": {
+            "option": "standard",
+            "address": REFUSING if 0.1 <= roll < 0.15 else STREET,
+        },
+        "payment": {"method": method, "token": token},
+    }
+
+
+@dataclass
+class Run:
+    """A cluster, its databases, and the orders sent to it."""
+
+    settings: Settings
+    cluster: ProcessCluster
+    dbs: WorkerDatabases
+    rng: random.Random = field(default_factory=lambda: random.Random(42))
+    submitted: int = 0
+
+    def stock_shelves(self) -> None:
+        for product in CATALOGUE:
+            on_hand = SCARCE_ON_HAND if product.sku == SCARCE_SKU else 1_000_000
+            set_stock(self.settings, product.sku, on_hand, product.location, product.weight_grams)
+
+    def submit(self, count: int, batch: int = 100) -> None:
+        with ChannelPublisher(self.settings) as channel:
+            for start in range(0, count, batch):
+                orders = [
+                    order(self.submitted + n, self.rng) for n in range(min(batch, count - start))
+                ]
+                channel.send([submit_envelope(o) for o in orders])
+                self.submitted += len(orders)
+
+    def statuses(self) -> Counter[str]:
+        with self.dbs.session("intake") as session:
+            query = select(Order.status, func.count()).group_by(Order.status)
+            return Counter({status: int(n) for status, n in session.execute(query)})
+
+    def terminal(self) -> int:
+        counts = self.statuses()
+        return sum(counts[status] for status in TERMINAL)
+
+    def wait_all_terminal(
+        self, timeout: float, while_waiting: Callable[[], object] | None = None
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while self.terminal() < self.submitted:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{self.submitted - self.terminal()} of {self.submitted} orders not terminal "
+                    f"after {timeout:.0f}s: {dict(self.statuses())}; logs in {self.cluster.log_dir}"
+                )
+            if while_waiting is not None:
+                while_waiting()
+            time.sleep(0.2)
+
+    def wait_quiet(self, timeout: float = 60) -> None:
+        """Until every worker queue has stayed empty for a second and every outbox is sent:
+        the last e-mails of terminal orders may still be on their way."""
+        deadline = time.monotonic() + timeout
+        quiet_since: float | None = None
+        while True:
+            now = time.monotonic()
+            if self._queued() == 0 and self._unsent() == 0:
+                quiet_since = quiet_since or now
+                if now - quiet_since >= 1.0:
+                    return
+            else:
+                quiet_since = None
+            if now > deadline:
+                raise AssertionError(f"still busy after {timeout:.0f}s: see {self.cluster.log_dir}")
+            time.sleep(0.2)
+
+    def _queued(self) -> int:
+        topology = Topology(
+            self.settings.namespace, self.settings.use_quorum_queues, self.settings.delivery_limit
+        )
+        with Connection(self.settings.broker_url) as connection:
+            channel = connection.channel()
+            return sum(
+                channel.queue_declare(topology.worker_queue_name(name), passive=True)[1]
+                for name in NAMES
+            )
+
+    def _unsent(self) -> int:
+        unsent = 0
+        for name in NAMES:
+            with self.dbs.session(name) as session:
+                unsent += self.dbs.tables[name].outbox.backlog(session)
+        return unsent
+
+    def verdict(self) -> Audit:
+        """Let the last messages land, stop the workers, then audit their tables."""
+        self.wait_quiet()
+        codes = self.cluster.stop()
+        assert all(code in (0, None) or code < 0 for code in codes.values()), codes
+        report = audit(self.dbs)
+        assert report.violations == [], report.violations[:20]
+        assert report.orders == self.submitted
+        assert parked(self.settings) == {}
+        return report
+
+    def replica(self, name: str, index: int = 0) -> Replica:
+        return next(r for r in self.cluster.alive() if (r.name, r.index) == (name, index))
+
+
+def parked(settings: Settings) -> dict[str, int]:
+    """Messages each worker put in its parking lot."""
+    topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
+    counts = {}
+    with Connection(settings.broker_url) as connection:
+        channel = connection.channel()
+        for name in NAMES:
+            _, count, _ = channel.queue_declare(topology.parking_queue_name(name), passive=True)
+            if count:
+                counts[name] = count
+    return counts
+
+
+@contextmanager
+def running(
+    settings: Settings,
+    tmp_path: Path,
+    replicas: Mapping[str, int] | None = None,
+    env: Mapping[str, str] | None = None,
+    metrics_port_base: int = 0,
+) -> Iterator[Run]:
+    """Every worker as processes (``replicas`` per worker), shelves stocked; each serves its
+    metrics from ``metrics_port_base`` on, if given."""
+    cluster = ProcessCluster(
+        settings,
+        tmp_path / "logs",
+        env={**FAST, "ORDERFLOW_NOTIFIER_MAILDIR": str(tmp_path / "mail"), **(env or {})},
+        replicas=replicas or {},
+        metrics_port_base=metrics_port_base,
+    )
+    cluster.start()
+    dbs = WorkerDatabases(settings)
+    run = Run(settings, cluster, dbs)
+    try:
+        run.stock_shelves()
+        yield run
+    finally:
+        cluster.stop()
+        dbs.dispose()
