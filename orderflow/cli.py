@@ -13,11 +13,12 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from shared import metrics
+from shared import health
 from shared.envelope import describe
 from shared.worker import Worker
 
 from .cli_aftersales import order_exchange, order_resend, order_return, return_app
+from .cli_parking import parking_app
 from .cli_support import Wait, act, check_order, console, fail, load_settings, valid
 from .workers import NAMES, UnknownWorker, build
 
@@ -47,7 +48,9 @@ LogLevel = Annotated[str, typer.Option(help="Logging level.")]
 @app.command()
 def worker(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(NAMES)}.")],
-    metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port.")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics, /healthz and /readyz on this port.")
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run one worker in this process until SIGTERM or Ctrl-C."""
@@ -61,13 +64,15 @@ def worker(
         raise fail(
             f"{name} settings: {describe(error)} (from ORDERFLOW_{name.upper()}_*)"
         ) from None
-    metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
+    health.serve(settings.metrics_port if metrics_port is None else metrics_port)
     Worker(service, settings).run(stop_on_signals())
 
 
 @app.command()
 def run(
-    metrics_port: Annotated[int | None, typer.Option(help="Serve /metrics on this port.")] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics, /healthz and /readyz on this port.")
+    ] = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run every worker in this process, one thread each, until SIGTERM or Ctrl-C."""
@@ -75,7 +80,7 @@ def run(
 
     configure_logging(log_level)
     settings = load_settings()
-    metrics.serve(settings.metrics_port if metrics_port is None else metrics_port)
+    health.serve(settings.metrics_port if metrics_port is None else metrics_port)
     stop = stop_on_signals()
     threads = Cluster(settings).run_threads(stop)
     console.print(f"running {len(threads)} workers on {settings.broker_url.split('@')[-1]}")
@@ -202,6 +207,7 @@ order_app.command("return")(order_return)
 order_app.command("exchange")(order_exchange)
 order_app.command("resend")(order_resend)
 app.add_typer(return_app, name="return")
+app.add_typer(parking_app, name="parking")
 
 
 @stock_app.command("policy")
