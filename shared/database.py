@@ -1,7 +1,8 @@
 """Engines for a worker's own database: SQLite by default, PostgreSQL by URL.
 
 A PostgreSQL database that does not exist yet is created on first start, so giving each
-worker its own database is a matter of the URL alone.
+worker its own database is a matter of the URL alone. Tables are created on start too, and a
+column a newer version adds to an existing table (nullable or with a server default) is added.
 """
 
 from __future__ import annotations
@@ -18,19 +19,42 @@ from sqlalchemy import (
     MetaData,
     create_engine,
     event,
+    inspect,
     make_url,
     or_,
     text,
 )
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.schema import CreateColumn
 from sqlalchemy.types import TypeDecorator
 
 
 def open_database(url: str, metadata: MetaData) -> sessionmaker[Session]:
     engine = make_engine(url)
     metadata.create_all(engine)
+    add_missing_columns(engine, metadata)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
+    """Add the columns of ``metadata``'s tables that the database's tables lack (additive
+    changes only: such a column must be nullable or have a server default)."""
+    tables = inspect(engine)
+    preparer = engine.dialect.identifier_preparer
+    if_absent = "IF NOT EXISTS " if engine.dialect.name == "postgresql" else ""
+    with engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            present = {column["name"] for column in tables.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present:
+                    definition = CreateColumn(column).compile(dialect=engine.dialect)
+                    connection.execute(
+                        text(
+                            f"ALTER TABLE {preparer.format_table(table)} "
+                            f"ADD COLUMN {if_absent}{definition}"
+                        )
+                    )
 
 
 def make_engine(url: str) -> Engine:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 # PostgreSQL SQLSTATE classes and codes that go away on their own: connection trouble,
@@ -28,6 +30,8 @@ def is_transient(error: BaseException) -> bool:
         if state:
             return state in _TRANSIENT_SQLSTATES or state.startswith(_TRANSIENT_SQLSTATE_PREFIXES)
         if isinstance(error, OperationalError):
-            return "locked" in str(error.orig) or "unable to open" in str(error.orig)
+            if isinstance(error.orig, sqlite3.Error):
+                return "locked" in str(error.orig) or "unable to open" in str(error.orig)
+            return True  # no SQLSTATE from a database server: the connection itself failed
         return "UNIQUE constraint failed" in str(error.orig)
     return False

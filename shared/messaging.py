@@ -4,21 +4,36 @@ publisher that confirms a whole batch with one wait.
 On RabbitMQ the publishing channel is in confirm mode; ``publish_confirmed`` sends every message
 first and then waits once for the broker's acks, instead of a round trip per message. On kombu's
 in-memory transport a publish is already synchronous.
+
+Every failure of the connection or of a channel (a broker restart, a reset socket, missed
+heartbeats, a channel the broker closed, a call the broker leaves unanswered for
+``RPC_TIMEOUT`` seconds) is raised as ``LinkDown``: the link is then ``reset`` and opened again,
+and the deliveries it held are the broker's to hand out again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message as Delivery
+
+RPC_TIMEOUT = 10.0
+"""Seconds to wait for the broker's answer to a call, or to write to it, before giving the link
+up (on a half-open TCP connection nothing ever comes back)."""
 
 
 class PublishNotConfirmed(Exception):
     """The broker nacked a publish or did not confirm it in time."""
+
+
+class LinkDown(Exception):
+    """The broker connection or one of its channels failed: reset the link and open it again."""
 
 
 @dataclass(frozen=True)
@@ -34,27 +49,58 @@ class Outgoing:
 
 class BrokerLink:
     def __init__(self, url: str, *, heartbeat: int = 30, confirm_timeout: float = 30.0) -> None:
-        self.connection = Connection(url, heartbeat=heartbeat if url.startswith("amqp") else 0)
+        self.url = url
+        self.heartbeat_seconds = heartbeat if url.startswith("amqp") else 0
         self.confirm_timeout = confirm_timeout
         self.buffer: list[Delivery] = []
+        self.connection = self._new_connection()
         self._consumer: Consumer | None = None
         self._publish_channel: Any = None
         self._producer: Producer | None = None
         self._confirms = _Confirms()
 
+    def _new_connection(self) -> Connection:
+        if not self.url.startswith("amqp"):
+            return Connection(self.url)
+        timeouts = {"read_timeout": RPC_TIMEOUT, "write_timeout": RPC_TIMEOUT}
+        return Connection(self.url, heartbeat=self.heartbeat_seconds, transport_options=timeouts)
+
     @property
     def is_amqp(self) -> bool:
         return bool(self.connection.transport.driver_type == "amqp")
 
-    def connect(self) -> None:
-        self.connection.ensure_connection(max_retries=3)
-        self._publish_channel = self.connection.channel()
-        if self.is_amqp:
-            self._skip_blocked_check_per_publish()
-            self._publish_channel.confirm_select()
-            self._publish_channel.events["basic_ack"].add(self._confirms.on_ack)
-            self._publish_channel.events["basic_nack"].add(self._confirms.on_nack)
-        self._producer = Producer(self._publish_channel)
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        errors = (
+            *self.connection.connection_errors,
+            *self.connection.channel_errors,
+            KombuOperationalError,
+        )
+        try:
+            yield
+        except errors as error:
+            raise LinkDown(f"{type(error).__name__}: {error}") from error
+
+    def connect(self, retries: int = 3) -> None:
+        with self._guard():
+            self.connection.ensure_connection(max_retries=retries)
+            self._publish_channel = self.connection.channel()
+            if self.is_amqp:
+                self._skip_blocked_check_per_publish()
+                self._publish_channel.confirm_select()
+                self._publish_channel.events["basic_ack"].add(self._confirms.on_ack)
+                self._publish_channel.events["basic_nack"].add(self._confirms.on_nack)
+            self._producer = Producer(self._publish_channel)
+
+    def reset(self) -> None:
+        """Drop the connection (no closing handshake: it may be dead) and what came through
+        it; ``connect`` opens a new one."""
+        self.buffer.clear()
+        with suppress(Exception):
+            self.connection.collect()
+        self.connection = self._new_connection()
+        self._consumer = self._publish_channel = self._producer = None
+        self._confirms = _Confirms()
 
     def _skip_blocked_check_per_publish(self) -> None:
         """py-amqp reads the socket before every publish to notice ``connection.blocked`` early,
@@ -66,23 +112,39 @@ class BrokerLink:
         capabilities["connection.blocked"] = False
 
     def declare(self, entities: Sequence[Exchange | Queue]) -> None:
-        channel = self.connection.default_channel
-        for entity in entities:
-            entity(channel).declare()
+        with self._guard():
+            channel = self.connection.default_channel
+            for entity in entities:
+                entity(channel).declare()
 
     def consume(self, queue: Queue, prefetch: int) -> None:
-        self._consumer = Consumer(
-            self.connection.channel(), queues=[queue], on_message=self.buffer.append
-        )
-        self._consumer.qos(prefetch_count=prefetch)
-        self._consumer.consume()
+        with self._guard():
+            self._consumer = Consumer(
+                self.connection.channel(), queues=[queue], on_message=self.buffer.append
+            )
+            self._consumer.qos(prefetch_count=prefetch)
+            self._consumer.consume()
+
+    def stop_consuming(self, timeout: float = RPC_TIMEOUT) -> None:
+        """Cancel the consumer: the broker sends nothing more, and what it sent before it
+        confirmed the cancel is in the buffer. ``LinkDown`` if it does not within ``timeout``."""
+        if self._consumer is None:
+            return
+        with self._guard():
+            if self.is_amqp:
+                with self.connection.connection.transport.having_timeout(timeout):
+                    self._consumer.cancel()
+            else:
+                self._consumer.cancel()
+        self._consumer = None
 
     def fill(self, limit: int, wait: float) -> int:
         """Wait up to ``wait`` seconds for a first delivery, then take what is already there."""
-        if not self.buffer:
-            self._drain(wait)
-        while self.buffer and len(self.buffer) < limit and self._drain(0.0005):
-            pass
+        with self._guard():
+            if not self.buffer:
+                self._drain(wait)
+            while self.buffer and len(self.buffer) < limit and self._drain(0.0005):
+                pass
         return len(self.buffer)
 
     def take(self, limit: int) -> list[Delivery]:
@@ -92,32 +154,44 @@ class BrokerLink:
     def ack(self, deliveries: Sequence[Delivery]) -> None:
         if not deliveries:
             return
-        if self.is_amqp:
-            last = max(d.delivery_tag for d in deliveries)
-            deliveries[0].channel.basic_ack(last, multiple=True)
-        else:
-            for delivery in deliveries:
-                delivery.ack()
+        with self._guard():
+            if self.is_amqp:
+                last = max(d.delivery_tag for d in deliveries)
+                deliveries[0].channel.basic_ack(last, multiple=True)
+            else:
+                for delivery in deliveries:
+                    delivery.ack()
 
     def publish_confirmed(self, messages: Sequence[Outgoing]) -> None:
-        assert self._producer is not None, "connect() first"
+        self.send(messages)
+        self.confirm()
+
+    def send(self, messages: Sequence[Outgoing]) -> None:
+        """Publish ``messages`` without waiting for the broker's confirms (see ``confirm``)."""
         if not messages:
             return
+        if self._producer is None:
+            raise LinkDown("not connected")
         self._confirms.expect(len(messages))
-        for message in messages:
-            self._producer.publish(
-                message.body,
-                exchange=message.exchange,
-                routing_key=message.routing_key,
-                content_type=message.content_type,
-                content_encoding="utf-8",
-                delivery_mode=2,
-                message_id=message.message_id,
-                correlation_id=message.correlation_id or None,
-                headers=message.headers or None,
-            )
+        with self._guard():
+            for message in messages:
+                self._producer.publish(
+                    message.body,
+                    exchange=message.exchange,
+                    routing_key=message.routing_key,
+                    content_type=message.content_type,
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    message_id=message.message_id,
+                    correlation_id=message.correlation_id or None,
+                    headers=message.headers or None,
+                )
+
+    def confirm(self) -> None:
+        """Wait for the broker to confirm everything sent (at once on memory://)."""
         if self.is_amqp:
-            self._await_confirms()
+            with self._guard():
+                self._await_confirms()
 
     def _await_confirms(self) -> None:
         deadline = time.monotonic() + self.confirm_timeout
@@ -138,11 +212,15 @@ class BrokerLink:
         return True
 
     def heartbeat(self) -> None:
+        """Send a heartbeat when one is due; ``LinkDown`` if the broker's stopped coming."""
         if self.is_amqp:
-            self.connection.heartbeat_check()
+            with self._guard():
+                self.connection.heartbeat_check()
 
     def close(self) -> None:
-        self.connection.release()
+        """Close the connection; on a dead one there is nobody to say goodbye to."""
+        with suppress(Exception):
+            self.connection.release()
 
 
 class _Confirms:

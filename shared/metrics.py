@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from prometheus_client import Counter, Gauge, Histogram
 
 MESSAGES = Counter(
     "orderflow_messages_total",
@@ -36,9 +36,12 @@ OUTBOX_BACKLOG = Gauge(
 PARKED = Counter(
     "orderflow_parked_total", "Messages sent to the parking lot, by reason kind", ["worker", "kind"]
 )
-
-
-def serve(port: int) -> None:
-    """Expose /metrics on ``port``; 0 leaves the endpoint off."""
-    if port:
-        start_http_server(port)
+REDELIVERIES = Counter(
+    "orderflow_redeliveries_total",
+    "Delayed tries scheduled for messages that kept failing transiently",
+    ["worker", "type"],
+)
+RETRY_BACKLOG = Gauge("orderflow_retry_backlog", "Messages waiting for a delayed try", ["worker"])
+RECONNECTS = Counter(
+    "orderflow_reconnects_total", "Times the broker link was lost and opened again", ["worker"]
+)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, NonNegativeFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.crash import CrashPoint
 
 
 class Settings(BaseSettings):
@@ -28,10 +30,24 @@ class Settings(BaseSettings):
     )
     delivery_limit: int = Field(default=20, ge=1)
     handler_attempts: int = Field(default=4, ge=1, description="in-process tries of a batch item")
+    retry_delays_seconds: list[NonNegativeFloat] = Field(
+        default=[1, 10, 60, 300],
+        description="delays of the later tries of a message that keeps failing transiently",
+    )
     outbox_sweep_seconds: float = Field(default=2.0, gt=0)
     timer_poll_seconds: float = Field(default=0.2, gt=0)
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables the endpoint")
     heartbeat_seconds: int = Field(default=30, ge=0)
+    shutdown_seconds: float = Field(
+        default=10, ge=0, description="bound on finishing the messages in hand after SIGTERM"
+    )
+    health_window_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="live: a loop pass within it; ready: the database answered within it",
+    )
+    crash_at: CrashPoint | None = Field(default=None, description="test only: see shared.crash")
+    crash_after: int = Field(default=1, ge=1, description="test only: the occurrence to crash at")
 
     def database_url_for(self, worker: str) -> str:
         return self.database_urls.get(worker) or self.database_url.format(worker=worker)

@@ -1,9 +1,14 @@
-"""Durable scheduled messages: timeouts, reminders and a carrier's future scans.
+"""Durable scheduled messages: timeouts, reminders, a carrier's future scans, and delayed retries.
 
 A handler returns ``Scheduled(message, due)``; the runtime stores the envelope in the worker's own
 database in the same transaction. When it is due, the worker claims it (skipping rows another
 replica holds), handles it itself if its handler table names the type, or otherwise publishes
 it. The envelope id is fixed when scheduled, so the inbox makes firing it exactly-once.
+
+A message that keeps failing transiently while the database answers waits here too: its envelope
+is stored under its own id, due after the next of the retry delays, with how often it was tried
+(``attempts``), how many delays it has had (``retries``) and the route it first came by
+(``origin``; empty for a handler's own timer). When due it is handled like a local timer.
 """
 
 from __future__ import annotations
@@ -12,7 +17,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Column, MetaData, String, Table, Text, delete, func, insert, select
+from sqlalchemy import (
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message
@@ -26,6 +44,14 @@ class Scheduled:
     due: datetime
 
 
+@dataclass(frozen=True)
+class TimerRow:
+    envelope: Envelope
+    retries: int = 0
+    attempts: int = 0
+    origin: str = ""
+
+
 def timers_table(metadata: MetaData) -> Table:
     return Table(
         "timers",
@@ -35,6 +61,9 @@ def timers_table(metadata: MetaData) -> Table:
         Column("subject", String(200), nullable=False, index=True),
         Column("due_at", UtcDateTime(), nullable=False, index=True),
         Column("body", Text, nullable=False),
+        Column("retries", Integer, nullable=False, server_default="0"),
+        Column("attempts", Integer, nullable=False, server_default="0"),
+        Column("origin", String(300), nullable=False, server_default=""),
     )
 
 
@@ -44,27 +73,41 @@ class Timers:
 
     def add(self, session: Session, timers: Sequence[tuple[Envelope, datetime]]) -> None:
         if timers:
-            rows = [
-                {
-                    "message_id": e.id,
-                    "type": e.type,
-                    "subject": e.subject,
-                    "due_at": due,
-                    "body": e.model_dump_json(),
-                }
-                for e, due in timers
-            ]
+            rows = [self._row(e, due) for e, due in timers]
             session.execute(insert(self.table), rows)
+
+    def retry_later(
+        self, session: Session, envelope: Envelope, due: datetime, attempts: int, origin: str
+    ) -> None:
+        """Keep a delivered message for its first delayed try, unless it already waits for one
+        (a duplicate of it failed first)."""
+        row = {**self._row(envelope, due), "retries": 1, "attempts": attempts, "origin": origin}
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        statement = dialect.insert(self.table).values(row)
+        session.execute(statement.on_conflict_do_nothing(index_elements=["message_id"]))
+
+    def postpone(
+        self, session: Session, message_id: str, due: datetime, retries: int, attempts: int
+    ) -> None:
+        """A timer or a delayed try failed again: it waits for its next try."""
+        session.execute(
+            update(self.table)
+            .where(self.table.c.message_id == message_id)
+            .values(due_at=due, retries=retries, attempts=attempts)
+        )
 
     def claim_due(
         self, session: Session, now: datetime, limit: int, message_id: str | None = None
-    ) -> list[Envelope]:
+    ) -> list[TimerRow]:
         c = self.table.c
-        query = select(c.body).where(c.due_at <= now)
+        query = select(c.body, c.retries, c.attempts, c.origin).where(c.due_at <= now)
         if message_id is not None:
             query = query.where(c.message_id == message_id)
         query = query.order_by(c.due_at).limit(limit).with_for_update(skip_locked=True)
-        return [Envelope.model_validate_json(body) for body in session.scalars(query)]
+        return [
+            TimerRow(Envelope.model_validate_json(row.body), row.retries, row.attempts, row.origin)
+            for row in session.execute(query)
+        ]
 
     def remove(self, session: Session, message_ids: Sequence[str]) -> None:
         if message_ids:
@@ -74,7 +117,22 @@ class Timers:
         due: datetime | None = session.scalar(select(func.min(self.table.c.due_at)))
         return due
 
+    def retrying(self, session: Session) -> int:
+        """Messages waiting for a delayed try."""
+        query = select(func.count()).select_from(self.table).where(self.table.c.retries > 0)
+        return int(session.scalar(query) or 0)
+
     def pending(self, session: Session, subject: str) -> list[tuple[str, datetime]]:
         c = self.table.c
         query = select(c.type, c.due_at).where(of_subject(c.subject, subject)).order_by(c.due_at)
         return [(row.type, row.due_at) for row in session.execute(query)]
+
+    @staticmethod
+    def _row(envelope: Envelope, due: datetime) -> dict[str, object]:
+        return {
+            "message_id": envelope.id,
+            "type": envelope.type,
+            "subject": envelope.subject,
+            "due_at": due,
+            "body": envelope.model_dump_json(),
+        }

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import threading
 
 import pytest
-from kombu import Connection, Queue
+from kombu import Connection
 from kombu.simple import SimpleQueue
-from prometheus_client import REGISTRY
 
 from services.stock import worker as stock
-from services.stock.admin import set_level
 from services.stock.store import StockUnitOfWork
-from shared.clock import SystemClock
 from shared.contracts import OrderLine
 from shared.envelope import Envelope, wrap
 from shared.messaging import BrokerLink, Outgoing
@@ -21,78 +18,8 @@ from shared.settings import Settings
 from shared.topology import Topology
 from shared.worker import Worker
 from tests.factories import order_placed
+from tests.integration.helpers import StartWorker, handled, metric, placed, received, send
 from tests.support import wait_until
-
-
-@pytest.fixture
-def worker(settings: Settings) -> Iterator[Worker]:
-    running = Worker(stock.bootstrap(), settings)
-    running.start()
-    assert running.sessions is not None
-    with running.sessions() as session, session.begin():
-        set_level(StockUnitOfWork(session), "MUG-BLUE", 10, SystemClock().now(), "A-01-02", 350)
-    yield running
-    running.close()
-
-
-@pytest.fixture
-def topology(settings: Settings) -> Topology:
-    return Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
-
-
-@pytest.fixture
-def events(settings: Settings, topology: Topology) -> Iterator[SimpleQueue]:
-    """Everything published on the events exchange, as a channel or an auditor would see it."""
-    queue = Queue(f"{settings.namespace}.probe", exchange=topology.events, routing_key="stock.#")
-    with Connection(settings.broker_url) as connection:
-        probe = connection.SimpleQueue(queue)
-        yield probe
-        probe.close()
-
-
-@pytest.fixture
-def parking(settings: Settings, topology: Topology, worker: Worker) -> Iterator[SimpleQueue]:
-    with Connection(settings.broker_url) as connection:
-        lot = connection.SimpleQueue(topology.parking_queue("stock"))
-        yield lot
-        lot.close()
-
-
-@pytest.fixture
-def sender(settings: Settings) -> Iterator[BrokerLink]:
-    link = BrokerLink(settings.broker_url)
-    link.connect()
-    yield link
-    link.close()
-
-
-def send(
-    sender: BrokerLink, topology: Topology, body: bytes, routing_key: str = "order.placed"
-) -> None:
-    sender.publish_confirmed(
-        [Outgoing(body=body, exchange=topology.events, routing_key=routing_key, message_id="m")]
-    )
-
-
-def received(queue: SimpleQueue, worker: Worker, count: int) -> list[tuple[dict, dict]]:
-    """Poll the worker until ``count`` messages arrived on ``queue``; (body, headers) each."""
-    got: list[tuple[dict, dict]] = []
-
-    def arrived() -> bool:
-        try:
-            message = queue.get(timeout=0.01)
-        except queue.Empty:
-            return len(got) >= count
-        message.ack()
-        got.append((message.body, message.headers or {}))
-        return len(got) >= count
-
-    wait_until(arrived, 20, step=lambda: worker.poll(0.05), what=f"{count} messages")
-    return got
-
-
-def placed(order_id: str) -> Envelope:
-    return wrap(order_placed(order_id), source="intake")
 
 
 def test_a_handled_message_is_announced_through_the_outbox(
@@ -225,4 +152,28 @@ def test_a_redelivery_after_a_lost_ack_has_no_second_effect(
 
 def duplicates_seen() -> float:
     labels = {"worker": "stock", "type": "order.placed", "outcome": "duplicate"}
-    return REGISTRY.get_sample_value("orderflow_messages_total", labels) or 0.0
+    return metric("orderflow_messages_total", **labels)
+
+
+def test_a_stopped_worker_finishes_what_it_holds_and_hands_nothing_back(
+    start_worker: StartWorker, settings: Settings, sender: BrokerLink, topology: Topology
+) -> None:
+    """Each order is either handled (and acked) or was never delivered: none is both."""
+    worker = start_worker(batch_size=1, prefetch=50)
+    for n in range(40):
+        send(sender, topology, placed(f"ord-stop-{n}").encode())
+    stop = threading.Event()
+    running = threading.Thread(target=worker.run, args=(stop, 0.05))
+
+    running.start()
+    wait_until(lambda: handled(worker) > 0, 10, what="a first order handled")
+    stop.set()
+    running.join(settings.shutdown_seconds)
+
+    assert not running.is_alive()
+    with Connection(settings.broker_url) as connection:
+        _, ready, consumers = connection.channel().queue_declare(
+            topology.worker_queue_name("stock"), passive=True
+        )
+    assert consumers == 0
+    assert handled(worker) + ready == 40

@@ -1,0 +1,72 @@
+"""What a worker sends: its committed announcements, each batch with one confirm wait, and the
+messages it parks, with the reason in their headers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import datetime
+
+from shared import metrics
+from shared.contracts import contract_for
+from shared.crash import CrashPoints
+from shared.envelope import Envelope
+from shared.inbound import Parked
+from shared.messaging import BrokerLink, LinkDown, Outgoing
+from shared.topology import Topology
+
+log = logging.getLogger("orderflow.worker")
+
+
+class Publisher:
+    def __init__(
+        self, worker: str, link: BrokerLink, topology: Topology, crash: CrashPoints
+    ) -> None:
+        self.worker = worker
+        self.link = link
+        self.topology = topology
+        self.crash = crash
+
+    def announce(self, envelopes: Sequence[Envelope]) -> bool:
+        """Publish committed outbox rows; False if the broker failed (the outbox keeps them
+        for the sweep, and the next use of the link finds out what is wrong with it)."""
+        try:
+            self.link.send([self.outgoing(e) for e in envelopes])
+            self.crash.reach("after_publish")
+            self.link.confirm()
+        except Exception as error:
+            log.warning(
+                "%s: publishing %d messages failed (%s); the outbox keeps them",
+                self.worker,
+                len(envelopes),
+                error,
+                exc_info=not isinstance(error, LinkDown),
+            )
+            return False
+        for envelope in envelopes:
+            metrics.PUBLISHED.labels(self.worker, envelope.type).inc()
+        return True
+
+    def republish(self, envelopes: Sequence[Envelope]) -> None:
+        """Publish rows the outbox sweep found, raising if the broker fails."""
+        self.link.publish_confirmed([self.outgoing(e) for e in envelopes])
+
+    def park(self, parked: Sequence[Parked], now: datetime) -> None:
+        if not parked:
+            return
+        self.link.publish_confirmed(
+            [p.outgoing(self.topology, self.worker, n, now) for n, p in enumerate(parked)]
+        )
+        for p in parked:
+            metrics.PARKED.labels(self.worker, p.kind).inc()
+            log.warning("%s: parked a message (%s): %s", self.worker, p.kind, p.reason)
+
+    def outgoing(self, envelope: Envelope) -> Outgoing:
+        contract = contract_for(envelope.type)
+        return Outgoing(
+            body=envelope.encode(),
+            exchange=self.topology.exchange_for(contract) if contract else self.topology.events,
+            routing_key=envelope.type,
+            message_id=envelope.id,
+            correlation_id=envelope.correlationid,
+        )
