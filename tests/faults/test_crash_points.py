@@ -1,0 +1,85 @@
+"""Crash-point matrix: every worker is SIGKILLed at each point of its loop where a crash could
+lose an event or repeat an effect, then restarted; afterwards every order is terminal and the
+four invariants hold.
+
+The points (``shared.crash``): after deliveries are taken (nothing done), after the handlers ran
+and the outbox rows were inserted (not committed), after the commit (not acked), and after the
+outbox rows were sent (confirms not awaited). One cluster per point: every worker starts with
+the crash armed (at its own, staggered, occurrence), dies there, and is restarted without it.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from orderflow.channel import ChannelPublisher
+from orderflow.workers import NAMES
+from shared.contracts import ItemQuantity, ResendRequest
+from shared.envelope import wrap
+from shared.settings import Settings
+from tests.faults.harness import Run, running
+
+POINTS = ["after_receive", "before_commit", "after_commit", "after_publish"]
+ORDERS = 60
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_a_kill_at_any_point_loses_nothing_and_repeats_nothing(
+    settings: Settings, tmp_path: Path, point: str
+) -> None:
+    with running(settings, tmp_path) as run:
+        crashed = arm_every_worker(run, point)
+        run.submit(ORDERS)
+        ask_aftersales(run)  # its refusals are what after-sales announces on a happy day
+        restart_the_dead(run, crashed, timeout=60)
+        run.wait_all_terminal(90)
+
+        run.verdict()
+
+    assert sorted(crashed) == sorted(NAMES), f"never reached {point}: {set(NAMES) - crashed}"
+
+
+def arm_every_worker(run: Run, point: str) -> set[str]:
+    """Restart each worker with the crash armed at its own occurrence of ``point``."""
+    for number, replica in enumerate(list(run.cluster.alive())):
+        run.cluster.kill(replica)
+        env = {"ORDERFLOW_CRASH_AT": point, "ORDERFLOW_CRASH_AFTER": str(2 + number % 3)}
+        run.cluster.restart(replica, env)
+    run.cluster.wait_ready(60)
+    return set()
+
+
+def restart_the_dead(run: Run, crashed: set[str], timeout: float) -> None:
+    """Until every worker has crashed once: restart each dead one without the crash armed,
+    sending a few more orders now and then so that every point is reached."""
+    deadline = time.monotonic() + timeout
+    next_wave = time.monotonic() + 3
+    while len(crashed) < len(NAMES) and time.monotonic() < deadline:
+        for replica in list(run.cluster.running):
+            if replica.process.poll() is not None and replica.name not in crashed:
+                crashed.add(replica.name)
+                run.cluster.restart(replica)
+        if time.monotonic() > next_wave:
+            run.submit(5)
+            ask_aftersales(run)
+            next_wave = time.monotonic() + 3
+        time.sleep(0.1)
+
+
+def ask_aftersales(run: Run) -> None:
+    """Resend requests for orders no one placed: refused, so after-sales publishes."""
+    requests = [
+        ResendRequest(
+            order_id=f"ord_unknown{n}",
+            request_id=uuid.uuid4().hex,
+            lines=[ItemQuantity(sku="MUG-BLUE", quantity=1)],
+            reason="crash test",
+        )
+        for n in range(6)
+    ]
+    with ChannelPublisher(run.settings) as channel:
+        channel.send([wrap(r, source="customer-service") for r in requests])
