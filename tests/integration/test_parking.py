@@ -30,7 +30,7 @@ from orderflow.parking import (
     list_parked,
     operator,
 )
-from orderflow.workers import build
+from orderflow.workers import NAMES, build
 from services.stock.admin import set_level
 from services.stock.store import StockUnitOfWork
 from shared.clock import SystemClock
@@ -65,7 +65,7 @@ def settings(namespace: str, rabbitmq_url: str, postgres_url: str) -> Iterator[S
         namespace, rabbitmq_url, postgres_url, batch_size=50, max_message_bytes=MAX_BYTES
     )
     yield chosen
-    tear_down(chosen, WORKERS)
+    tear_down(chosen, NAMES)  # the parking commands open every worker's database
 
 
 @pytest.fixture
