@@ -43,7 +43,8 @@ class WorkerDatabases:
         for name in names or NAMES:
             service = build(name)
             self.tables[name] = RuntimeTables(service.metadata)
-            self.sessions[name] = open_database(settings.database_url_for(name), service.metadata)
+            url = settings.database_url_for(name)
+            self.sessions[name] = open_database(url, service.metadata, pre_ping=True)
 
     def session(self, name: str) -> Session:
         return self.sessions[name]()

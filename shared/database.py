@@ -30,8 +30,10 @@ from sqlalchemy.schema import CreateColumn
 from sqlalchemy.types import TypeDecorator
 
 
-def open_database(url: str, metadata: MetaData) -> sessionmaker[Session]:
-    engine = make_engine(url)
+def open_database(url: str, metadata: MetaData, pre_ping: bool = False) -> sessionmaker[Session]:
+    """The worker's tables, created (or given new columns) as needed. ``pre_ping`` checks each
+    pooled connection before use: for tools that read now and then, not for a worker's loop."""
+    engine = make_engine(url, pre_ping)
     metadata.create_all(engine)
     add_missing_columns(engine, metadata)
     return sessionmaker(engine, expire_on_commit=False)
@@ -57,13 +59,16 @@ def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
                     )
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pre_ping: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed)
     if parsed.get_backend_name() == "postgresql":
         ensure_postgres_database(parsed)
-        return create_engine(parsed, pool_pre_ping=True, pool_size=2, max_overflow=2)
+        # A worker does without pre-ping (a round trip per transaction): a connection a restart
+        # killed fails its transaction with a disconnect, which makes SQLAlchemy discard the
+        # whole pool, and the runtime retries the transaction as transient.
+        return create_engine(parsed, pool_pre_ping=pre_ping, pool_size=2, max_overflow=2)
     return create_engine(parsed)
 
 
