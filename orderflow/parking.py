@@ -52,10 +52,10 @@ from sqlalchemy import (
 )
 
 from shared.clock import Clock, SystemClock
-from shared.contracts import contract_for
 from shared.database import UtcDateTime, make_engine, of_subject
-from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode, open_payload
+from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode
 from shared.handlers import Service
+from shared.inbound import admit
 from shared.settings import Settings
 from shared.topology import Topology
 
@@ -462,21 +462,13 @@ class ParkingLot:
         return self._admit(message)[1]
 
     def _admit(self, message: ParkedMessage) -> tuple[Envelope | None, str | None]:
-        """The envelope, or why the worker would park it again on arrival: the checks of
-        ``Worker._open``, against the contracts and the handler table of this code."""
+        """The envelope, or why the worker would park it again on arrival: the worker's own
+        checks (``shared.inbound.admit``), against the contracts and handler table of this code."""
         try:
             envelope = decode(message.body, self.settings.max_message_bytes)
+            admit(self._service(message.worker), envelope)
         except InvalidMessage as problem:
             return None, problem.reason
-        service = self._service(message.worker)
-        contract = contract_for(envelope.type)
-        if contract is None or contract not in service.handlers:
-            return None, f"{message.worker} has no handler for message type {envelope.type!r}"
-        try:
-            open_payload(envelope)
-        except InvalidMessage as problem:
-            if contract not in service.invalid_handlers:
-                return None, problem.reason
         return envelope, None
 
     def _replay_one(

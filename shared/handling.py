@@ -20,11 +20,11 @@ from shared import metrics
 from shared.clock import Clock, SystemClock
 from shared.contracts import Message, contract_for
 from shared.crash import CrashPoints
-from shared.envelope import Envelope, InvalidMessage, open_payload, wrap
+from shared.envelope import Envelope, wrap
 from shared.errors import is_transient
 from shared.handlers import Service, call
 from shared.health import Health
-from shared.inbound import Inbound, Parked
+from shared.inbound import Inbound, Parked, admit
 from shared.inbox import Inbox, inbox_table
 from shared.messaging import BrokerLink
 from shared.outbox import Outbox, outbox_table
@@ -38,10 +38,6 @@ log = logging.getLogger("orderflow.worker")
 
 class DatabaseDown(Exception):
     """The database does not answer: nothing is acked and the loop backs off."""
-
-
-class UnknownType(InvalidMessage):
-    """A message type the worker has no handler for."""
 
 
 class RuntimeTables:
@@ -74,15 +70,7 @@ class Handling:
         self._unmarked: list[str] = []
 
     def _inbound(self, envelope: Envelope, **context: Any) -> Inbound:
-        contract = contract_for(envelope.type)
-        if contract is None or contract not in self.service.handlers:
-            raise UnknownType(f"{self.name} has no handler for message type {envelope.type!r}")
-        try:
-            return Inbound(envelope, message=open_payload(envelope), **context)
-        except InvalidMessage as problem:
-            if contract in self.service.invalid_handlers:
-                return Inbound(envelope, problem=problem, **context)
-            raise
+        return admit(self.service, envelope, **context)
 
     def _database_answers(self) -> bool:
         """Whether the database answers a trivial query: an outage, or just this message?"""

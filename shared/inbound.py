@@ -5,13 +5,34 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from kombu.message import Message as Delivery
 
-from shared.contracts import Message
-from shared.envelope import Envelope, InvalidMessage
+from shared.contracts import Message, contract_for
+from shared.envelope import Envelope, InvalidMessage, open_payload
+from shared.handlers import Service
 from shared.messaging import Outgoing
 from shared.topology import Topology
+
+
+class UnknownType(InvalidMessage):
+    """A message type the worker has no handler for."""
+
+
+def admit(service: Service, envelope: Envelope, **context: Any) -> Inbound:
+    """``envelope`` as ``service``'s worker takes it: its payload opened, or its problem kept
+    for the service's invalid-message handler. Raises ``UnknownType`` or ``InvalidMessage``
+    for what the worker parks instead (``context`` goes into the ``Inbound``)."""
+    contract = contract_for(envelope.type)
+    if contract is None or contract not in service.handlers:
+        raise UnknownType(f"{service.name} has no handler for message type {envelope.type!r}")
+    try:
+        return Inbound(envelope, message=open_payload(envelope), **context)
+    except InvalidMessage as problem:
+        if contract in service.invalid_handlers:
+            return Inbound(envelope, problem=problem, **context)
+        raise
 
 
 @dataclass(frozen=True, eq=False)

@@ -46,9 +46,9 @@ from shared.database import open_database
 from shared.envelope import InvalidMessage, decode
 from shared.errors import is_transient
 from shared.handlers import Service
-from shared.handling import DatabaseDown, Handling, RuntimeTables, UnknownType
+from shared.handling import DatabaseDown, Handling, RuntimeTables
 from shared.health import WORKERS
-from shared.inbound import Inbound, Parked, origin_of
+from shared.inbound import Inbound, Parked, UnknownType, origin_of
 from shared.messaging import LinkDown, PublishNotConfirmed
 from shared.outages import Backoff, keep_trying
 from shared.settings import Settings
