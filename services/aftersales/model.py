@@ -157,7 +157,6 @@ class Order(Base):
     total: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     returnable_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
     shipping_refunded: Mapped[bool] = mapped_column(default=False)
     refused_requests: Mapped[list[str]] = mapped_column(JSON, default=list)
     """Request ids answered with a refusal: asked again, they are not answered again."""
@@ -170,7 +169,6 @@ class Order(Base):
         return cls(
             order_id=order_id,
             lines={},
-            refunded_amount=0,
             shipping_refunded=False,
             refused_requests=[],
         )
@@ -387,7 +385,6 @@ class Order(Base):
             amount += self.shipping_fee
             self.shipping_refunded = True
         case.refund_amount = amount
-        self.refunded_amount += amount
         if amount <= 0:
             return []
         return [
@@ -407,7 +404,8 @@ class Order(Base):
 
     @property
     def fully_returned(self) -> bool:
-        return self.total > 0 and self.refunded_amount >= self.total
+        refunded = sum(case.refund_amount for case in self.cases)
+        return self.total > 0 and refunded >= self.total
 
     def _price(self, sku: str) -> int:
         return self.lines[sku]["unit_price"]
