@@ -3,6 +3,10 @@
 ``keep_trying`` repeats a step (connect, declare, consume; open the database) with growing pauses
 with full jitter, so replicas that lost the same broker do not come back in lockstep, until it
 works or the worker is stopped. ``Backoff`` paces the loop's passes while the database is down.
+
+Both pauses are capped at a few seconds (``reconnect_max_seconds``): an outage of any length is
+over for a worker within that long of the server's return. Jitter spreads the replicas' tries
+over the cap, so a large fleet does not knock all at once.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-LONGEST_PAUSE = 30.0
+LONGEST_PAUSE = 2.0
 
 
 def keep_trying(
@@ -28,6 +32,7 @@ def keep_trying(
     stop: threading.Event,
     outage: Callable[[BaseException], bool],
     on_failure: Callable[[BaseException, float], None],
+    longest: float = LONGEST_PAUSE,
 ) -> bool:
     """Run ``step`` until it works (True) or ``stop`` is set (False); an error ``outage`` does
     not recognise is raised at once. ``on_failure`` hears of each failure and the pause after."""
@@ -43,7 +48,7 @@ def keep_trying(
 
     retrying = Retrying(
         retry=retry_if_exception(outage),
-        wait=wait_fixed(0.1) + wait_random_exponential(multiplier=0.25, max=LONGEST_PAUSE),
+        wait=wait_fixed(0.1) + wait_random_exponential(multiplier=0.25, max=longest),
         stop=stop_when_event_set(stop),
         sleep=pause,
         before_sleep=before_sleep,
@@ -61,7 +66,7 @@ def keep_trying(
 class Backoff:
     """Pauses between passes of a loop that keeps meeting an outage: doubling, jittered."""
 
-    def __init__(self, first: float = 0.1, longest: float = 5.0) -> None:
+    def __init__(self, first: float = 0.1, longest: float = LONGEST_PAUSE) -> None:
         self.first = first
         self.longest = longest
         self._next = first

@@ -38,6 +38,12 @@ class Settings(BaseSettings):
     timer_poll_seconds: float = Field(default=0.2, gt=0)
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables the endpoint")
     heartbeat_seconds: int = Field(default=30, ge=0)
+    reconnect_max_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="longest pause between tries to reach the broker or the database in an "
+        "outage: a worker works again within about this long of the server's return",
+    )
     shutdown_seconds: float = Field(
         default=10, ge=0, description="bound on finishing the messages in hand after SIGTERM"
     )

@@ -70,7 +70,7 @@ class Worker(Handling):
         super().__init__(service, settings, clock)
         self._queue = self.topology.worker_queue(self.name, service.subscriptions)
         self._stop = threading.Event()
-        self._backoff = Backoff()
+        self._backoff = Backoff(longest=settings.reconnect_max_seconds)
         self._next_timer_check = 0.0
         self._next_sweep = 0.0
         self._sweep_grace = timedelta(0)  # the first sweep, and the first after a reconnect
@@ -232,7 +232,7 @@ class Worker(Handling):
             report(f"{type(error).__name__}: {error}"[:300])
             self.health.passed()
 
-        return keep_trying(step, self._stop, is_outage, failed)
+        return keep_trying(step, self._stop, is_outage, failed, self.settings.reconnect_max_seconds)
 
     def _reconnect(self, trouble: Exception) -> None:
         log.warning(

@@ -139,15 +139,46 @@ class Run:
             time.sleep(0.2)
 
     def _queued(self) -> int:
-        topology = Topology(
-            self.settings.namespace, self.settings.use_quorum_queues, self.settings.delivery_limit
-        )
         with Connection(self.settings.broker_url) as connection:
             channel = connection.channel()
             return sum(
-                channel.queue_declare(topology.worker_queue_name(name), passive=True)[1]
+                channel.queue_declare(self._topology.worker_queue_name(name), passive=True)[1]
                 for name in NAMES
             )
+
+    def wait_consuming(self, timeout: float) -> float:
+        """Seconds until every worker's queue has a consumer for each of its replicas again."""
+        started = time.monotonic()
+        while True:
+            missing = self._missing_consumers()
+            if not missing:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise AssertionError(f"not consuming after {timeout:.0f}s: {missing}")
+            time.sleep(0.05)
+
+    def _missing_consumers(self) -> dict[str, int]:
+        """Per worker, how many of its replicas do not consume its queue (all, while the
+        broker still recovers the queue)."""
+        wanted = Counter(replica.name for replica in self.cluster.alive())
+        try:
+            with Connection(self.settings.broker_url, connect_timeout=2) as connection:
+                channel = connection.channel()
+                consuming = {
+                    name: channel.queue_declare(
+                        self._topology.worker_queue_name(name), passive=True
+                    )[2]
+                    for name in wanted
+                }
+        except Exception:
+            return dict(wanted)
+        return {name: n - consuming[name] for name, n in wanted.items() if consuming[name] < n}
+
+    @property
+    def _topology(self) -> Topology:
+        return Topology(
+            self.settings.namespace, self.settings.use_quorum_queues, self.settings.delivery_limit
+        )
 
     def _unsent(self) -> int:
         unsent = 0
