@@ -13,7 +13,7 @@ from shared.crash import CrashPoints
 from shared.envelope import Envelope
 from shared.inbound import Parked
 from shared.messaging import BrokerLink, LinkDown, Outgoing
-from shared.topology import Topology
+from shared.topology import Topology, channel_headers
 
 log = logging.getLogger("orderflow.worker")
 
@@ -69,4 +69,5 @@ class Publisher:
             routing_key=envelope.type,
             message_id=envelope.id,
             correlation_id=envelope.correlationid,
+            headers=channel_headers(envelope.type, envelope.data),
         )

@@ -274,7 +274,9 @@ class Order(Base):
         if self.fully_returned:
             self._move(OrderStatus.RETURNED, now)
             return []
-        return [OrderCompleted(order_id=self.id)] if self._move(OrderStatus.COMPLETED, now) else []
+        if not self._move(OrderStatus.COMPLETED, now):
+            return []
+        return [OrderCompleted(order_id=self.id, channel=self.channel)]
 
     def change_address(self, address: Address, pickup_point_id: str | None, now: datetime) -> bool:
         """Keep the address shipping now delivers to; False if there is nothing to change."""

@@ -12,6 +12,7 @@ from datetime import timedelta
 from shared.clock import Clock
 from shared.contracts import (
     AftersalesCaseClosed,
+    CancelReason,
     FulfillmentCancelled,
     Message,
     OrderCancelled,
@@ -58,28 +59,28 @@ def on_payment_pending(event: PaymentPending, uow: IntakeUnitOfWork, clock: Cloc
 def on_stock_unavailable(
     event: StockUnavailable, uow: IntakeUnitOfWork, clock: Clock
 ) -> list[Message]:
-    return _cancel(event.order_id, "out_of_stock", uow, clock)
+    return _cancel(event.order_id, CancelReason.OUT_OF_STOCK, uow, clock)
 
 
 def on_stock_backorder_expired(
     event: StockBackorderExpired, uow: IntakeUnitOfWork, clock: Clock
 ) -> list[Message]:
-    return _cancel(event.order_id, "backorder_expired", uow, clock)
+    return _cancel(event.order_id, CancelReason.BACKORDER_EXPIRED, uow, clock)
 
 
 def on_payment_failed(event: PaymentFailed, uow: IntakeUnitOfWork, clock: Clock) -> list[Message]:
-    return _cancel(event.order_id, "payment_failed", uow, clock, detail=event.reason)
+    return _cancel(event.order_id, CancelReason.PAYMENT_FAILED, uow, clock, detail=event.reason)
 
 
 def on_payment_expired(event: PaymentExpired, uow: IntakeUnitOfWork, clock: Clock) -> list[Message]:
-    return _cancel(event.order_id, "payment_expired", uow, clock)
+    return _cancel(event.order_id, CancelReason.PAYMENT_EXPIRED, uow, clock)
 
 
 def on_fulfillment_cancelled(
     event: FulfillmentCancelled, uow: IntakeUnitOfWork, clock: Clock
 ) -> list[Message]:
     """The warehouse stopped the order the customer cancelled; the detail is their reason."""
-    return _cancel(event.order_id, "customer_cancelled", uow, clock, detail=event.reason)
+    return _cancel(event.order_id, CancelReason.CUSTOMER_CANCELLED, uow, clock, detail=event.reason)
 
 
 def on_shipment_returned(
@@ -87,16 +88,16 @@ def on_shipment_returned(
 ) -> list[Message]:
     """Dispatched but never delivered: the order ends cancelled, and is refunded and restocked."""
     detail = f"returned to sender after {event.attempts} delivery attempts"
-    return _cancel(event.order_id, "delivery_failed", uow, clock, detail=detail)
+    return _cancel(event.order_id, CancelReason.DELIVERY_FAILED, uow, clock, detail=detail)
 
 
 def _cancel(
-    order_id: str, reason: str, uow: IntakeUnitOfWork, clock: Clock, detail: str = ""
+    order_id: str, reason: CancelReason, uow: IntakeUnitOfWork, clock: Clock, detail: str = ""
 ) -> list[Message]:
     order = uow.orders.lock(order_id)
     if order is None or not order.cancel(reason, clock.now()):
         return []
-    return [OrderCancelled(order_id=order_id, reason=reason, detail=detail)]
+    return [OrderCancelled(order_id=order_id, reason=reason, detail=detail, channel=order.channel)]
 
 
 # -- the address, delivery and completion ---------------------------------------------------

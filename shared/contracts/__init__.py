@@ -30,7 +30,9 @@ from .fulfillment import (
 )
 from .notifications import NotificationSent
 from .orders import (
+    CANCEL_REASONS,
     Address,
+    CancelReason,
     Channel,
     Customer,
     Delivery,
@@ -90,11 +92,13 @@ from .stock import (
 )
 
 __all__ = [
+    "CANCEL_REASONS",
     "REGISTRY",
     "Address",
     "AftersalesCaseClosed",
     "AftersalesRequestRefused",
     "BackorderedLine",
+    "CancelReason",
     "CarrierTrackingUpdate",
     "CaseOutcome",
     "Channel",

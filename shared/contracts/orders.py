@@ -125,15 +125,59 @@ class OrderRejected(OrderMessage):
     attempt: Annotated[int, Field(ge=1, description="Which submission of this order failed.")] = 1
 
 
+class CancelReason(StrEnum):
+    """Why intake cancelled an order (``order.cancelled``'s ``reason``)."""
+
+    OUT_OF_STOCK = "out_of_stock"
+    BACKORDER_EXPIRED = "backorder_expired"
+    PAYMENT_FAILED = "payment_failed"
+    PAYMENT_EXPIRED = "payment_expired"
+    CUSTOMER_CANCELLED = "customer_cancelled"
+    DELIVERY_FAILED = "delivery_failed"
+
+
+CANCEL_REASONS: dict[CancelReason, str] = {
+    CancelReason.OUT_OF_STOCK: "stock could not reserve every line, and a short SKU takes no "
+    "backorders",
+    CancelReason.BACKORDER_EXPIRED: "goods on backorder did not arrive within the grace period",
+    CancelReason.PAYMENT_FAILED: "the gateway declined the card or e-wallet; the detail is its "
+    "reason (e.g. insufficient_funds)",
+    CancelReason.PAYMENT_EXPIRED: "a bank transfer or escrow payment did not arrive by its "
+    "deadline",
+    CancelReason.CUSTOMER_CANCELLED: "the customer cancelled before the parcels left; the detail "
+    "is their reason",
+    CancelReason.DELIVERY_FAILED: "the carrier could not deliver and the parcels came back; the "
+    "detail says after how many attempts",
+}
+"""What each cancel reason means, for the published contract."""
+
+OrderChannel = Annotated[
+    str | None,
+    Field(
+        description="The channel that submitted the order; the event also goes to that "
+        "channel's queue. None only in events published before it was added."
+    ),
+]
+
+
 class OrderCancelled(OrderMessage):
+    """The order ended cancelled (terminal): what was reserved is released, what was paid is
+    refunded or voided."""
+
     type: ClassVar[str] = "order.cancelled"
 
-    reason: Annotated[str, Field(min_length=1)]
+    reason: Annotated[str, Field(min_length=1, description="A CancelReason, e.g. out_of_stock.")]
     detail: str = ""
+    channel: OrderChannel = None
 
 
 class OrderCompleted(OrderMessage):
+    """The order ended completed (terminal): delivered, and the complaint window passed with no
+    after-sales case open."""
+
     type: ClassVar[str] = "order.completed"
+
+    channel: OrderChannel = None
 
 
 class OrderCompletionDue(OrderMessage):

@@ -228,7 +228,7 @@ def test_the_last_case_closing_before_completion_is_due_takes_the_order_back_to_
 
     assert (order.status, order.open_cases) == ("delivered", [])
     assert order.closed_cases == [f"{order.id}.1", f"{order.id}.2"]
-    assert desk(due(order.id)) == [OrderCompleted(order_id=order.id)]
+    assert desk(due(order.id)) == [OrderCompleted(order_id=order.id, channel=order.channel)]
     assert order.status == "completed"
 
 
@@ -244,7 +244,7 @@ def test_completion_due_while_a_case_is_open_waits_for_the_last_close(desk: Desk
     assert order.status == "in_aftersales"
 
     assert desk(closed(order.id, 2, outcome=CaseOutcome.EXPIRED)) == [
-        OrderCompleted(order_id=order.id)
+        OrderCompleted(order_id=order.id, channel=order.channel)
     ]
     assert (order.status, order.terminal) == ("completed", True)
 
@@ -290,7 +290,7 @@ def test_a_case_closed_twice_ends_the_order_once(desk: Desk) -> None:
     desk(authorized(order.id))
     desk(due(order.id))
 
-    assert desk(closed(order.id)) == [OrderCompleted(order_id=order.id)]
+    assert desk(closed(order.id)) == [OrderCompleted(order_id=order.id, channel=order.channel)]
     assert desk(closed(order.id)) == []
     assert desk(closed(order.id, fully_returned=True)) == []
     assert order.status == "completed"
@@ -321,7 +321,7 @@ def test_a_close_before_its_open_is_remembered_so_the_late_open_does_not_reopen_
     assert desk(replacement(order.id)) == []
 
     assert (order.status, order.open_cases) == ("delivered", [])
-    assert desk(due(order.id)) == [OrderCompleted(order_id=order.id)]
+    assert desk(due(order.id)) == [OrderCompleted(order_id=order.id, channel=order.channel)]
 
 
 def test_a_close_before_its_open_saying_fully_returned_still_counts(desk: Desk) -> None:
@@ -343,7 +343,7 @@ def test_a_close_before_its_open_leaves_the_other_open_cases_alone(desk: Desk) -
     assert desk(replacement(order.id, 2)) == []
     assert order.open_cases == [f"{order.id}.1"]
 
-    assert desk(closed(order.id, 1)) == [OrderCompleted(order_id=order.id)]
+    assert desk(closed(order.id, 1)) == [OrderCompleted(order_id=order.id, channel=order.channel)]
 
 
 # -- case events for an order that is not delivered, or already ended -----------------------

@@ -504,7 +504,9 @@ def test_stock_unavailable_cancels_an_open_order_as_out_of_stock(
 
     [event] = on_stock_unavailable(out_of_stock(placed.order_id), uow, clock)
 
-    assert event == OrderCancelled(order_id=placed.order_id, reason="out_of_stock")
+    assert event == OrderCancelled(
+        order_id=placed.order_id, reason="out_of_stock", channel=placed.channel
+    )
     order = order_of(uow, placed.order_id)
     assert (order.status, order.cancel_reason) == ("cancelled", "out_of_stock")
     assert on_stock_unavailable(out_of_stock(placed.order_id), uow, clock) == []
@@ -518,7 +520,7 @@ def test_a_failed_payment_cancels_an_open_order(
     [event] = on_payment_failed(payment_failed(placed.order_id), uow, clock)
 
     assert event == OrderCancelled(
-        order_id=placed.order_id, reason="payment_failed", detail="declined"
+        order_id=placed.order_id, reason="payment_failed", detail="declined", channel="web"
     )
     assert on_payment_failed(payment_failed(placed.order_id), uow, clock) == []
 
@@ -567,7 +569,9 @@ def test_the_completion_timer_completes_a_delivered_order_once(
     deliver(uow, clock, placed.order_id)
     timer = OrderCompletionDue(order_id=placed.order_id)
 
-    assert on_order_completion_due(timer, uow, clock) == [OrderCompleted(order_id=placed.order_id)]
+    assert on_order_completion_due(timer, uow, clock) == [
+        OrderCompleted(order_id=placed.order_id, channel=placed.channel)
+    ]
     assert on_order_completion_due(timer, uow, clock) == []
     assert order_of(uow, placed.order_id).status == "completed"
 

@@ -287,7 +287,7 @@ def test_an_open_order_is_cancelled_once_with_the_reason_of_what_ended_it(
     order = place()
 
     assert handle(service, uow, event(order.id)) == [
-        OrderCancelled(order_id=order.id, reason=reason, detail=detail)
+        OrderCancelled(order_id=order.id, reason=reason, detail=detail, channel=order.channel)
     ]
     assert (order.status, order.cancel_reason, order.terminal) == ("cancelled", reason, True)
     assert handle(service, uow, event(order.id)) == []
@@ -435,7 +435,9 @@ def test_after_a_payment_expiry_every_other_ending_is_late_and_does_nothing(
     [cancelled] = on_payment_expired(
         PaymentExpired(order_id=order.id, payment_id="pay-1", method="bank_transfer"), uow, clock
     )
-    assert cancelled == OrderCancelled(order_id=order.id, reason="payment_expired")
+    assert cancelled == OrderCancelled(
+        order_id=order.id, reason="payment_expired", channel=order.channel
+    )
     for late in (
         on_stock_unavailable(StockUnavailable(order_id=order.id, shortages=[]), uow, clock),
         on_stock_backorder_expired(StockBackorderExpired(order_id=order.id), uow, clock),
