@@ -337,11 +337,25 @@ app.add_typer(contracts_app, name="contracts")
 
 @contracts_app.command("export")
 def contracts_export() -> None:
-    """Regenerate contracts/ (AsyncAPI and JSON Schemas) from the code."""
+    """Regenerate contracts/ (AsyncAPI, JSON Schemas) and the generated docs/ from the code."""
     from .contracts import export
 
     for path in export():
         console.print(f"wrote {path}")
+
+
+@app.command("settings")
+def settings_list(
+    markdown: Annotated[bool, typer.Option(help="Print docs/settings.md instead.")] = False,
+) -> None:
+    """Every setting: environment variable, type, default, format and meaning."""
+    from .settings_doc import markdown as settings_markdown
+    from .settings_doc import print_settings
+
+    if markdown:
+        print(settings_markdown(), end="")
+    else:
+        print_settings(console)
 
 
 @app.command()

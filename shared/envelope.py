@@ -34,19 +34,47 @@ class InvalidMessage(Exception):
 
 
 class Envelope(BaseModel):
+    """The JSON body of every message (CloudEvents 1.0, structured mode), around its ``data``."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    specversion: Literal["1.0"] = "1.0"
-    id: str = Field(min_length=1, max_length=64)
-    type: str = Field(min_length=1, max_length=100)
-    source: str = Field(min_length=1, max_length=100)
-    subject: str = Field(min_length=1, max_length=200)
-    time: datetime
-    correlationid: str = Field(min_length=1, max_length=200)
-    causationid: str | None = None
-    schemaversion: int = 1
+    specversion: Literal["1.0"] = Field(default="1.0", description="CloudEvents version.")
+    id: str = Field(
+        min_length=1,
+        max_length=64,
+        description="Unique per message, and equal to the AMQP message_id: receivers drop a "
+        "second message with an id they have handled, so a retry must reuse the id.",
+    )
+    type: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The message type, which is also its routing key (e.g. order.submit).",
+    )
+    source: str = Field(
+        min_length=1,
+        max_length=100,
+        description="Who sent it: a worker's name, or channel.<channel> for a sales channel.",
+    )
+    subject: str = Field(
+        min_length=1,
+        max_length=200,
+        description="What it is about: the order id, or <channel>:<external_id> in an "
+        "order.submit.",
+    )
+    time: datetime = Field(description="When it was sent: RFC 3339 with a UTC offset.")
+    correlationid: str = Field(
+        min_length=1,
+        max_length=200,
+        description="The order's saga: a submit's subject, inherited by every message it causes.",
+    )
+    causationid: str | None = Field(
+        default=None,
+        description="The id of the message that caused this one (an answer's is its submit's "
+        "id); null in a message nobody caused.",
+    )
+    schemaversion: int = Field(default=1, description="The version of the data's schema.")
     datacontenttype: Literal["application/json"] = "application/json"
-    data: dict[str, Any]
+    data: dict[str, Any] = Field(description="The message itself, per its type's schema.")
 
     @cached_property
     def body(self) -> bytes:

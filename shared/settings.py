@@ -19,25 +19,47 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL template; {worker} becomes the worker's name",
     )
     database_urls: dict[str, str] = Field(
-        default_factory=dict, description="per-worker URLs (JSON object) overriding the template"
+        default_factory=dict,
+        description="per-worker URLs overriding the template",
+        json_schema_extra={"format": "JSON object, worker name to URL"},
     )
     namespace: str = Field(default="orderflow", description="prefix of every exchange and queue")
-    prefetch: int = Field(default=200, ge=1)
-    batch_size: int = Field(default=100, ge=1, description="messages handled per transaction")
-    max_message_bytes: int = Field(default=256 * 1024, ge=1024)
-    quorum_queues: bool | None = Field(
-        default=None, description="None: quorum queues on RabbitMQ, classic on memory://"
+    prefetch: int = Field(
+        default=200, ge=1, description="deliveries the broker hands a worker before it acks"
     )
-    delivery_limit: int = Field(default=20, ge=1)
+    batch_size: int = Field(default=100, ge=1, description="messages handled per transaction")
+    max_message_bytes: int = Field(
+        default=256 * 1024, ge=1024, description="a larger message body is parked unread"
+    )
+    quorum_queues: bool | None = Field(
+        default=None, description="unset: quorum queues on RabbitMQ, classic on memory://"
+    )
+    delivery_limit: int = Field(
+        default=20,
+        ge=1,
+        description="quorum queues: deliveries of one message (each crash or lost link that "
+        "leaves it unacked counts) before the broker dead-letters it to the parking lot",
+    )
     handler_attempts: int = Field(default=4, ge=1, description="in-process tries of a batch item")
     retry_delays_seconds: list[NonNegativeFloat] = Field(
         default=[1, 10, 60, 300],
         description="delays of the later tries of a message that keeps failing transiently",
     )
-    outbox_sweep_seconds: float = Field(default=2.0, gt=0)
-    timer_poll_seconds: float = Field(default=0.2, gt=0)
+    outbox_sweep_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often the outbox is swept for announcements left unpublished",
+    )
+    timer_poll_seconds: float = Field(
+        default=0.2, gt=0, description="how often an idle worker looks for due timers"
+    )
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables the endpoint")
-    heartbeat_seconds: int = Field(default=30, ge=0)
+    heartbeat_seconds: int = Field(
+        default=30,
+        ge=0,
+        description="AMQP heartbeat: a dead broker link is noticed within about twice this "
+        "(0: off)",
+    )
     reconnect_max_seconds: float = Field(
         default=2.0,
         gt=0,

@@ -16,21 +16,32 @@ EU_COUNTRIES = [
 class IntakeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_INTAKE_", extra="ignore")
 
-    accepted_currencies: list[str] = Field(default_factory=lambda: ["EUR"])
+    accepted_currencies: list[str] = Field(
+        default_factory=lambda: ["EUR"],
+        description="ISO 4217 codes of the currencies orders may be in",
+    )
     served_countries: list[str] = Field(
         default_factory=lambda: [*EU_COUNTRIES, "GB", "US", "UA", "CN"],
         description="ISO 3166-1 alpha-2 codes we deliver to",
     )
-    accepted_payment_methods: list[PaymentMethod] = Field(default_factory=lambda: [*PaymentMethod])
+    accepted_payment_methods: list[PaymentMethod] = Field(
+        default_factory=lambda: [*PaymentMethod], description="the payment methods orders may use"
+    )
     cash_on_delivery_max_total: int = Field(
-        default=50_000, ge=0, description="in minor units: a larger order cannot pay on delivery"
+        default=50_000,
+        ge=0,
+        description="a larger order (items and shipping) cannot pay cash on delivery",
+        json_schema_extra={"format": "minor units of the order's currency"},
     )
     escrow_channels: list[Channel] = Field(
         default_factory=lambda: [Channel.MARKETPLACE],
         description="the channels whose orders may pay through escrow",
     )
     max_order_total: int = Field(
-        default=1_000_000, ge=1, description="in minor units of the order's currency"
+        default=1_000_000,
+        ge=1,
+        description="the largest order total (items and shipping) intake accepts",
+        json_schema_extra={"format": "minor units of the order's currency"},
     )
     delivery_days: dict[DeliveryOption, int] = Field(
         default_factory=lambda: {

@@ -21,6 +21,9 @@ class Parcel(_Frozen):
 
 
 class FulfillmentPacked(OrderMessage):
+    """The warehouse picked and packed the order: its parcels, with contents and weights, go to
+    shipping."""
+
     type: ClassVar[str] = "fulfillment.packed"
 
     parcels: Annotated[list[Parcel], Field(min_length=1)]

@@ -47,7 +47,9 @@ class Address(_Frozen):
     line2: Annotated[str, Field(max_length=200)] | None = None
     city: Annotated[str, Field(min_length=1, max_length=100)]
     postal_code: Annotated[str, Field(min_length=1, max_length=20)]
-    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2")]
+    country: Annotated[
+        str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, e.g. DE.")
+    ]
 
 
 class Delivery(_Frozen):
@@ -116,6 +118,10 @@ class OrderPlaced(OrderMessage):
 
 
 class OrderRejected(OrderMessage):
+    """The submission cannot become an order as it is (terminal, unless the channel corrects it):
+    every problem found is listed, each naming its field. A corrected submission with the same
+    channel and external id is judged again under the same order id."""
+
     type: ClassVar[str] = "order.rejected"
 
     channel: str

@@ -12,6 +12,9 @@ from .orders import PaymentMethod
 
 
 class PaymentCaptured(OrderMessage):
+    """The customer's money was taken (card or e-wallet charge, or a transfer or escrow paid in
+    full): the warehouse may pick and pack."""
+
     type: ClassVar[str] = "payment.captured"
 
     payment_id: str
@@ -20,6 +23,9 @@ class PaymentCaptured(OrderMessage):
 
 
 class PaymentFailed(OrderMessage):
+    """The gateway declined the charge (``reason`` is its decline reason): stock releases, intake
+    cancels."""
+
     type: ClassVar[str] = "payment.failed"
 
     payment_id: str
@@ -67,6 +73,9 @@ class PaymentHoldDue(OrderMessage):
 
 
 class PaymentReminder(OrderMessage):
+    """The customer's transfer has not arrived (or not all of it): the ``number``-th reminder of
+    the ``balance`` still due by ``deadline``."""
+
     type: ClassVar[str] = "payment.reminder"
 
     payment_id: str
@@ -107,6 +116,9 @@ class PaymentNotification(OrderMessage):
 
 
 class PaymentRefunded(OrderMessage):
+    """Money went back to the customer: ``reason`` says why (a cancel, a return, an overpayment,
+    …)."""
+
     type: ClassVar[str] = "payment.refunded"
 
     payment_id: str

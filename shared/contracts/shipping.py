@@ -18,6 +18,9 @@ class TrackingStatus(StrEnum):
 
 
 class ShipmentDispatched(OrderMessage):
+    """The parcels are booked with a carrier and handed over: the tracking number and the date
+    the customer can expect them."""
+
     type: ClassVar[str] = "shipment.dispatched"
 
     shipment_id: str
@@ -29,6 +32,8 @@ class ShipmentDispatched(OrderMessage):
 
 
 class ShipmentInTransit(OrderMessage):
+    """The carrier scanned the parcels on their way."""
+
     type: ClassVar[str] = "shipment.in_transit"
 
     shipment_id: str
@@ -36,6 +41,8 @@ class ShipmentInTransit(OrderMessage):
 
 
 class ShipmentDelivered(OrderMessage):
+    """The carrier delivered the parcels: the complaint window (and the return window) starts."""
+
     type: ClassVar[str] = "shipment.delivered"
 
     shipment_id: str
@@ -76,6 +83,8 @@ class ShipmentReturned(OrderMessage):
 
 
 class ShipmentAddressChanged(OrderMessage):
+    """Shipping will deliver to this address from now on."""
+
     type: ClassVar[str] = "shipment.address_changed"
 
     address: Address
@@ -83,6 +92,9 @@ class ShipmentAddressChanged(OrderMessage):
 
 
 class ShipmentAddressChangeRefused(OrderMessage):
+    """Shipping refused a new address: the parcels are already booked or the order was
+    cancelled."""
+
     type: ClassVar[str] = "shipment.address_change_refused"
 
     reason: str

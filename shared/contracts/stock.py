@@ -37,6 +37,9 @@ class StockReserved(OrderMessage):
 
 
 class StockUnavailable(OrderMessage):
+    """Some lines are short and may not be backordered: nothing is reserved, intake cancels the
+    order as ``out_of_stock``."""
+
     type: ClassVar[str] = "stock.unavailable"
 
     shortages: list[Shortage]
@@ -52,6 +55,9 @@ class StockCommitted(OrderMessage):
 
 
 class StockReleased(OrderMessage):
+    """An order's reservation was given back to on-hand stock (``reason``: why the order did
+    not go ahead)."""
+
     type: ClassVar[str] = "stock.released"
 
     reason: str

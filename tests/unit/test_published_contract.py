@@ -1,17 +1,43 @@
-"""The contract checked in under contracts/ is exactly what the code generates."""
+"""The contract checked in under contracts/ (and the generated pages of docs/) are exactly what
+the code generates, and the contract tells a channel what it needs without reading the code."""
 
 from __future__ import annotations
 
-from orderflow.contracts import ROOT, asyncapi, rendered
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from orderflow.contract_guide import accepted_currencies, guide, missing_meanings
+from orderflow.contracts import DOCS, ROOT, asyncapi, rendered, rendered_docs, schemas
+from orderflow.settings_doc import every_setting
+from services.intake.settings import IntakeSettings
+from services.intake.status import TERMINAL, WAITING
+from shared.contracts import REGISTRY
+
+REPOSITORY = ROOT.parent
+SENTENCE_END = re.compile(r"[.!?][)\"'`]?$")
+
+
+def stale(root: Path, files: dict[Path, str]) -> list[str]:
+    return [
+        str(path)
+        for path, text in files.items()
+        if not (root / path).exists() or (root / path).read_text() != text
+    ]
 
 
 def test_the_checked_in_contract_matches_the_code() -> None:
-    stale = [
-        str(path)
-        for path, text in rendered().items()
-        if not (ROOT / path).exists() or (ROOT / path).read_text() != text
-    ]
-    assert stale == [], "contracts/ is stale: run `./dev contracts export` and commit the result"
+    assert stale(ROOT, rendered()) == [], (
+        "contracts/ is stale: run `./dev contracts export` and commit the result"
+    )
+
+
+def test_the_generated_docs_match_the_code() -> None:
+    assert stale(DOCS, rendered_docs()) == [], (
+        "docs/ is stale: run `./dev contracts export` and commit the result"
+    )
 
 
 def test_every_subscribed_message_has_a_channel_with_its_consumers() -> None:
@@ -26,3 +52,114 @@ def test_every_subscribed_message_has_a_channel_with_its_consumers() -> None:
         "notifier",
     ]
     assert "order.completion_due" not in channels
+
+
+def test_commands_are_published_to_orderflow_and_events_subscribed_to() -> None:
+    channels = asyncapi()["channels"]
+
+    for type_name, contract in REGISTRY.items():
+        if contract.kind == "timer":
+            continue
+        operations = {"publish", "subscribe"} & set(channels[type_name])
+        expected = "publish" if contract.kind == "command" else "subscribe"
+        assert operations == {expected}, type_name
+    submit = channels["order.submit"]
+    assert submit["bindings"]["amqp"]["exchange"]["name"] == "orderflow.commands"
+    assert submit["publish"]["bindings"]["amqp"]["deliveryMode"] == 2
+
+
+def descriptions(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("description", "summary") and isinstance(value, str):
+                yield f"{where}/{key}", value
+            else:
+                yield from descriptions(value, f"{where}/{key}")
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from descriptions(value, f"{where}/{index}")
+
+
+def test_no_description_stops_mid_sentence() -> None:
+    documents = {"asyncapi": asyncapi(), **schemas()}
+    cut = [
+        (where, text[-40:])
+        for name, document in documents.items()
+        for where, text in descriptions(document, name)
+        if not SENTENCE_END.search(text.strip())
+    ]
+    assert cut == []
+
+
+def test_every_message_that_travels_is_described() -> None:
+    messages = asyncapi()["components"]["messages"]
+
+    undescribed = [name for name, message in messages.items() if not message.get("description")]
+    assert undescribed == []
+    assert "order.completion_due" not in messages
+
+
+def test_a_message_is_its_envelope_with_the_contract_as_data() -> None:
+    placed = asyncapi()["components"]["messages"]["order.placed"]
+
+    envelope, specific = placed["payload"]["allOf"]
+    assert envelope == {"$ref": "schemas/envelope.json"}
+    assert specific["properties"]["data"] == {"$ref": "schemas/order.placed.json"}
+    assert placed["contentType"] == "application/cloudevents+json"
+    assert "message_id" in schemas()["envelope"]["properties"]["id"]["description"]
+
+
+def test_the_contract_names_the_currencies_intake_accepts_by_default() -> None:
+    default = IntakeSettings.model_fields["accepted_currencies"].get_default(
+        call_default_factory=True
+    )
+
+    assert accepted_currencies() == sorted(default)
+    for currency in default:
+        assert f"`{currency}`" in guide()
+
+
+def test_the_vocabularies_come_from_the_enums_and_every_value_has_a_meaning() -> None:
+    vocabularies = asyncapi()["components"]["schemas"]
+
+    assert missing_meanings() == {}, "give each new value a meaning in orderflow/contract_guide.py"
+    statuses = vocabularies["OrderStatus"]
+    assert set(statuses["x-terminal"]) == set(TERMINAL)
+    assert set(statuses["x-waiting"]) == set(WAITING)
+    reasons = {entry["const"] for entry in vocabularies["CancelReason"]["oneOf"]}
+    assert "out_of_stock" in reasons
+
+
+def test_a_channel_is_told_where_its_answers_come_from() -> None:
+    channels = asyncapi()["channels"]
+
+    answer = channels["channel.{channel}.order.placed"]
+    assert answer["x-queue"]["name"] == "orderflow.channel.{channel}"
+    assert answer["x-queue"]["bindingKey"] == "channel.{channel}.#"
+    assert "web" in answer["parameters"]["channel"]["schema"]["enum"]
+    bcc = channels["order.rejected"]["subscribe"]["bindings"]["amqp"]["bcc"]
+    assert bcc == ["channel.{channel}.order.rejected"]
+
+
+def test_every_setting_has_a_meaning() -> None:
+    undescribed = [setting.env for setting in every_setting() if not setting.meaning]
+    assert undescribed == []
+
+
+def test_every_setting_the_documentation_names_exists() -> None:
+    known = {setting.env for setting in every_setting()}
+    test_only = ("ORDERFLOW_TEST_", "ORDERFLOW_SOAK_", "ORDERFLOW_BENCH_")
+    pages = [REPOSITORY / "README.md", *DOCS.glob("*.md"), ROOT / "asyncapi.json"]
+    named = {
+        (page.name, name)
+        for page in pages
+        for name in re.findall(r"ORDERFLOW_[A-Z_]*[A-Z]", page.read_text())
+        if not name.startswith(test_only)
+    }
+    assert sorted(entry for entry in named if entry[1] not in known) == []
+
+
+def test_the_asyncapi_document_is_json_with_readable_text() -> None:
+    text = (ROOT / "asyncapi.json").read_text()
+    assert json.loads(text)["asyncapi"] == "2.6.0"
+    assert "\\u2265" not in text
