@@ -9,6 +9,7 @@ from pathlib import Path
 from kombu import Connection
 from sqlalchemy import make_url
 
+from shared.contracts import Channel
 from shared.database import drop_postgres_database
 from shared.settings import Settings
 from shared.topology import Topology
@@ -47,6 +48,8 @@ def tear_down(settings: Settings, workers: Iterable[str]) -> None:
             for name in names:
                 for queue in (topology.worker_queue_name(name), topology.parking_queue_name(name)):
                     channel.queue_delete(queue)
+            for sales_channel in [*Channel, "unknown"]:
+                channel.queue_delete(topology.channel_queue_name(sales_channel))
             for exchange in (topology.events, topology.commands, topology.parking):
                 channel.exchange_delete(exchange.name)
     for name in names:
