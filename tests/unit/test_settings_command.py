@@ -1,0 +1,44 @@
+"""``orderflow settings`` lists every setting of the runtime and of each worker, from the
+settings classes: variable, type, default, format and meaning."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from orderflow.cli import app
+from orderflow.settings_doc import every_setting, markdown
+from orderflow.workers import NAMES
+
+
+def test_every_setting_is_listed_with_its_variable_default_and_format() -> None:
+    result = CliRunner().invoke(app, ["settings"], env={"COLUMNS": "300"})
+
+    assert result.exit_code == 0, result.output
+    for setting in every_setting():
+        assert setting.env in result.output
+    assert "JSON list of ISO 4217 codes" in result.output
+    assert "1209600 (14 days)" in result.output
+
+
+def test_every_worker_has_its_settings_in_the_list() -> None:
+    sections = {setting.section for setting in every_setting()}
+
+    assert sections == {"runtime", *NAMES}
+
+
+def test_the_markdown_is_the_generated_page() -> None:
+    result = CliRunner().invoke(app, ["settings", "--markdown"])
+
+    assert result.exit_code == 0
+    assert result.output == markdown()
+
+
+def test_formats_come_from_the_types_and_names() -> None:
+    found = {setting.env: setting for setting in every_setting()}
+
+    assert (
+        found["ORDERFLOW_RETRY_DELAYS_SECONDS"].format == "JSON list of seconds (decimals allowed)"
+    )
+    assert found["ORDERFLOW_INTAKE_MAX_ORDER_TOTAL"].format.startswith("minor units")
+    assert found["ORDERFLOW_STOCK_BACKORDER_GRACE_DAYS"].format == "days; ≥ 0 and ≤ 365"
+    assert found["ORDERFLOW_NOTIFIER_SMTP_PASSWORD"].default == "unset"
