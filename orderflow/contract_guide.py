@@ -8,6 +8,7 @@ fails when a value has none.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -60,6 +61,15 @@ NOTIFICATION_STATUSES = {
 
 def default_of(field: str) -> Any:
     return IntakeSettings.model_fields[field].get_default(call_default_factory=True)
+
+
+def limit(field: str) -> str:
+    """An order limit of intake's settings as the text of the guide: minor units of the
+    order's currency, or, where the setting is per currency, each currency's amount."""
+    value = default_of(field)
+    if isinstance(value, Mapping):
+        return "per currency " + ", ".join(f"{amount} {code}" for code, amount in value.items())
+    return f"{value} minor units"
 
 
 def accepted_currencies() -> list[str]:
@@ -131,8 +141,7 @@ def guide() -> str:
     channels = [str(channel) for channel in Channel]
     answers = " or ".join(f"`{c.type}`" for c in ANSWERS)
     later = [c.type for c in CHANNEL_EVENTS if c not in ANSWERS]
-    cod_limit = default_of("cash_on_delivery_max_total")
-    max_total = default_of("max_order_total")
+    cod_limit, max_total = limit("cash_on_delivery_max_total"), limit("max_order_total")
     attempts = Settings.model_fields["handler_attempts"].default
     return "\n".join(
         [
@@ -197,8 +206,8 @@ def guide() -> str:
             "for EUR, none for JPY). Your prices are authoritative: orderflow keeps each line's "
             "`unit_price` and your `shipping_fee` as sent, in the order's currency, and never "
             "converts or reprices them. The total is the sum of `quantity` times `unit_price`, "
-            f"plus `shipping_fee`; it may be at most {max_total} minor units (on `total`), and at "
-            f"most {cod_limit} for cash on delivery.",
+            f"plus `shipping_fee`; it may be at most {max_total} (on `total`), and at most "
+            f"{cod_limit} for cash on delivery.",
             "- **SKUs** must have been listed by stock (announced as `stock.item_listed` when "
             "the warehouse sets a SKU's stock): a line whose SKU intake never saw listed is "
             "rejected on `lines[i].sku`, and so is a SKU repeated on a second line.",

@@ -13,6 +13,7 @@ import types
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from decimal import Decimal
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -110,6 +111,8 @@ def _plain(value: Any) -> Any:
         return {str(_plain(k)): _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(item) for item in value]
+    if isinstance(value, Decimal):
+        return str(value)
     return value.value if isinstance(value, Enum) else value
 
 
@@ -134,7 +137,7 @@ def _natural_format(name: str, annotation: Any) -> str:
         return f"JSON list of {_element(name, _bare(args[0]), unit, plural=True)}"
     if origin is dict:
         keys, values = _element(name, args[0], ""), _element(name, args[1], unit)
-        return f"JSON object, {keys} to {values}"
+        return "JSON object" + (f", {keys} to {values}" if keys and values else "")
     if origin is Literal:
         return "one of " + ", ".join(str(arg) for arg in args)
     return _element(name, annotation, unit) if unit or isinstance(annotation, type) else ""

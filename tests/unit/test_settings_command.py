@@ -3,10 +3,14 @@ settings classes: variable, type, default, format and meaning."""
 
 from __future__ import annotations
 
+from decimal import Decimal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from typer.testing import CliRunner
 
 from orderflow.cli import app
-from orderflow.settings_doc import every_setting, markdown
+from orderflow.settings_doc import describe, every_setting, markdown
 from orderflow.workers import NAMES
 
 
@@ -42,3 +46,17 @@ def test_formats_come_from_the_types_and_names() -> None:
     assert found["ORDERFLOW_INTAKE_MAX_ORDER_TOTAL"].format.startswith("minor units")
     assert found["ORDERFLOW_STOCK_BACKORDER_GRACE_DAYS"].format == "days; ≥ 0 and ≤ 365"
     assert found["ORDERFLOW_NOTIFIER_SMTP_PASSWORD"].default == "unset"
+
+
+def test_a_per_currency_amount_setting_is_shown_as_json() -> None:
+    class Limits(BaseSettings):
+        model_config = SettingsConfigDict(env_prefix="X_")
+        max_total: dict[str, Decimal] = Field(
+            default_factory=lambda: {"EUR": Decimal("500"), "JPY": Decimal("80000")},
+            description="per currency",
+        )
+
+    setting = describe("x", Limits, "max_total", Limits.model_fields["max_total"])
+
+    assert (setting.env, setting.type) == ("X_MAX_TOTAL", "dict[str, Decimal]")
+    assert (setting.default, setting.format) == ('{"EUR": "500", "JPY": "80000"}', "JSON object")
