@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from shared.contracts import (
     Channel,
+    Contact,
     Customer,
     DeliveryOption,
     OrderSubmit,
@@ -61,6 +62,22 @@ def customer_in(data: dict[str, Any]) -> Customer | None:
         return Customer.model_validate(data.get("customer"))
     except ValidationError:
         return None
+
+
+def contact_in(data: dict[str, Any]) -> Contact | None:
+    """Where to tell the customer of an invalid submission whose customer part is invalid as a
+    whole (a bad name, say): its e-mail address if valid, with its language if that is valid."""
+    customer = data.get("customer")
+    if not isinstance(customer, dict):
+        return None
+    try:
+        contact = Contact.model_validate({"email": customer.get("email")})
+    except ValidationError:
+        return None
+    try:
+        return Contact.model_validate({"email": contact.email, "language": customer["language"]})
+    except (KeyError, ValidationError):
+        return contact
 
 
 @dataclass(frozen=True)

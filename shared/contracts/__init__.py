@@ -32,6 +32,7 @@ from .notifications import NotificationSent
 from .orders import (
     Address,
     Channel,
+    Contact,
     Customer,
     Delivery,
     DeliveryOption,
@@ -98,6 +99,7 @@ __all__ = [
     "CarrierTrackingUpdate",
     "CaseOutcome",
     "Channel",
+    "Contact",
     "Customer",
     "Delivery",
     "DeliveryOption",

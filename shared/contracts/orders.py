@@ -115,14 +115,28 @@ class OrderPlaced(OrderMessage):
     )
 
 
+class Contact(_Frozen):
+    """Where to write about a submission whose customer part is invalid as a whole."""
+
+    email: EmailStr
+    language: Language = "en"
+
+
 class OrderRejected(OrderMessage):
     type: ClassVar[str] = "order.rejected"
 
     channel: str
     external_id: str
     problems: Annotated[list[Problem], Field(min_length=1)]
-    customer: Customer | None = None
+    customer: Customer | None = Field(
+        default=None, description="The submission's customer, when that part of it is valid."
+    )
     attempt: Annotated[int, Field(ge=1, description="Which submission of this order failed.")] = 1
+    contact: Contact | None = Field(
+        default=None,
+        description="When the customer part is invalid but its e-mail address is valid: that "
+        "address (and the language, if valid), so the customer still hears of the rejection.",
+    )
 
 
 class OrderCancelled(OrderMessage):

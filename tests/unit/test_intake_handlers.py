@@ -518,6 +518,36 @@ def test_a_submission_failing_its_schema_is_rejected_with_every_schema_problem(
     assert rejected.customer is not None and rejected.customer.email == "ada@example.com"
 
 
+@pytest.mark.parametrize(
+    ("customer", "contact"),
+    [
+        ({"name": "", "email": "ivan@example.com", "language": "ru"}, ("ivan@example.com", "ru")),
+        (
+            {"name": "Ivan", "email": "ivan@example.com", "language": "de"},
+            ("ivan@example.com", "en"),
+        ),
+        ({"email": "ivan@example.com"}, ("ivan@example.com", "en")),
+        ({"name": "Ivan", "email": "ivan(at)example", "language": "ru"}, None),
+    ],
+    ids=["bad name", "bad language", "no name", "bad address"],
+)
+def test_a_rejection_whose_customer_is_invalid_names_its_address_if_that_is_valid(
+    customer: dict[str, str],
+    contact: tuple[str, str] | None,
+    uow: IntakeUnitOfWork,
+    clock: ManualClock,
+) -> None:
+    data = order_submit().model_dump(mode="json")
+    data["customer"] = customer
+    envelope = submit_envelope(data)
+
+    rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
+
+    assert rejected.customer is None
+    told = rejected.contact
+    assert (told.email, told.language) == contact if told else contact is None
+
+
 def test_the_runtime_calls_the_invalid_submission_handler_with_envelope_and_problem(
     service: Service, uow: IntakeUnitOfWork
 ) -> None:
