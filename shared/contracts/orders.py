@@ -8,6 +8,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import EmailStr, Field
 
+from shared.currencies import ACCEPTED
+
 from .base import Currency, Message, MinorUnits, OrderLine, OrderMessage, _Frozen
 
 Language = Literal["en", "ru", "uk", "zh"]
@@ -80,8 +82,17 @@ class OrderSubmit(Message):
     external_id: Annotated[str, Field(min_length=1, max_length=100)]
     customer: Customer
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=200)]
-    currency: Currency
-    shipping_fee: MinorUnits = 0
+    currency: Currency = Field(
+        description="The order's currency: its prices, fee, total, payment and refunds are all in "
+        f"it. Accepted by default: {', '.join(ACCEPTED)} (intake's accepted_currencies). The "
+        "channel's prices in this currency are authoritative; orderflow never converts between "
+        "currencies."
+    )
+    shipping_fee: MinorUnits = Field(
+        default=0,
+        description="What the customer pays for delivery, as the channel priced it, in minor "
+        "units of the order's currency.",
+    )
     delivery: Delivery
     payment: PaymentInstruction
     submitted_at: datetime | None = None
