@@ -4,8 +4,8 @@
 2. stock is conserved per SKU (on hand = sum of its ledger; reserved = open reservations) and no
    reservation outlives its order;
 3. money is conserved per order (refunded <= captured; a cancelled or fully returned order nets
-   to zero; a completed one keeps its total less what after-sales refunded; nothing is charged
-   twice, and a replacement is never charged);
+   to zero; a completed one keeps its total less what after-sales refunded; what is kept is in
+   the order's currency; nothing is charged twice, and a replacement is never charged);
 4. every effect happened once: one gateway charge per order, one notification per announced event.
 
 An after-sales case (``<order>.<n>``) and its replacement belong to their order: their timers
@@ -130,6 +130,12 @@ def _check_money(dbs: WorkerDatabases, orders: dict[str, Order], report: Audit) 
             )
         if order is None:
             continue
+        kept = money.captured - money.refunded
+        if kept and order.currency and money.currency != order.currency:
+            report.violations.append(
+                f"order {order_id}: keeps {kept} {money.currency}, but the order is in "
+                f"{order.currency}"
+            )
         if (
             order.status in ("cancelled", "rejected", "returned")
             and money.captured != money.refunded

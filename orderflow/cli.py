@@ -271,8 +271,10 @@ app.add_typer(payment_app, name="payment")
 @payment_app.command("notify")
 def payment_notify(
     order_id: Annotated[str, typer.Argument(help="The order the money is for (its reference).")],
-    amount: Annotated[str, typer.Argument(help="The amount received, e.g. 29.95.")],
-    currency: Annotated[str, typer.Option(help="ISO 4217 code.")] = "EUR",
+    amount: Annotated[
+        str, typer.Argument(help="The amount received, e.g. 29.95 (EUR), 1250 (JPY).")
+    ],
+    currency: Annotated[str, typer.Option(help="ISO 4217 code, e.g. RUB.")] = "EUR",
     notification_id: Annotated[
         str | None, typer.Option(help="The bank's id for this payment; repeats are ignored.")
     ] = None,
@@ -280,23 +282,23 @@ def payment_notify(
 ) -> None:
     """Record money received for a bank transfer or escrow payment."""
     import uuid
-    from decimal import Decimal, InvalidOperation
 
     from shared.contracts import PaymentNotification
+    from shared.currencies import NotAnAmount, UnknownCurrency, to_minor
 
     try:
-        minor = Decimal(amount) * 100
-    except InvalidOperation:
-        minor = Decimal("NaN")
-    if not minor.is_finite():
-        raise fail(f"amount: {amount!r} is not a number like 29.95")
-    if minor != minor.to_integral_value() or minor <= 0:
-        raise fail(f"amount: {amount!r} must be positive with at most two decimals")
+        minor = to_minor(amount, currency)
+    except UnknownCurrency as error:
+        raise fail(f"currency: {error}") from None
+    except NotAnAmount as error:
+        raise fail(f"amount: {error}") from None
+    if minor <= 0:
+        raise fail(f"amount: {amount!r} must be positive")
     notification = valid(
         PaymentNotification,
         order_id=order_id,
         notification_id=notification_id or f"ntf_{uuid.uuid4().hex[:16]}",
-        amount={"amount": int(minor), "currency": currency},
+        amount={"amount": minor, "currency": currency},
         received_at=datetime.now(UTC),
     )
     check_order(order_id, "pay for", lambda state, action: None)  # an order intake knows

@@ -23,6 +23,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +63,7 @@ from shared.envelope import Envelope, wrap
 from shared.settings import Settings
 
 from .audit import audit
-from .catalogue import CATALOGUE, PRICES, Product
+from .catalogue import CATALOGUE, PRICE_LISTS, Product, shipping_fee
 from .channel import ChannelPublisher, submit_envelope
 from .databases import Entry, WorkerDatabases
 from .embedded import Cluster
@@ -133,7 +134,16 @@ BACKORDERED = Product("SCALE-DIGITAL", "Digital coffee scale", 2990, 0, "D-02-01
 """Sold out, but its supplier delivers in five days, so orders may wait for it."""
 LEAD_TIME_DAYS = 5
 BackorderLines = TypeAdapter(list[BackorderedLine])
-PRICE_LIST = {**PRICES, BACKORDERED.sku: BACKORDERED.price}
+BACKORDERED_PRICES = {
+    "EUR": 2990,
+    "USD": 3290,
+    "RUB": 289000,
+    "UAH": 129000,
+    "CNY": 22900,
+    "JPY": 4780,
+}
+CURRENCIES = {"en": "EUR", "ru": "RUB", "uk": "UAH", "zh": "CNY"}
+"""The currency each language's customers buy in, unless a story says otherwise."""
 
 ADDRESSES = {
     "DE": {"line1": "Invalidenstr. 117", "city": "Berlin", "postal_code": "10115", "country": "DE"},
@@ -144,6 +154,8 @@ ADDRESSES = {
         "postal_code": "01001",
         "country": "UA",
     },
+    "US": {"line1": "350 Fifth Ave", "city": "New York", "postal_code": "10118", "country": "US"},
+    "GB": {"line1": "1 Strand", "city": "London", "postal_code": "WC2N 5HR", "country": "GB"},
     "CN": {"line1": "88 Century Ave", "city": "Shanghai", "postal_code": "200120", "country": "CN"},
     "PL": {
         "line1": "ul. Marszalkowska 10",
@@ -173,7 +185,11 @@ def order(
     option: str = "standard",
     token: str | None = "tok_visa_4242",
     method: str = "card",
+    currency: str | None = None,
 ) -> dict[str, Any]:
+    """A submission priced from the channel's price list in the customer's currency."""
+    currency = currency or CURRENCIES[language]
+    prices = {**PRICE_LISTS[currency], BACKORDERED.sku: BACKORDERED_PRICES[currency]}
     delivery: dict[str, Any] = {"option": option, "address": ADDRESSES[country]}
     if option == "pickup_point":
         delivery["pickup_point_id"] = "PUDO-BER-0042"
@@ -185,11 +201,9 @@ def order(
             "email": f"{external_id.lower()}@example.com",
             "language": language,
         },
-        "lines": [
-            {"sku": sku, "quantity": qty, "unit_price": PRICE_LIST[sku]} for sku, qty in lines
-        ],
-        "currency": "EUR",
-        "shipping_fee": 1490 if option == "express" else 495,
+        "lines": [{"sku": sku, "quantity": qty, "unit_price": prices[sku]} for sku, qty in lines],
+        "currency": currency,
+        "shipping_fee": shipping_fee(currency, option),
         "delivery": delivery,
         "payment": {"method": method, "token": token},
     }
@@ -333,6 +347,7 @@ def scenarios() -> list[Scenario]:
     happy = order("web", "WEB-1001", "Ada Lovelace", "en", [("MUG-BLUE", 2), ("TEA-GREEN", 1)])
     invalid = order("phone", "TEL-3001", "Ivan Petrov", "ru", [("BEANS-DARK", 0)], token=None)
     invalid["customer"]["email"] = "ivan(at)example"
+    nameless = order("phone", "TEL-3006", "", "ru", [("TEA-GREEN", 1)])
     return [
         Scenario(
             happy,
@@ -352,23 +367,44 @@ def scenarios() -> list[Scenario]:
                 "tok_wallet_olena",
                 "e_wallet",
             ),
-            "e-wallet, express delivery abroad",
+            "e-wallet in hryvnias, express delivery to Kyiv",
         ),
         Scenario(
             order(
                 "phone", "TEL-3002", "Ivan Petrov", "ru", [("BEANS-DARK", 3)], option="pickup_point"
             ),
-            "delivered to a pickup point",
+            "in roubles, delivered to a pickup point",
         ),
         Scenario(
             order(
                 "email", "MAIL-4001", "Li Lei", "zh", [("GRINDER-HAND", 1), ("BEANS-DARK", 1)], "CN"
             ),
-            "two SKUs from two shelves, shipped to China",
+            "in yuan, two SKUs from two shelves, shipped to China",
         ),
         Scenario(
-            order("pos", "POS-5001", "Walk-in customer", "en", [("PRESS-FRENCH", 1)]),
-            "a shop till's order",
+            order(
+                "pos",
+                "POS-5001",
+                "Walk-in customer",
+                "en",
+                [("PRESS-FRENCH", 1)],
+                "US",
+                currency="USD",
+            ),
+            "a shop till's order in US dollars, told in American English ($37.90, March 7)",
+        ),
+        Scenario(
+            order(
+                "web",
+                "WEB-1008",
+                "Yuki Tanaka",
+                "en",
+                [("GRINDER-HAND", 1), ("BEANS-DARK", 2)],
+                "GB",
+                currency="JPY",
+            ),
+            "priced in yen, which has no minor unit: charged exactly ¥18,560, told in British "
+            "English",
         ),
         Scenario(
             order(
@@ -390,6 +426,11 @@ def scenarios() -> list[Scenario]:
             invalid,
             "invalid submission (a quantity of 0, a broken e-mail address): rejected, every "
             "problem named; the customer cannot be told, having no valid address",
+        ),
+        Scenario(
+            nameless,
+            "invalid submission with a blank name but a valid e-mail address: rejected, and "
+            "told at that address, greeted without a name",
         ),
         Scenario(
             order(
@@ -453,7 +494,7 @@ def scenarios() -> list[Scenario]:
                 token=None,
                 method="bank_transfer",
             ),
-            "bank transfer paid in two parts: 40.00 EUR after a day, the balance the "
+            "bank transfer in hryvnias paid in two parts: 1000.00 UAH after a day, the balance the "
             "reminder asked for six hours after it",
             (
                 Intervention(
@@ -461,7 +502,7 @@ def scenarios() -> list[Scenario]:
                     "first part paid",
                     lambda s: s.saw("payment.pending"),
                     DAY,
-                    _bank("bank-1", lambda _: 4000),
+                    _bank("bank-1", lambda _: 100_000),
                 ),
                 Intervention(
                     "bank",
@@ -482,7 +523,8 @@ def scenarios() -> list[Scenario]:
                 token=None,
                 method="cash_on_delivery",
             ),
-            "cash on delivery: packed on the promise, the carrier collects at the door",
+            "cash on delivery in hryvnias: packed on the promise, the carrier is booked to "
+            "collect the order's total at the door",
         ),
         Scenario(
             order("web", "WEB-1006", "Kurt Goedel", "en", [("GRINDER-HAND", 1)], "DE-REFUSED"),
@@ -848,6 +890,28 @@ def _show_mail(console: Console, maildir: Path) -> None:
     console.print(
         f"E-mails: {count} delivered to the Maildir {maildir}" + (f" ({spread})" if spread else "")
     )
+    for language, subject, total in _confirmations(box):
+        console.print(f"  {language}: {subject} — {total}")
+
+
+TOTAL_LABELS = ("Total:", "Итого:", "Разом:", "合计：")  # noqa: RUF001
+
+
+def _confirmations(box: mailbox.Maildir | None) -> list[tuple[str, str, str]]:
+    """One order confirmation per language: its subject and its total, as the customer reads
+    them (amounts and dates in the customer's locale)."""
+    shown: dict[str, tuple[str, str, str]] = {}
+    for message in box or []:
+        language = str(message["Content-Language"] or "?")
+        body = message.get_payload(decode=True)
+        text = body.decode("utf-8") if isinstance(body, bytes) else ""
+        totals = [
+            line.strip() for line in text.splitlines() if line.strip().startswith(TOTAL_LABELS)
+        ]
+        if totals and language not in shown:
+            subject = str(make_header(decode_header(str(message["Subject"]))))
+            shown[language] = (language, subject, " ".join(totals[0].split()))
+    return [shown[language] for language in sorted(shown)]
 
 
 def _story(timeline: list[Entry]) -> str:

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from services.intake.store import IntakeUnitOfWork
+from shared.currencies import plain
 from shared.settings import Settings
 
 from .databases import Entry, WorkerDatabases
@@ -19,7 +20,8 @@ class OrderNotFound(LookupError):
 
 
 def money(minor: int, currency: str) -> str:
-    return f"{minor / 100:.2f} {currency}"
+    """An amount for operators, with its currency's decimals: ``38.45 EUR``, ``1234 JPY``."""
+    return plain(minor, currency) if currency else str(minor)
 
 
 def summary(entry: Entry) -> str:

@@ -50,7 +50,7 @@ from .progress import (
     on_stock_unavailable,
 )
 from .store import IntakeUnitOfWork
-from .submission import OrderPolicy, SubmissionKey, customer_in
+from .submission import OrderPolicy, SubmissionKey, contact_in, customer_in
 
 
 def on_order_submit(
@@ -80,7 +80,9 @@ def on_invalid_order_submit(
         return []
     problems = [Problem(field=field, message=message) for field, message in problem.problems]
     problems = problems or [Problem(field="(message)", message=problem.reason)]
-    return [order.reject(problems, customer_in(envelope.data), clock.now())]
+    customer = customer_in(envelope.data)
+    contact = contact_in(envelope.data) if customer is None else None
+    return [order.reject(problems, customer, clock.now(), contact)]
 
 
 def _open_submission(uow: IntakeUnitOfWork, key: SubmissionKey, now: datetime) -> Order | None:

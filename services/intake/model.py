@@ -30,6 +30,7 @@ from sqlalchemy.orm import Composite, DeclarativeBase, Mapped, composite, mapped
 
 from shared.contracts import (
     Address,
+    Contact,
     Customer,
     OrderCompleted,
     OrderPlaced,
@@ -171,9 +172,14 @@ class Order(Base):
         )
 
     def reject(
-        self, problems: list[Problem], customer: Customer | None, now: datetime
+        self,
+        problems: list[Problem],
+        customer: Customer | None,
+        now: datetime,
+        contact: Contact | None = None,
     ) -> OrderRejected:
-        """Reject with every problem; a customer known from an earlier attempt still hears."""
+        """Reject with every problem; a customer known from an earlier attempt still hears, and
+        a submission with no valid customer but a valid address is answered at that address."""
         self._judged(OrderStatus.REJECTED, now)
         customer = customer or self.known_customer
         self.customer = customer.model_dump(mode="json") if customer else None
@@ -185,6 +191,7 @@ class Order(Base):
             problems=problems,
             customer=customer,
             attempt=self.attempts,
+            contact=contact if customer is None else None,
         )
 
     def _judged(self, status: OrderStatus, now: datetime) -> None:

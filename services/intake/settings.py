@@ -2,23 +2,40 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from decimal import Decimal
+from typing import Self
+
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.contracts import Channel, DeliveryOption, PaymentMethod
+from shared.currencies import ACCEPTED, known, to_minor
 
 EU_COUNTRIES = [
     *("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"),
     *("IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"),
 ]
 
+# Round limits of about the same weight in each currency: a policy, not a conversion at a rate.
+MAX_ORDER_TOTAL = {
+    "EUR": 10_000, "USD": 10_000, "GBP": 9_000, "CHF": 10_000, "PLN": 45_000, "CZK": 250_000,
+    "RUB": 1_000_000, "UAH": 450_000, "CNY": 80_000, "JPY": 1_600_000,
+}  # fmt: skip
+CASH_ON_DELIVERY_MAX_TOTAL = {
+    "EUR": 500, "USD": 500, "GBP": 450, "CHF": 500, "PLN": 2_000, "CZK": 12_000,
+    "RUB": 50_000, "UAH": 20_000, "CNY": 4_000, "JPY": 80_000,
+}  # fmt: skip
+PerCurrency = dict[str, Decimal]
+PER_CURRENCY_FORMAT = "JSON object: ISO 4217 code to an amount in that currency's units"
+
 
 class IntakeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_INTAKE_", extra="ignore")
 
     accepted_currencies: list[str] = Field(
-        default_factory=lambda: ["EUR"],
-        description="ISO 4217 codes of the currencies orders may be in",
+        default_factory=lambda: list(ACCEPTED),
+        description="ISO 4217 codes of the currencies an order may be in; each needs its "
+        "max_order_total and cash_on_delivery_max_total",
     )
     served_countries: list[str] = Field(
         default_factory=lambda: [*EU_COUNTRIES, "GB", "US", "UA", "CN"],
@@ -27,21 +44,25 @@ class IntakeSettings(BaseSettings):
     accepted_payment_methods: list[PaymentMethod] = Field(
         default_factory=lambda: [*PaymentMethod], description="the payment methods orders may use"
     )
-    cash_on_delivery_max_total: int = Field(
-        default=50_000,
-        ge=0,
-        description="a larger order (items and shipping) cannot pay cash on delivery",
-        json_schema_extra={"format": "minor units of the order's currency"},
+    cash_on_delivery_max_total: PerCurrency = Field(
+        default_factory=lambda: {
+            code: Decimal(v) for code, v in CASH_ON_DELIVERY_MAX_TOTAL.items()
+        },
+        description="per currency, an amount in its units (not minor units), e.g. "
+        '{"EUR": "500", "JPY": "80000"}: a larger order cannot pay on delivery. Currencies '
+        "not named keep their default",
+        json_schema_extra={"format": PER_CURRENCY_FORMAT},
     )
     escrow_channels: list[Channel] = Field(
         default_factory=lambda: [Channel.MARKETPLACE],
         description="the channels whose orders may pay through escrow",
     )
-    max_order_total: int = Field(
-        default=1_000_000,
-        ge=1,
-        description="the largest order total (items and shipping) intake accepts",
-        json_schema_extra={"format": "minor units of the order's currency"},
+    max_order_total: PerCurrency = Field(
+        default_factory=lambda: {code: Decimal(v) for code, v in MAX_ORDER_TOTAL.items()},
+        description="per currency, an amount in its units (not minor units), e.g. "
+        '{"EUR": "10000", "RUB": "1000000"}: a larger order is rejected. Currencies not named '
+        "keep their default",
+        json_schema_extra={"format": PER_CURRENCY_FORMAT},
     )
     delivery_days: dict[DeliveryOption, int] = Field(
         default_factory=lambda: {
@@ -58,3 +79,47 @@ class IntakeSettings(BaseSettings):
         "after-sales case still open then holds it until the case closes. Keep it no shorter "
         "than after-sales' return window",
     )
+
+    @field_validator("accepted_currencies")
+    @classmethod
+    def _known_currencies(cls, codes: list[str]) -> list[str]:
+        unknown = [code for code in codes if not known(code)]
+        if unknown:
+            raise ValueError(f"not ISO 4217 currency codes: {', '.join(unknown)}")
+        return codes
+
+    @field_validator("max_order_total", mode="after")
+    @classmethod
+    def _over_max_order_defaults(cls, given: PerCurrency) -> PerCurrency:
+        return _over_defaults(MAX_ORDER_TOTAL, given)
+
+    @field_validator("cash_on_delivery_max_total", mode="after")
+    @classmethod
+    def _over_cash_on_delivery_defaults(cls, given: PerCurrency) -> PerCurrency:
+        return _over_defaults(CASH_ON_DELIVERY_MAX_TOTAL, given)
+
+    @model_validator(mode="after")
+    def _a_limit_for_every_accepted_currency(self) -> Self:
+        for name in ("max_order_total", "cash_on_delivery_max_total"):
+            missing = [code for code in self.accepted_currencies if code not in getattr(self, name)]
+            if missing:
+                raise ValueError(f"{name}: no limit for the accepted {', '.join(missing)}")
+        return self
+
+    def max_order_total_minor(self, currency: str) -> int:
+        return to_minor(self.max_order_total[currency], currency)
+
+    def cash_on_delivery_max_total_minor(self, currency: str) -> int:
+        return to_minor(self.cash_on_delivery_max_total[currency], currency)
+
+
+def _over_defaults(defaults: dict[str, int], given: PerCurrency) -> PerCurrency:
+    """The given limits over the defaults; each a positive amount its currency can express."""
+    limits = {code: Decimal(amount) for code, amount in defaults.items()} | given
+    for code, amount in given.items():
+        if not known(code):
+            raise ValueError(f"{code} is not an ISO 4217 currency code")
+        if amount < 0:
+            raise ValueError(f"{code}: {amount} is negative")
+        to_minor(amount, code)
+    return limits

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,12 +10,14 @@ from pydantic import ValidationError
 
 from shared.contracts import (
     Channel,
+    Contact,
     Customer,
     DeliveryOption,
     OrderSubmit,
     PaymentMethod,
     Problem,
 )
+from shared.currencies import plain
 
 from .settings import IntakeSettings
 
@@ -61,36 +64,60 @@ def customer_in(data: dict[str, Any]) -> Customer | None:
         return None
 
 
+def contact_in(data: dict[str, Any]) -> Contact | None:
+    """Where to tell the customer of an invalid submission whose customer part is invalid as a
+    whole (a bad name, say): its e-mail address if valid, with its language if that is valid."""
+    customer = data.get("customer")
+    if not isinstance(customer, dict):
+        return None
+    try:
+        contact = Contact.model_validate({"email": customer.get("email")})
+    except ValidationError:
+        return None
+    try:
+        return Contact.model_validate({"email": contact.email, "language": customer["language"]})
+    except (KeyError, ValidationError):
+        return contact
+
+
 @dataclass(frozen=True)
 class OrderPolicy:
     """The business rules a schema-valid submission must also pass (from intake's settings)."""
 
-    currencies: frozenset[str]
     countries: frozenset[str]
     payment_methods: frozenset[PaymentMethod]
-    max_total: int
-    cash_on_delivery_max_total: int
+    max_total: Mapping[str, int]
+    """Per accepted currency, in its minor units; its keys are the accepted currencies."""
+    cash_on_delivery_max_total: Mapping[str, int]
     escrow_channels: frozenset[Channel]
 
     @classmethod
     def from_settings(cls, settings: IntakeSettings) -> OrderPolicy:
+        accepted = settings.accepted_currencies
         return cls(
-            currencies=frozenset(settings.accepted_currencies),
             countries=frozenset(settings.served_countries),
             payment_methods=frozenset(settings.accepted_payment_methods),
-            max_total=settings.max_order_total,
-            cash_on_delivery_max_total=settings.cash_on_delivery_max_total,
+            max_total={code: settings.max_order_total_minor(code) for code in accepted},
+            cash_on_delivery_max_total={
+                code: settings.cash_on_delivery_max_total_minor(code) for code in accepted
+            },
             escrow_channels=frozenset(settings.escrow_channels),
         )
 
+    @property
+    def currencies(self) -> frozenset[str]:
+        return frozenset(self.max_total)
+
     def problems(self, submit: OrderSubmit) -> list[Problem]:
-        """Every problem at once, so the customer can correct them all in one go."""
+        """Every problem at once, so the customer can correct them all in one go. An order in a
+        currency not accepted has no limits to check its amounts against."""
+        currency = self._currency_problems(submit)
         return [
             *duplicate_skus(submit),
-            *self._currency_problems(submit),
+            *currency,
             *self._delivery_problems(submit),
-            *self._payment_problems(submit),
-            *self._amount_problems(submit),
+            *self._payment_problems(submit, limits=not currency),
+            *self._amount_problems(submit, limits=not currency),
         ]
 
     def _currency_problems(self, submit: OrderSubmit) -> list[Problem]:
@@ -109,13 +136,13 @@ class OrderPolicy:
             found.append(Problem(field="delivery.pickup_point_id", message=message))
         return found
 
-    def _payment_problems(self, submit: OrderSubmit) -> list[Problem]:
+    def _payment_problems(self, submit: OrderSubmit, limits: bool) -> list[Problem]:
         found = []
         method = submit.payment.method
         if method not in self.payment_methods:
             found.append(not_allowed("payment.method", method, "accepted", self.payment_methods))
         elif method == COD:
-            found += self._cash_on_delivery_problems(submit)
+            found += self._cash_on_delivery_problems(submit, limits)
         elif method == PaymentMethod.ESCROW and submit.channel not in self.escrow_channels:
             channels = ", ".join(sorted(self.escrow_channels)) or "none"
             message = f"escrow is only for orders from these channels: {channels}"
@@ -125,28 +152,29 @@ class OrderPolicy:
             found.append(Problem(field="payment.token", message=message))
         return found
 
-    def _cash_on_delivery_problems(self, submit: OrderSubmit) -> list[Problem]:
+    def _cash_on_delivery_problems(self, submit: OrderSubmit, limits: bool) -> list[Problem]:
         found = []
         if submit.delivery.option == DeliveryOption.PICKUP_POINT:
             message = "cash on delivery is not available for pickup point delivery"
             found.append(Problem(field="payment.method", message=message))
-        total = submit.items_total + submit.shipping_fee
-        if total > self.cash_on_delivery_max_total:
-            limit = shown(self.cash_on_delivery_max_total)
+        total, currency = submit.items_total + submit.shipping_fee, submit.currency
+        if limits and total > self.cash_on_delivery_max_total[currency]:
+            limit = plain(self.cash_on_delivery_max_total[currency], currency)
             message = (
-                f"cash on delivery is limited to {limit} {submit.currency}; "
-                f"the order total is {shown(total)} {submit.currency}"
+                f"cash on delivery is limited to {limit}; "
+                f"the order total is {plain(total, currency)}"
             )
             found.append(Problem(field="payment.method", message=message))
         return found
 
-    def _amount_problems(self, submit: OrderSubmit) -> list[Problem]:
+    def _amount_problems(self, submit: OrderSubmit, limits: bool) -> list[Problem]:
         found = []
         if submit.items_total <= 0:
             found.append(Problem(field="lines", message="the items total must be above zero"))
-        total = submit.items_total + submit.shipping_fee
-        if total > self.max_total:
-            over = f"{shown(total)} {submit.currency} is over the {shown(self.max_total)} limit"
+        total, currency = submit.items_total + submit.shipping_fee, submit.currency
+        if limits and total > self.max_total[currency]:
+            limit = plain(self.max_total[currency], currency)
+            over = f"{plain(total, currency)} is over the {limit} limit"
             found.append(Problem(field="total", message=f"the order total {over}"))
         return found
 
@@ -165,8 +193,3 @@ def duplicate_skus(submit: OrderSubmit) -> list[Problem]:
 def not_allowed(field: str, value: str, verb: str, allowed: frozenset[str]) -> Problem:
     message = f"{value} is not {verb}; {verb}: {', '.join(sorted(allowed))}"
     return Problem(field=field, message=message)
-
-
-def shown(minor_units: int) -> str:
-    """Minor units as a decimal amount; every currency intake accepts has two decimals."""
-    return f"{minor_units / 100:.2f}"

@@ -43,25 +43,28 @@ def on_order_placed(
     event: OrderPlaced, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
 ) -> list[Message]:
     """The confirmation; it also names the recipient, so whatever waited for it goes too."""
-    return _naming_the_recipient(event, uow, clock, templates)
+    recipient = uow.recipients.lock(event.order_id, clock.now())
+    recipient.learn_order(event, clock.now())
+    return _recipient_named(event, recipient, uow, clock, templates)
 
 
 def on_order_rejected(
     event: OrderRejected, uow: NotifierUnitOfWork, clock: Clock, templates: Environment
 ) -> list[Message]:
-    """Told to the customer the submission named, unless a correction already placed the order."""
+    """Told to the customer the submission named (or, when only its e-mail address was valid, to
+    that address), unless a correction already placed the order."""
     uow.recipients.lock(event.order_id, clock.now())
     notification = record(event, uow, clock, reference=f"attempt-{event.attempt}")
     if notification is None:
         return []
+    recipient = Recipient.of_rejection(event, clock.now())
     if uow.notifications.find(event.order_id, OrderPlaced.type) is not None:
         reason = "a corrected submission placed the order before this rejection arrived"
         notification.set_aside(NotificationStatus.SUPERSEDED, reason)
-    elif event.customer is None:
-        reason = "the rejected submission named no valid customer to tell"
+    elif recipient is None:
+        reason = "the rejected submission named no valid e-mail address to write to"
         notification.set_aside(NotificationStatus.UNDELIVERABLE, reason)
     else:
-        recipient = Recipient.of(event.order_id, event.customer, clock.now())
         queue(notification, recipient, templates, clock)
     return []
 
@@ -191,19 +194,21 @@ def on_replacement_requested(
 ) -> list[Message]:
     """A replacement travels as an order of its own, whose id is the case id: this names its
     recipient, as order.placed does for an order, so its shipments reach the customer; whatever
-    of it waited for the recipient goes too."""
-    return _naming_the_recipient(event, uow, clock, templates)
+    of it waited for the recipient goes too. It goes by its original order's number."""
+    recipient = uow.recipients.lock(event.order_id, clock.now())
+    original = uow.recipients.lock(event.replaces_order, clock.now())
+    recipient.learn_replacement(event, original, clock.now())
+    return _recipient_named(event, recipient, uow, clock, templates)
 
 
-def _naming_the_recipient(
+def _recipient_named(
     event: OrderPlaced | ReplacementRequested,
+    recipient: Recipient,
     uow: NotifierUnitOfWork,
     clock: Clock,
     templates: Environment,
 ) -> list[Message]:
-    """Record an event that names who to tell about its order id, and send what waited for it."""
-    recipient = uow.recipients.lock(event.order_id, clock.now())
-    recipient.learn(event.customer, clock.now())
+    """Record an event that named who to tell about its order id, and send what waited for it."""
     record(event, uow, clock)
     for notification in uow.notifications.waiting(event.order_id):
         queue(notification, recipient, templates, clock)

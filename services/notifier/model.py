@@ -28,14 +28,22 @@ replacement's recipient is named by its replacement.requested instead.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.contracts import Customer, NotificationSent, OrderMessage
+from shared.contracts import (
+    Customer,
+    NotificationSent,
+    OrderMessage,
+    OrderPlaced,
+    OrderRejected,
+    ReplacementRequested,
+    original_order,
+)
 from shared.database import UtcDateTime
 
 from .rendering import RenderedMessage
@@ -91,8 +99,14 @@ def new_notification_id() -> str:
 
 
 class Recipient(Base):
-    """Who to tell about an order; unknown until order.placed (for a replacement:
-    replacement.requested) names the customer."""
+    """Who to tell about an order, and how they know it; unknown until order.placed (for a
+    replacement: replacement.requested) names the customer.
+
+    Besides the address: the channel's order number, which the customer knows the order by (a
+    replacement goes by its original order's); the delivery country, which with the language
+    picks the locale; the delivery date the confirmation promised, so a later estimate can be
+    told as a change; and what a replacement is for (an exchange, or a resend of missing items).
+    """
 
     __tablename__ = "recipients"
 
@@ -101,12 +115,22 @@ class Recipient(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str | None] = mapped_column(String(8))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    order_number: Mapped[str | None] = mapped_column(String(100))
+    country: Mapped[str | None] = mapped_column(String(2))
+    promised_delivery: Mapped[date | None] = mapped_column(Date)
+    replacement: Mapped[str | None] = mapped_column(String(16))
 
     @classmethod
-    def of(cls, order_id: str, customer: Customer, now: datetime) -> Recipient:
-        recipient = cls(order_id=order_id)
-        recipient.learn(customer, now)
-        return recipient
+    def of_rejection(cls, event: OrderRejected, now: datetime) -> Recipient | None:
+        """Who to tell about a rejected submission: its customer, or else, when only the
+        customer's e-mail address was valid, that address (greeted without a name)."""
+        recipient = cls(order_id=event.order_id, order_number=event.external_id)
+        if event.customer is not None:
+            recipient.learn(event.customer, now)
+        elif event.contact is not None:
+            recipient.name, recipient.updated_at = None, now
+            recipient.email, recipient.language = event.contact.email, event.contact.language
+        return recipient if recipient.known else None
 
     @property
     def known(self) -> bool:
@@ -115,6 +139,30 @@ class Recipient(Base):
     def learn(self, customer: Customer, now: datetime) -> None:
         self.name, self.email, self.language = customer.name, customer.email, customer.language
         self.updated_at = now
+
+    def learn_order(self, order: OrderPlaced, now: datetime) -> None:
+        self.learn(order.customer, now)
+        self.order_number, self.country = order.external_id, order.delivery.address.country
+        self.promised_delivery = order.expected_delivery
+
+    def learn_replacement(
+        self, replacement: ReplacementRequested, original: Recipient, now: datetime
+    ) -> None:
+        """A replacement goes by its original order's number, once that order is known."""
+        self.learn(replacement.customer, now)
+        self.order_number = original.order_number
+        self.country, self.replacement = replacement.delivery.address.country, replacement.request
+
+    def context(self) -> dict[str, Any]:
+        """What the templates know of the recipient and of how the customer knows the order."""
+        return {
+            "recipient": {"name": self.name},
+            "order_number": self.order_number or original_order(self.order_id),
+            "promised_delivery": self.promised_delivery.isoformat()
+            if self.promised_delivery
+            else None,
+            "replacement": self.replacement,
+        }
 
 
 class Notification(Base):

@@ -45,8 +45,8 @@ def record(
 def queue(
     notification: Notification, recipient: Recipient, templates: Environment, clock: Clock
 ) -> None:
-    """Render it in the recipient's language and leave it pending for the courier."""
-    context = {**notification.context, "recipient": {"name": recipient.name}}
+    """Render it in the recipient's language and locale and leave it pending for the courier."""
+    context = {**notification.context, **recipient.context()}
     language = recipient.language or FALLBACK_LANGUAGE
-    message = render(templates, notification.about, language, context)
+    message = render(templates, notification.about, language, context, recipient.country)
     notification.queue(recipient, message, clock.now())

@@ -2,23 +2,42 @@
 
 A template's first line is the subject, the rest the body. A language without its own
 template for a message falls back to English.
-"""
+
+Money, dates, numbers and country names are written the way the customer's locale writes them
+(Babel, from the CLDR): ``38,45 €`` and ``7 марта 2026 г.`` in Russian, ``€38.45`` and
+``March 7, 2026`` in American English, ``¥1,234`` and ``2026年3月7日`` in Chinese. The locale is
+the customer's language in their delivery country where Babel knows the pair (``ru_UA``,
+``en_GB``, ``zh_Hans_CN``), else the language's own default (``ru``, ``en``, ``zh``).
+"""  # noqa: RUF002 (Russian text)
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.numbers import format_currency, format_decimal, get_currency_symbol
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
+from jinja2.runtime import Context
 
 from shared.contracts import original_order
+from shared.currencies import to_amount
 
 BUNDLED_TEMPLATES = Path(__file__).parent / "templates"
 FALLBACK_LANGUAGE = "en"
-MINOR_UNIT_DIGITS = {"JPY": 0, "KRW": 0, "ISK": 0, "BHD": 3, "KWD": 3, "OMR": 3, "TND": 3}
+LOCALE = "locale"
+"""The name under which ``render`` hands the filters the locale to write in."""
+
+SIGNS = {"EUR": "€", "GBP": "£", "RUB": "₽", "UAH": "₴", "KZT": "₸", "INR": "₹", "ILS": "₪"}
+"""Signs that stand for one currency only, used where a locale's symbol is just the ISO code
+(Ukrainian writes EUR, English RUB): the CLDR has them as "narrow" symbols, which Babel does not
+import. ``$`` and ``¥`` name several currencies, so the locale's own symbol stays for those."""
+CODE_BEFORE_DIGIT = re.compile(r"(?<=[A-Z])(?=\d)")
 
 
 @dataclass(frozen=True)
@@ -38,31 +57,79 @@ def make_environment(directory: Path = BUNDLED_TEMPLATES) -> Environment:
     )
     environment.filters["money"] = money
     environment.filters["day"] = day
+    environment.filters["number"] = number
+    environment.filters["country"] = country
     environment.filters["original_order"] = original_order
     environment.tests["replacement"] = is_replacement
     return environment
 
 
 def render(
-    templates: Environment, about: str, language: str, context: dict[str, Any]
+    templates: Environment,
+    about: str,
+    language: str,
+    context: dict[str, Any],
+    country: str | None = None,
 ) -> RenderedMessage:
+    """Render in ``language`` (English if it has no template for ``about``), writing money and
+    dates as that language does in ``country``."""
     template = templates.select_template(
         [f"{language}/{about}.txt.j2", f"{FALLBACK_LANGUAGE}/{about}.txt.j2"]
     )
-    subject, _, body = template.render(context).partition("\n")
     rendered_language = (template.name or FALLBACK_LANGUAGE).split("/")[0]
+    locale = locale_for(rendered_language, country)
+    subject, _, body = template.render({**context, LOCALE: locale}).partition("\n")
     return RenderedMessage(subject.strip(), body.strip("\n") + "\n", rendered_language)
 
 
-def money(minor_units: int, currency: str) -> str:
-    """Integer minor units as the amount a person reads: 2995, "EUR" is "29.95 EUR"."""
-    digits = MINOR_UNIT_DIGITS.get(currency, 2)
-    return f"{Decimal(minor_units).scaleb(-digits):.{digits}f} {currency}"
+@cache
+def locale_for(language: str, country: str | None = None) -> Locale:
+    """The language as written in ``country`` where Babel knows the pair, else as written where
+    the language is at home."""
+    if country:
+        try:
+            return Locale.parse(f"{language}_{country}")
+        except (UnknownLocaleError, ValueError):
+            pass
+    return Locale.parse(language)
 
 
-def day(timestamp: str) -> str:
-    """The (UTC) date of an ISO timestamp from a message."""
-    return datetime.fromisoformat(timestamp).date().isoformat()
+def _locale(context: Context) -> Locale:
+    found = context.get(LOCALE)
+    return found if isinstance(found, Locale) else locale_for(FALLBACK_LANGUAGE)
+
+
+@pass_context
+def money(context: Context, minor_units: int, currency: str) -> str:
+    """Integer minor units as the locale writes the amount: 3845 EUR is ``38,45 €`` in Russian,
+    ``€38.45`` in English; 1234 JPY is ``¥1,234`` (the yen has no minor unit)."""
+    return written_money(minor_units, currency, _locale(context))
+
+
+def written_money(minor_units: int, currency: str, locale: Locale) -> str:
+    text = format_currency(to_amount(minor_units, currency), currency, locale=locale)
+    if get_currency_symbol(currency, locale) == currency:
+        text = text.replace(currency, SIGNS.get(currency, currency))
+    return CODE_BEFORE_DIGIT.sub("\N{NO-BREAK SPACE}", text)
+
+
+@pass_context
+def day(context: Context, value: str) -> str:
+    """The date of an ISO date or (UTC) timestamp from a message, in the locale's long format:
+    ``7 March 2026``, ``March 7, 2026``, ``7 марта 2026 г.``, ``2026年3月7日``."""  # noqa: RUF002
+    return format_date(datetime.fromisoformat(value).date(), "long", locale=_locale(context))
+
+
+@pass_context
+def number(context: Context, value: int) -> str:
+    """A count as the locale groups its digits: ``1,000``, ``1 000``."""
+    return format_decimal(value, locale=_locale(context))
+
+
+@pass_context
+def country(context: Context, code: str) -> str:
+    """An ISO 3166 country code as the locale names the country: DE is Germany, Германия, 德国."""
+    return str(_locale(context).territories.get(code, code))
 
 
 def is_replacement(order_id: str) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -48,6 +48,8 @@ class MoneyMoved:
 
     captured: int = 0
     refunded: int = 0
+    currency: str | None = field(default=None, compare=False)
+    """The payment's currency: for audits, not part of the amounts' equality."""
 
 
 class PaymentStore:
@@ -68,13 +70,16 @@ class PaymentStore:
     def money_moved_by_order(self, order_id: str | None = None) -> dict[str, MoneyMoved]:
         """Taken in (charges, bank receipts, cash) and given back per order, or for one order."""
         query = select(
-            Payment.order_id, func.sum(Payment.captured_amount), func.sum(Payment.refunded_amount)
-        ).group_by(Payment.order_id)
+            Payment.order_id,
+            func.sum(Payment.captured_amount),
+            func.sum(Payment.refunded_amount),
+            Payment.currency,
+        ).group_by(Payment.order_id, Payment.currency)
         if order_id is not None:
             query = query.where(Payment.order_id == order_id)
         return {
-            order: MoneyMoved(int(captured), int(refunded))
-            for order, captured, refunded in self.session.execute(query)
+            order: MoneyMoved(int(captured), int(refunded), currency)
+            for order, captured, refunded, currency in self.session.execute(query)
         }
 
 

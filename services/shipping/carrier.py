@@ -22,7 +22,7 @@ from datetime import date, timedelta
 from typing import Protocol
 
 from shared.clock import Clock
-from shared.contracts import Address, CarrierTrackingUpdate, Parcel, TrackingStatus
+from shared.contracts import Address, CarrierTrackingUpdate, Money, Parcel, TrackingStatus
 from shared.timers import Scheduled
 
 TRACKING_PREFIXES = {"DHL": "DHL", "DPD": "DPD", "UPS": "1Z", "PUDO": "PUDO"}
@@ -43,6 +43,9 @@ class BookingRequest:
     address: Address
     pickup_point_id: str | None
     parcels: list[Parcel]
+    cash_on_delivery: Money | None = None
+    """What the carrier collects from the customer on delivery (the order's total, in the
+    order's currency), or None for a prepaid order."""
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,11 @@ from shared.contracts import (
     Delivery,
     FulfillmentPacked,
     Message,
+    Money,
     OrderCancelled,
     OrderChangeAddress,
     OrderPlaced,
+    PaymentMethod,
     ReplacementRequested,
 )
 from shared.errors import PermanentError
@@ -29,7 +31,14 @@ Results = list[Message | Scheduled]
 def on_order_placed(
     event: OrderPlaced, uow: ShippingUnitOfWork, clock: Clock, carrier: Carrier, rate_card: RateCard
 ) -> Results:
-    return _delivery_requested(event.order_id, event.delivery, uow, clock, carrier, rate_card)
+    """The delivery request; for cash on delivery, with what the carrier is to collect: the
+    order's total, in the order's currency."""
+    collect = None
+    if event.payment.method == PaymentMethod.CASH_ON_DELIVERY:
+        collect = Money(amount=event.total, currency=event.currency)
+    return _delivery_requested(
+        event.order_id, event.delivery, uow, clock, carrier, rate_card, collect
+    )
 
 
 def on_replacement_requested(
@@ -90,9 +99,10 @@ def _delivery_requested(
     clock: Clock,
     carrier: Carrier,
     rate_card: RateCard,
+    collect: Money | None = None,
 ) -> Results:
     shipment = _shipment(uow, order_id)
-    if not shipment.keep_request(delivery):
+    if not shipment.keep_request(delivery, collect):
         return []
     changed = shipment.apply_waiting_address_change()
     return [*changed, *_book_when_ready(uow, shipment, clock, carrier, rate_card)]
@@ -125,6 +135,7 @@ def _book_when_ready(
             address=delivery.address,
             pickup_point_id=delivery.pickup_point_id,
             parcels=parcels,
+            cash_on_delivery=shipment.cash_on_delivery,
         )
     )
     dispatched = shipment.book(quote, booking, clock.now())

@@ -96,6 +96,10 @@ class Shipment(Base):
     expected_delivery: Mapped[date | None] = mapped_column(Date)
     cost: Mapped[int | None] = mapped_column(Integer)
     currency: Mapped[str | None] = mapped_column(String(3))
+    """The cost's: the rate card's currency, not the order's."""
+    collect_amount: Mapped[int | None] = mapped_column(Integer)
+    collect_currency: Mapped[str | None] = mapped_column(String(3))
+    """Cash on delivery: what the carrier collects, the order's total in its currency."""
     booked_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     in_transit_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -117,13 +121,22 @@ class Shipment(Base):
             failed_attempts=0,
         )
 
-    def keep_request(self, delivery: Delivery) -> bool:
-        """Keep the delivery request; False if it is known already, or the shipment is booked
-        or cancelled."""
+    def keep_request(self, delivery: Delivery, collect: Money | None = None) -> bool:
+        """Keep the delivery request, and for cash on delivery what the carrier collects; False
+        if it is known already, or the shipment is booked or cancelled."""
         if self.status != S.PENDING or self.delivery is not None:
             return False
         self.delivery = delivery.model_dump(mode="json")
+        if collect is not None:
+            self.collect_amount, self.collect_currency = collect.amount, collect.currency
         return True
+
+    @property
+    def cash_on_delivery(self) -> Money | None:
+        """What the carrier collects on delivery, in the order's currency; None if prepaid."""
+        if self.collect_amount is None or self.collect_currency is None:
+            return None
+        return Money(amount=self.collect_amount, currency=self.collect_currency)
 
     def apply_waiting_address_change(self) -> list[ShipmentAddressChanged]:
         """Once the request is kept, the address change that came before it, if any."""
@@ -202,6 +215,7 @@ class Shipment(Base):
             tracking_number=booking.tracking_number,
             expected_delivery=booking.expected_delivery,
             cost=Money(amount=quote.cost, currency=CURRENCY),
+            cash_on_delivery=self.cash_on_delivery,
         )
 
     def track(self, scan: TrackingStatus, at: datetime) -> Message | None:

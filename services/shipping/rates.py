@@ -1,7 +1,13 @@
 """The rate card: what each carrier's service costs and takes, and the rules that pick one.
 
-Prices are per parcel, in euro cents, by weight bracket, so a heavy order split into several
-parcels is priced parcel by parcel. ``None`` means the service does not carry that weight.
+Prices are per parcel, by weight bracket, so a heavy order split into several parcels is priced
+parcel by parcel. ``None`` means the service does not carry that weight.
+
+The rate card is what the carriers charge us, in the currency of our contracts with them (EUR,
+from the warehouse in Germany), whatever the order's currency: it is shipping's cost, announced
+as ``shipment.dispatched``'s ``cost``. What the customer pays for delivery is the order's
+``shipping_fee``, which the sales channel prices in the order's currency. Nothing here converts
+one into the other.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from shared.contracts import DeliveryOption
 from shared.errors import PermanentError
 
 CURRENCY = "EUR"
+"""The rate card's currency (see above): never the order's."""
 BRACKET_LIMITS_GRAMS = (1_000, 2_000, 5_000, 10_000, 20_000, 31_500)
 # fmt: off
 EU_COUNTRIES = frozenset({

@@ -14,8 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Kind = Literal["command", "event", "timer"]
 
-MinorUnits = Annotated[int, Field(ge=0, description="Money in integer minor units (cents).")]
-Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code.")]
+MinorUnits = Annotated[
+    int,
+    Field(
+        ge=0,
+        description="Money in integer minor units of its currency, with the currency's ISO 4217 "
+        "digits: 3845 is 38.45 EUR or 38.45 RUB, 1980 is 1980 JPY (the yen has no minor unit).",
+    ),
+]
+Currency = Annotated[str, Field(pattern=r"^[A-Z]{3}$", description="An ISO 4217 code, e.g. RUB.")]
 Sku = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Z0-9][A-Z0-9-]*$")]
 OrderId = Annotated[str, Field(min_length=1, max_length=64)]
 
@@ -74,4 +81,7 @@ class Money(_Frozen):
 class OrderLine(_Frozen):
     sku: Sku
     quantity: Annotated[int, Field(gt=0, le=10_000)]
-    unit_price: MinorUnits
+    unit_price: MinorUnits = Field(
+        description="The channel's price of one unit, in minor units of the order's currency: "
+        "authoritative, never converted."
+    )

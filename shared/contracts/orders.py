@@ -8,6 +8,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import EmailStr, Field
 
+from shared.currencies import ACCEPTED
+
 from .base import Currency, Message, MinorUnits, OrderLine, OrderMessage, _Frozen
 
 Language = Literal["en", "ru", "uk", "zh"]
@@ -82,8 +84,17 @@ class OrderSubmit(Message):
     external_id: Annotated[str, Field(min_length=1, max_length=100)]
     customer: Customer
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=200)]
-    currency: Currency
-    shipping_fee: MinorUnits = 0
+    currency: Currency = Field(
+        description="The order's currency: its prices, fee, total, payment and refunds are all in "
+        f"it. Accepted by default: {', '.join(ACCEPTED)} (intake's accepted_currencies). The "
+        "channel's prices in this currency are authoritative; orderflow never converts between "
+        "currencies."
+    )
+    shipping_fee: MinorUnits = Field(
+        default=0,
+        description="What the customer pays for delivery, as the channel priced it, in minor "
+        "units of the order's currency.",
+    )
     delivery: Delivery
     payment: PaymentInstruction
     submitted_at: datetime | None = None
@@ -117,6 +128,13 @@ class OrderPlaced(OrderMessage):
     )
 
 
+class Contact(_Frozen):
+    """Where to write about a submission whose customer part is invalid as a whole."""
+
+    email: EmailStr
+    language: Language = "en"
+
+
 class OrderRejected(OrderMessage):
     """The submission cannot become an order as it is (terminal, unless the channel corrects it):
     every problem found is listed, each naming its field. A corrected submission with the same
@@ -127,8 +145,15 @@ class OrderRejected(OrderMessage):
     channel: str
     external_id: str
     problems: Annotated[list[Problem], Field(min_length=1)]
-    customer: Customer | None = None
+    customer: Customer | None = Field(
+        default=None, description="The submission's customer, when that part of it is valid."
+    )
     attempt: Annotated[int, Field(ge=1, description="Which submission of this order failed.")] = 1
+    contact: Contact | None = Field(
+        default=None,
+        description="When the customer part is invalid but its e-mail address is valid: that "
+        "address (and the language, if valid), so the customer still hears of the rejection.",
+    )
 
 
 class CancelReason(StrEnum):

@@ -6,6 +6,8 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
+from pydantic import Field
+
 from .base import Money, OrderMessage
 from .orders import Address
 
@@ -28,7 +30,15 @@ class ShipmentDispatched(OrderMessage):
     service: str
     tracking_number: str
     expected_delivery: date
-    cost: Money
+    cost: Money = Field(
+        description="What the carrier charges us for the parcels, from the rate card, in the "
+        "rate card's currency (EUR): shipping's cost, not the customer's shipping fee."
+    )
+    cash_on_delivery: Money | None = Field(
+        default=None,
+        description="For cash on delivery: what the carrier collects from the customer, the "
+        "order's total in the order's currency.",
+    )
 
 
 class ShipmentInTransit(OrderMessage):

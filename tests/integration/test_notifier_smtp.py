@@ -75,7 +75,7 @@ def test_an_event_is_emailed_once_whatever_the_redeliveries(
     running.run_after_commit()
 
     [message] = server.received
-    assert message["Subject"] == "We have received your order ord-mail"
+    assert message["Subject"] == "We have received your order WEB-1001"
     assert running.sessions is not None
     with running.sessions() as session:
         announced = running.tables.outbox.about(session, "ord-mail")

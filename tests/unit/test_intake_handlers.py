@@ -62,7 +62,7 @@ DELIVERED_AT = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
 
 @pytest.fixture
 def service(clock: ManualClock) -> Service:
-    return worker.bootstrap(clock, IntakeSettings(max_order_total=100_000))
+    return worker.bootstrap(clock, IntakeSettings(max_order_total={"EUR": "1000"}))
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def uow(service: Service, session_for: Callable[[Service], Session]) -> IntakeUn
 
 @pytest.fixture
 def policy() -> OrderPolicy:
-    return OrderPolicy.from_settings(IntakeSettings(max_order_total=100_000))
+    return OrderPolicy.from_settings(IntakeSettings(max_order_total={"EUR": "1000"}))
 
 
 ESTIMATE = DeliveryEstimate(IntakeSettings().delivery_days)
@@ -181,7 +181,7 @@ def test_a_rejection_lists_every_problem_by_field(
             OrderLine(sku="MUG-BLUE", quantity=1, unit_price=0),
             OrderLine(sku="MUG-BLUE", quantity=2, unit_price=0),
         ],
-        currency="USD",
+        currency="SEK",
         delivery=Delivery(
             option=DeliveryOption.PICKUP_POINT,
             address=Address(line1="Rua 1", city="Porto Alegre", postal_code="90000", country="BR"),
@@ -227,7 +227,7 @@ def test_an_order_over_the_maximum_total_is_rejected(
     [problem] = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE)).problems
 
     assert problem.field == "total"
-    assert problem.message == "the order total 1004.95 EUR is over the 1000.00 limit"
+    assert problem.message == "the order total 1004.95 EUR is over the 1000.00 EUR limit"
 
 
 def test_the_accepted_currencies_come_from_settings(
@@ -238,6 +238,81 @@ def test_the_accepted_currencies_come_from_settings(
     [event] = service.handlers[OrderSubmit](order_submit(currency="GBP"), uow)
 
     assert isinstance(event, OrderPlaced)
+
+
+@pytest.mark.parametrize(
+    ("currency", "unit_price", "shipping_fee"),
+    [("RUB", 119_000, 49_000), ("UAH", 49_900, 7_000), ("CNY", 9_900, 1_500), ("JPY", 1_800, 700)],
+)
+def test_orders_in_the_customers_currencies_are_placed_by_default(
+    currency: str,
+    unit_price: int,
+    shipping_fee: int,
+    uow: IntakeUnitOfWork,
+    clock: ManualClock,
+) -> None:
+    policy = OrderPolicy.from_settings(IntakeSettings())
+    submit = order_submit(
+        lines=[OrderLine(sku="MUG-BLUE", quantity=2, unit_price=unit_price)],
+        currency=currency,
+        shipping_fee=shipping_fee,
+    )
+
+    [placed] = on_order_submit(submit, uow, clock, policy, ESTIMATE)
+
+    assert isinstance(placed, OrderPlaced)
+    assert (placed.currency, placed.total) == (currency, 2 * unit_price + shipping_fee)
+
+
+def test_a_currency_not_accepted_is_named_with_the_accepted_ones(
+    uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    policy = OrderPolicy.from_settings(IntakeSettings(accepted_currencies=["RUB", "UAH", "JPY"]))
+
+    [problem] = rejection(
+        on_order_submit(order_submit(currency="EUR"), uow, clock, policy, ESTIMATE)
+    ).problems
+
+    assert problem == Problem(
+        field="currency", message="EUR is not accepted; accepted: JPY, RUB, UAH"
+    )
+
+
+def test_the_limits_are_per_currency_and_shown_with_its_decimals(
+    uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    policy = OrderPolicy.from_settings(
+        IntakeSettings(max_order_total={"JPY": "100000"}, cash_on_delivery_max_total={"RUB": "500"})
+    )
+    yen = order_submit(
+        lines=[OrderLine(sku="MUG-BLUE", quantity=60, unit_price=1_800)],
+        currency="JPY",
+        shipping_fee=700,
+    )
+    roubles = order_submit(
+        external_id="WEB-2",
+        lines=[OrderLine(sku="MUG-BLUE", quantity=1, unit_price=49_999)],
+        currency="RUB",
+        shipping_fee=2,
+        payment=PaymentInstruction(method=PaymentMethod.CASH_ON_DELIVERY),
+    )
+
+    [over_total] = rejection(on_order_submit(yen, uow, clock, policy, ESTIMATE)).problems
+    [over_cash] = rejection(on_order_submit(roubles, uow, clock, policy, ESTIMATE)).problems
+
+    assert over_total.message == "the order total 108700 JPY is over the 100000 JPY limit"
+    assert over_cash.message == (
+        "cash on delivery is limited to 500.00 RUB; the order total is 500.01 RUB"
+    )
+
+
+def test_a_limit_the_currency_cannot_express_or_a_missing_one_stops_the_start() -> None:
+    with pytest.raises(ValueError, match="a JPY amount has no decimals"):
+        IntakeSettings(max_order_total={"JPY": "99.5"})
+    with pytest.raises(ValueError, match="no limit for the accepted SEK"):
+        IntakeSettings(accepted_currencies=["EUR", "SEK"])
+    with pytest.raises(ValueError, match="not ISO 4217 currency codes: EURO"):
+        IntakeSettings(accepted_currencies=["EURO"])
 
 
 def test_bootstrap_reads_settings_from_the_environment(
@@ -305,7 +380,7 @@ def test_cash_on_delivery_is_refused_for_pickup_point_delivery(
 def test_cash_on_delivery_is_refused_above_its_maximum_total(
     uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    policy = OrderPolicy.from_settings(IntakeSettings(cash_on_delivery_max_total=2995))
+    policy = OrderPolicy.from_settings(IntakeSettings(cash_on_delivery_max_total={"EUR": "29.95"}))
     over = cash_on_delivery(external_id="WEB-2", shipping_fee=496)
 
     [placed] = on_order_submit(cash_on_delivery(), uow, clock, policy, ESTIMATE)
@@ -401,7 +476,7 @@ def test_a_corrected_submission_places_the_rejected_order_under_the_same_id(
     uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
 ) -> None:
     rejected = rejection(
-        on_order_submit(order_submit(currency="USD"), uow, clock, policy, ESTIMATE)
+        on_order_submit(order_submit(currency="SEK"), uow, clock, policy, ESTIMATE)
     )
 
     [placed] = on_order_submit(order_submit(), uow, clock, policy, ESTIMATE)
@@ -415,7 +490,7 @@ def test_a_corrected_submission_places_the_rejected_order_under_the_same_id(
 def test_a_correction_that_is_still_wrong_is_rejected_again_with_the_new_problems(
     uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
 ) -> None:
-    first = rejection(on_order_submit(order_submit(currency="USD"), uow, clock, policy, ESTIMATE))
+    first = rejection(on_order_submit(order_submit(currency="SEK"), uow, clock, policy, ESTIMATE))
     tokenless = order_submit(payment=PaymentInstruction(method=PaymentMethod.CARD))
 
     second = rejection(on_order_submit(tokenless, uow, clock, policy, ESTIMATE))
@@ -441,6 +516,36 @@ def test_a_submission_failing_its_schema_is_rejected_with_every_schema_problem(
     assert [problem.field for problem in rejected.problems] == ["lines[0].quantity", "currency"]
     assert (rejected.channel, rejected.external_id) == ("web", "WEB-1001")
     assert rejected.customer is not None and rejected.customer.email == "ada@example.com"
+
+
+@pytest.mark.parametrize(
+    ("customer", "contact"),
+    [
+        ({"name": "", "email": "ivan@example.com", "language": "ru"}, ("ivan@example.com", "ru")),
+        (
+            {"name": "Ivan", "email": "ivan@example.com", "language": "de"},
+            ("ivan@example.com", "en"),
+        ),
+        ({"email": "ivan@example.com"}, ("ivan@example.com", "en")),
+        ({"name": "Ivan", "email": "ivan(at)example", "language": "ru"}, None),
+    ],
+    ids=["bad name", "bad language", "no name", "bad address"],
+)
+def test_a_rejection_whose_customer_is_invalid_names_its_address_if_that_is_valid(
+    customer: dict[str, str],
+    contact: tuple[str, str] | None,
+    uow: IntakeUnitOfWork,
+    clock: ManualClock,
+) -> None:
+    data = order_submit().model_dump(mode="json")
+    data["customer"] = customer
+    envelope = submit_envelope(data)
+
+    rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
+
+    assert rejected.customer is None
+    told = rejected.contact
+    assert (told.email, told.language) == contact if told else contact is None
 
 
 def test_the_runtime_calls_the_invalid_submission_handler_with_envelope_and_problem(
@@ -618,7 +723,7 @@ def test_the_store_lists_recent_orders_and_counts_them_by_status(
     first = place(uow, clock, policy)
     clock.advance(timedelta(minutes=1))
     on_order_submit(
-        order_submit(external_id="WEB-1002", currency="USD"), uow, clock, policy, ESTIMATE
+        order_submit(external_id="WEB-1002", currency="SEK"), uow, clock, policy, ESTIMATE
     )
 
     recent = uow.orders.recent()

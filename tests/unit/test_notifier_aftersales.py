@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 (Russian, Ukrainian and Chinese text)
 """Notifier's after-sales messages, as a specification: an RMA, a refused request, goods received
 back, an RMA that expired, and a replacement, which travels as an order of its own (its id is
 the case id ``<order>.<n>``) and names its recipient, so its shipments reach the customer."""
@@ -91,7 +92,7 @@ def refused(request_id: str = "req-9", request: str = "resend") -> AftersalesReq
         request_id=request_id,
         request=request,
         reason="window_closed",
-        detail="the resend window of order ord-1 closed on 2026-03-18",
+        detail="the resend window of order WEB-1001 closed on 2026-03-18",
     )
 
 
@@ -187,10 +188,10 @@ def test_an_rma_tells_the_number_to_write_on_the_parcel_the_lines_and_the_date_t
 
     notification = queued(uow, "return.authorized")
     body = notification.body or ""
-    assert notification.subject == "Return ord-1.1 authorized for your order ord-1"
+    assert notification.subject == "Return ord-1.1 authorized for your order WEB-1001"
     assert "  2 x MUG-BLUE\n" in body
     assert "Return number: ord-1.1" in body
-    assert "Send by:       2026-03-18" in body
+    assert "Send by:       18 March 2026" in body
     assert "write the return number ord-1.1 clearly on the parcel" in body
     assert "we will refund them" in body
     assert "replacement" not in body
@@ -204,7 +205,7 @@ def test_an_exchange_rma_says_a_replacement_goes_out_once_the_goods_arrive(
     tell(authorized(Resolution.EXCHANGE))
 
     notification = queued(uow, "return.authorized")
-    assert notification.subject == "Exchange ord-1.1 authorized for your order ord-1"
+    assert notification.subject == "Exchange ord-1.1 authorized for your order WEB-1001"
     assert "send you a replacement as soon as the goods arrive" in (notification.body or "")
 
 
@@ -213,13 +214,17 @@ def test_an_exchange_rma_says_a_replacement_goes_out_once_the_goods_arrive(
     [
         (
             "ru",
-            "Обмен ord-1.1 по заказу ord-1 одобрен",
-            ["Номер возврата: ord-1.1", "Отправить до:   2026-03-18", "отправим вам замену"],
+            "Обмен ord-1.1 по заказу WEB-1001 одобрен",
+            [
+                "Номер возврата: ord-1.1",
+                "Отправить до:   18 марта 2026\u202fг.",
+                "отправим вам замену",
+            ],
         ),
         (
             "zh",
-            "您订单 ord-1 的换货申请已批准，退货编号 ord-1.1",  # noqa: RUF001
-            ["退货编号：ord-1.1", "寄回截止：2026-03-18", "换货商品"],  # noqa: RUF001
+            "您订单 WEB-1001 的换货申请已批准，退货编号 ord-1.1",
+            ["退货编号：ord-1.1", "寄回截止：2026年3月18日", "换货商品"],
         ),
     ],
 )
@@ -256,9 +261,9 @@ def test_a_refused_request_says_which_request_and_why(
 
     notification = queued(uow, "aftersales.request_refused")
     body = notification.body or ""
-    assert notification.subject == f"We could not accept {asked} for order ord-1"
+    assert notification.subject == f"We could not accept {asked} for order WEB-1001"
     assert "(request req-9), because the time for such requests has run out:" in body
-    assert "  the resend window of order ord-1 closed on 2026-03-18\n" in body
+    assert "  the resend window of order WEB-1001 closed on 2026-03-18\n" in body
 
 
 def test_a_refusal_for_an_unknown_reason_shows_its_code(
@@ -278,13 +283,13 @@ def test_a_refusal_for_an_unknown_reason_shows_its_code(
     [
         (
             "uk",
-            "Ми не змогли прийняти вашу заявку на обмін за замовленням ord-1",
+            "Ми не змогли прийняти вашу заявку на обмін за замовленням WEB-1001",
             "(заявка req-9): строк подання таких заявок минув.",
         ),
         (
             "zh",
-            "我们无法受理您订单 ord-1 的换货申请",
-            "（申请编号 req-9），原因是：此类申请的期限已过。",  # noqa: RUF001
+            "我们无法受理您订单 WEB-1001 的换货申请",
+            "（申请编号 req-9），原因是：此类申请的期限已过。",
         ),
     ],
 )
@@ -298,7 +303,7 @@ def test_a_refusal_is_written_in_the_customer_s_language(
     notification = queued(uow, "aftersales.request_refused")
     assert (notification.language, notification.subject) == (language, subject)
     assert phrase in (notification.body or "")
-    assert "the resend window of order ord-1 closed on 2026-03-18" in (notification.body or "")
+    assert "the resend window of order WEB-1001 closed on 2026-03-18" in (notification.body or "")
 
 
 # -- goods received back --------------------------------------------------------------------
@@ -313,7 +318,7 @@ def test_goods_received_for_a_refund_tell_the_amount(uow: NotifierUnitOfWork, te
     body = notification.body or ""
     assert notification.subject == "We have received your return ord-1.1"
     assert "  2 x MUG-BLUE\n" in body
-    assert "We will refund you 25.00 EUR.\n" in body
+    assert "We will refund you 25,00\xa0€.\n" in body
     assert "damaged" not in body
 
 
@@ -326,7 +331,7 @@ def test_damaged_goods_received_say_they_lowered_the_refund(
 
     body = queued(uow, "return.received").body or ""
     assert "  2 x MUG-BLUE (1 damaged)\n" in body
-    assert "We will refund you 18.75 EUR. Damaged items are refunded only in part" in body
+    assert "We will refund you 18,75\xa0€. Damaged items are refunded only in part" in body
 
 
 def test_goods_received_all_damaged_and_worth_nothing_say_so(
@@ -338,7 +343,7 @@ def test_goods_received_all_damaged_and_worth_nothing_say_so(
 
     body = queued(uow, "return.received").body or ""
     assert "we cannot refund anything for them" in body
-    assert "0.00 EUR" not in body
+    assert "0,00" not in body
 
 
 def test_goods_received_for_an_exchange_say_the_replacement_is_on_its_way(
@@ -359,12 +364,12 @@ def test_goods_received_for_an_exchange_say_the_replacement_is_on_its_way(
         (
             "ru",
             "Мы получили ваш возврат ord-1.1",
-            ["2 x MUG-BLUE (повреждено: 1)", "Мы вернём вам 18.75 EUR.", "только часть стоимости"],
+            ["2 x MUG-BLUE (повреждено: 1)", "Мы вернём вам 18,75\xa0€.", "только часть стоимости"],
         ),
         (
             "uk",
             "Ми отримали ваше повернення ord-1.1",
-            ["2 x MUG-BLUE (пошкоджено: 1)", "Ми повернемо вам 18.75 EUR.", "лише частина"],
+            ["2 x MUG-BLUE (пошкоджено: 1)", "Ми повернемо вам 18,75\xa0€.", "лише частина"],
         ),
     ],
 )
@@ -445,32 +450,36 @@ def test_after_sales_events_before_the_order_is_known_follow_it_in_the_order_of_
 def test_a_replacement_is_told_to_the_customer_it_names(
     uow: NotifierUnitOfWork, clock: ManualClock, tell: Tell
 ) -> None:
+    tell(placed())
+
     assert tell(replacement()) == []
 
     notification = queued(uow, "replacement.requested", CASE)
     body = notification.body or ""
     assert (notification.email, notification.language) == ("ada@example.com", "en")
     assert notification.queued_at == clock.now()
-    assert notification.subject == "We are sending the replacement for your order ord-1"
-    assert "from your order ord-1, we are sending you these items, free of charge:" in body
+    assert notification.subject == "We are sending the replacement for your order WEB-1001"
+    assert "from your order WEB-1001, we are sending you these items, free of charge:" in body
     assert "  1 x MUG-BLUE\n" in body
-    assert "Delivery to Berlin (DE), parcel reference ord-1.2." in body
+    assert "Delivery to Berlin (Germany), parcel reference ord-1.2." in body
     assert "customer" not in notification.context
 
 
 def test_a_resend_is_told_as_the_missing_items(uow: NotifierUnitOfWork, tell: Tell) -> None:
+    tell(placed())
+
     tell(replacement("resend"))
 
     notification = queued(uow, "replacement.requested", CASE)
-    assert notification.subject == "We are sending the missing items of your order ord-1"
-    assert "items were missing from your order ord-1" in (notification.body or "")
+    assert notification.subject == "We are sending the missing items of your order WEB-1001"
+    assert "items were missing from your order WEB-1001" in (notification.body or "")
 
 
 @pytest.mark.parametrize(
     ("language", "subject", "phrase"),
     [
-        ("ru", "Мы отправляем недостающие товары из заказа ord-1", "номер отправления ord-1.2"),
-        ("zh", "我们正在为您补发订单 ord-1 的缺件商品", "包裹编号：ord-1.2"),  # noqa: RUF001
+        ("ru", "Мы отправляем недостающие товары из заказа WEB-1001", "номер отправления ord-1.2"),
+        ("zh", "我们正在为您补发订单 WEB-1001 的缺件商品", "包裹编号：ord-1.2"),
     ],
 )
 def test_a_replacement_is_written_in_the_language_of_the_customer_it_names(
@@ -496,6 +505,7 @@ SHIPMENTS: list[type[Message]] = [
 def test_the_replacement_s_shipments_reach_the_customer(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
+    tell(placed())
     tell(replacement())
 
     for kind in SHIPMENTS:
@@ -504,7 +514,7 @@ def test_the_replacement_s_shipments_reach_the_customer(
     told = {n.about: n for n in uow.notifications.for_order(CASE)}
     assert {n.status for n in told.values()} == {"pending"}
     assert {n.email for n in told.values()} == {"ada@example.com"}
-    parcel = "replacement parcel ord-1.2 for your order ord-1"
+    parcel = "replacement parcel for your order WEB-1001"
     assert told["shipment.dispatched"].subject == f"The {parcel} is on its way"
     assert f"the {parcel} has left our warehouse with DHL (express)" in (
         told["shipment.dispatched"].body or ""
@@ -521,13 +531,14 @@ def test_the_replacement_s_shipments_reach_the_customer(
 def test_the_replacement_s_shipments_are_told_in_the_customer_s_language(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
+    tell(placed())
     tell(replacement(language="ru"))
 
     tell(of_replacement(ShipmentReturned))
 
     notification = queued(uow, "shipment.returned", CASE)
     assert notification.language == "ru"
-    assert notification.subject == "Посылка ord-1.2 по вашему заказу ord-1 вернулась к нам"
+    assert notification.subject == "Посылка с заменой по вашему заказу WEB-1001 вернулась к нам"
     assert "возместим вам стоимость этих товаров" in (notification.body or "")
 
 
@@ -552,3 +563,62 @@ def test_the_replacement_s_shipments_before_it_was_named_follow_it(
         "shipment.delivered",
     ]
     assert uow.notifications.waiting(CASE) == []
+
+
+@pytest.mark.parametrize(
+    ("language", "subjects"),
+    [
+        (
+            "en",
+            [
+                "The parcel with the missing items for your order WEB-1001 is on its way",
+                "The parcel with the missing items for your order WEB-1001 has been delivered",
+            ],
+        ),
+        (
+            "ru",
+            [
+                "Посылка с недостающими товарами по вашему заказу WEB-1001 в пути",
+                "Посылка с недостающими товарами по вашему заказу WEB-1001 доставлена",
+            ],
+        ),
+        (
+            "uk",
+            [
+                "Посилка з відсутніми товарами за вашим замовленням WEB-1001 в дорозі",
+                "Посилку з відсутніми товарами за вашим замовленням WEB-1001 доставлено",
+            ],
+        ),
+        ("zh", ["您订单 WEB-1001 的补发包裹已发货", "您订单 WEB-1001 的补发包裹已送达"]),
+    ],
+)
+def test_a_resend_s_parcel_is_the_missing_items_and_an_exchange_s_the_replacement(
+    language: str, subjects: list[str], uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    tell(placed())
+    tell(replacement("resend", language=language))
+    exchange = replacement(language=language).model_copy(update={"order_id": "ord-1.3"})
+    tell(exchange)
+
+    for kind in (ShipmentDispatched, ShipmentDelivered):
+        tell(of_replacement(kind))
+        tell(of_replacement(kind).model_copy(update={"order_id": "ord-1.3"}))
+
+    resent = [queued(uow, about, CASE).subject for about in SHIPMENT_TYPES]
+    exchanged = [queued(uow, about, "ord-1.3").subject for about in SHIPMENT_TYPES]
+    assert resent == subjects
+    assert set(resent).isdisjoint(exchanged)
+    if language == "zh":
+        assert all("换货包裹" in subject for subject in exchanged)
+
+
+SHIPMENT_TYPES = ["shipment.dispatched", "shipment.delivered"]
+
+
+def test_a_replacement_of_an_order_not_heard_of_goes_by_the_original_order_s_id(
+    uow: NotifierUnitOfWork, tell: Tell
+) -> None:
+    tell(replacement())
+
+    notification = queued(uow, "replacement.requested", CASE)
+    assert notification.subject == "We are sending the replacement for your order ord-1"

@@ -110,7 +110,7 @@ NotifierFor = Callable[[NotifierSettings], Notifier]
 
 def placed(order_id: str = "ord-1", email: str = ADA, language: str = "en") -> Message:
     customer = Customer(name="Ada Lovelace", email=email, language=language)  # type: ignore[arg-type]
-    return order_placed(order_id, customer=customer)
+    return order_placed(order_id, customer=customer, external_id=order_id.replace("ord", "WEB"))
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
@@ -132,7 +132,7 @@ def test_a_pending_notification_is_sent_after_the_commit_marked_sent_and_announc
 
     [message] = server.received
     [notification] = notifier.notifications()
-    assert message["Subject"] == "Мы получили ваш заказ ord-1"
+    assert message["Subject"] == "Мы получили ваш заказ WEB-1"
     assert (message["To"], message["From"]) == (ADA, "orderflow <orders@orderflow.example>")
     assert message["Message-ID"] == f"<{notification.id}@orderflow>"
     assert message["Content-Language"] == "ru"
@@ -167,8 +167,8 @@ def test_a_redelivered_event_sends_nothing_more(
 
     assert notifier.courier() == 0
     assert server.subjects() == [
-        "We have received your order ord-1",
-        "Your order ord-1 has been cancelled",
+        "We have received your order WEB-1",
+        "Your order WEB-1 has been cancelled",
     ]
 
 
@@ -187,10 +187,10 @@ def test_every_event_of_an_order_arrives_once_in_the_order_of_its_life(
     replacement = replacement_of("ord-1")
     abouts = [n.about for n in notifier.notifications() + notifier.notifications(replacement)]
     assert len(server.received) == len(early) + 1 == len(notifier.announced())
-    assert server.subjects()[0] == "We have received your order ord-1"
+    assert server.subjects()[0] == "We have received your order WEB-1001"
     assert server.subjects()[-2:] == [
-        "Your order ord-1 has been cancelled",
-        "We have refunded 29.95 EUR for your order ord-1",
+        "Your order WEB-1001 has been cancelled",
+        "We have refunded 29,95\xa0€ for your order WEB-1001",
     ]
     assert set(abouts) == set(events) - {"order.rejected"}
 
@@ -303,7 +303,7 @@ def test_an_unreachable_server_leaves_everything_pending_until_it_is_back(
 
     with mail_server(port) as server:
         assert notifier.courier() == 1
-    assert server.subjects() == ["We have received your order ord-1"]
+    assert server.subjects() == ["We have received your order WEB-1"]
 
 
 # -- without an SMTP server: the maildir ----------------------------------------------------
@@ -324,8 +324,8 @@ def test_without_an_smtp_host_mail_goes_into_a_maildir(
     ]
     assert all(isinstance(m, EmailMessage) for m in messages)
     assert sorted(str(m["Subject"]) for m in messages) == [
-        "Ми отримали ваше замовлення ord-2",
-        "我们已收到您的订单 ord-1",
+        "Ми отримали ваше замовлення WEB-2",
+        "我们已收到您的订单 WEB-1",
     ]
     assert len(list((maildir / "new").iterdir())) == 2
     assert notifier.courier() == 0 and len(box) == 2

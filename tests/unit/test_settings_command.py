@@ -43,7 +43,9 @@ def test_formats_come_from_the_types_and_names() -> None:
     assert (
         found["ORDERFLOW_RETRY_DELAYS_SECONDS"].format == "JSON list of seconds (decimals allowed)"
     )
-    assert found["ORDERFLOW_INTAKE_MAX_ORDER_TOTAL"].format.startswith("minor units")
+    assert found["ORDERFLOW_INTAKE_MAX_ORDER_TOTAL"].format == (
+        "JSON object: ISO 4217 code to an amount in that currency's units"
+    )
     assert found["ORDERFLOW_STOCK_BACKORDER_GRACE_DAYS"].format == "days; ≥ 0 and ≤ 365"
     assert found["ORDERFLOW_NOTIFIER_SMTP_PASSWORD"].default == "unset"
 

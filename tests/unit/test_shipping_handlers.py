@@ -16,7 +16,7 @@ from sqlalchemy import String, select
 from sqlalchemy.orm import Session
 
 from services.shipping import worker
-from services.shipping.carrier import BookingRequest, SimulatedCarrier
+from services.shipping.carrier import Booking, BookingRequest, SimulatedCarrier
 from services.shipping.handlers import (
     on_carrier_tracking_update,
     on_fulfillment_packed,
@@ -43,6 +43,8 @@ from shared.contracts import (
     OrderPlaced,
     Parcel,
     ParcelItem,
+    PaymentInstruction,
+    PaymentMethod,
     ReplacementRequested,
     ShipmentAddressChanged,
     ShipmentAddressChangeRefused,
@@ -205,6 +207,40 @@ def test_books_the_cheapest_standard_service_once_both_halves_are_known(
     shipment = uow.shipments.by_tracking_number(dispatched.tracking_number)
     assert shipment is not None and shipment.status == ShipmentStatus.BOOKED
     assert shipment.weight_grams == 1200
+
+
+class RecordingCarrier:
+    """The simulated carrier, keeping each booking request it was given."""
+
+    def __init__(self, carrier: SimulatedCarrier) -> None:
+        self.carrier, self.requests = carrier, list[BookingRequest]()
+
+    def book(self, request: BookingRequest) -> Booking:
+        self.requests.append(request)
+        return self.carrier.book(request)
+
+
+def test_cash_on_delivery_books_the_order_total_in_its_currency_for_the_carrier_to_collect(
+    uow: ShippingUnitOfWork, deps: dict[str, Any]
+) -> None:
+    carrier = RecordingCarrier(deps["carrier"])
+    deps = {**deps, "carrier": carrier}
+    cod = placed().model_copy(
+        update={
+            "currency": "UAH",
+            "total": 56_900,
+            "payment": PaymentInstruction(method=PaymentMethod.CASH_ON_DELIVERY),
+        }
+    )
+    card = placed(order_id="ord-2").model_copy(update={"currency": "UAH"})
+
+    by_cash = book(uow, deps, cod, packed(1.2))
+    by_card = book(uow, deps, card, packed(1.2, order_id="ord-2"))
+
+    to_collect = Money(amount=56_900, currency="UAH")
+    assert [r.cash_on_delivery for r in carrier.requests] == [to_collect, None]
+    assert (by_cash.cash_on_delivery, by_card.cash_on_delivery) == (to_collect, None)
+    assert by_cash.cost == Money(amount=529, currency="EUR"), "the rate card's cost, in EUR"
 
 
 def test_the_carrier_schedules_its_scans_after_booking(
