@@ -20,7 +20,7 @@ from shared import metrics
 from shared.clock import Clock, SystemClock
 from shared.contracts import Message, contract_for
 from shared.crash import CrashPoints
-from shared.envelope import Envelope, wrap
+from shared.envelope import CONTENT_TYPE, Envelope, wrap
 from shared.errors import is_transient
 from shared.handlers import Service, call
 from shared.health import Health
@@ -69,8 +69,11 @@ class Handling:
         self.publisher = Publisher(self.name, self.link, self.topology, self.crash)
         self._unmarked: list[str] = []
 
-    def _inbound(self, envelope: Envelope, **context: Any) -> Inbound:
-        return admit(self.service, envelope, **context)
+    def _inbound(
+        self, envelope: Envelope, content_type: str | None = CONTENT_TYPE, **context: Any
+    ) -> Inbound:
+        """A delivery, sent as ``content_type``, or a row of the worker's own timer table."""
+        return admit(self.service, envelope, content_type, **context)
 
     def _database_answers(self) -> bool:
         """Whether the database answers a trivial query: an outage, or just this message?"""
@@ -176,7 +179,8 @@ class Handling:
         log.error("%s: %s %s failed (%s): %r", self.name, envelope.type, envelope.id, kind, failure)
         metrics.MESSAGES.labels(self.name, envelope.type, "failed").inc()
         error = type(failure).__name__
-        return Parked(item.body, str(failure) or error, kind, item.origin, error, attempts)
+        reason = str(failure) or error
+        return Parked(item.body, reason, kind, item.origin, error, attempts, item.sent)
 
     def _transaction(
         self, items: list[Inbound], claim: Callable[[Session], list[Inbound]] | None = None
