@@ -1,4 +1,5 @@
-"""Operator actions that change one worker's own data, in that worker's database."""
+"""Operator actions that change one worker's own data, in that worker's database, announcing
+the change through its outbox (``shared.actions``)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import re
 from services.stock.admin import StockError, set_level, set_policy
 from services.stock.model import Item
 from services.stock.store import StockUnitOfWork
+from shared.actions import OutsideRelay, operate
 from shared.clock import SystemClock
 from shared.settings import Settings
 
 from .databases import WorkerDatabases
+from .workers import build
 
 SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,63}$")
 
@@ -27,10 +30,15 @@ def set_stock(
     if weight_grams is not None and weight_grams <= 0:
         raise StockRefused(f"weight-grams: must be more than 0, got {weight_grams}")
     dbs = WorkerDatabases(settings, ["stock"])
+    clock = SystemClock()
     try:
-        with dbs.session("stock") as session, session.begin():
-            uow = StockUnitOfWork(session)
-            return set_level(uow, sku, quantity, SystemClock().now(), location, weight_grams)
+        return operate(
+            build("stock"),
+            dbs.sessions["stock"],
+            lambda uow: set_level(uow, sku, quantity, clock.now(), location, weight_grams),
+            OutsideRelay("stock", settings),
+            clock,
+        )
     except StockError as error:
         raise StockRefused(str(error)) from None
     finally:

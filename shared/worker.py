@@ -37,10 +37,12 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from kombu.message import Message as Delivery
 
 from shared import metrics
+from shared.actions import Done, operate
 from shared.clock import Clock
 from shared.database import open_database
 from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem, decode
@@ -56,6 +58,8 @@ from shared.settings import Settings
 __all__ = ["RuntimeTables", "Worker"]
 
 log = logging.getLogger("orderflow.worker")
+
+T = TypeVar("T")
 
 OUTBOX_GRACE = timedelta(seconds=5)
 
@@ -134,6 +138,13 @@ class Worker(Handling):
                 raise
             log.warning("%s: published rows left unmarked (%r)", self.name, error)
         self.link.close()
+
+    def operate(self, action: Callable[[Any], Done[T]]) -> T:
+        """An operator action on this worker's database, for a process that runs the worker
+        (the embedded demo, tests): see ``shared.actions``. Its announcements go out through
+        this worker's own link at once."""
+        assert self.sessions is not None, "start() first"
+        return operate(self.service, self.sessions, action, self.publisher.announce, self.clock)
 
     # -- one pass ---------------------------------------------------------------------------
 
