@@ -4,7 +4,12 @@ the change through its outbox (``shared.actions``)."""
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterable
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.intake.store import IntakeUnitOfWork
 from services.stock.admin import StockError, set_level, set_policy
 from services.stock.model import Item
 from services.stock.store import StockUnitOfWork
@@ -66,5 +71,31 @@ def set_stock_policy(
             )
     except StockError as error:
         raise StockRefused(str(error)) from None
+    finally:
+        dbs.dispose()
+
+
+def unlisted_at_intake(intake: sessionmaker[Session], skus: Iterable[str]) -> set[str]:
+    """Those of ``skus`` intake's catalogue lacks (``intake``: its database): stock never
+    listed them, or intake has not heard yet. Orders for them would be rejected."""
+    wanted = set(skus)
+    with intake() as session:
+        return wanted - IntakeUnitOfWork(session).catalogue.listed(wanted)
+
+
+def await_listed(settings: Settings, skus: Iterable[str], timeout: float = 30.0) -> None:
+    """Wait until intake knows every SKU of ``skus`` (set with ``set_stock``), so orders for
+    them are judged on their merits; ``TimeoutError`` naming those it still does not know."""
+    wanted = set(skus)
+    dbs = WorkerDatabases(settings, ["intake"])
+    deadline = time.monotonic() + timeout
+    try:
+        while missing := unlisted_at_intake(dbs.sessions["intake"], wanted):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"intake does not know {', '.join(sorted(missing))} after {timeout:g}s; "
+                    "are the stock and intake workers running?"
+                )
+            time.sleep(0.05)
     finally:
         dbs.dispose()
