@@ -234,12 +234,14 @@ def running(
         replicas=replicas or {},
         metrics_port_base=metrics_port_base,
     )
-    cluster.start()
-    dbs = WorkerDatabases(settings)
-    run = Run(settings, cluster, dbs)
-    try:
+    dbs: WorkerDatabases | None = None
+    try:  # a start that fails half-way (no database connection left, say) stops what it started
+        cluster.start()
+        dbs = WorkerDatabases(settings)
+        run = Run(settings, cluster, dbs)
         run.stock_shelves()
         yield run
     finally:
         cluster.stop()
-        dbs.dispose()
+        if dbs is not None:
+            dbs.dispose()
