@@ -139,13 +139,14 @@ class Handling:
     def _failed(self, item: Inbound, failure: Exception, attempts: int) -> list[Parked]:
         """A message that failed on its own: parked if the error is permanent; if it is
         transient, the loop backs off while the database is down, else the message gets a
-        delayed try while ``retry_delays_seconds`` last, and is parked after the last."""
+        delayed try while ``retry_delays_seconds`` last, and is parked after the last (at once
+        if the timer table cannot keep it as it came)."""
         if not is_transient(failure):
             return [self._parked_failure(item, failure, attempts, "handler_error")]
         if not self._database_answers():
             raise DatabaseDown(f"{item.envelope.type} {item.envelope.id}: {failure!r}") from failure
         delays = self.settings.retry_delays_seconds
-        if item.retries >= len(delays):
+        if item.retries >= len(delays) or not item.waits_as_it_came:
             return [self._parked_failure(item, failure, attempts, "retries_exhausted")]
         self._retry_later(item, attempts, timedelta(seconds=delays[item.retries]))
         log.warning(

@@ -111,6 +111,13 @@ class Inbound:
         return body_of(self.delivery) if self.delivery else self.envelope.encode()
 
     @property
+    def waits_as_it_came(self) -> bool:
+        """Whether the timer table, which keeps only the envelope, can hold it for a delayed
+        try: not a delivery sent with a wrong content type, which would come back as if sent
+        right."""
+        return self.delivery is None or content_type_problem(self.delivery.content_type) is None
+
+    @property
     def sent(self) -> Sent:
         return Sent.of(self.delivery) if self.delivery else Sent.of_envelope(self.envelope)
 
