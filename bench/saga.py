@@ -31,7 +31,7 @@ from orderflow.catalogue import CATALOGUE
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.demo import extra
-from orderflow.operations import set_stock
+from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
 from orderflow.workers import NAMES
 from services.intake.store import IntakeUnitOfWork
@@ -77,6 +77,7 @@ def run_saga(settings: Settings, orders: int, log_dir: Path) -> dict[str, float]
     try:
         for product in CATALOGUE:
             set_stock(settings, product.sku, 10_000_000, product.location, product.weight_grams)
+        await_listed(settings, [product.sku for product in CATALOGUE])
         submissions = extra(orders, seed=2026)
         cpu_before = cluster.cpu_by_worker()
         broker_before, database_before = cpu_seconds_of("beam.smp"), cpu_seconds_of("postgres")

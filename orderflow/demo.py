@@ -41,6 +41,7 @@ from services.shipping.settings import ShippingSettings
 from services.stock.admin import set_level, set_policy
 from services.stock.store import StockUnitOfWork
 from services.warehouse.settings import WarehouseSettings
+from shared.actions import Done
 from shared.clock import ManualClock, SystemClock
 from shared.contracts import (
     Address,
@@ -67,6 +68,7 @@ from .catalogue import CATALOGUE, PRICE_LISTS, Product, shipping_fee
 from .channel import ChannelPublisher, submit_envelope
 from .databases import Entry, WorkerDatabases
 from .embedded import Cluster
+from .operations import unlisted_at_intake
 from .views import money, when
 
 HOUR = timedelta(hours=1)
@@ -705,13 +707,22 @@ def run_demo(console: Console, extra_orders: int = 6) -> None:
 
 
 def _stock_shelves(cluster: Cluster, clock: ManualClock) -> None:
-    sessions = cluster["stock"].sessions
-    assert sessions is not None
-    with sessions() as session, session.begin():
-        uow = StockUnitOfWork(session)
-        for p in [*CATALOGUE, BACKORDERED]:
+    """Stock every product, and wait until intake has heard stock list them all."""
+    products = [*CATALOGUE, BACKORDERED]
+
+    def shelve(uow: StockUnitOfWork) -> Done[None]:
+        listings = [
             set_level(uow, p.sku, p.on_hand, clock.now(), p.location, p.weight_grams)
+            for p in products
+        ]
         set_policy(uow, BACKORDERED.sku, backorder_allowed=True, lead_time_days=LEAD_TIME_DAYS)
+        return Done(None, [message for done in listings for message in done.announced])
+
+    cluster["stock"].operate(shelve)
+    intake = cluster["intake"].sessions
+    assert intake is not None
+    skus = [p.sku for p in products]
+    cluster.pump_until(lambda: not unlisted_at_intake(intake, skus), "intake knows every SKU")
 
 
 @dataclass

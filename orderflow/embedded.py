@@ -9,7 +9,7 @@ complaint windows pass in milliseconds, deterministically.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 
 from pydantic_settings import BaseSettings
@@ -65,6 +65,13 @@ class Cluster:
             if not done:
                 return total
         raise RuntimeError(f"still busy after {max_rounds} rounds")
+
+    def pump_until(self, condition: Callable[[], bool], what: str) -> None:
+        """Poll round-robin until ``condition`` holds; ``RuntimeError`` if the workers run out
+        of work first."""
+        while not condition():
+            if not self.step() and not condition():
+                raise RuntimeError(f"the workers have nothing left to do, and not: {what}")
 
     def next_timer(self) -> datetime | None:
         due = [d for d in (w.next_timer_due() for w in self.workers.values()) if d is not None]

@@ -1,16 +1,24 @@
-"""Operator actions that change one worker's own data, in that worker's database."""
+"""Operator actions that change one worker's own data, in that worker's database, announcing
+the change through its outbox (``shared.actions``)."""
 
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Iterable
 
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.intake.store import IntakeUnitOfWork
 from services.stock.admin import StockError, set_level, set_policy
 from services.stock.model import Item
 from services.stock.store import StockUnitOfWork
+from shared.actions import OutsideRelay, operate
 from shared.clock import SystemClock
 from shared.settings import Settings
 
 from .databases import WorkerDatabases
+from .workers import build
 
 SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,63}$")
 
@@ -27,10 +35,15 @@ def set_stock(
     if weight_grams is not None and weight_grams <= 0:
         raise StockRefused(f"weight-grams: must be more than 0, got {weight_grams}")
     dbs = WorkerDatabases(settings, ["stock"])
+    clock = SystemClock()
     try:
-        with dbs.session("stock") as session, session.begin():
-            uow = StockUnitOfWork(session)
-            return set_level(uow, sku, quantity, SystemClock().now(), location, weight_grams)
+        return operate(
+            build("stock"),
+            dbs.sessions["stock"],
+            lambda uow: set_level(uow, sku, quantity, clock.now(), location, weight_grams),
+            OutsideRelay("stock", settings),
+            clock,
+        )
     except StockError as error:
         raise StockRefused(str(error)) from None
     finally:
@@ -58,5 +71,31 @@ def set_stock_policy(
             )
     except StockError as error:
         raise StockRefused(str(error)) from None
+    finally:
+        dbs.dispose()
+
+
+def unlisted_at_intake(intake: sessionmaker[Session], skus: Iterable[str]) -> set[str]:
+    """Those of ``skus`` intake's catalogue lacks (``intake``: its database): stock never
+    listed them, or intake has not heard yet. Orders for them would be rejected."""
+    wanted = set(skus)
+    with intake() as session:
+        return wanted - IntakeUnitOfWork(session).catalogue.listed(wanted)
+
+
+def await_listed(settings: Settings, skus: Iterable[str], timeout: float = 30.0) -> None:
+    """Wait until intake knows every SKU of ``skus`` (set with ``set_stock``), so orders for
+    them are judged on their merits; ``TimeoutError`` naming those it still does not know."""
+    wanted = set(skus)
+    dbs = WorkerDatabases(settings, ["intake"])
+    deadline = time.monotonic() + timeout
+    try:
+        while missing := unlisted_at_intake(dbs.sessions["intake"], wanted):
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"intake does not know {', '.join(sorted(missing))} after {timeout:g}s; "
+                    "are the stock and intake workers running?"
+                )
+            time.sleep(0.05)
     finally:
         dbs.dispose()

@@ -1,8 +1,9 @@
 """The parking lot, for operators: read what the workers parked, replay it or purge it, audited.
 
 Each worker parks what it cannot handle in its own queue ``<namespace>.<worker>.parking`` (see
-``Worker._park``), with the reason, the kind of problem, the exception and the route in its
-``x-orderflow-*`` headers; a worker queue that dead-letters a message after its delivery limit
+``shared.inbound.Parked``): the body, AMQP properties and headers as the publisher sent them,
+and the reason, the kind of problem, the exception and the route in ``x-orderflow-*`` headers
+next to the publisher's; a worker queue that dead-letters a message after its delivery limit
 sends it there too, with RabbitMQ's ``x-death`` header instead.
 
 Reading loses nothing: every message is taken with ``basic.get`` without an ack and held until
@@ -15,8 +16,9 @@ length limit on it would let the broker drop parked messages, and the lot refuse
 A replay re-validates the message against the current contracts (and the worker's handler
 table), exactly as the worker will, and sends only what would be accepted: to the worker that
 parked it alone, on its own queue through the default exchange (the other subscribers had
-their copy), with a publisher confirm and ``mandatory`` set, under its original message id so
-the worker's inbox turns a replay of something already handled into a no-op. Only then is it
+their copy), with a publisher confirm and ``mandatory`` set, with the properties and headers it
+was sent with (its message id included) so the worker's inbox turns a replay of something
+already handled into a no-op and the sender still recognises it. Only then is it
 removed from the parking lot. Every replay and purge, dry runs included, leaves a row per
 message in ``parking_audit`` in the database of the worker whose lot it was.
 """
@@ -55,7 +57,7 @@ from shared.clock import Clock, SystemClock
 from shared.database import UtcDateTime, make_engine, of_subject
 from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode
 from shared.handlers import Service
-from shared.inbound import admit
+from shared.inbound import PARKING_HEADERS, SENT_PROPERTIES, admit
 from shared.settings import Settings
 from shared.topology import Topology
 
@@ -65,6 +67,8 @@ KINDS = ("malformed", "invalid", "unknown_type", "handler_error", "retries_exhau
 """The kinds the runtime writes today; filters accept whatever a header says."""
 
 HEADER = "x-orderflow-"
+BROKER_HEADERS = ("x-death", "x-delivery-count", "x-first-death-", "x-last-death-")
+"""Headers (or their prefixes) the broker adds when it dead-letters or redelivers."""
 DEAD_LETTER_KINDS = {"delivery_limit": "retries_exhausted"}
 CONFIRM_TIMEOUT = 30.0
 SETTLE_SECONDS = 3.0
@@ -97,9 +101,11 @@ class ParkedMessage:
     """The worker whose parking lot holds it, the one that parked it."""
     queue: str
     parking_id: str
-    """The AMQP message id of the parked copy (unique per parking)."""
+    """Unique per parking: its ``x-orderflow-parked-id`` (the copy's AMQP message id for one
+    parked before copies kept the publisher's)."""
     message_id: str
-    """The envelope's id when the body has one (the inbox's key), else ``parking_id``."""
+    """The envelope's id when the body has one (the inbox's key), else the publisher's message
+    id, else ``parking_id``."""
     type: str
     order_id: str
     kind: str
@@ -113,6 +119,18 @@ class ParkedMessage:
     body: bytes
     redelivered: bool
     delivery_tag: int = field(repr=False)
+    sent: Mapping[str, Any] | None = None
+    """The AMQP properties as the publisher set them (``SENT_PROPERTIES``); None for a copy
+    parked before copies kept them (its properties were the parking's own)."""
+    sent_headers: Mapping[str, Any] = field(default_factory=dict)
+    """The publisher's headers: the copy's, less the parking's and the broker's."""
+    route: str = ""
+    """The exchange and routing key the publisher sent it to (``<exchange>/<routing key>``)."""
+
+    @property
+    def content_type(self) -> str | None:
+        """The content type it was sent with (the standard one for an old-style copy)."""
+        return CONTENT_TYPE if self.sent is None else self.sent.get("content_type")
 
     @property
     def delivery_count(self) -> int:
@@ -130,9 +148,13 @@ def parse(worker: str, queue: str, raw: amqp.Message) -> ParkedMessage:
     body = raw.body if isinstance(raw.body, bytes) else str(raw.body).encode()
     peek = _peek(body)
     tag = int(raw.delivery_info["delivery_tag"])
-    parking_id = _text(properties.get("message_id")) or f"{queue}#{tag}"
+    parked_id = _text(headers.get(HEADER + "parked-id"))
+    parking_id = parked_id or _text(properties.get("message_id")) or f"{queue}#{tag}"
     death = _first_death(headers)
     kind = _text(headers.get(HEADER + "kind"))
+    old_style = bool(kind) and not parked_id
+    sent = None if old_style else {p: properties[p] for p in SENT_PROPERTIES if p in properties}
+    sent_id = _text((sent or {}).get("message_id"))
     reason = _text(headers.get(HEADER + "reason"))
     origin = _text(headers.get(HEADER + "origin"))
     parked_at = _time(headers.get(HEADER + "parked-at"))
@@ -147,7 +169,7 @@ def parse(worker: str, queue: str, raw: amqp.Message) -> ParkedMessage:
         worker=worker,
         queue=queue,
         parking_id=parking_id,
-        message_id=_text(peek.get("id")) or parking_id,
+        message_id=_text(peek.get("id")) or sent_id or parking_id,
         type=_text(peek.get("type")),
         order_id=_text(peek.get("subject")),
         kind=kind or "unknown",
@@ -161,7 +183,20 @@ def parse(worker: str, queue: str, raw: amqp.Message) -> ParkedMessage:
         body=body,
         redelivered=bool(raw.delivery_info.get("redelivered")),
         delivery_tag=tag,
+        sent=sent,
+        sent_headers={k: v for k, v in headers.items() if not _ours(k)},
+        route=_route(headers) or origin,
     )
+
+
+def _ours(header: str) -> bool:
+    """A header the parking or the broker added, not the publisher."""
+    return header in PARKING_HEADERS or header.startswith(BROKER_HEADERS)
+
+
+def _route(headers: Mapping[str, Any]) -> str:
+    exchange, key = headers.get(HEADER + "exchange"), headers.get(HEADER + "routing-key")
+    return f"{_text(exchange)}/{_text(key)}" if exchange is not None or key is not None else ""
 
 
 def _peek(body: bytes) -> dict[str, Any]:
@@ -466,7 +501,7 @@ class ParkingLot:
         checks (``shared.inbound.admit``), against the contracts and handler table of this code."""
         try:
             envelope = decode(message.body, self.settings.max_message_bytes)
-            admit(self._service(message.worker), envelope)
+            admit(self._service(message.worker), envelope, message.content_type)
         except InvalidMessage as problem:
             return None, problem.reason
         return envelope, None
@@ -511,16 +546,14 @@ class ParkingLot:
         self._returned.clear()
         outgoing = amqp.Message(
             message.body,
-            content_type=CONTENT_TYPE,
-            content_encoding="utf-8",
             delivery_mode=2,
-            message_id=envelope.id,
-            correlation_id=envelope.correlationid,
             application_headers={
+                **message.sent_headers,
                 HEADER + "replayed-from": message.parking_id,
                 HEADER + "replayed-by": self.who,
                 HEADER + "replayed-at": self.clock.now().isoformat(),
             },
+            **as_sent(message, envelope),
         )
         try:
             self._publisher.basic_publish_confirm(
@@ -577,6 +610,19 @@ class ParkingLot:
     def _record(self, outcomes: Sequence[Outcome]) -> None:
         if self.audit is not None:
             self.audit.record(outcomes, self.who, self.clock.now())
+
+
+def as_sent(message: ParkedMessage, envelope: Envelope) -> dict[str, Any]:
+    """The AMQP properties to replay ``message`` with: those its publisher set (the envelope's
+    id as the message id if it set none); for an old-style copy, the standard ones."""
+    if message.sent is None:
+        return {
+            "content_type": CONTENT_TYPE,
+            "content_encoding": "utf-8",
+            "message_id": envelope.id,
+            "correlation_id": envelope.correlationid,
+        }
+    return {"message_id": envelope.id, **message.sent}
 
 
 def _close_quietly(channel: Any) -> None:

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.contracts import Message, contract_for
 
 CONTENT_TYPE = "application/cloudevents+json"
+CONTENT_TYPE_FIELD = "(content_type)"
+"""The field a wrong AMQP content type is reported under (it is no field of the envelope)."""
 
 
 class InvalidMessage(Exception):
@@ -83,6 +85,27 @@ class Envelope(BaseModel):
 
     def encode(self) -> bytes:
         return self.body
+
+
+def content_type_problem(content_type: str | None) -> str | None:
+    """Why a message's AMQP content type is not the one every message is sent as, or None.
+
+    Messages are CloudEvents in structured mode: ``application/cloudevents+json``, in any case,
+    with parameters allowed; a charset must be UTF-8, the only one JSON knows. Anything else,
+    and no content type at all, is refused even when the body would parse: a sender that
+    labels its messages wrongly is one whose bytes nobody should guess at.
+    """
+    if not content_type or not content_type.strip():
+        return f"the message has no content type; accepted: {CONTENT_TYPE}"
+    media, *parameters = content_type.split(";")
+    if media.strip().lower() != CONTENT_TYPE:
+        return f"{content_type.strip()} is not accepted; accepted: {CONTENT_TYPE}"
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            return f"charset {value.strip()} is not accepted; accepted: utf-8"
+    return None
 
 
 def new_message_id() -> str:

@@ -20,7 +20,7 @@ from shared import metrics
 from shared.clock import Clock, SystemClock
 from shared.contracts import Message, contract_for
 from shared.crash import CrashPoints
-from shared.envelope import Envelope, wrap
+from shared.envelope import CONTENT_TYPE, Envelope, wrap
 from shared.errors import is_transient
 from shared.handlers import Service, call
 from shared.health import Health
@@ -69,8 +69,11 @@ class Handling:
         self.publisher = Publisher(self.name, self.link, self.topology, self.crash)
         self._unmarked: list[str] = []
 
-    def _inbound(self, envelope: Envelope, **context: Any) -> Inbound:
-        return admit(self.service, envelope, **context)
+    def _inbound(
+        self, envelope: Envelope, content_type: str | None = CONTENT_TYPE, **context: Any
+    ) -> Inbound:
+        """A delivery, sent as ``content_type``, or a row of the worker's own timer table."""
+        return admit(self.service, envelope, content_type, **context)
 
     def _database_answers(self) -> bool:
         """Whether the database answers a trivial query: an outage, or just this message?"""
@@ -136,13 +139,14 @@ class Handling:
     def _failed(self, item: Inbound, failure: Exception, attempts: int) -> list[Parked]:
         """A message that failed on its own: parked if the error is permanent; if it is
         transient, the loop backs off while the database is down, else the message gets a
-        delayed try while ``retry_delays_seconds`` last, and is parked after the last."""
+        delayed try while ``retry_delays_seconds`` last, and is parked after the last (at once
+        if the timer table cannot keep it as it came)."""
         if not is_transient(failure):
             return [self._parked_failure(item, failure, attempts, "handler_error")]
         if not self._database_answers():
             raise DatabaseDown(f"{item.envelope.type} {item.envelope.id}: {failure!r}") from failure
         delays = self.settings.retry_delays_seconds
-        if item.retries >= len(delays):
+        if item.retries >= len(delays) or not item.waits_as_it_came:
             return [self._parked_failure(item, failure, attempts, "retries_exhausted")]
         self._retry_later(item, attempts, timedelta(seconds=delays[item.retries]))
         log.warning(
@@ -176,7 +180,8 @@ class Handling:
         log.error("%s: %s %s failed (%s): %r", self.name, envelope.type, envelope.id, kind, failure)
         metrics.MESSAGES.labels(self.name, envelope.type, "failed").inc()
         error = type(failure).__name__
-        return Parked(item.body, str(failure) or error, kind, item.origin, error, attempts)
+        reason = str(failure) or error
+        return Parked(item.body, reason, kind, item.origin, error, attempts, item.sent)
 
     def _transaction(
         self, items: list[Inbound], claim: Callable[[Session], list[Inbound]] | None = None

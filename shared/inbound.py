@@ -3,36 +3,90 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from kombu.message import Message as Delivery
 
 from shared.contracts import Message, contract_for
-from shared.envelope import Envelope, InvalidMessage, open_payload
+from shared.envelope import (
+    CONTENT_TYPE,
+    CONTENT_TYPE_FIELD,
+    Envelope,
+    InvalidMessage,
+    content_type_problem,
+    open_payload,
+)
 from shared.handlers import Service
 from shared.messaging import Outgoing
 from shared.topology import Topology
+
+SENT_PROPERTIES = (
+    "message_id",
+    "correlation_id",
+    "content_type",
+    "content_encoding",
+    "reply_to",
+    "timestamp",
+    "type",
+    "app_id",
+)
+"""The AMQP properties a parked copy keeps as its publisher set them. Not ``expiration`` (the
+copy would expire in the parking lot) nor ``user_id`` (the broker refuses another user's)."""
+
+PARKING_HEADERS = frozenset(
+    "x-orderflow-" + name
+    for name in (
+        "parked-id",
+        "reason",
+        "kind",
+        "exception",
+        "worker",
+        "origin",
+        "exchange",
+        "routing-key",
+        "attempts",
+        "parked-at",
+    )
+)
+"""The headers the runtime adds to a parked copy, next to the publisher's own."""
 
 
 class UnknownType(InvalidMessage):
     """A message type the worker has no handler for."""
 
 
-def admit(service: Service, envelope: Envelope, **context: Any) -> Inbound:
-    """``envelope`` as ``service``'s worker takes it: its payload opened, or its problem kept
-    for the service's invalid-message handler. Raises ``UnknownType`` or ``InvalidMessage``
-    for what the worker parks instead (``context`` goes into the ``Inbound``)."""
+def admit(
+    service: Service, envelope: Envelope, content_type: str | None, **context: Any
+) -> Inbound:
+    """``envelope``, sent as ``content_type``, as ``service``'s worker takes it: its payload
+    opened, or its problems (the content type's and the payload's, each by field) kept for the
+    service's invalid-message handler. Raises ``UnknownType`` or ``InvalidMessage`` for what the
+    worker parks instead (``context`` goes into the ``Inbound``)."""
     contract = contract_for(envelope.type)
     if contract is None or contract not in service.handlers:
         raise UnknownType(f"{service.name} has no handler for message type {envelope.type!r}")
+    wrong_type = content_type_problem(content_type)
     try:
-        return Inbound(envelope, message=open_payload(envelope), **context)
+        message = open_payload(envelope)
     except InvalidMessage as problem:
-        if contract in service.invalid_handlers:
-            return Inbound(envelope, problem=problem, **context)
-        raise
+        invalid = problem if wrong_type is None else _also_wrong_type(problem, wrong_type)
+    else:
+        if wrong_type is None:
+            return Inbound(envelope, message=message, **context)
+        reason = f"{CONTENT_TYPE_FIELD}: {wrong_type}"
+        invalid = InvalidMessage(reason, envelope, [(CONTENT_TYPE_FIELD, wrong_type)])
+    if contract in service.invalid_handlers:
+        return Inbound(envelope, problem=invalid, **context)
+    raise invalid
+
+
+def _also_wrong_type(problem: InvalidMessage, wrong_type: str) -> InvalidMessage:
+    reason = f"{CONTENT_TYPE_FIELD}: {wrong_type}; {problem.reason}"
+    problems = [(CONTENT_TYPE_FIELD, wrong_type), *problem.problems]
+    return InvalidMessage(reason, problem.envelope, problems)
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,6 +110,57 @@ class Inbound:
     def body(self) -> bytes:
         return body_of(self.delivery) if self.delivery else self.envelope.encode()
 
+    @property
+    def waits_as_it_came(self) -> bool:
+        """Whether the timer table, which keeps only the envelope, can hold it for a delayed
+        try: not a delivery sent with a wrong content type, which would come back as if sent
+        right."""
+        return self.delivery is None or content_type_problem(self.delivery.content_type) is None
+
+    @property
+    def sent(self) -> Sent:
+        return Sent.of(self.delivery) if self.delivery else Sent.of_envelope(self.envelope)
+
+
+@dataclass(frozen=True)
+class Sent:
+    """How a message came: its publisher's AMQP properties (``SENT_PROPERTIES``, those set) and
+    headers, and the exchange and routing key it was published to. A parked copy keeps them,
+    so its sender can tell which of its messages it is, and a replay sends it as it was."""
+
+    properties: Mapping[str, Any] = field(default_factory=dict)
+    headers: Mapping[str, Any] = field(default_factory=dict)
+    exchange: str = ""
+    routing_key: str = ""
+
+    @classmethod
+    def of(cls, delivery: Delivery) -> Sent:
+        given = {
+            **(delivery.properties or {}),
+            "content_type": delivery.content_type,
+            "content_encoding": delivery.content_encoding,
+        }
+        info = delivery.delivery_info or {}
+        return cls(
+            properties={p: given[p] for p in SENT_PROPERTIES if given.get(p) not in (None, "")},
+            headers=dict(delivery.headers or {}),
+            exchange=str(info.get("exchange", "")),
+            routing_key=str(info.get("routing_key", "")),
+        )
+
+    @classmethod
+    def of_envelope(cls, envelope: Envelope) -> Sent:
+        """A message from the worker's own timer table (a timer, a delayed try): it has only
+        its envelope, sent as every envelope is."""
+        return cls(
+            properties={
+                "message_id": envelope.id,
+                "correlation_id": envelope.correlationid,
+                "content_type": CONTENT_TYPE,
+                "content_encoding": "utf-8",
+            }
+        )
+
 
 @dataclass(frozen=True)
 class Parked:
@@ -65,28 +170,39 @@ class Parked:
     origin: str
     exception: str = ""
     attempts: int = 1
+    sent: Sent = field(default_factory=Sent)
 
     @classmethod
     def delivery(cls, delivery: Delivery, reason: str, kind: str) -> Parked:
-        return cls(body_of(delivery), reason, kind, origin_of(delivery))
+        return cls(body_of(delivery), reason, kind, origin_of(delivery), sent=Sent.of(delivery))
 
     def outgoing(self, topology: Topology, worker: str, number: int, now: datetime) -> Outgoing:
-        """The message for ``worker``'s parking-lot queue, the reason in its headers."""
+        """The copy for ``worker``'s parking-lot queue: the body, properties and headers as
+        they were sent, the route it came by, and the reason in headers of the runtime's own;
+        ``x-orderflow-parked-id`` tells two parkings of one message apart."""
+        properties = dict(self.sent.properties)
         return Outgoing(
             body=self.body,
             exchange=topology.parking,
             routing_key=worker,
-            message_id=f"parked-{number}-{time.time_ns()}",
+            message_id=str(properties.pop("message_id", "")),
+            correlation_id=str(properties.pop("correlation_id", "")),
+            content_type=properties.pop("content_type", None),
+            content_encoding=properties.pop("content_encoding", None),
+            properties=properties,
             headers={
+                **self.sent.headers,
+                "x-orderflow-parked-id": f"parked-{number}-{time.time_ns()}",
                 "x-orderflow-reason": self.reason[:2000],
                 "x-orderflow-kind": self.kind,
                 "x-orderflow-exception": self.exception,
                 "x-orderflow-worker": worker,
                 "x-orderflow-origin": self.origin,
+                "x-orderflow-exchange": self.sent.exchange,
+                "x-orderflow-routing-key": self.sent.routing_key,
                 "x-orderflow-attempts": self.attempts,
                 "x-orderflow-parked-at": now.isoformat(),
             },
-            content_type="application/octet-stream",
         )
 
 

@@ -19,7 +19,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from kombu import Connection, Consumer, Exchange, Producer, Queue
+from kombu import Connection, Consumer, Exchange, Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message as Delivery
 
@@ -44,7 +44,10 @@ class Outgoing:
     message_id: str
     correlation_id: str = ""
     headers: dict[str, Any] = field(default_factory=dict)
-    content_type: str = "application/cloudevents+json"
+    content_type: str | None = "application/cloudevents+json"
+    content_encoding: str | None = "utf-8"
+    properties: dict[str, Any] = field(default_factory=dict)
+    """Further AMQP properties (``reply_to``, ``timestamp``, ``type``, ``app_id``)."""
 
 
 class BrokerLink:
@@ -56,7 +59,6 @@ class BrokerLink:
         self.connection = self._new_connection()
         self._consumer: Consumer | None = None
         self._publish_channel: Any = None
-        self._producer: Producer | None = None
         self._confirms = _Confirms()
 
     def _new_connection(self) -> Connection:
@@ -90,7 +92,6 @@ class BrokerLink:
                 self._publish_channel.confirm_select()
                 self._publish_channel.events["basic_ack"].add(self._confirms.on_ack)
                 self._publish_channel.events["basic_nack"].add(self._confirms.on_nack)
-            self._producer = Producer(self._publish_channel)
 
     def reset(self) -> None:
         """Drop the connection (no closing handshake: it may be dead) and what came through
@@ -99,7 +100,7 @@ class BrokerLink:
         with suppress(Exception):
             self.connection.collect()
         self.connection = self._new_connection()
-        self._consumer = self._publish_channel = self._producer = None
+        self._consumer = self._publish_channel = None
         self._confirms = _Confirms()
 
     def _skip_blocked_check_per_publish(self) -> None:
@@ -170,21 +171,22 @@ class BrokerLink:
         """Publish ``messages`` without waiting for the broker's confirms (see ``confirm``)."""
         if not messages:
             return
-        if self._producer is None:
+        if self._publish_channel is None:
             raise LinkDown("not connected")
+        channel = self._publish_channel
         self._confirms.expect(len(messages))
         with self._guard():
             for message in messages:
-                self._producer.publish(
+                prepared = channel.prepare_message(
                     message.body,
-                    exchange=message.exchange,
-                    routing_key=message.routing_key,
-                    content_type=message.content_type,
-                    content_encoding="utf-8",
-                    delivery_mode=2,
-                    message_id=message.message_id,
-                    correlation_id=message.correlation_id or None,
-                    headers=message.headers or None,
+                    0,
+                    message.content_type,
+                    message.content_encoding,
+                    message.headers or None,
+                    _properties(message),
+                )
+                channel.basic_publish(
+                    prepared, exchange=message.exchange.name, routing_key=message.routing_key
                 )
 
     def confirm(self) -> None:
@@ -221,6 +223,16 @@ class BrokerLink:
         """Close the connection; on a dead one there is nobody to say goodbye to."""
         with suppress(Exception):
             self.connection.release()
+
+
+def _properties(message: Outgoing) -> dict[str, Any]:
+    """The message's AMQP properties but its content type and encoding, those set."""
+    properties: dict[str, Any] = {**message.properties, "delivery_mode": 2}
+    if message.message_id:
+        properties["message_id"] = message.message_id
+    if message.correlation_id:
+        properties["correlation_id"] = message.correlation_id
+    return properties
 
 
 class _Confirms:

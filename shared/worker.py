@@ -37,13 +37,15 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
 from kombu.message import Message as Delivery
 
 from shared import metrics
+from shared.actions import Done, operate
 from shared.clock import Clock
 from shared.database import open_database
-from shared.envelope import InvalidMessage, decode
+from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem, decode
 from shared.errors import is_transient
 from shared.handlers import Service
 from shared.handling import DatabaseDown, Handling, RuntimeTables
@@ -56,6 +58,8 @@ from shared.settings import Settings
 __all__ = ["RuntimeTables", "Worker"]
 
 log = logging.getLogger("orderflow.worker")
+
+T = TypeVar("T")
 
 OUTBOX_GRACE = timedelta(seconds=5)
 
@@ -135,6 +139,13 @@ class Worker(Handling):
             log.warning("%s: published rows left unmarked (%r)", self.name, error)
         self.link.close()
 
+    def operate(self, action: Callable[[Any], Done[T]]) -> T:
+        """An operator action on this worker's database, for a process that runs the worker
+        (the embedded demo, tests): see ``shared.actions``. Its announcements go out through
+        this worker's own link at once."""
+        assert self.sessions is not None, "start() first"
+        return operate(self.service, self.sessions, action, self.publisher.announce, self.clock)
+
     # -- one pass ---------------------------------------------------------------------------
 
     def poll(self, wait: float = 0.0) -> int:
@@ -199,13 +210,21 @@ class Worker(Handling):
         return len(items)
 
     def _open(self, delivery: Delivery, parked: list[Parked]) -> Inbound | None:
+        """The delivery to handle, or None when it is parked: malformed (its reason names a
+        wrong content type too), of a type this worker does not handle, or invalid (a wrong
+        content type included) where the service has no invalid-message handler for it."""
+        content_type = delivery.content_type
         try:
             envelope = decode(delivery.body, self.settings.max_message_bytes)
         except InvalidMessage as problem:
-            parked.append(Parked.delivery(delivery, problem.reason, "malformed"))
+            wrong_type = content_type_problem(content_type)
+            reason = f"{CONTENT_TYPE_FIELD}: {wrong_type}; " if wrong_type else ""
+            parked.append(Parked.delivery(delivery, reason + problem.reason, "malformed"))
             return None
         try:
-            return self._inbound(envelope, delivery=delivery, origin=origin_of(delivery))
+            return self._inbound(
+                envelope, content_type, delivery=delivery, origin=origin_of(delivery)
+            )
         except UnknownType as problem:
             parked.append(Parked.delivery(delivery, problem.reason, "unknown_type"))
         except InvalidMessage as problem:

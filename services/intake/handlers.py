@@ -1,4 +1,5 @@
-"""Intake's handler table, and the handlers that judge what the channels submit.
+"""Intake's handler table, and the handlers that judge what the channels submit against the
+rules and the catalogue stock announced.
 
 What intake does as the saga goes on (waiting, cancelling, delivering, after-sales cases,
 completing) is in ``progress``; this table names every message intake subscribes to.
@@ -26,6 +27,7 @@ from shared.contracts import (
     ShipmentReturned,
     StockBackordered,
     StockBackorderExpired,
+    StockItemListed,
     StockUnavailable,
 )
 from shared.envelope import Envelope, InvalidMessage
@@ -50,7 +52,7 @@ from .progress import (
     on_stock_unavailable,
 )
 from .store import IntakeUnitOfWork
-from .submission import OrderPolicy, SubmissionKey, contact_in, customer_in
+from .submission import OrderPolicy, SubmissionKey, contact_in, customer_in, unlisted_skus
 
 
 def on_order_submit(
@@ -63,7 +65,8 @@ def on_order_submit(
     order = _open_submission(uow, SubmissionKey.of(command), clock.now())
     if order is None:
         return []
-    problems = policy.problems(command)
+    listed = uow.catalogue.listed(line.sku for line in command.lines)
+    problems = [*unlisted_skus(command, listed), *policy.problems(command)]
     if problems:
         return [order.reject(problems, command.customer, clock.now())]
     expected = estimate.expected(command.delivery.option, clock.now().date())
@@ -83,6 +86,14 @@ def on_invalid_order_submit(
     customer = customer_in(envelope.data)
     contact = contact_in(envelope.data) if customer is None else None
     return [order.reject(problems, customer, clock.now(), contact)]
+
+
+def on_stock_item_listed(
+    event: StockItemListed, uow: IntakeUnitOfWork, clock: Clock
+) -> list[Message]:
+    """Stock keeps this SKU: it can be ordered from now on (listed again: nothing changes)."""
+    uow.catalogue.add(event.sku, clock.now())
+    return []
 
 
 def _open_submission(uow: IntakeUnitOfWork, key: SubmissionKey, now: datetime) -> Order | None:
@@ -110,6 +121,7 @@ HANDLERS: dict[type[Message], Handler] = {
     ReturnAuthorized: on_return_authorized,
     ReplacementRequested: on_replacement_requested,
     AftersalesCaseClosed: on_aftersales_case_closed,
+    StockItemListed: on_stock_item_listed,
 }
 
 INVALID_HANDLERS: dict[type[Message], Handler] = {OrderSubmit: on_invalid_order_submit}

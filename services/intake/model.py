@@ -43,7 +43,15 @@ from shared.database import UtcDateTime
 from .status import AFTER_DELIVERY, TERMINAL, WAITING, OrderStatus, allowed
 from .submission import SubmissionKey
 
-__all__ = ["TERMINAL", "WAITING", "Base", "Order", "OrderStatus", "new_order_id"]
+__all__ = [
+    "TERMINAL",
+    "WAITING",
+    "Base",
+    "CatalogueItem",
+    "Order",
+    "OrderStatus",
+    "new_order_id",
+]
 
 
 class Base(DeclarativeBase):
@@ -60,6 +68,16 @@ class _SubmissionKeyComparator(Composite.Comparator[SubmissionKey]):
 
     def in_(self, other: Any) -> BinaryExpression[bool]:
         return tuple_(*self.__clause_element__().clauses).in_([astuple(key) for key in other])
+
+
+class CatalogueItem(Base):
+    """A SKU stock announced as listed (``stock.item_listed``): intake's own copy of what can be
+    ordered, so it never reads stock's database. A SKU is only ever added."""
+
+    __tablename__ = "catalogue"
+
+    sku: Mapped[str] = mapped_column(String(64), primary_key=True)
+    listed_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class Order(Base):

@@ -1,17 +1,25 @@
-"""All of intake's SQL: the orders, locked for handlers, plain reads for the CLI."""
+"""All of intake's SQL: the orders, locked for handlers, plain reads for the CLI; the catalogue
+of SKUs stock listed."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from shared.contracts import Message, OrderMessage, OrderSubmit, ReplacementRequested
+from shared.contracts import (
+    Message,
+    OrderMessage,
+    OrderSubmit,
+    ReplacementRequested,
+    StockItemListed,
+)
 from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
 
-from .model import Order
+from .model import CatalogueItem, Order
 from .submission import SubmissionKey
 
 
@@ -19,12 +27,19 @@ class IntakeUnitOfWork(UnitOfWork):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
         self.orders = OrderStore(session)
+        self.catalogue = CatalogueStore(session)
 
     def preload(self, messages: Sequence[Message]) -> None:
-        """The orders events name by id and those submissions name by (channel, external id)."""
+        """The orders events name by id and those submissions name by (channel, external id);
+        which of the SKUs the submissions order (and listings name) the catalogue holds."""
+        submits = [m for m in messages if isinstance(m, OrderSubmit)]
         self.orders.preload(
             order_ids=(order_of(m) for m in messages if isinstance(m, OrderMessage)),
-            keys=(SubmissionKey.of(m) for m in messages if isinstance(m, OrderSubmit)),
+            keys=(SubmissionKey.of(m) for m in submits),
+        )
+        self.catalogue.preload(
+            [line.sku for m in submits for line in m.lines]
+            + [m.sku for m in messages if isinstance(m, StockItemListed)]
         )
 
 
@@ -77,3 +92,37 @@ class OrderStore:
     def counts_by_status(self) -> dict[str, int]:
         query = select(Order.status, func.count()).group_by(Order.status)
         return {status: int(count) for status, count in self.session.execute(query)}
+
+
+class CatalogueStore:
+    """The SKUs stock has listed, read without locks: a listing only ever adds one, and a
+    submission judged a moment before a listing commits is rejected as it would have been a
+    moment earlier (its channel sends the correction)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._known: dict[str, bool] = {}
+
+    def preload(self, skus: Iterable[str]) -> None:
+        """Learn which of ``skus`` are listed, with one query for those not known yet."""
+        wanted = sorted(set(skus) - self._known.keys())
+        if not wanted:
+            return
+        query = select(CatalogueItem.sku).where(CatalogueItem.sku.in_(wanted))
+        found = set(self.session.scalars(query))
+        self._known.update((sku, sku in found) for sku in wanted)
+
+    def listed(self, skus: Iterable[str]) -> set[str]:
+        """Those of ``skus`` stock has listed."""
+        wanted = set(skus)
+        self.preload(wanted)
+        return {sku for sku in wanted if self._known[sku]}
+
+    def add(self, sku: str, at: datetime) -> bool:
+        """List ``sku``; False if it is already. Two replicas listing it at once meet at the
+        primary key, and the one that retries finds it listed."""
+        if self.listed([sku]):
+            return False
+        self.session.add(CatalogueItem(sku=sku, listed_at=at))
+        self._known[sku] = True
+        return True

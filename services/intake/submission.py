@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,6 +188,16 @@ def duplicate_skus(submit: OrderSubmit) -> list[Problem]:
             found.append(Problem(field=f"lines[{index}].sku", message=message))
         first_line.setdefault(line.sku, index)
     return found
+
+
+def unlisted_skus(submit: OrderSubmit, listed: Set[str]) -> list[Problem]:
+    """Lines whose SKU stock never listed: nothing could fulfil them, so they are refused here
+    rather than cancelled as out of stock after every worker had a go."""
+    return [
+        Problem(field=f"lines[{index}].sku", message=f"{line.sku} is not in the catalogue")
+        for index, line in enumerate(submit.lines)
+        if line.sku not in listed
+    ]
 
 
 def not_allowed(field: str, value: str, verb: str, allowed: frozenset[str]) -> Problem:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from shared.actions import Done
+from shared.contracts import StockItemListed
+
 from .model import Item, Movement
 from .store import StockUnitOfWork
 
@@ -21,8 +24,11 @@ def set_level(
     at: datetime,
     location: str | None = None,
     weight_grams: int | None = None,
-) -> Item:
-    """Set a SKU's on-hand count after a stock take; the difference goes to the ledger."""
+) -> Done[Item]:
+    """Set a SKU's on-hand count after a stock take; the difference goes to the ledger.
+
+    The SKU is announced as listed every time, new or not: intake knows what stock keeps only
+    from these announcements (a repeat changes nothing there, and makes up for a lost one)."""
     if on_hand < 0:
         raise StockError(f"quantity: must be 0 or more, got {on_hand}")
     item = uow.items.get(sku)
@@ -42,7 +48,7 @@ def set_level(
         item.weight_grams = weight_grams
     if on_hand != item.on_hand:
         uow.items.move(item, Movement.ADJUSTED, on_hand - item.on_hand, None, at)
-    return item
+    return Done(item, [StockItemListed(sku=sku)])
 
 
 def set_policy(

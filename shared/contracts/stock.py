@@ -147,3 +147,17 @@ class StockReplenishmentRequested(Message):
     @property
     def subject(self) -> str:
         return f"sku:{self.sku}"
+
+
+class StockItemListed(Message):
+    """A SKU stock keeps, announced whenever an operator sets its level (``orderflow stock
+    set``), new or not: intake keeps its catalogue from these and refuses order lines whose SKU
+    was never listed. Listing a SKU again changes nothing."""
+
+    type: ClassVar[str] = "stock.item_listed"
+
+    sku: Sku
+
+    @property
+    def subject(self) -> str:
+        return f"sku:{self.sku}"

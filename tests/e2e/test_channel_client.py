@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from orderflow_channel import ChannelClient
 
-from orderflow.operations import set_stock
+from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
 from shared.settings import Settings
 
@@ -46,6 +46,7 @@ def test_a_channel_hears_its_answers_and_its_orders_end_on_its_own_queue(
 ) -> None:
     processes.start()
     set_stock(settings, SKU, 100, "A-01-02", 350)
+    await_listed(settings, [SKU])
     url, namespace = pika_url(settings.broker_url), settings.namespace
     nowhere = {
         "option": "standard",

@@ -24,7 +24,7 @@ from orderflow.audit import audit
 from orderflow.catalogue import PRICES
 from orderflow.cli import app
 from orderflow.databases import WorkerDatabases
-from orderflow.operations import set_stock
+from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
 from orderflow.views import money
 from services.aftersales.model import Case
@@ -106,6 +106,7 @@ def test_customer_service_acts_on_a_delivered_order_through_the_cli(
     run = cli_for(processes)
     for sku in ("MUG-BLUE", "TEA-GREEN"):
         set_stock(settings, sku, 20, None, None)
+    await_listed(settings, ["MUG-BLUE", "TEA-GREEN"])
     submission = tmp_path / "order.json"
     submission.write_text(json.dumps(SUBMISSION))
 

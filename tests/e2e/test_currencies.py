@@ -28,7 +28,7 @@ from orderflow.audit import audit
 from orderflow.catalogue import CATALOGUE, PRICE_LISTS, shipping_fee
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
-from orderflow.operations import set_stock
+from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
 from services.intake.model import Order
 from services.payment.gateway import GatewayEntry
@@ -205,6 +205,7 @@ def test_orders_in_four_currencies_complete_with_exact_money_and_texts_in_the_cu
     processes, dbs = cluster
     for product in CATALOGUE:
         set_stock(settings, product.sku, 100, product.location, product.weight_grams)
+    await_listed(settings, [product.sku for product in CATALOGUE])
     with ChannelPublisher(settings) as channel:
         channel.send([submit_envelope(p.submission()) for p in PURCHASES])
     orders = {p.external_id: placed(dbs, p.external_id) for p in PURCHASES}

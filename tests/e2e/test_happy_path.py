@@ -11,7 +11,7 @@ from orderflow.catalogue import CATALOGUE
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.demo import extra
-from orderflow.operations import set_stock
+from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
 from shared.settings import Settings
 from tests.support import wait_until
@@ -32,6 +32,7 @@ def test_every_order_from_every_channel_completes_and_the_invariants_hold(
 ) -> None:
     for product in CATALOGUE:
         set_stock(settings, product.sku, 10_000, product.location, product.weight_grams)
+    await_listed(settings, [product.sku for product in CATALOGUE])
     orders = extra(ORDERS, seed=42)
 
     with ChannelPublisher(settings) as channel:

@@ -22,7 +22,7 @@ from orderflow.audit import Audit, audit
 from orderflow.catalogue import CATALOGUE, PRICES
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
-from orderflow.operations import set_stock
+from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster, Replica
 from orderflow.workers import NAMES
 from services.intake.model import TERMINAL, Order
@@ -85,9 +85,11 @@ class Run:
     submitted: int = 0
 
     def stock_shelves(self) -> None:
+        """Stock the catalogue and wait until intake knows it, so no order is refused for it."""
         for product in CATALOGUE:
             on_hand = SCARCE_ON_HAND if product.sku == SCARCE_SKU else 1_000_000
             set_stock(self.settings, product.sku, on_hand, product.location, product.weight_grams)
+        await_listed(self.settings, [product.sku for product in CATALOGUE])
 
     def submit(self, count: int, batch: int = 100) -> None:
         with ChannelPublisher(self.settings) as channel:
@@ -232,12 +234,14 @@ def running(
         replicas=replicas or {},
         metrics_port_base=metrics_port_base,
     )
-    cluster.start()
-    dbs = WorkerDatabases(settings)
-    run = Run(settings, cluster, dbs)
-    try:
+    dbs: WorkerDatabases | None = None
+    try:  # a start that fails half-way (no database connection left, say) stops what it started
+        cluster.start()
+        dbs = WorkerDatabases(settings)
+        run = Run(settings, cluster, dbs)
         run.stock_shelves()
         yield run
     finally:
         cluster.stop()
-        dbs.dispose()
+        if dbs is not None:
+            dbs.dispose()

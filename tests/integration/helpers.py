@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from kombu.message import Message as Delivery
 from kombu.simple import SimpleQueue
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
@@ -34,7 +35,12 @@ def received(
     queue: SimpleQueue, worker: Worker, count: int, timeout: float = 20
 ) -> list[tuple[Any, dict[str, Any]]]:
     """Poll the worker until ``count`` messages arrived on ``queue``; (body, headers) each."""
-    got: list[tuple[Any, dict[str, Any]]] = []
+    return [(m.body, m.headers or {}) for m in taken(queue, worker, count, timeout)]
+
+
+def taken(queue: SimpleQueue, worker: Worker, count: int, timeout: float = 20) -> list[Delivery]:
+    """Poll the worker until ``count`` messages arrived on ``queue``; each as delivered."""
+    got: list[Delivery] = []
 
     def arrived() -> bool:
         try:
@@ -42,7 +48,7 @@ def received(
         except queue.Empty:
             return len(got) >= count
         message.ack()
-        got.append((message.body, message.headers or {}))
+        got.append(message)
         return len(got) >= count
 
     wait_until(arrived, timeout, step=lambda: worker.poll(0.05), what=f"{count} messages")

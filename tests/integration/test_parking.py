@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from kombu import Connection, Queue
@@ -35,7 +36,7 @@ from services.stock.admin import set_level
 from services.stock.store import StockUnitOfWork
 from shared.clock import SystemClock
 from shared.contracts import StockReceive
-from shared.envelope import Envelope, wrap
+from shared.envelope import CONTENT_TYPE, Envelope, wrap
 from shared.messaging import BrokerLink, Outgoing
 from shared.settings import Settings
 from shared.topology import Topology
@@ -309,6 +310,75 @@ def test_show_prints_one_message_in_full(settings: Settings, parked: Parked) -> 
 
     code, text = ran(settings, "parking", "show", "nope")
     assert code == 1 and "no parked message 'nope'" in text, text
+
+
+def test_a_parked_message_keeps_what_its_sender_set_through_show_and_replay(
+    settings: Settings,
+    topology: Topology,
+    workers: dict[str, Worker],
+    parked: Parked,
+    sender: BrokerLink,
+) -> None:
+    """A sender finds its own message id, content type, headers and routing key on what was
+    parked, and a replay sends them again: here a receipt that fails again is parked again
+    with all of them, plus the replay's own headers."""
+    identity: dict[str, Any] = {
+        "correlation_id": "basket-9",
+        "headers": {"x-shop-trace": "t-77"},
+        "properties": {"reply_to": "shop.replies", "app_id": "shop"},
+    }
+    later = wrap(StockReceive(receipt_id="GR-8", sku="LAMP-OTHER", quantity=2), source="erp")
+    sender.publish_confirmed(
+        [
+            Outgoing(
+                body=b'{"id": "half an envelope',
+                exchange=topology.commands,
+                routing_key="order.submit",
+                message_id="shop-77",
+                content_type=CONTENT_TYPE + "; charset=utf-8",
+                **identity,
+            ),
+            Outgoing(
+                body=later.encode(),
+                exchange=topology.commands,
+                routing_key="stock.receive",
+                message_id="shop-78",
+                **identity,
+            ),
+        ]
+    )
+    settle(settings, topology, workers, {"stock": 6, "intake": 2})
+
+    code, text = ran(settings, "parking", "show", "shop-77")
+    assert code == 0, text
+    for shown in (
+        "message id: shop-77",
+        "kind: malformed",
+        f"sent to: {topology.commands.name}/order.submit",
+        f"content type: {CONTENT_TYPE}; charset=utf-8",
+        '"message_id": "shop-77"',
+        '"correlation_id": "basket-9"',
+        '"reply_to": "shop.replies"',
+        '"app_id": "shop"',
+        '"x-shop-trace": "t-77"',
+    ):
+        assert shown in text, f"{shown!r} not in {text}"
+
+    code, text = ran(settings, "parking", "replay", "shop-77", later.id)
+    assert code == 1 and "replayed 1 of 2" in text, text  # the malformed one stays
+    settle(settings, topology, workers, {"stock": 6, "intake": 2})
+    [again] = list_parked(settings, Filters(ids=(later.id,)))
+    assert again.sent is not None
+    assert {k: again.sent.get(k) for k in ("message_id", "correlation_id", "reply_to")} == {
+        "message_id": "shop-78",
+        "correlation_id": "basket-9",
+        "reply_to": "shop.replies",
+    }
+    assert again.content_type == CONTENT_TYPE
+    assert again.sent_headers["x-shop-trace"] == "t-77"
+    assert again.sent_headers["x-orderflow-replayed-from"] != again.parking_id
+    [malformed] = list_parked(settings, Filters(ids=("shop-77",)))
+    assert malformed.sent_headers == {"x-shop-trace": "t-77"}
 
 
 # -- replaying --------------------------------------------------------------------------------

@@ -16,10 +16,10 @@ from kombu.simple import SimpleQueue
 
 from services.stock import worker as stock
 from shared.contracts import OrderPlaced
-from shared.envelope import Envelope
+from shared.envelope import Envelope, InvalidMessage
 from shared.errors import TransientError
 from shared.handlers import Result, Service
-from shared.messaging import BrokerLink
+from shared.messaging import BrokerLink, Outgoing
 from shared.timers import TimerRow
 from shared.topology import Topology
 from shared.worker import Worker
@@ -125,4 +125,39 @@ def test_a_message_that_keeps_failing_is_parked_after_the_last_delay(
     assert headers["x-orderflow-origin"].endswith("/order.placed")
     assert gateway.calls["ord-hopeless"] == 6
     assert waiting(worker) == []
+    assert reserved(worker) == 0
+
+
+def test_a_delivery_with_a_wrong_content_type_is_parked_rather_than_tried_later(
+    start_worker: StartWorker, sender: BrokerLink, topology: Topology, parking: SimpleQueue
+) -> None:
+    """A delayed try keeps only the envelope: sent as application/xml, a message whose
+    invalid-message handler keeps failing would come back as if sent right and be handled."""
+    calls: list[str] = []
+
+    def judge(envelope: Envelope, problem: InvalidMessage, uow: object) -> Result:
+        calls.append(problem.reason)
+        raise TransientError("the channel's registry timed out (test)")
+
+    real = stock.bootstrap()
+    worker = start_worker(dataclasses.replace(real, invalid_handlers={OrderPlaced: judge}), **FAST)
+    envelope = placed("ord-xml")
+    sender.publish_confirmed(
+        [
+            Outgoing(
+                body=envelope.encode(),
+                exchange=topology.events,
+                routing_key="order.placed",
+                message_id=envelope.id,
+                content_type="application/xml",
+            )
+        ]
+    )
+
+    [(_, headers)] = received(parking, worker, 1)
+
+    assert headers["x-orderflow-kind"] == "retries_exhausted"
+    assert calls and all(reason.startswith("(content_type): application/xml") for reason in calls)
+    assert waiting(worker) == []
+    worker.poll(0.1)
     assert reserved(worker) == 0

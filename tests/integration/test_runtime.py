@@ -18,7 +18,16 @@ from shared.settings import Settings
 from shared.topology import Topology
 from shared.worker import Worker
 from tests.factories import order_placed
-from tests.integration.helpers import StartWorker, handled, metric, placed, received, send
+from tests.integration.helpers import (
+    StartWorker,
+    handled,
+    metric,
+    placed,
+    received,
+    reserved,
+    send,
+    taken,
+)
 from tests.support import wait_until
 
 
@@ -177,3 +186,95 @@ def test_a_stopped_worker_finishes_what_it_holds_and_hands_nothing_back(
         )
     assert consumers == 0
     assert handled(worker) + ready == 40
+
+
+SENT_WITH = {
+    "correlation_id": "corr-7",
+    "reply_to": "shop.replies",
+    "type": "order.placed",
+    "app_id": "shop-7",
+    "timestamp": 1_772_442_000,
+}
+
+
+def sent_as(
+    sender: BrokerLink, topology: Topology, envelope: Envelope, content_type: str | None
+) -> None:
+    """Publish as a foreign publisher might: its own message id, properties and headers."""
+    properties = dict(SENT_WITH)
+    sender.publish_confirmed(
+        [
+            Outgoing(
+                body=envelope.encode(),
+                exchange=topology.events,
+                routing_key="order.placed",
+                message_id=f"sent-{envelope.subject}",
+                correlation_id=properties.pop("correlation_id"),
+                headers={"x-shop-trace": "t-1"},
+                content_type=content_type,
+                content_encoding=None,
+                properties=properties,
+            )
+        ]
+    )
+
+
+def test_a_message_not_sent_as_cloudevents_json_is_parked_keeping_what_was_sent(
+    worker: Worker,
+    events: SimpleQueue,
+    parking: SimpleQueue,
+    sender: BrokerLink,
+    topology: Topology,
+) -> None:
+    """The body would parse, but the content type is wrong or missing: parked (``invalid``) with
+    a reason naming it; the parked copy keeps the publisher's properties, headers and route.
+    The content type with a charset parameter is taken."""
+    sent_as(sender, topology, placed("ord-xml"), "application/xml")
+    sent_as(sender, topology, placed("ord-none"), None)
+    sent_as(sender, topology, placed("ord-ok"), "application/cloudevents+json; charset=utf-8")
+
+    [(body, _)] = received(events, worker, 1)
+    assert Envelope.model_validate_json(body).subject == "ord-ok"
+    copies = {m.properties["message_id"]: m for m in taken(parking, worker, 2)}
+    assert sorted(copies) == ["sent-ord-none", "sent-ord-xml"]
+    xml, none = copies["sent-ord-xml"], copies["sent-ord-none"]
+    assert xml.headers["x-orderflow-kind"] == none.headers["x-orderflow-kind"] == "invalid"
+    assert xml.headers["x-orderflow-reason"] == (
+        "(content_type): application/xml is not accepted; accepted: application/cloudevents+json"
+    )
+    assert "(content_type): the message has no content type" in none.headers["x-orderflow-reason"]
+    assert (xml.content_type, none.content_type) == ("application/xml", None)
+    for copy in (xml, none):
+        assert {p: copy.properties.get(p) for p in SENT_WITH} == SENT_WITH
+        assert copy.headers["x-shop-trace"] == "t-1"
+        assert copy.headers["x-orderflow-exchange"] == topology.events.name
+        assert copy.headers["x-orderflow-routing-key"] == "order.placed"
+        assert copy.headers["x-orderflow-parked-id"].startswith("parked-")
+    assert reserved(worker) == 2  # ord-ok's two mugs, nothing for the other two
+
+
+def test_a_body_that_cannot_be_read_is_parked_keeping_what_was_sent(
+    worker: Worker, parking: SimpleQueue, sender: BrokerLink, topology: Topology
+) -> None:
+    broken = placed("ord-broken").model_copy(update={"id": "x"})
+    sender.publish_confirmed(
+        [
+            Outgoing(
+                body=broken.encode()[:-5],
+                exchange=topology.events,
+                routing_key="order.placed",
+                message_id="sent-broken",
+                headers={"x-shop-trace": "t-2"},
+                content_type="text/plain",
+            )
+        ]
+    )
+
+    [copy] = taken(parking, worker, 1)
+    assert copy.headers["x-orderflow-kind"] == "malformed"
+    reason = copy.headers["x-orderflow-reason"]
+    assert reason.startswith("(content_type): text/plain is not accepted;"), reason
+    assert "body is not JSON" in reason
+    assert (copy.properties["message_id"], copy.content_type) == ("sent-broken", "text/plain")
+    assert copy.headers["x-shop-trace"] == "t-2"
+    assert copy.headers["x-orderflow-origin"] == f"{topology.events.name}/order.placed"

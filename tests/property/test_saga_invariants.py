@@ -33,6 +33,7 @@ from orderflow.audit import Audit, audit
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.embedded import Cluster
+from orderflow.operations import unlisted_at_intake
 from orderflow.workers import NAMES
 from services.aftersales.model import Case, CaseStatus
 from services.intake.model import TERMINAL, Order
@@ -41,6 +42,7 @@ from services.payment.status import NOT_STARTED
 from services.payment.store import PaymentUnitOfWork
 from services.stock.admin import set_level, set_policy
 from services.stock.store import StockUnitOfWork
+from shared.actions import Done
 from shared.clock import ManualClock
 from shared.contracts import (
     Address,
@@ -603,15 +605,19 @@ class Saga:
 
 
 def stock_shelves(cluster: Cluster, clock: ManualClock) -> None:
-    sessions = cluster["stock"].sessions
-    assert sessions is not None
-    with sessions() as session, session.begin():
-        uow = StockUnitOfWork(session)
-        for sku in PLENTY:
-            set_level(uow, sku, 1_000, clock.now())
-        set_level(uow, SCARCE, SCARCE_ON_HAND, clock.now())
-        set_level(uow, WAITING, 0, clock.now())
+    """Stock every SKU the orders may name, and pump until intake has heard them listed."""
+
+    def shelve(uow: StockUnitOfWork) -> Done[None]:
+        levels = [(sku, 1_000) for sku in PLENTY] + [(SCARCE, SCARCE_ON_HAND), (WAITING, 0)]
+        listings = [set_level(uow, sku, on_hand, clock.now()) for sku, on_hand in levels]
         set_policy(uow, WAITING, backorder_allowed=True)
+        return Done(None, [message for done in listings for message in done.announced])
+
+    cluster["stock"].operate(shelve)
+    intake = cluster["intake"].sessions
+    assert intake is not None
+    skus = [*PLENTY, SCARCE, WAITING]
+    cluster.pump_until(lambda: not unlisted_at_intake(intake, skus), "intake knows every SKU")
 
 
 @contextmanager

@@ -5,14 +5,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from shared.clock import ManualClock
+from shared.contracts import StockItemListed
 from shared.handlers import Service
 from shared.worker import RuntimeTables
+
+UnitOfWork = TypeVar("UnitOfWork")
+
+
+def listed(service: Service, uow: UnitOfWork, *skus: str) -> UnitOfWork:
+    """``uow`` once ``service`` (intake) heard stock list ``skus``, by default the SKU the
+    factories order, through its handler as the runtime calls it."""
+    for sku in skus or ("MUG-BLUE",):
+        list(service.handlers[StockItemListed](StockItemListed(sku=sku), uow))
+    return uow
 
 
 @pytest.fixture

@@ -16,8 +16,9 @@ import amqp
 import pytest
 from typer.testing import CliRunner
 
+from orderflow.channel import submit_envelope
 from orderflow.cli import app
-from orderflow.parking import Filters, chosen_workers, find, moment, parse
+from orderflow.parking import Filters, as_sent, chosen_workers, find, moment, parse
 from orderflow.workers import NAMES, UnknownWorker
 
 Run = Callable[..., tuple[int, str]]
@@ -163,6 +164,61 @@ def test_a_parked_message_is_read_from_its_headers_and_body() -> None:
     assert Filters(since=at + timedelta(seconds=1)).admits(parked) is False
     assert Filters(ids=("parked-0-1",)).admits(parked)
     assert Filters(ids=("m-2",)).admits(parked) is False
+
+
+def test_a_parked_copy_keeps_what_its_publisher_sent_and_a_replay_sends_that() -> None:
+    headers = {
+        "x-shop-trace": "t-1",
+        "x-orderflow-parked-id": "parked-0-17",
+        "x-orderflow-reason": "body is not JSON",
+        "x-orderflow-kind": "malformed",
+        "x-orderflow-worker": "intake",
+        "x-orderflow-origin": "orderflow.commands/order.submit",
+        "x-orderflow-exchange": "orderflow.commands",
+        "x-orderflow-routing-key": "order.submit",
+        "x-delivery-count": 2,
+    }
+    sent = {
+        "message_id": "shop-42",
+        "correlation_id": "basket-9",
+        "content_type": "application/cloudevents+json",
+        "reply_to": "shop.replies",
+        "app_id": "shop",
+    }
+    raw = delivery(b"{broken", 3, application_headers=headers, delivery_mode=2, **sent)
+
+    parked = parse("intake", "orderflow.intake.parking", raw)
+
+    assert (parked.message_id, parked.parking_id) == ("shop-42", "parked-0-17")
+    assert parked.sent == sent
+    assert parked.sent_headers == {"x-shop-trace": "t-1"}
+    assert parked.route == "orderflow.commands/order.submit"
+    assert parked.content_type == "application/cloudevents+json"
+    envelope = submit_envelope({"channel": "web", "external_id": "W-1"}, message_id="env-1")
+    assert as_sent(parked, envelope) == sent  # its own message id, not the envelope's
+
+
+def test_an_old_style_parked_copy_is_replayed_as_every_envelope_is_sent() -> None:
+    """Copies parked before they kept the publisher's properties carry the parking's own."""
+    headers = {"x-orderflow-kind": "malformed", "x-orderflow-reason": "body is not JSON"}
+    raw = delivery(
+        b"{}", 1, application_headers=headers, message_id="parked-1-2", content_type="x/y"
+    )
+    envelope = submit_envelope({"channel": "web", "external_id": "W-1"}, message_id="env-1")
+
+    parked = parse("intake", "orderflow.intake.parking", raw)
+
+    assert (parked.parking_id, parked.sent, parked.content_type) == (
+        "parked-1-2",
+        None,
+        "application/cloudevents+json",
+    )
+    assert as_sent(parked, envelope) == {
+        "content_type": "application/cloudevents+json",
+        "content_encoding": "utf-8",
+        "message_id": "env-1",
+        "correlation_id": "web:W-1",
+    }
 
 
 def test_a_message_dead_lettered_after_its_delivery_limit_is_retries_exhausted() -> None:

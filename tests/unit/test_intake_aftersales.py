@@ -44,7 +44,7 @@ from shared.contracts import (
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
-from tests.unit.conftest import QueryCounter
+from tests.unit.conftest import QueryCounter, listed
 
 AT = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
 LINES = [ItemQuantity(sku="MUG-BLUE", quantity=1)]
@@ -58,7 +58,8 @@ def service(clock: ManualClock) -> Service:
 
 @pytest.fixture
 def uow(service: Service, session_for: Callable[[Service], Session]) -> IntakeUnitOfWork:
-    return IntakeUnitOfWork(session_for(service))
+    """Intake's unit of work; stock has listed the SKU the factories order."""
+    return listed(service, IntakeUnitOfWork(session_for(service)))
 
 
 class Desk:
@@ -412,6 +413,7 @@ def test_a_batch_of_case_events_locks_its_orders_with_one_select(
 
     def selects_for(orders: int) -> int:
         earlier = session_for(service)
+        listed(service, IntakeUnitOfWork(earlier))
         order_ids = []
         for n in range(orders):
             submit = order_submit(external_id=f"WEB-{n:02}")

@@ -8,12 +8,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.intake import worker
 from services.intake.estimate import DeliveryEstimate
 from services.intake.handlers import on_invalid_order_submit, on_order_submit
-from services.intake.model import Order, OrderStatus
+from services.intake.model import CatalogueItem, Order, OrderStatus
 from services.intake.progress import (
     on_order_completion_due,
     on_payment_failed,
@@ -49,13 +50,14 @@ from shared.contracts import (
     ShipmentReturned,
     StockBackordered,
     StockBackorderExpired,
+    StockItemListed,
     StockUnavailable,
 )
 from shared.envelope import Envelope, InvalidMessage, open_payload
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
-from tests.unit.conftest import QueryCounter
+from tests.unit.conftest import QueryCounter, listed
 
 DELIVERED_AT = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
 
@@ -67,7 +69,8 @@ def service(clock: ManualClock) -> Service:
 
 @pytest.fixture
 def uow(service: Service, session_for: Callable[[Service], Session]) -> IntakeUnitOfWork:
-    return IntakeUnitOfWork(session_for(service))
+    """Intake's unit of work; stock has listed the SKU the factories order."""
+    return listed(service, IntakeUnitOfWork(session_for(service)))
 
 
 @pytest.fixture
@@ -325,6 +328,79 @@ def test_bootstrap_reads_settings_from_the_environment(
     [event] = service.handlers[OrderSubmit](submit, uow)
 
     assert isinstance(event, OrderPlaced)
+
+
+def test_a_currency_not_accepted_is_rejected_naming_the_currency(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    [problem] = rejection(
+        on_order_submit(order_submit(currency="XXX"), uow, clock, policy, ESTIMATE)
+    ).problems
+
+    assert problem.field == "currency"
+    assert problem.message.startswith("XXX is not accepted; accepted: ")
+
+
+# -- the catalogue --------------------------------------------------------------------------
+
+
+def test_a_line_whose_sku_stock_never_listed_is_rejected_naming_the_line(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    submit = order_submit(
+        lines=[
+            OrderLine(sku="MUG-BLUE", quantity=1, unit_price=1250),
+            OrderLine(sku="MUG-PINK", quantity=1, unit_price=1250),
+            OrderLine(sku="LAMP-NEW", quantity=2, unit_price=4000),
+        ]
+    )
+
+    rejected = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE))
+
+    assert rejected.problems == [
+        Problem(field="lines[1].sku", message="MUG-PINK is not in the catalogue"),
+        Problem(field="lines[2].sku", message="LAMP-NEW is not in the catalogue"),
+    ]
+    assert order_of(uow, rejected.order_id).status == OrderStatus.REJECTED
+
+
+def test_an_unknown_sku_is_listed_with_every_other_problem(
+    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+) -> None:
+    submit = order_submit(
+        lines=[OrderLine(sku="MUG-PINK", quantity=1, unit_price=1250)], currency="XXX"
+    )
+
+    rejected = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE))
+
+    assert [problem.field for problem in rejected.problems] == ["lines[0].sku", "currency"]
+
+
+def test_once_stock_lists_the_sku_the_corrected_submission_is_placed_under_the_same_id(
+    service: Service, uow: IntakeUnitOfWork
+) -> None:
+    pink = order_submit(lines=[OrderLine(sku="MUG-PINK", quantity=1, unit_price=1250)])
+    [rejected] = service.handlers[OrderSubmit](pink, uow)
+
+    assert list(service.handlers[StockItemListed](StockItemListed(sku="MUG-PINK"), uow)) == []
+    [placed] = service.handlers[OrderSubmit](pink, uow)
+
+    assert isinstance(rejected, OrderRejected) and isinstance(placed, OrderPlaced)
+    assert placed.order_id == rejected.order_id
+
+
+def test_a_sku_listed_again_changes_nothing(
+    service: Service, uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    first = clock.now()
+    clock.advance(timedelta(hours=1))
+
+    assert list(service.handlers[StockItemListed](StockItemListed(sku="MUG-BLUE"), uow)) == []
+    uow.session.flush()
+
+    [item] = uow.session.scalars(select(CatalogueItem)).all()
+    assert (item.sku, item.listed_at) == ("MUG-BLUE", first)
+    assert uow.catalogue.listed(["MUG-BLUE", "MUG-PINK"]) == {"MUG-BLUE"}
 
 
 # -- payment methods ------------------------------------------------------------------------
@@ -599,6 +675,22 @@ def test_a_schema_failure_without_a_usable_reference_is_known_by_its_envelope_id
     assert {"channel", "external_id"} <= {problem.field for problem in other.problems}
 
 
+def test_a_submission_sent_with_a_wrong_content_type_is_rejected_under_its_own_reference(
+    uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    """The runtime (``shared.inbound.admit``) reports the content type as a problem of the
+    submission; the channel hears of it as it hears of any other."""
+    envelope = submit_envelope(order_submit().model_dump(mode="json"))
+    wrong = "application/xml is not accepted; accepted: application/cloudevents+json"
+    problem = InvalidMessage(f"(content_type): {wrong}", envelope, [("(content_type)", wrong)])
+
+    rejected = rejection(on_invalid_order_submit(envelope, problem, uow, clock))
+
+    assert rejected.problems == [Problem(field="(content_type)", message=wrong)]
+    assert (rejected.channel, rejected.external_id) == ("web", "WEB-1001")
+    assert rejected.customer is not None and rejected.customer.email == "ada@example.com"
+
+
 # -- cancellations --------------------------------------------------------------------------
 
 
@@ -781,10 +873,13 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
     """Events name orders by id, submissions by key: known orders, repeated ones and new ones;
-    every kind of event intake hears, and a completion timer for an order delivered before."""
+    every kind of event intake hears, and a completion timer for an order delivered before.
+    The catalogue is one more: which SKUs the submissions order are listed, a SKU listed in
+    the same batch included."""
 
     def selects_for(orders: int) -> int:
         earlier = session_for(service)
+        listed(service, IntakeUnitOfWork(earlier))
         order_ids = []
         for n in range(orders // 2):
             submit = order_submit(external_id=f"WEB-{n:02}")
@@ -799,6 +894,8 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         ]
         messages.append(OrderCompletionDue(order_id=delivered_before))
         messages += [order_submit(external_id=f"WEB-{n:02}") for n in range(orders)]
+        messages += [StockItemListed(sku="CUP-RED"), StockItemListed(sku="MUG-BLUE")]
+        messages.append(order_submit(external_id="WEB-RED", lines=[red_cup]))
 
         session = Session(earlier.get_bind(), expire_on_commit=False)
         uow = IntakeUnitOfWork(session)
@@ -814,7 +911,8 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         assert [e.order_id for e in announced if isinstance(e, OrderCompleted)] == [
             delivered_before
         ]
-        assert sum(isinstance(e, OrderPlaced) for e in announced) == orders - len(order_ids)
+        assert sum(isinstance(e, OrderPlaced) for e in announced) == orders - len(order_ids) + 1
         return selects
 
-    assert selects_for(30) == selects_for(4) <= 3
+    red_cup = OrderLine(sku="CUP-RED", quantity=1, unit_price=900)
+    assert selects_for(30) == selects_for(4) <= 4

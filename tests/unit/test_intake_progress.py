@@ -53,6 +53,7 @@ from shared.contracts import (
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
+from tests.unit.conftest import listed
 
 AT = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
 NEW_ADDRESS = Address(line1="2 Side St", city="Hamburg", postal_code="20095", country="DE")
@@ -66,7 +67,8 @@ def service(clock: ManualClock) -> Service:
 
 @pytest.fixture
 def uow(service: Service, session_for: Callable[[Service], Session]) -> IntakeUnitOfWork:
-    return IntakeUnitOfWork(session_for(service))
+    """Intake's unit of work; stock has listed the SKU the factories order."""
+    return listed(service, IntakeUnitOfWork(session_for(service)))
 
 
 @pytest.fixture
@@ -149,6 +151,7 @@ def test_intake_hears_what_moves_the_order_and_no_more(service: Service) -> None
         "return.authorized",
         "replacement.requested",
         "aftersales.case_closed",
+        "stock.item_listed",  # the catalogue submissions are judged against
     }
     assert StockReserved not in service.handlers and PaymentCaptured not in service.handlers
 

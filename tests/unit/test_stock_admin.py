@@ -11,6 +11,7 @@ from services.stock import worker
 from services.stock.admin import StockError, set_level, set_policy
 from services.stock.settings import StockSettings
 from shared.clock import ManualClock
+from shared.contracts import StockItemListed
 from shared.handlers import Service
 from tests.unit.test_stock_handlers import Stock, placed
 
@@ -34,7 +35,7 @@ def test_a_policy_sets_what_is_given_and_keeps_the_rest(stock: Stock) -> None:
 
 
 def test_a_new_item_may_not_be_backordered_and_has_a_week_of_lead_time(stock: Stock) -> None:
-    item = set_level(stock.uow, "PEN-RED", 3, stock.clock.now())
+    item = set_level(stock.uow, "PEN-RED", 3, stock.clock.now()).result
 
     assert (item.backorder_allowed, item.reorder_point, item.lead_time_days) == (False, 0, 7)
 
@@ -65,3 +66,15 @@ def test_a_level_below_what_is_reserved_is_refused(stock: Stock) -> None:
 
     with pytest.raises(StockError, match=r"^quantity: MUG-BLUE has 4 reserved"):
         set_level(stock.uow, "MUG-BLUE", 3, stock.clock.now())
+
+
+def test_setting_a_level_announces_the_sku_as_listed_every_time(stock: Stock) -> None:
+    """Intake keeps its catalogue from these: a new SKU, and one set again (which makes up
+    for an announcement that never arrived)."""
+    new = set_level(stock.uow, "PEN-RED", 3, stock.clock.now())
+    again = set_level(stock.uow, "MUG-BLUE", 9, stock.clock.now())
+
+    assert new.announced == [StockItemListed(sku="PEN-RED")]
+    assert again.announced == [StockItemListed(sku="MUG-BLUE")]
+    assert again.announced[0].subject == "sku:MUG-BLUE"
+    assert (new.result.on_hand, again.result.on_hand) == (3, 9)

@@ -56,7 +56,7 @@ class Stock:
         return list(self.service.handlers[type(message)](message, self.uow))
 
     def shelve(self, sku: str, on_hand: int, location: str = "A-01-01", **policy: object) -> Item:
-        item = set_level(self.uow, sku, on_hand, self.clock.now(), location, 350)
+        item = set_level(self.uow, sku, on_hand, self.clock.now(), location, 350).result
         if policy:
             set_policy(self.uow, sku, **policy)  # type: ignore[arg-type]
         return item
