@@ -38,7 +38,7 @@ class IntakeSettings(BaseSettings):
         "max_order_total and cash_on_delivery_max_total",
     )
     served_countries: list[str] = Field(
-        default_factory=lambda: [*EU_COUNTRIES, "GB", "US", "UA", "CN"],
+        default_factory=lambda: [*EU_COUNTRIES, "GB", "US", "UA", "RU", "CN", "JP"],
         description="ISO 3166-1 alpha-2 codes we deliver to",
     )
     accepted_payment_methods: list[PaymentMethod] = Field(
