@@ -170,11 +170,8 @@ class Notification(Base):
 
     def claim(self, courier: str, until: datetime) -> None:
         """Taken by ``courier`` to send; another may take it over once ``until`` has passed."""
-        self.status, self.claimed_by, self.claimed_until = (
-            NotificationStatus.SENDING,
-            courier,
-            until,
-        )
+        self.status = NotificationStatus.SENDING
+        self.claimed_by, self.claimed_until = courier, until
 
     def mark_sent(self, now: datetime) -> NotificationSent:
         self.status, self.sent_at = NotificationStatus.SENT, now
