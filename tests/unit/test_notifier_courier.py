@@ -406,6 +406,7 @@ def test_the_lease_must_outlast_the_longest_send() -> None:
     ("subject", "body", "email"),
     [
         ("We have received your order WEB-1", "Hello Ada,\n\nthank you.\n", "ada@example.com"),
+        ("Your order WEB-1 " + "is on its way " * 9, "A line " * 200 + "\n", "ada@example.com"),
         ("Мы получили ваш заказ WEB-1", "Здравствуйте, Ада!\n" * 40, "ada@example.com"),
         ("我们已收到您的订单 WEB-1 " + "很长的主题" * 20, "您好\n", "ada@example.com"),
         ("Ми отримали ваше замовлення", "Вітаємо!\n", "ада@приклад.укр"),
