@@ -39,6 +39,21 @@ def running(settings: Settings, server: MailServer) -> Iterator[Worker]:
 
 
 @pytest.fixture
+def small_batches(settings: Settings, server: MailServer) -> Iterator[Worker]:
+    """A notifier whose courier claims two e-mails a pass, on a loop that would otherwise come
+    back to its after-commit work only every 30 seconds."""
+    smtp = NotifierSettings(
+        smtp_host="127.0.0.1", smtp_port=server.port, smtp_timeout_seconds=5, send_batch_size=2
+    )
+    slow = settings.model_copy(update={"timer_poll_seconds": 30.0})
+    worker = Worker(notifier.bootstrap(settings=smtp), slow)
+    worker.start()
+    yield worker
+    worker.close()
+    tear_down(settings, ["notifier"])
+
+
+@pytest.fixture
 def sender(settings: Settings) -> Iterator[BrokerLink]:
     link = BrokerLink(settings.broker_url)
     link.connect()
@@ -137,3 +152,15 @@ def announced(worker: Worker, order_ids: list[str]) -> list[str]:
     with worker.sessions() as session:
         envelopes = [e for o in order_ids for e in worker.tables.outbox.about(session, o)]
     return [f"<{e.data['notification_id']}@orderflow>" for e in envelopes]
+
+
+def test_a_backlog_of_emails_drains_pass_after_pass_without_pauses(
+    settings: Settings, small_batches: Worker, server: MailServer, sender: BrokerLink
+) -> None:
+    orders = [f"ord-many{n}" for n in range(8)]
+    for order_id in orders:
+        publish(settings, sender, wrap(order_placed(order_id), source="intake"))
+
+    wait_until(lambda: len(server.received) == 8, 10, lambda: small_batches.poll(0.2), "8 e-mails")
+
+    assert len({str(message["Message-ID"]) for message in server.received}) == 8
