@@ -11,6 +11,13 @@ going to the outbox as the runtime writes it (the broker is left out). The SMTP 
 aiosmtpd in its own process, on loopback, writing into a Maildir, so the CPU measured here
 (``time.process_time`` of this process) is the courier's alone. At the end every Message-ID that
 reached the server is counted: each must be there once.
+
+With ``--through-worker`` the whole notifier runs instead, as its process does, on RabbitMQ:
+N order.placed events wait in its queue, then its worker loop handles them and sends the
+e-mails until all are sent. Reported then: e-mails per second from the first poll to the last
+e-mail, and the notifier's CPU per e-mail, handling and sending together.
+
+    .venv/bin/python bench/courier.py --through-worker --transport maildir
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,8 +48,12 @@ from shared.clock import SystemClock
 from shared.contracts import Customer, Message
 from shared.database import drop_postgres_database, open_database
 from shared.envelope import wrap
-from shared.worker import RuntimeTables
+from shared.messaging import BrokerLink, Outgoing
+from shared.settings import Settings
+from shared.topology import Topology
+from shared.worker import RuntimeTables, Worker
 from tests.factories import order_placed
+from tests.support import real_settings, tear_down
 
 
 def free_port() -> int:
@@ -113,15 +124,72 @@ def measure(url: str, settings: NotifierSettings, emails: int, maildir: Path) ->
             raise SystemExit(f"a pass sent nothing after {sent} of {emails}")
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     sessions.kw["bind"].dispose()
-    counted = message_ids(maildir)
     return {
         "emails": emails,
         "emails_per_s": emails / elapsed,
         "cpu_ms_per_email": cpu * 1000 / emails,
         "passes": passes,
-        "received": sum(counted.values()),
-        "duplicates": sum(n - 1 for n in counted.values()),
     }
+
+
+def through_worker(
+    postgres: str, broker: str, notifier: NotifierSettings, emails: int, timer_poll: float
+) -> dict[str, float]:
+    """The notifier's worker loop on RabbitMQ and PostgreSQL, from a queue of N events."""
+    namespace = f"courier{uuid.uuid4().hex[:8]}"
+    settings = real_settings(namespace, broker, postgres, timer_poll_seconds=timer_poll)
+    loop = Worker(worker.bootstrap(SystemClock(), notifier), settings)
+    try:
+        loop.start()
+        publish_placed(settings, emails)
+        assert loop.sessions is not None
+        sessions = loop.sessions
+        passes, sent = 0, 0
+        started, cpu_started = time.perf_counter(), time.process_time()
+        next_count = 0.0
+        while sent < emails:
+            loop.poll(0.2)
+            passes += 1
+            if time.perf_counter() >= next_count:
+                with sessions() as session:
+                    sent = sum(NotifierUnitOfWork(session).notifications.sent_counts().values())
+                next_count = time.perf_counter() + 0.25
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    finally:
+        loop.close()
+        tear_down(settings, ["notifier"])
+    return {
+        "emails": emails,
+        "emails_per_s": emails / elapsed,
+        "cpu_ms_per_email": cpu * 1000 / emails,
+        "passes": passes,
+    }
+
+
+def publish_placed(settings: Settings, count: int) -> None:
+    topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
+    customer = Customer(name="Bench Mark", email="bench@example.com", language="en")
+    link = BrokerLink(settings.broker_url)
+    link.connect()
+    try:
+        for start in range(0, count, 500):
+            envelopes = [
+                wrap(order_placed(f"ord_bench{n}", customer=customer), source="intake")
+                for n in range(start, min(start + 500, count))
+            ]
+            link.publish_confirmed(
+                [
+                    Outgoing(
+                        body=e.encode(),
+                        exchange=topology.events,
+                        routing_key=e.type,
+                        message_id=e.id,
+                    )
+                    for e in envelopes
+                ]
+            )
+    finally:
+        link.close()
 
 
 def main() -> None:
@@ -131,6 +199,12 @@ def main() -> None:
     parser.add_argument("--emails", type=int, default=3000)
     parser.add_argument("--transport", choices=["smtp", "maildir"], default="smtp")
     parser.add_argument("--batch-size", type=int, default=50)
+    parser.add_argument("--through-worker", action="store_true", help="the whole notifier loop")
+    parser.add_argument("--timer-poll", type=float, default=0.05, help="as the saga bench sets")
+    parser.add_argument(
+        "--broker",
+        default=os.environ.get("ORDERFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
+    )
     parser.add_argument(
         "--postgres",
         default=os.environ.get(
@@ -143,19 +217,28 @@ def main() -> None:
         maildir = Path(scratch) / "mail"
         mailbox.Maildir(maildir, create=True)
         try:
-            if args.transport == "smtp":
-                with smtp_server(maildir) as port:
+            with ExitStack() as stack:
+                if args.transport == "smtp":
+                    port = stack.enter_context(smtp_server(maildir))
                     settings = NotifierSettings(
                         smtp_host="127.0.0.1", smtp_port=port, send_batch_size=args.batch_size
                     )
+                else:
+                    settings = NotifierSettings(maildir=maildir, send_batch_size=args.batch_size)
+                if args.through_worker:
+                    result = through_worker(
+                        args.postgres, args.broker, settings, args.emails, args.timer_poll
+                    )
+                else:
                     result = measure(url, settings, args.emails, maildir)
-            else:
-                settings = NotifierSettings(maildir=maildir, send_batch_size=args.batch_size)
-                result = measure(url, settings, args.emails, maildir)
+            counted = message_ids(maildir)
+            result["received"] = sum(counted.values())
+            result["duplicates"] = sum(n - 1 for n in counted.values())
         finally:
             drop_postgres_database(url)
+    what = "notifier loop" if args.through_worker else "courier"
     print(
-        f"courier ({args.transport}, batch {args.batch_size}): {result['emails_per_s']:.0f} "
+        f"{what} ({args.transport}, batch {args.batch_size}): {result['emails_per_s']:.0f} "
         f"e-mails/s, {result['cpu_ms_per_email']:.2f} CPU ms per e-mail; "
         f"{result['received']:.0f} received, {result['duplicates']:.0f} duplicates"
     )
