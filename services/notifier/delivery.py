@@ -18,7 +18,8 @@ anything else: a database outage sends nothing twice.
 
 A transient failure (the server down, busy or answering 4xx) ends the pass and gives back what
 it did not send. A send starts only while the lease has more than ``longest_send`` left, so the
-claim still holds when the server's answer comes.
+claim still holds when the server's answer comes. Each courier reads leases by its own clock:
+replicas' clocks must agree to well within a lease (NTP keeps them to milliseconds).
 """
 
 from __future__ import annotations
