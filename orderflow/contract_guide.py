@@ -51,6 +51,7 @@ TRACKING_STATUSES = {
 NOTIFICATION_STATUSES = {
     NotificationStatus.WAITING: "nobody to send it to yet: waits for the order's customer",
     NotificationStatus.PENDING: "rendered, to be sent",
+    NotificationStatus.SENDING: "claimed by a notifier, which is sending it now",
     NotificationStatus.SENT: "handed to the mail server (notification.sent)",
     NotificationStatus.FAILED: "the mail server refused the recipient for good",
     NotificationStatus.UNDELIVERABLE: "no valid address to send it to",

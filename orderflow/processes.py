@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,8 @@ class ProcessCluster:
     replicas: Mapping[str, int] = field(default_factory=dict)
     metrics_port_base: int = 0
     running: list[Replica] = field(default_factory=list)
+    kills: Counter[str] = field(default_factory=Counter)
+    """How often ``kill`` killed a replica of each worker (a crash point's death is not here)."""
 
     def environment(self) -> dict[str, str]:
         s = self.settings
@@ -84,6 +87,7 @@ class ProcessCluster:
         database's to sort out."""
         replica.process.kill()
         replica.process.wait(10)
+        self.kills[replica.name] += 1
 
     def restart(self, replica: Replica, env: Mapping[str, str] | None = None) -> Replica:
         """Start the replica again in place of ``replica`` (which must have exited)."""

@@ -7,7 +7,9 @@ would: no ``finally``, no goodbye to the broker, nothing committed that was not 
 - ``after_receive``: deliveries taken from the queue, nothing done with them;
 - ``before_commit``: handlers ran and the outbox rows are inserted, not committed;
 - ``after_commit``: committed, not acked (nor published);
-- ``after_publish``: outbox rows sent to the broker, its confirms not awaited.
+- ``after_publish``: outbox rows sent to the broker, its confirms not awaited;
+- ``after_send``: (the notifier's courier) the mail server accepted an e-mail, its being sent
+  not yet recorded: the one e-mail a crash sends again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ import os
 import signal
 from typing import Literal
 
-CrashPoint = Literal["after_receive", "before_commit", "after_commit", "after_publish"]
+CrashPoint = Literal[
+    "after_receive", "before_commit", "after_commit", "after_publish", "after_send"
+]
 
 log = logging.getLogger("orderflow.crash")
 

@@ -17,6 +17,7 @@ from sqlalchemy import MetaData
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.contracts import Message
+from shared.crash import CrashPoint
 from shared.envelope import Envelope, InvalidMessage
 from shared.rows import locked_rows
 from shared.timers import Scheduled
@@ -26,7 +27,8 @@ Handler = Callable[..., Result]
 BoundHandler = Callable[[Any, Any], Result]
 InvalidHandler = Callable[[Envelope, InvalidMessage, Any], Result]
 Announce = Callable[[Session, Sequence[Message]], None]
-AfterCommit = Callable[[sessionmaker[Session], Announce], int]
+Reach = Callable[[CrashPoint], None]
+AfterCommit = Callable[[sessionmaker[Session], Announce, Reach], int]
 
 
 class UnitOfWork:
@@ -56,7 +58,8 @@ class Service:
     after_commit: AfterCommit | None = None
     """Work that talks to a third party once state is committed (e-mail): handlers record
     what to do; this does it, records that it was done and may ``announce`` messages in the
-    same transaction (they go to the outbox; the sweep publishes them). Returns how much it did."""
+    same transaction (they go to the outbox; the sweep publishes them). It passes its own crash
+    points with ``reach`` (``shared.crash``). Returns how much it did."""
 
     @property
     def subscriptions(self) -> list[type[Message]]:

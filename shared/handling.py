@@ -357,7 +357,7 @@ class Handling:
             announced.extend(envelopes)
 
         try:
-            done = self.service.after_commit(self.sessions, announce)
+            done = self.service.after_commit(self.sessions, announce, self.crash.reach)
         except Exception as error:
             if not is_transient(error):
                 log.exception("%s: after-commit work failed", self.name)

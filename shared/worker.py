@@ -7,7 +7,9 @@ One pass of ``poll``:
 3. publish the parked messages with confirms, then ack the whole batch with one frame;
 4. publish the new outbox rows with one confirm wait; they are marked published in the next
    transaction (or on their own when the worker is idle);
-5. fire due timers the same way, and now and then sweep the outbox for rows left unpublished.
+5. fire due timers the same way, and now and then sweep the outbox for rows left unpublished;
+6. run the service's after-commit work (e-mail): after messages were handled, now and then, and
+   at once again while it keeps finding work, so a backlog drains without pauses between passes.
 
 When things fail:
 - A failing batch is tried again one message at a time, so one bad message cannot hold the
@@ -79,6 +81,7 @@ class Worker(Handling):
         self._next_sweep = 0.0
         self._sweep_grace = timedelta(0)  # the first sweep, and the first after a reconnect
         self._next_after_commit = 0.0
+        self._after_commit_busy = False  # it did work last pass: more may wait, so no pause
 
     # -- life cycle -------------------------------------------------------------------------
 
@@ -175,14 +178,14 @@ class Worker(Handling):
 
     def _pass(self, wait: float) -> int:
         done = 0
-        if self.link.fill(self.settings.batch_size, wait):
+        if self.link.fill(self.settings.batch_size, 0.0 if self._after_commit_busy else wait):
             done += self._handle_deliveries(self.link.take(self.settings.batch_size))
         now = time.monotonic()
         if now >= self._next_timer_check:
             done += self.fire_timers()
             self._next_timer_check = now + self.settings.timer_poll_seconds
-        if done or now >= self._next_after_commit:
-            self.run_after_commit()
+        if done or self._after_commit_busy or now >= self._next_after_commit:
+            self._after_commit_busy = self.run_after_commit() > 0
             self._next_after_commit = now + self.settings.timer_poll_seconds
         if now >= self._next_sweep:
             self.sweep_outbox(self._sweep_grace)

@@ -11,13 +11,14 @@ the case id ``<order>.<n>``.
 
 A notification's life::
 
-    waiting ──> pending ──> sent
-    (no recipient   │  └──> failed          (the mail server refused the recipient for good)
-     known yet)     │
-    undeliverable, superseded               (set aside by a handler, with the reason)
+    waiting ──> pending ──> sending ──> sent
+    (no recipient   │   ^       │  └──> failed   (the mail server refused the recipient for good)
+     known yet)     │   └───────┘                (given back: the mail server was unavailable)
+    undeliverable, superseded                    (set aside by a handler, with the reason)
 
 Handlers render it and leave it ``pending`` in their transaction; after the commit, the courier
-(``delivery``) sends it and marks it ``sent`` with ``notification.sent`` in one transaction.
+(``delivery``) claims it (``sending``, by whom and until when), sends it, and marks it ``sent``
+with ``notification.sent`` in a transaction of its own before it sends the next.
 
 The recipient row is created by whichever event of an order arrives first and locked by every
 handler, so one order's notifications are decided one at a time: a notification left waiting
@@ -88,6 +89,7 @@ class Base(DeclarativeBase):
 class NotificationStatus(StrEnum):
     WAITING = "waiting"
     PENDING = "pending"
+    SENDING = "sending"
     SENT = "sent"
     FAILED = "failed"
     UNDELIVERABLE = "undeliverable"
@@ -186,6 +188,8 @@ class Notification(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
     @classmethod
     def about_event(cls, event: OrderMessage, reference: str, now: datetime) -> Notification:
@@ -211,6 +215,11 @@ class Notification(Base):
         self.status, self.queued_at = NotificationStatus.PENDING, now
         self.email, self.language = recipient.email, message.language
         self.subject, self.body = message.subject, message.body
+
+    def claim(self, courier: str, until: datetime) -> None:
+        """Taken by ``courier`` to send; another may take it over once ``until`` has passed."""
+        self.status = NotificationStatus.SENDING
+        self.claimed_by, self.claimed_until = courier, until
 
     def mark_sent(self, now: datetime) -> NotificationSent:
         self.status, self.sent_at = NotificationStatus.SENT, now

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from email.utils import formataddr
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -33,8 +34,39 @@ class NotifierSettings(BaseSettings):
     maildir: Path = Field(
         default=Path(".orderflow/mail"), description="where e-mail goes without an SMTP host"
     )
-    send_batch_size: int = Field(default=50, ge=1, description="e-mails per courier pass")
+    send_batch_size: int = Field(
+        default=50,
+        ge=1,
+        description="e-mails a courier pass claims; each is recorded as sent before the next goes",
+    )
+    send_lease_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="how long a courier's claim on e-mails holds: a crashed courier's unsent "
+        "e-mails go out after it, from another replica or its restart; must exceed four times "
+        "smtp_timeout_seconds",
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_a_send(self) -> NotifierSettings:
+        if self.send_lease_seconds <= self.longest_send.total_seconds():
+            raise ValueError(
+                f"send_lease_seconds: {self.send_lease_seconds:g} must exceed four times "
+                f"smtp_timeout_seconds ({self.longest_send.total_seconds():g})"
+            )
+        return self
 
     @property
     def sender(self) -> str:
         return formataddr((self.sender_name, self.sender_address))
+
+    @property
+    def send_lease(self) -> timedelta:
+        return timedelta(seconds=self.send_lease_seconds)
+
+    @property
+    def longest_send(self) -> timedelta:
+        """How long one send may take and still succeed: four exchanges with the server (MAIL,
+        RCPT, DATA, the message), each answered within the timeout. A send starts only while
+        the claim has that long left."""
+        return timedelta(seconds=4 * self.smtp_timeout_seconds)

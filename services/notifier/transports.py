@@ -17,7 +17,7 @@ import ssl
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import NoReturn, Protocol
 
@@ -33,7 +33,7 @@ class Refused(Exception):
 
 
 class Postbox(Protocol):
-    def send(self, message: EmailMessage) -> None: ...
+    def send(self, message: Message) -> None: ...
 
 
 class Transport(Protocol):
@@ -75,7 +75,7 @@ class SmtpTransport:
 class SmtpPostbox:
     client: smtplib.SMTP
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         try:
             self.client.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
@@ -132,7 +132,7 @@ class MaildirTransport:
 class MaildirPostbox:
     box: mailbox.Maildir
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         try:
             self.box.add(message)
         except OSError as error:

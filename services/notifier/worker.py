@@ -20,7 +20,14 @@ def bootstrap(clock: Clock | None = None, settings: NotifierSettings | None = No
     settings = settings or NotifierSettings()
     clock = clock or SystemClock()
     templates = make_environment(settings.templates_dir or BUNDLED_TEMPLATES)
-    courier = Courier(transport(settings), settings.sender, clock, settings.send_batch_size)
+    courier = Courier(
+        transport(settings),
+        settings.sender,
+        clock,
+        settings.send_batch_size,
+        settings.send_lease,
+        settings.longest_send,
+    )
     return Service(
         name=NAME,
         metadata=Base.metadata,

@@ -1,20 +1,24 @@
 """What the fault tests share: every worker as its own process on the real RabbitMQ and
 PostgreSQL, a stream of orders that need no one outside the saga (cards, e-wallets, cash on
-delivery, declines, shortages, refused parcels), and the verdict: every order terminal, the four
-invariants intact, nothing parked.
+delivery, declines, shortages, refused parcels), a mail server where the e-mails are counted,
+and the verdict: every order terminal, the four invariants intact, nothing parked, every e-mail
+the notifier recorded as sent received, and none received twice beyond what the test allows.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.parser import BytesHeaderParser
 from pathlib import Path
 from typing import Any
 
+from aiosmtpd.controller import Controller
 from kombu import Connection
 from sqlalchemy import func, select
 
@@ -26,8 +30,10 @@ from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster, Replica
 from orderflow.workers import NAMES
 from services.intake.model import TERMINAL, Order
+from services.notifier.model import Notification, NotificationStatus
 from shared.settings import Settings
 from shared.topology import Topology
+from tests.notifier_support import free_port
 
 FAST = {
     "ORDERFLOW_SHIPPING_IN_TRANSIT_AFTER_SECONDS": "0.2",
@@ -39,6 +45,8 @@ FAST = {
     "ORDERFLOW_TIMER_POLL_SECONDS": "0.05",
     "ORDERFLOW_OUTBOX_SWEEP_SECONDS": "0.5",
     "ORDERFLOW_HEARTBEAT_SECONDS": "5",
+    "ORDERFLOW_NOTIFIER_SMTP_TIMEOUT_SECONDS": "2",
+    "ORDERFLOW_NOTIFIER_SEND_LEASE_SECONDS": "15",  # a killed notifier's claim, taken over
 }
 STREET = {"line1": "Invalidenstr. 117", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 REFUSING = {**STREET, "line1": "REFUSED Str. 1"}
@@ -74,13 +82,48 @@ def order(number: int, rng: random.Random) -> dict[str, Any]:
     }
 
 
+class MailSink:
+    """A real SMTP server (aiosmtpd) in the test process, where the notifiers send: the outside
+    world's count of e-mails, by Message-ID, in the order they arrived."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[str] = []
+        self.answer_after = 0.0  # seconds before each "250 OK", as a distant server takes
+        self._parser = BytesHeaderParser()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.answer_after:
+            await asyncio.sleep(self.answer_after)
+        self.received.append(str(self._parser.parsebytes(envelope.content)["Message-ID"]))
+        return "250 OK"
+
+    def repeated(self) -> dict[str, int]:
+        """Message-IDs received more than once, with how often."""
+        return {mid: n for mid, n in Counter(self.received).items() if n > 1}
+
+    def repeats(self) -> int:
+        """E-mails received beyond the first of their Message-ID."""
+        return len(self.received) - len(set(self.received))
+
+    @contextmanager
+    def serving(self) -> Iterator[MailSink]:
+        controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        controller.start()
+        try:
+            yield self
+        finally:
+            controller.stop()
+
+
 @dataclass
 class Run:
-    """A cluster, its databases, and the orders sent to it."""
+    """A cluster, its databases, the mail server it sends to, and the orders sent to it."""
 
     settings: Settings
     cluster: ProcessCluster
     dbs: WorkerDatabases
+    mail: MailSink
     rng: random.Random = field(default_factory=lambda: random.Random(42))
     submitted: int = 0
 
@@ -189,16 +232,47 @@ class Run:
                 unsent += self.dbs.tables[name].outbox.backlog(session)
         return unsent
 
-    def verdict(self) -> Audit:
-        """Let the last messages land, stop the workers, then audit their tables."""
+    def verdict(self, repeats_allowed: int = 0) -> Audit:
+        """Let the last messages land and the last e-mails go, stop the workers, then audit
+        their tables and count the e-mails at the mail server: each one the notifier recorded
+        as sent arrived, nothing else did, and at most ``repeats_allowed`` arrived twice."""
         self.wait_quiet()
+        self.wait_mail_settled()
+        self.wait_quiet()  # the last e-mails' notification.sent published
         codes = self.cluster.stop()
         assert all(code in (0, None) or code < 0 for code in codes.values()), codes
         report = audit(self.dbs)
         assert report.violations == [], report.violations[:20]
         assert report.orders == self.submitted
         assert parked(self.settings) == {}
+        sent = self.sent_message_ids()
+        received = set(self.mail.received)
+        assert sent - received == set(), f"recorded as sent, never received: {sent - received}"
+        assert received - sent == set(), f"received, not recorded as sent: {received - sent}"
+        assert self.mail.repeats() <= repeats_allowed, (
+            f"{self.mail.repeats()} e-mails repeated (at most {repeats_allowed} allowed): "
+            f"{self.mail.repeated()}"
+        )
         return report
+
+    def wait_mail_settled(self, timeout: float = 60) -> None:
+        """Until no e-mail waits to be sent (a killed notifier's claim runs out first)."""
+        deadline = time.monotonic() + timeout
+        while (unsent := self.unsent_mail()) > 0:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{unsent} e-mails unsent after {timeout:.0f}s")
+            time.sleep(0.2)
+
+    def unsent_mail(self) -> int:
+        waiting = [NotificationStatus.PENDING, NotificationStatus.SENDING]
+        with self.dbs.session("notifier") as session:
+            query = select(func.count()).where(Notification.status.in_(waiting))
+            return int(session.scalar(query) or 0)
+
+    def sent_message_ids(self) -> set[str]:
+        with self.dbs.session("notifier") as session:
+            query = select(Notification.id).where(Notification.status == NotificationStatus.SENT)
+            return {f"<{notification_id}@orderflow>" for notification_id in session.scalars(query)}
 
     def replica(self, name: str, index: int = 0) -> Replica:
         return next(r for r in self.cluster.alive() if (r.name, r.index) == (name, index))
@@ -225,23 +299,29 @@ def running(
     env: Mapping[str, str] | None = None,
     metrics_port_base: int = 0,
 ) -> Iterator[Run]:
-    """Every worker as processes (``replicas`` per worker), shelves stocked; each serves its
-    metrics from ``metrics_port_base`` on, if given."""
-    cluster = ProcessCluster(
-        settings,
-        tmp_path / "logs",
-        env={**FAST, "ORDERFLOW_NOTIFIER_MAILDIR": str(tmp_path / "mail"), **(env or {})},
-        replicas=replicas or {},
-        metrics_port_base=metrics_port_base,
-    )
-    dbs: WorkerDatabases | None = None
-    try:  # a start that fails half-way (no database connection left, say) stops what it started
-        cluster.start()
-        dbs = WorkerDatabases(settings)
-        run = Run(settings, cluster, dbs)
-        run.stock_shelves()
-        yield run
-    finally:
-        cluster.stop()
-        if dbs is not None:
-            dbs.dispose()
+    """Every worker as processes (``replicas`` per worker), shelves stocked, e-mail going to a
+    mail server in this process; each serves its metrics from ``metrics_port_base`` on, if
+    given."""
+    with MailSink().serving() as mail:
+        smtp = {
+            "ORDERFLOW_NOTIFIER_SMTP_HOST": "127.0.0.1",
+            "ORDERFLOW_NOTIFIER_SMTP_PORT": str(mail.port),
+        }
+        cluster = ProcessCluster(
+            settings,
+            tmp_path / "logs",
+            env={**FAST, **smtp, **(env or {})},
+            replicas=replicas or {},
+            metrics_port_base=metrics_port_base,
+        )
+        dbs: WorkerDatabases | None = None
+        try:  # a start that fails half-way (no database connection left, say) stops what it started
+            cluster.start()
+            dbs = WorkerDatabases(settings)
+            run = Run(settings, cluster, dbs, mail)
+            run.stock_shelves()
+            yield run
+        finally:
+            cluster.stop()
+            if dbs is not None:
+                dbs.dispose()

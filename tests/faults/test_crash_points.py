@@ -6,6 +6,11 @@ The points (``shared.crash``): after deliveries are taken (nothing done), after 
 and the outbox rows were inserted (not committed), after the commit (not acked), and after the
 outbox rows were sent (confirms not awaited). One cluster per point: every worker starts with
 the crash armed (at its own, staggered, occurrence), dies there, and is restarted without it.
+No e-mail is in flight at any of them, so none arrives twice at the mail server.
+
+The notifier has one more point, the only one where a crash can repeat an e-mail: the mail
+server answered 250, the mark is not committed. That e-mail, and only that one, arrives twice,
+under the same Message-ID.
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from pathlib import Path
 import pytest
 
 from orderflow.channel import ChannelPublisher
+from orderflow.processes import Replica
 from orderflow.workers import NAMES
 from shared.contracts import ItemQuantity, ResendRequest
 from shared.envelope import wrap
 from shared.settings import Settings
 from tests.faults.harness import Run, running
+from tests.support import wait_until
 
 POINTS = ["after_receive", "before_commit", "after_commit", "after_publish"]
 ORDERS = 60
@@ -41,6 +48,32 @@ def test_a_kill_at_any_point_loses_nothing_and_repeats_nothing(
         run.verdict()
 
     assert sorted(crashed) == sorted(NAMES), f"never reached {point}: {set(NAMES) - crashed}"
+
+
+def test_a_notifier_killed_between_the_servers_ok_and_the_mark_repeats_that_email_alone(
+    settings: Settings, tmp_path: Path
+) -> None:
+    with running(settings, tmp_path) as run:
+        armed = restart_armed(run, "notifier", "after_send", after=5)
+        run.submit(ORDERS // 2)
+        wait_until(lambda: armed.process.poll() is not None, 60, what="the notifier's crash")
+        assert len(run.mail.received) == 5
+        in_flight = run.mail.received[-1]
+        run.cluster.restart(armed)  # it takes the dead one's claim over once its lease runs out
+        run.wait_all_terminal(90)
+
+        run.verdict(repeats_allowed=1)
+
+    assert run.mail.repeated() == {in_flight: 2}
+
+
+def restart_armed(run: Run, name: str, point: str, after: int) -> Replica:
+    replica = run.replica(name)
+    run.cluster.kill(replica)
+    env = {"ORDERFLOW_CRASH_AT": point, "ORDERFLOW_CRASH_AFTER": str(after)}
+    armed = run.cluster.restart(replica, env)
+    run.cluster.wait_ready(60)
+    return armed
 
 
 def arm_every_worker(run: Run, point: str) -> set[str]:

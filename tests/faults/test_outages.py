@@ -81,5 +81,9 @@ def test_every_worker_consumes_again_within_seconds_of_the_brokers_return(
 
 
 def test_a_postgresql_restart_mid_run_loses_nothing(settings: Settings, tmp_path: Path) -> None:
+    """Nor does it send an e-mail twice: what the courier sent and could not record while the
+    database was down is recorded when it is back, before anything else is sent."""
     with running(settings, tmp_path) as run:
         outage_mid_run(run, restart_postgres)
+    assert run.mail.received, "no e-mail reached the mail server"
+    assert run.mail.repeated() == {}, "a database outage sent e-mails twice"

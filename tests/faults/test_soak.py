@@ -1,7 +1,8 @@
 """Soak: orders keep coming while random workers are SIGKILLed and restarted, with three
 replicas of payment and two of stock competing for the same queues. Every order must be
-terminal within a bound after the last kill, with no double charge, no duplicate e-mail and no
-leaked reservation (the audit), and nothing parked.
+terminal within a bound after the last kill, with no double charge and no leaked reservation
+(the audit), and nothing parked. E-mails are counted where they arrive, at the mail server, by
+Message-ID: each notifier kill may repeat the one e-mail in flight, nothing more.
 
 CI runs a small soak; the full one is a separate command (see README, "Fault tests"):
 
@@ -42,9 +43,12 @@ def test_orders_survive_random_kills_of_replicated_workers(
         run.wait_all_terminal(BOUND_AFTER_LAST_KILL)
         settled = time.monotonic() - last_kill
 
-        report = run.verdict()
+        notifier_kills = run.cluster.kills["notifier"]
+        report = run.verdict(repeats_allowed=notifier_kills)
 
     print(
         f"\nsoak: {ORDERS} orders, {KILLS} kills in {last_kill - started:.0f}s; all terminal "
-        f"{settled:.1f}s after the last kill; {dict(report.by_status)}"
+        f"{settled:.1f}s after the last kill; {dict(report.by_status)}; "
+        f"{len(run.mail.received)} e-mails received, {run.mail.repeats()} repeated after "
+        f"{notifier_kills} notifier kills"
     )

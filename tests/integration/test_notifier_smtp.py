@@ -1,11 +1,14 @@
 """The notifier's promise end to end, on both transports: an event from the broker becomes one
-e-mail on a real SMTP server, sent after the commit, whatever the redeliveries."""
+e-mail on a real SMTP server, sent after the commit, whatever the redeliveries, and whatever
+happens to the database link meanwhile."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+from sqlalchemy import create_engine, make_url, text
 
 from services.notifier import worker as notifier
 from services.notifier.settings import NotifierSettings
@@ -29,6 +32,21 @@ def server() -> Iterator[MailServer]:
 def running(settings: Settings, server: MailServer) -> Iterator[Worker]:
     smtp = NotifierSettings(smtp_host="127.0.0.1", smtp_port=server.port, smtp_timeout_seconds=5)
     worker = Worker(notifier.bootstrap(settings=smtp), settings)
+    worker.start()
+    yield worker
+    worker.close()
+    tear_down(settings, ["notifier"])
+
+
+@pytest.fixture
+def small_batches(settings: Settings, server: MailServer) -> Iterator[Worker]:
+    """A notifier whose courier claims two e-mails a pass, on a loop that would otherwise come
+    back to its after-commit work only every 30 seconds."""
+    smtp = NotifierSettings(
+        smtp_host="127.0.0.1", smtp_port=server.port, smtp_timeout_seconds=5, send_batch_size=2
+    )
+    slow = settings.model_copy(update={"timer_poll_seconds": 30.0})
+    worker = Worker(notifier.bootstrap(settings=smtp), slow)
     worker.start()
     yield worker
     worker.close()
@@ -81,3 +99,68 @@ def test_an_event_is_emailed_once_whatever_the_redeliveries(
         announced = running.tables.outbox.about(session, "ord-mail")
     assert [e.type for e in announced] == ["notification.sent"]
     assert message["Message-ID"] == f"<{announced[0].data['notification_id']}@orderflow>"
+
+
+def test_a_database_link_lost_between_the_servers_ok_and_the_mark_sends_nothing_twice(
+    settings: Settings,
+    running: Worker,
+    server: MailServer,
+    sender: BrokerLink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The notifier's database connections end while the mail server takes the second e-mail
+    (as a failover or a restart would end them): its mark fails, the courier keeps it and makes
+    it first when the database answers; every e-mail arrives once, announced once."""
+    if not settings.database_url.startswith("postgresql"):
+        pytest.skip("ends PostgreSQL connections")
+    database = make_url(settings.database_url_for("notifier"))
+    admin = create_engine(database.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    take = server.handle_DATA
+
+    async def take_then_cut(*args: Any) -> str:
+        answer = await take(*args)
+        if len(server.received) == 2:
+            with admin.connect() as connection:
+                connection.execute(
+                    text(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                        "WHERE datname = :name AND pid <> pg_backend_pid()"
+                    ),
+                    {"name": database.database},
+                )
+        return answer
+
+    server.handle_DATA = take_then_cut  # type: ignore[method-assign]
+    orders = [f"ord-cut{n}" for n in range(3)]
+    try:
+        for order_id in orders:
+            publish(settings, sender, wrap(order_placed(order_id), source="intake"))
+        wait_until(lambda: len(server.received) == 3, 30, lambda: running.poll(0.05), "3 e-mails")
+        wait_until(lambda: len(announced(running, orders)) == 3, 30, lambda: running.poll(0.05))
+    finally:
+        admin.dispose()
+
+    ids = [str(message["Message-ID"]) for message in server.received]
+    assert len(set(ids)) == 3
+    assert sorted(announced(running, orders)) == sorted(ids)
+    assert "recorded when the database answers" in caplog.text
+
+
+def announced(worker: Worker, order_ids: list[str]) -> list[str]:
+    """The Message-IDs of the e-mails announced sent about ``order_ids``."""
+    assert worker.sessions is not None
+    with worker.sessions() as session:
+        envelopes = [e for o in order_ids for e in worker.tables.outbox.about(session, o)]
+    return [f"<{e.data['notification_id']}@orderflow>" for e in envelopes]
+
+
+def test_a_backlog_of_emails_drains_pass_after_pass_without_pauses(
+    settings: Settings, small_batches: Worker, server: MailServer, sender: BrokerLink
+) -> None:
+    orders = [f"ord-many{n}" for n in range(8)]
+    for order_id in orders:
+        publish(settings, sender, wrap(order_placed(order_id), source="intake"))
+
+    wait_until(lambda: len(server.received) == 8, 10, lambda: small_batches.poll(0.2), "8 e-mails")
+
+    assert len({str(message["Message-ID"]) for message in server.received}) == 8
