@@ -17,7 +17,8 @@ import ssl
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from email.message import Message
+from email.message import EmailMessage, Message
+from email.policy import SMTPUTF8
 from pathlib import Path
 from typing import NoReturn, Protocol
 
@@ -133,7 +134,15 @@ class MaildirPostbox:
     box: mailbox.Maildir
 
     def send(self, message: Message) -> None:
+        """The message is written as its own policy flattens it (handed the message, mailbox
+        would flatten it again with no header length limit, re-encoding every non-ASCII header
+        word by word: 1 ms of CPU an e-mail, ten times the rest); an internationalised one as
+        an SMTPUTF8 server gets it, its addresses in UTF-8."""
+        if isinstance(message, EmailMessage):
+            flat = message.as_bytes(policy=SMTPUTF8)
+        else:
+            flat = message.as_bytes()
         try:
-            self.box.add(message)
+            self.box.add(flat)
         except OSError as error:
             raise TransientError(f"the maildir cannot take the message ({_named(error)})") from None
