@@ -185,7 +185,7 @@ class Worker(Handling):
             done += self.fire_timers()
             self._next_timer_check = now + self.settings.timer_poll_seconds
         if done or self._after_commit_busy or now >= self._next_after_commit:
-            self._after_commit_busy = self.run_after_commit() > 0
+            self._after_commit_busy = self._after_commit_keeping_pace(done)
             self._next_after_commit = now + self.settings.timer_poll_seconds
         if now >= self._next_sweep:
             self.sweep_outbox(self._sweep_grace)
@@ -194,6 +194,17 @@ class Worker(Handling):
         if not done:
             self._flush_marks()
         return done
+
+    def _after_commit_keeping_pace(self, handled: int) -> bool:
+        """Run the after-commit work (e-mail) until it has done as much as was just handled, or
+        finds nothing left: so it keeps pace with the messages that give it work instead of
+        falling a batch behind on every pass. True if it may have more to do."""
+        done = 0
+        while (did := self.run_after_commit()) > 0:
+            done += did
+            if done >= handled or self._stop.is_set():
+                return True
+        return False
 
     def _handle_deliveries(self, deliveries: list[Delivery]) -> int:
         self.crash.reach("after_receive")
