@@ -51,7 +51,8 @@ TRACKING_STATUSES = {
 NOTIFICATION_STATUSES = {
     NotificationStatus.WAITING: "nobody to send it to yet: waits for the order's customer",
     NotificationStatus.PENDING: "rendered, to be sent",
-    NotificationStatus.SENDING: "claimed by a notifier, which is sending it now",
+    NotificationStatus.SENDING: "claimed by a notifier: being sent, or sent (it never goes twice) "
+    "and about to be announced",
     NotificationStatus.SENT: "handed to the mail server (notification.sent)",
     NotificationStatus.FAILED: "the mail server refused the recipient for good",
     NotificationStatus.UNDELIVERABLE: "no valid address to send it to",

@@ -28,7 +28,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from email.errors import MessageError
 from email.header import Header
@@ -38,16 +39,16 @@ from email.policy import Compat32
 from email.utils import format_datetime
 from typing import Any
 
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.clock import Clock
-from shared.contracts import NotificationSent
 from shared.crash import CrashPoint
 from shared.errors import TransientError
 from shared.handlers import Announce, Reach
 
-from .model import Notification
-from .store import CourierStore
+from .model import Notification, sent_announcement
+from .store import CourierStore, claimed_by, record_outcome
 from .transports import Postbox, Refused, Transport
 
 log = logging.getLogger("orderflow.notifier")
@@ -78,12 +79,13 @@ class Courier:
         self.transport, self.sender, self.clock = transport, sender, clock
         self.batch_size, self.send_lease, self.longest_send = batch_size, send_lease, longest_send
         self.name = name or courier_name()
-        self._unmarked: list[tuple[Notification, NotificationSent]] = []
+        self._unmarked: list[Notification] = []
+        self._announce_due = True  # a courier before it may have died between send and announce
 
     @property
     def unmarked(self) -> list[str]:
         """The ids of what it sent and could not record yet."""
-        return [notification.id for notification, _ in self._unmarked]
+        return [notification.id for notification in self._unmarked]
 
     def __call__(
         self,
@@ -95,21 +97,20 @@ class Courier:
 
         A database error ends the pass and goes to the caller; what was sent is kept to be
         recorded first on the next pass."""
-        with sessions() as session:
-            settled = self._mark_unmarked(session, announce)
+        with sessions() as session, _autocommitting(session) as marks:
+            settled = self._mark_unmarked(marks)
             claimed = self._claim(session)
             if claimed:
-                settled += self._deliver(session, claimed, announce, reach)
+                settled += self._deliver(session, marks, claimed, reach)
+            if self._announce_due:
+                self._announce_sent(session, announce)
         return settled
 
-    def _mark_unmarked(self, session: Session, announce: Announce) -> int:
+    def _mark_unmarked(self, marks: Connection) -> int:
         marked = 0
         while self._unmarked:
-            notification, sent = self._unmarked[0]
-            with session.begin():
-                recorded = self._record(session, notification, announce, sent)
+            marked += self._record(marks, self._unmarked[0])
             self._unmarked.pop(0)
-            marked += recorded
         return marked
 
     def _claim(self, session: Session) -> list[Notification]:
@@ -122,8 +123,8 @@ class Courier:
     def _deliver(
         self,
         session: Session,
+        marks: Connection,
         claimed: Sequence[Notification],
-        announce: Announce,
         reach: Reach,
     ) -> int:
         settled = 0
@@ -136,11 +137,9 @@ class Courier:
                         waiting = len(claimed) - settled
                         log.warning("notifier: the claim runs out; %d e-mails wait", waiting)
                         break
-                    sent = self._send(notification, postbox)
-                    if sent is not None:
-                        self._unmarked.append((notification, sent))
-                        reach("after_send")
-                    self._record_sent(session, notification, announce, sent)
+                    self._send(notification, postbox, reach)
+                    self._record(marks, notification)
+                    self._unmarked.clear()
                     settled += 1
         except TransientError as trouble:
             log.warning("notifier: %s; %d e-mails wait", trouble, len(claimed) - settled)
@@ -149,30 +148,9 @@ class Courier:
                 CourierStore(session).release(claimed[settled:], self.name)
         return settled
 
-    def _record_sent(
-        self,
-        session: Session,
-        notification: Notification,
-        announce: Announce,
-        sent: NotificationSent | None,
-    ) -> None:
-        try:
-            with session.begin():
-                self._record(session, notification, announce, sent)
-        except Exception as error:
-            if sent is not None:
-                log.warning(
-                    "notifier: %s went; recorded when the database answers (%r)",
-                    notification.id,
-                    error,
-                )
-            raise
-        if sent is not None:
-            self._unmarked.pop()
-
-    def _send(self, notification: Notification, postbox: Postbox) -> NotificationSent | None:
-        """Send it; its outcome is set on it (in memory). Returns its announcement if it was
-        sent, None if it failed for good; raises ``TransientError`` if it may go later."""
+    def _send(self, notification: Notification, postbox: Postbox, reach: Reach) -> None:
+        """Send it; its outcome is set on it (in memory) and, if it went, it is kept as unmarked
+        until recorded. Raises ``TransientError`` if it may go later."""
         now = self.clock.now()
         try:
             postbox.send(compose(notification, self.sender, now))
@@ -181,32 +159,60 @@ class Courier:
         except (MessageError, ValueError) as error:
             notification.mark_failed(f"the message could not be composed: {type(error).__name__}")
         else:
-            return notification.mark_sent(now)
+            notification.mark_sent(now)
+            self._unmarked.append(notification)
+            reach("after_send")
+            return
         log.warning("notifier: %s (%s) failed for good", notification.id, notification.about)
-        return None
 
-    def _record(
-        self,
-        session: Session,
-        notification: Notification,
-        announce: Announce,
-        sent: NotificationSent | None,
-    ) -> bool:
-        """Record its outcome (and announce it, if sent), if this courier still holds it."""
-        store = CourierStore(session)
-        if store.settle(notification, self.name):
-            if sent is not None:
-                announce(session, [sent])
-            return True
-        status, holder = store.holder(notification.id) or ("gone", None)
-        if (status, holder) != (notification.status, self.name):
-            log.warning(
-                "notifier: %s was taken over (%s by %s) before its outcome was recorded",
-                notification.id,
-                status,
-                holder,
-            )
-        return False
+    def _record(self, marks: Connection, notification: Notification) -> bool:
+        """Record its outcome, committed by the time this returns, if this courier still holds
+        it. If the database fails, the e-mail stays unmarked: recorded first on the next pass."""
+        try:
+            recorded = record_outcome(marks, notification, self.name)
+        except Exception as error:
+            if self._unmarked:
+                log.warning(
+                    "notifier: %s went; recorded when the database answers (%r)",
+                    notification.id,
+                    error,
+                )
+            raise
+        self._announce_due = self._announce_due or notification.sent_at is not None
+        if not recorded:
+            holder = claimed_by(marks, notification.id)
+            if holder not in (self.name, None):
+                log.warning(
+                    "notifier: %s was taken over by %s before its outcome was recorded",
+                    notification.id,
+                    holder,
+                )
+        return recorded
+
+    def _announce_sent(self, session: Session, announce: Announce) -> None:
+        """Announce ``notification.sent`` for every sent notification not announced yet (this
+        pass's, and any a crash or an outage left), in one transaction."""
+        with session.begin():
+            sent = CourierStore(session).take_unannounced(ANNOUNCED_PER_PASS)
+            if sent:
+                announce(
+                    session,
+                    [sent_announcement(n.id, n.order_id, n.about, n.language) for n in sent],
+                )
+        self._announce_due = len(sent) == ANNOUNCED_PER_PASS
+
+
+ANNOUNCED_PER_PASS = 500
+
+
+@contextmanager
+def _autocommitting(session: Session) -> Iterator[Connection]:
+    """A connection of the session's database whose every statement commits on its own: each
+    e-mail's outcome is one statement, so recording it is one round trip and one commit."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine), "the notifier's sessions are bound to its engine"
+    with engine.connect() as connection:
+        yield connection.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def compose(notification: Notification, sender: str, now: datetime) -> Message:

@@ -17,8 +17,10 @@ A notification's life::
     undeliverable, superseded                    (set aside by a handler, with the reason)
 
 Handlers render it and leave it ``pending`` in their transaction; after the commit, the courier
-(``delivery``) claims it (``sending``, by whom and until when), sends it, and marks it ``sent``
-with ``notification.sent`` in a transaction of its own before it sends the next.
+(``delivery``) claims it (``sending``, by whom and until when), sends it, and records when the
+mail server took it (``sent_at``) in a commit of its own before it sends the next. A ``sending``
+notification with ``sent_at`` is sent and never sent again; it becomes ``sent`` when its
+``notification.sent`` is announced, with the others of the pass, in one transaction.
 
 The recipient row is created by whichever event of an order arrives first and locked by every
 handler, so one order's notifications are decided one at a time: a notification left waiting
@@ -221,14 +223,9 @@ class Notification(Base):
         self.status = NotificationStatus.SENDING
         self.claimed_by, self.claimed_until = courier, until
 
-    def mark_sent(self, now: datetime) -> NotificationSent:
-        self.status, self.sent_at = NotificationStatus.SENT, now
-        return NotificationSent(
-            order_id=self.order_id,
-            notification_id=self.id,
-            about=self.about,
-            language=self.language or "en",
-        )
+    def mark_sent(self, now: datetime) -> None:
+        """The mail server took it: it is never sent again, and is announced next."""
+        self.sent_at = now
 
     def mark_failed(self, reason: str) -> None:
         """The mail server refused it for good: kept with the server's answer, never retried."""
@@ -237,3 +234,11 @@ class Notification(Base):
     def set_aside(self, status: NotificationStatus, reason: str) -> None:
         """Not sent, never dropped: kept with the reason, for people and audits to see."""
         self.status, self.reason = status, reason[:300]
+
+
+def sent_announcement(
+    notification_id: str, order_id: str, about: str, language: str | None
+) -> NotificationSent:
+    return NotificationSent(
+        order_id=order_id, notification_id=notification_id, about=about, language=language or "en"
+    )

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import NamedTuple
 
-from sqlalchemy import CursorResult, Table, bindparam, func, or_, select, update
+from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message, OrderMessage
@@ -104,26 +104,55 @@ class NotificationStore:
 
 
 NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
-_SETTLE = (
+_HELD = (
+    NOTIFICATIONS.c.id == bindparam("notification_id"),
+    NOTIFICATIONS.c.status == NotificationStatus.SENDING,
+    NOTIFICATIONS.c.claimed_by == bindparam("courier"),
+)
+_SENT = update(NOTIFICATIONS).where(*_HELD).values(sent_at=bindparam("sent_at"))
+_FAILED = (
     update(NOTIFICATIONS)
-    .where(
-        NOTIFICATIONS.c.id == bindparam("notification_id"),
-        NOTIFICATIONS.c.status == NotificationStatus.SENDING,
-        NOTIFICATIONS.c.claimed_by == bindparam("courier"),
-    )
+    .where(*_HELD)
     .values(
-        status=bindparam("outcome"),
-        sent_at=bindparam("outcome_at"),
-        reason=bindparam("outcome_reason"),
+        status=NotificationStatus.FAILED,
+        reason=bindparam("failure"),
+        claimed_by=None,
+        claimed_until=None,
     )
 )
-"""Built once: the courier runs it once per e-mail, and building it cost as much as running it."""
+"""Built once: the courier runs one of them per e-mail, and building it cost as much as
+running it."""
+
+
+def record_outcome(marks: Connection, notification: Notification, courier: str) -> bool:
+    """Record a claimed notification's outcome, sent (``sent_at``) or failed, on ``marks``, a
+    connection that commits each statement on its own (one round trip, one commit); False if
+    ``courier`` no longer holds it (another courier took it over)."""
+    held = {"notification_id": notification.id, "courier": courier}
+    if notification.status == NotificationStatus.FAILED:
+        result = marks.execute(_FAILED, {**held, "failure": notification.reason})
+    else:
+        result = marks.execute(_SENT, {**held, "sent_at": notification.sent_at})
+    return result.rowcount == 1
+
+
+class Unannounced(NamedTuple):
+    id: str
+    order_id: str
+    about: str
+    language: str | None
+
+
+def claimed_by(marks: Connection, notification_id: str) -> str | None:
+    """Who holds a notification's claim (None: nobody, it was settled and announced)."""
+    query = select(NOTIFICATIONS.c.claimed_by).where(NOTIFICATIONS.c.id == notification_id)
+    return marks.scalar(query)
 
 
 class CourierStore:
-    """The courier's SQL (see ``delivery``): claim a batch, settle each claimed notification in a
-    transaction of its own, give back what was not sent. Outcomes are plain UPDATEs of the table
-    (the ORM's bulk path cost twice as much Python per e-mail)."""
+    """The courier's SQL in its transactions (see ``delivery``): claim a batch, announce what was
+    sent, give back what was not. Plain UPDATEs of the table where the ORM's unit of work would
+    cost more Python per e-mail than the statement."""
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -131,15 +160,14 @@ class CourierStore:
     def claim(self, courier: str, now: datetime, until: datetime, limit: int) -> list[Notification]:
         """The oldest notifications to send, claimed by ``courier`` until ``until``.
 
-        Pending ones, those whose claim ran out (their courier died), and this courier's own: it
-        settles what it sent before it claims again, so its claimed rows are unsent ones (a
-        claim or a release whose commit it did not hear of). Rows another courier is claiming
-        at this moment are skipped (locked); those it holds are ``sending`` under its name, so
-        two couriers never send the same one. An order's notifications go in the order of its
-        life.
+        Pending ones, and unsent ones whose claim ran out (their courier died) or is this
+        courier's own (a claim or a release whose commit it did not hear of: it records what it
+        sent before it claims again). Rows another courier is claiming at this moment are
+        skipped (locked); those it holds are ``sending`` under its name, so two couriers never
+        send the same one. An order's notifications go in the order of its life.
 
-        They come back detached: the courier changes them in memory and ``settle`` records each
-        outcome only while the claim is still its own.
+        They come back detached: the courier changes them in memory and records each outcome
+        only while the claim is still its own.
         """
         query = (
             select(Notification)
@@ -147,8 +175,10 @@ class CourierStore:
                 Notification.status.in_([NotificationStatus.PENDING, NotificationStatus.SENDING]),
                 or_(
                     Notification.status == NotificationStatus.PENDING,
-                    Notification.claimed_until < now,
-                    Notification.claimed_by == courier,
+                    and_(
+                        Notification.sent_at.is_(None),
+                        or_(Notification.claimed_until < now, Notification.claimed_by == courier),
+                    ),
                 ),
             )
             .order_by(Notification.queued_at, Notification.life_order, Notification.created_at)
@@ -169,18 +199,27 @@ class CourierStore:
             notification.claim(courier, until)
         return claimed
 
-    def settle(self, notification: Notification, courier: str) -> bool:
-        """Record a claimed notification's outcome (sent or failed), if ``courier`` still holds
-        it; False if not (it recorded it before, or another courier took it over)."""
-        values = {
-            "notification_id": notification.id,
-            "courier": courier,
-            "outcome": notification.status,
-            "outcome_at": notification.sent_at,
-            "outcome_reason": notification.reason,
-        }
-        result: CursorResult[Any] = self.session.execute(_SETTLE, values)  # type: ignore[assignment]
-        return result.rowcount == 1
+    def take_unannounced(self, limit: int) -> list[Unannounced]:
+        """Sent notifications whose ``notification.sent`` is still to be announced, whoever sent
+        them (they never go again, so no lease needs to run out), marked ``sent`` in this
+        transaction, which announces them: (id, order id, about, language) of each. Rows another
+        courier is announcing are skipped."""
+        c = NOTIFICATIONS.c
+        query = (
+            select(c.id, c.order_id, c.about, c.language)
+            .where(c.status == NotificationStatus.SENDING, c.sent_at.is_not(None))
+            .order_by(c.sent_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        rows = [Unannounced(*row) for row in self.session.execute(query)]
+        if rows:
+            self.session.execute(
+                update(NOTIFICATIONS)
+                .where(c.id.in_([row.id for row in rows]))
+                .values(status=NotificationStatus.SENT, claimed_by=None, claimed_until=None)
+            )
+        return rows
 
     def release(self, notifications: Sequence[Notification], courier: str) -> None:
         """Give back what ``courier`` claimed and did not send, for any courier to take."""
@@ -191,17 +230,9 @@ class CourierStore:
                 .where(
                     c.id.in_([n.id for n in notifications]),
                     c.status == NotificationStatus.SENDING,
+                    c.sent_at.is_(None),
                     c.claimed_by == courier,
                 )
                 .values(status=NotificationStatus.PENDING, claimed_by=None, claimed_until=None)
             )
             self.session.execute(statement)
-
-    def holder(self, notification_id: str) -> tuple[str, str | None] | None:
-        """A notification's status and who claimed it last."""
-        row = self.session.execute(
-            select(Notification.status, Notification.claimed_by).where(
-                Notification.id == notification_id
-            )
-        ).one_or_none()
-        return None if row is None else (row[0], row[1])

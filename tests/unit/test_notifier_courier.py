@@ -1,8 +1,9 @@
 """The courier's promise, as a specification: claim, send, mark, one e-mail at a time.
 
-Each e-mail is recorded as sent before the next one goes, so a crash repeats at most the one in
-flight (same Message-ID); a database outage repeats none; a claim is held under a lease, which
-another courier takes over only once it has run out. On SQLite, with a fake mail server (a third
+Each e-mail is recorded as sent (``sent_at``, committed) before the next one goes, so a crash
+repeats at most the one in flight (same Message-ID); a database outage repeats none; a claim is
+held under a lease, which another courier takes over only once it has run out; the pass's
+``notification.sent`` announcements follow, each once. On SQLite, with a fake mail server (a third
 party) that records every Message-ID it accepts.
 """
 
@@ -87,13 +88,21 @@ class Database:
         self.sessions: sessionmaker[Session] = open_database(f"sqlite:///{path}", metadata)
         self.down = False
         self.lose_next_commit_answer = False
+        self.lose_next_mark_answer = False
         engine = self.sessions.kw["bind"]
         event.listen(engine, "before_cursor_execute", self._refuse_while_down)
+        event.listen(engine, "after_cursor_execute", self._lose_mark_answer)
         event.listen(self.sessions, "after_commit", self._lose_answer)
 
     def _refuse_while_down(self, *_: Any) -> None:
         if self.down:
             raise sqlite3.OperationalError("unable to open database file")
+
+    def _lose_mark_answer(self, _connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        """The mark commits on its own (autocommit): its answer is lost after it ran."""
+        if self.lose_next_mark_answer and statement.startswith("UPDATE notifications SET sent_at"):
+            self.lose_next_mark_answer = False
+            raise sqlite3.OperationalError("disk I/O error")
 
     def _lose_answer(self, _session: Session) -> None:
         if self.lose_next_commit_answer:
@@ -104,6 +113,12 @@ class Database:
     def statuses(self) -> dict[str, str]:
         with self.sessions() as session:
             return {n.message_id: n.status for n in session.scalars(select(Notification))}
+
+    def recorded_sent(self) -> set[str]:
+        """The Message-IDs of e-mails recorded as sent (announced or not yet)."""
+        with self.sessions() as session:
+            query = select(Notification).where(Notification.sent_at.is_not(None))
+            return {n.message_id for n in session.scalars(query)}
 
     def notifications(self) -> list[Notification]:
         with self.sessions() as session:
@@ -145,12 +160,15 @@ class RunningCourier:
             name=name,
         )
         self.crash_at: CrashPoint | None = None
+        self.dies_announcing = False
 
     def reach(self, point: CrashPoint) -> None:
         if point == self.crash_at:
             raise Crash(point)
 
     def announce(self, session: Session, messages: Any) -> None:
+        if self.dies_announcing:
+            raise Crash("announcing")
         now = self.clock.now()
         self.db.tables.outbox.add(session, [wrap(m, source="notifier", now=now) for m in messages])
 
@@ -196,16 +214,15 @@ def test_each_email_is_recorded_as_sent_before_the_next_one_goes(
     db: Database, server: FakeMailServer, clock: ManualClock, courier_for: Any
 ) -> None:
     ids = pending(db, clock, *addresses(3))
-    seen_before: list[dict[str, str]] = []
-    server.on_accept = lambda _: seen_before.append(db.statuses())
+    recorded_before: list[set[str]] = []
+    server.on_accept = lambda _: recorded_before.append(db.recorded_sent())
     courier = courier_for()
 
     assert courier() == 3
 
     assert server.accepted == ids
-    for number, statuses in enumerate(seen_before):
-        assert [statuses[i] for i in ids[:number]] == ["sent"] * number
-        assert [statuses[i] for i in ids[number:]] == ["sending"] * (3 - number)
+    assert recorded_before == [set(), set(ids[:1]), set(ids[:2])]
+    assert set(db.statuses().values()) == {"sent"}
     assert db.announced() == Counter(ids)
     assert server.connections == 1, "one connection for the whole pass"
 
@@ -275,6 +292,23 @@ def test_a_crash_after_the_servers_ok_repeats_that_one_email_once_the_lease_has_
     assert set(db.statuses().values()) == {"sent"}
 
 
+def test_a_crash_after_the_marks_sends_nothing_again_and_the_next_courier_announces_at_once(
+    db: Database, server: FakeMailServer, clock: ManualClock, courier_for: Any
+) -> None:
+    ids = pending(db, clock, *addresses(3))
+    crashing = courier_for("courier-a")
+    crashing.dies_announcing = True
+    with pytest.raises(Crash):
+        crashing()
+    assert server.accepted == ids and db.recorded_sent() == set(ids)
+    assert set(db.statuses().values()) == {"sending"} and db.announced() == Counter()
+
+    assert courier_for("courier-b")() == 0, "nothing to send: no lease needs to run out"
+
+    assert server.repeated() == {}
+    assert set(db.statuses().values()) == {"sent"} and db.announced() == Counter(ids)
+
+
 # -- the database goes away -----------------------------------------------------------------
 
 
@@ -313,12 +347,12 @@ def test_a_mark_whose_commit_answer_was_lost_is_not_announced_twice(
     courier = courier_for()
 
     def lose_the_answer(message_id: str) -> None:
-        db.lose_next_commit_answer = message_id == ids[0]
+        db.lose_next_mark_answer = message_id == ids[0]
 
     server.on_accept = lose_the_answer
     with pytest.raises(OperationalError):
         courier()
-    assert db.statuses()[ids[0]] == "sent", "the mark was committed; only its answer was lost"
+    assert db.recorded_sent() == {ids[0]}, "the mark was committed; only its answer was lost"
 
     courier()
 
@@ -354,7 +388,7 @@ def test_a_transient_failure_ends_the_pass_and_gives_back_what_was_not_sent(
     assert courier_for("courier-a")() == 1
 
     assert [(n.status, n.claimed_by) for n in db.notifications()] == [
-        ("sent", "courier-a"),
+        ("sent", None),
         ("pending", None),
         ("pending", None),
     ]
@@ -387,7 +421,7 @@ def test_no_send_starts_when_the_claim_could_run_out_before_its_answer(
     assert courier_for("courier-a")() == 1
 
     assert [(n.status, n.claimed_by) for n in db.notifications()] == [
-        ("sent", "courier-a"),
+        ("sent", None),
         ("pending", None),
         ("pending", None),
     ]
