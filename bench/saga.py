@@ -21,8 +21,13 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from kombu import Connection
+from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,7 +40,9 @@ from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
 from orderflow.workers import NAMES
 from services.intake.store import IntakeUnitOfWork
+from services.notifier.model import Notification, NotificationStatus
 from shared.settings import Settings
+from shared.topology import Topology
 from tests.support import real_settings, tear_down
 
 ZERO_DELAYS = {
@@ -70,8 +77,26 @@ def cpu_seconds_of(command: str) -> float:
     return total
 
 
-def run_saga(settings: Settings, orders: int, log_dir: Path) -> dict[str, float]:
-    cluster = ProcessCluster(settings, log_dir, env=ZERO_DELAYS, metrics_port_base=19100)
+def paced(
+    submissions: list[dict[str, Any]], rate: float | None
+) -> Iterator[tuple[list[dict[str, Any]], float]]:
+    """The orders in batches, each with when to send it (seconds from the start): all at once in
+    batches of 250, or a tenth of a second's worth every tenth of a second at ``rate``."""
+    size = 250 if rate is None else max(1, round(rate / 10))
+    for start in range(0, len(submissions), size):
+        yield submissions[start : start + size], 0.0 if rate is None else start / rate
+
+
+def run_saga(
+    settings: Settings,
+    orders: int,
+    log_dir: Path,
+    replicas: dict[str, int] | None = None,
+    rate: float | None = None,
+) -> dict[str, float]:
+    cluster = ProcessCluster(
+        settings, log_dir, env=ZERO_DELAYS, replicas=replicas or {}, metrics_port_base=19100
+    )
     cluster.start()
     dbs = WorkerDatabases(settings)
     try:
@@ -84,14 +109,21 @@ def run_saga(settings: Settings, orders: int, log_dir: Path) -> dict[str, float]
         sent_at: dict[str, float] = {}
         started = time.time()
         with ChannelPublisher(settings) as channel:
-            for start in range(0, orders, 250):
-                batch = submissions[start : start + 250]
+            for batch, due in paced(submissions, rate):
+                if due > time.time() - started:
+                    time.sleep(due - (time.time() - started))
                 channel.send([submit_envelope(order) for order in batch])
                 now = time.time()
                 sent_at.update({order["external_id"]: now for order in batch})
         while completed(dbs) < orders:
             cluster.check_alive()
             time.sleep(0.25)
+        all_completed = time.time()
+        events_behind, mail_behind = unsent_mail(settings, dbs)
+        while sum(unsent_mail(settings, dbs)):
+            cluster.check_alive()
+            time.sleep(0.25)
+        mail_lag = time.time() - all_completed
         cpu_after = cluster.cpu_by_worker()
         batches = cluster.scrape("orderflow_batch_messages_count")
         handled = cluster.scrape("orderflow_batch_messages_sum")
@@ -117,12 +149,28 @@ def run_saga(settings: Settings, orders: int, log_dir: Path) -> dict[str, float]
         "dispatched_p95_ms": percentile(to_dispatch, 95),
         "dispatched_p99_ms": percentile(to_dispatch, 99),
         "mean_ms": statistics.fmean(to_complete),
+        "mail_events_queued_at_completion": events_behind,
+        "mail_unsent_at_completion": mail_behind,
+        "mail_lag_s": mail_lag,
         "cpu_ms_per_order": cpu * 1000 / orders,
         "broker_cpu_ms_per_order": broker_cpu * 1000 / orders,
         "postgres_cpu_ms_per_order": database_cpu * 1000 / orders,
         **{f"cpu_ms_per_order_{name}": ms for name, ms in sorted(per_worker.items())},
         **{f"mean_batch_{name}": handled[name] / batches[name] for name in sorted(batches)},
     }
+
+
+def unsent_mail(settings: Settings, dbs: WorkerDatabases) -> tuple[int, int]:
+    """E-mails still to go: events waiting in the notifier's queue, and notifications recorded
+    but not yet sent (or refused)."""
+    topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
+    with Connection(settings.broker_url) as connection:
+        queue = topology.worker_queue_name("notifier")
+        _, queued, _ = connection.channel().queue_declare(queue, passive=True)
+    unsettled = (NotificationStatus.WAITING, NotificationStatus.PENDING, NotificationStatus.SENDING)
+    with dbs.session("notifier") as session:
+        query = select(func.count()).where(Notification.status.in_(unsettled))
+        return int(queued), int(session.scalar(query) or 0)
 
 
 def completed(dbs: WorkerDatabases) -> int:
@@ -173,7 +221,21 @@ def main() -> None:
         ),
     )
     parser.add_argument("--skip-raw", action="store_true", help="do not measure the raw chain")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help="submit at this many orders per second instead of all at once",
+    )
+    parser.add_argument(
+        "--replicas",
+        action="append",
+        default=[],
+        metavar="WORKER=N",
+        help="run N processes of a worker (repeatable), e.g. --replicas notifier=2",
+    )
     args = parser.parse_args()
+    replicas = {name: int(n) for name, _, n in (r.partition("=") for r in args.replicas)}
 
     namespace = f"bench{uuid.uuid4().hex[:8]}"
     settings = real_settings(namespace, args.broker, args.postgres)
@@ -184,7 +246,7 @@ def main() -> None:
         print(f"raw 6-hop kombu chain ({queue_type} queues): {raw['orders_per_s']:.0f} orders/s")
     log_dir = Path(tempfile.mkdtemp(prefix="orderflow-bench-"))
     try:
-        saga = run_saga(settings, args.orders, log_dir)
+        saga = run_saga(settings, args.orders, log_dir, replicas, args.rate)
     finally:
         tear_down(settings, NAMES)
     print(
@@ -192,7 +254,11 @@ def main() -> None:
         f"p95 {saga['p95_ms']:.0f} ms, p99 {saga['p99_ms']:.0f} ms; to dispatched p50 "
         f"{saga['dispatched_p50_ms']:.0f} ms; workers {saga['cpu_ms_per_order']:.2f} CPU ms/order, "
         f"broker {saga['broker_cpu_ms_per_order']:.2f}, PostgreSQL "
-        f"{saga['postgres_cpu_ms_per_order']:.2f} (logs in {log_dir})"
+        f"{saga['postgres_cpu_ms_per_order']:.2f}; at the last completion "
+        f"{saga['mail_events_queued_at_completion']:.0f} events queued for the notifier and "
+        f"{saga['mail_unsent_at_completion']:.0f} e-mails unsent, all sent "
+        f"{saga['mail_lag_s']:.1f} s later "
+        f"(logs in {log_dir})"
     )
     result = {
         **{k: round(v, 3) for k, v in saga.items()},
@@ -200,6 +266,8 @@ def main() -> None:
         "ratio": round(saga["orders_per_s"] / raw["orders_per_s"], 3),
         "orders": args.orders,
         "queue_type": queue_type,
+        "replicas": replicas,
+        "rate": args.rate,
     }
     print(json.dumps(result))
 
