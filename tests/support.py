@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 from kombu import Connection
 from sqlalchemy import make_url
 
+from orderflow.databases import WorkerDatabases
+from orderflow.processes import ProcessCluster
 from shared.contracts import Channel
 from shared.database import drop_postgres_database
 from shared.settings import Settings
@@ -73,3 +76,20 @@ def wait_until(
             step()
         else:
             time.sleep(0.05)
+
+
+@contextmanager
+def started_cluster(
+    settings: Settings, tmp_path: Path, times: Mapping[str, str]
+) -> Iterator[tuple[ProcessCluster, WorkerDatabases]]:
+    """Every worker started as a process with ``times`` (simulated delays and windows), e-mail
+    into ``tmp_path/mail``, and every worker's database open for the test to read."""
+    env = {**times, "ORDERFLOW_NOTIFIER_MAILDIR": str(tmp_path / "mail")}
+    processes = ProcessCluster(settings, tmp_path / "logs", env=env)
+    processes.start()
+    dbs = WorkerDatabases(settings)
+    try:
+        yield processes, dbs
+    finally:
+        dbs.dispose()
+        processes.stop()

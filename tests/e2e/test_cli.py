@@ -30,7 +30,7 @@ from orderflow.views import money
 from services.aftersales.model import Case
 from services.intake.model import Order
 from shared.settings import Settings
-from tests.support import wait_until
+from tests.support import started_cluster, wait_until
 
 TIMES = {
     "ORDERFLOW_SHIPPING_IN_TRANSIT_AFTER_SECONDS": "0.2",
@@ -66,15 +66,8 @@ SUBMISSION = {
 
 @pytest.fixture
 def cluster(settings: Settings, tmp_path: Path) -> Iterator[tuple[ProcessCluster, WorkerDatabases]]:
-    env = {**TIMES, "ORDERFLOW_NOTIFIER_MAILDIR": str(tmp_path / "mail")}
-    processes = ProcessCluster(settings, tmp_path / "logs", env=env)
-    processes.start()
-    dbs = WorkerDatabases(settings)
-    try:
-        yield processes, dbs
-    finally:
-        dbs.dispose()
-        processes.stop()
+    with started_cluster(settings, tmp_path, TIMES) as running:
+        yield running
 
 
 Run = Callable[..., tuple[int, str]]

@@ -43,7 +43,7 @@ from shared.contracts import (
 )
 from shared.envelope import wrap
 from shared.settings import Settings
-from tests.support import wait_until
+from tests.support import started_cluster, wait_until
 
 NBSP, NNBSP = "\N{NO-BREAK SPACE}", "\N{NARROW NO-BREAK SPACE}"
 TIMES = {
@@ -188,15 +188,8 @@ RETURNED = ("UAH-RETURN", "MUG-BLUE", 54_900)
 
 @pytest.fixture
 def cluster(settings: Settings, tmp_path: Path) -> Iterator[tuple[ProcessCluster, WorkerDatabases]]:
-    env = {**TIMES, "ORDERFLOW_NOTIFIER_MAILDIR": str(tmp_path / "mail")}
-    processes = ProcessCluster(settings, tmp_path / "logs", env=env)
-    processes.start()
-    dbs = WorkerDatabases(settings)
-    try:
-        yield processes, dbs
-    finally:
-        dbs.dispose()
-        processes.stop()
+    with started_cluster(settings, tmp_path, TIMES) as running:
+        yield running
 
 
 def test_orders_in_four_currencies_complete_with_exact_money_and_texts_in_the_customers_locale(

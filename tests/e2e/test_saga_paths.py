@@ -47,7 +47,7 @@ from shared.contracts import (
 )
 from shared.envelope import wrap
 from shared.settings import Settings
-from tests.support import wait_until
+from tests.support import started_cluster, wait_until
 
 SHORT_TIMES = {
     "ORDERFLOW_SHIPPING_IN_TRANSIT_AFTER_SECONDS": "0.3",
@@ -427,15 +427,8 @@ SCENARIOS = {
 
 @pytest.fixture
 def cluster(settings: Settings, tmp_path: Path) -> Iterator[tuple[ProcessCluster, WorkerDatabases]]:
-    env = {**SHORT_TIMES, "ORDERFLOW_NOTIFIER_MAILDIR": str(tmp_path / "mail")}
-    processes = ProcessCluster(settings, tmp_path / "logs", env=env)
-    processes.start()
-    dbs = WorkerDatabases(settings)
-    try:
-        yield processes, dbs
-    finally:
-        dbs.dispose()
-        processes.stop()
+    with started_cluster(settings, tmp_path, SHORT_TIMES) as running:
+        yield running
 
 
 def test_every_path_ends_in_its_state_and_the_invariants_hold(
