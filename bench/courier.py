@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import mailbox
-import os
 import socket
 import subprocess
 import sys
@@ -53,7 +52,7 @@ from shared.settings import Settings
 from shared.topology import Topology
 from shared.worker import RuntimeTables, Worker
 from tests.factories import order_placed
-from tests.support import real_settings, tear_down
+from tests.support import configured_broker_url, configured_postgres_url, real_settings, tear_down
 
 
 def free_port() -> int:
@@ -201,16 +200,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--through-worker", action="store_true", help="the whole notifier loop")
     parser.add_argument("--timer-poll", type=float, default=0.05, help="as the saga bench sets")
-    parser.add_argument(
-        "--broker",
-        default=os.environ.get("ORDERFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
-    )
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "ORDERFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser.add_argument("--broker", default=configured_broker_url())
+    parser.add_argument("--postgres", default=configured_postgres_url())
     args = parser.parse_args()
     url = args.postgres.rsplit("/", 1)[0] + f"/courier{uuid.uuid4().hex[:8]}_notifier"
     with tempfile.TemporaryDirectory(prefix="orderflow-courier-") as scratch:

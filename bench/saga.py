@@ -43,7 +43,7 @@ from services.intake.store import IntakeUnitOfWork
 from services.notifier.model import Notification, NotificationStatus
 from shared.settings import Settings
 from shared.topology import Topology
-from tests.support import real_settings, tear_down
+from tests.support import configured_broker_url, configured_postgres_url, real_settings, tear_down
 
 ZERO_DELAYS = {
     "ORDERFLOW_SHIPPING_IN_TRANSIT_AFTER_SECONDS": "0",
@@ -210,16 +210,8 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--orders", type=int, default=5000)
-    parser.add_argument(
-        "--broker",
-        default=os.environ.get("ORDERFLOW_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//"),
-    )
-    parser.add_argument(
-        "--postgres",
-        default=os.environ.get(
-            "ORDERFLOW_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
-    )
+    parser.add_argument("--broker", default=configured_broker_url())
+    parser.add_argument("--postgres", default=configured_postgres_url())
     parser.add_argument("--skip-raw", action="store_true", help="do not measure the raw chain")
     parser.add_argument(
         "--rate",

@@ -15,8 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from tests.support import configured_broker_url, configured_postgres_url
 
 
 def reachable(url: str) -> bool:
@@ -47,7 +46,7 @@ def unavailable(what: str, url: str) -> None:
 
 @pytest.fixture(scope="session")
 def rabbitmq_url() -> Iterator[str]:
-    url = os.environ.get("ORDERFLOW_TEST_BROKER_URL", DEFAULT_BROKER)
+    url = configured_broker_url()
     if reachable(url):
         yield url
     elif docker_engine_reachable():
@@ -58,7 +57,7 @@ def rabbitmq_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
-    url = os.environ.get("ORDERFLOW_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
+    url = configured_postgres_url()
     if reachable(url):
         yield url
     elif docker_engine_reachable():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,6 +17,20 @@ from shared.contracts import Channel
 from shared.database import drop_postgres_database
 from shared.settings import Settings
 from shared.topology import Topology
+
+DEFAULT_BROKER = "amqp://guest:guest@127.0.0.1:5672//"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+
+
+def configured_broker_url() -> str:
+    """The RabbitMQ the tests and benches use: ``ORDERFLOW_TEST_BROKER_URL``, else the local one."""
+    return os.environ.get("ORDERFLOW_TEST_BROKER_URL", DEFAULT_BROKER)
+
+
+def configured_postgres_url() -> str:
+    """The PostgreSQL the tests and benches use: ``ORDERFLOW_TEST_POSTGRES_URL``, else the local
+    one."""
+    return os.environ.get("ORDERFLOW_TEST_POSTGRES_URL", DEFAULT_POSTGRES)
 
 
 def memory_settings(namespace: str, tmp_path: Path, **overrides: object) -> Settings:
