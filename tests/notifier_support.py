@@ -187,6 +187,8 @@ class MailServer:
     refused: set[str] = field(default_factory=set)
     deferred: set[str] = field(default_factory=set)
     logins: list[str] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)
+    """The client connection (its address and port) each received e-mail came over."""
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -202,6 +204,7 @@ class MailServer:
         message = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
         self.received.append(message)
+        self.peers.append(session.peer)
         return "250 Message accepted for delivery"
 
     def authenticate(

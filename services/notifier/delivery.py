@@ -6,17 +6,24 @@ It is the notifier's ``Service.after_commit``. Each pass claims, sends, and mark
    ``sending``, held by this courier until its lease runs out (``send_lease``). Another replica's
    courier skips them, so two never send the same one; if this courier dies, another (or its
    own restart) takes them over once the lease has run out;
-2. **send** one over the pass's SMTP connection;
-3. **mark** it ``sent`` (with ``notification.sent`` in the outbox) or ``failed`` (the server
-   refused it for good, with its answer) in a transaction of its own, then send the next.
+2. **send** one over its lane's mail-server connection;
+3. **mark** it ``sent`` (``sent_at``) or ``failed`` (the server refused it for good, with its
+   answer) in a statement that commits on its own, then send the lane's next.
 
-So at most one e-mail is ever sent and not yet recorded: a crash between the server's "250 OK"
-and the mark's commit sends that one again, with the same Message-ID, which mail systems use to
-drop the repeat. If the mark cannot be committed (the database is gone), the courier keeps what
-it sent in memory and records it first when the database answers, before it claims or sends
-anything else: a database outage sends nothing twice.
+The batch is split into ``lanes`` that send side by side, each over its own connection to the
+mail server and to the database: most of an e-mail's time is spent waiting for the two disks (the
+mail server's and the mark's commit), and one lane at a time could not keep up with the saga. An
+order's e-mails share a lane, so they still go in the order of its life. SQLite takes one writer
+at a time, so there it is always one lane.
 
-A transient failure (the server down, busy or answering 4xx) ends the pass and gives back what
+So at most one e-mail per lane is ever sent and not yet recorded: a crash between the server's
+"250 OK" and the mark's commit sends those again, with the same Message-IDs, which mail systems
+use to drop the repeat. If a mark cannot be committed (the database is gone), the courier keeps
+what it sent in memory and records it first when the database answers, before it claims or
+sends anything else: a database outage sends nothing twice. The pass ends announcing every sent
+e-mail's ``notification.sent`` in one transaction.
+
+A transient failure (the server down, busy or answering 4xx) ends the lane and gives back what
 it did not send. A send starts only while the lease has more than ``longest_send`` left, so the
 claim still holds when the server's answer comes. Each courier reads leases by its own clock:
 replicas' clocks must agree to well within a lease (NTP keeps them to milliseconds).
@@ -28,16 +35,13 @@ import logging
 import os
 import secrets
 import socket
+import zlib
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import timedelta
 from email.errors import MessageError
-from email.header import Header
-from email.message import EmailMessage, Message
-from email.mime.text import MIMEText
-from email.policy import Compat32
-from email.utils import format_datetime
-from typing import Any
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -47,6 +51,7 @@ from shared.crash import CrashPoint
 from shared.errors import TransientError
 from shared.handlers import Announce, Reach
 
+from .composing import compose
 from .model import Notification, sent_announcement
 from .store import CourierStore, claimed_by, record_outcome
 from .transports import Postbox, Refused, Transport
@@ -63,6 +68,25 @@ def _no_crash(_: CrashPoint) -> None:
     return None
 
 
+def into_lanes(claimed: Sequence[Notification], count: int) -> list[list[Notification]]:
+    """Split a claimed batch into at most ``count`` lanes by order: an order's e-mails share a
+    lane and keep the batch's order, which is the order of its life."""
+    lanes: list[list[Notification]] = [[] for _ in range(count)]
+    for notification in claimed:
+        lanes[zlib.crc32(notification.order_id.encode()) % count].append(notification)
+    return [lane for lane in lanes if lane]
+
+
+@dataclass
+class LaneOutcome:
+    """What one lane did: how many it settled, what it gives back unsent, and the database
+    error that stopped it (its rest then stays claimed, to be taken again by this courier)."""
+
+    settled: int = 0
+    unsent: list[Notification] = field(default_factory=list)
+    error: Exception | None = None
+
+
 class Courier:
     def __init__(
         self,
@@ -73,14 +97,18 @@ class Courier:
         send_lease: timedelta = timedelta(seconds=60),
         longest_send: timedelta = timedelta(seconds=40),
         name: str | None = None,
+        lanes: int = 1,
     ) -> None:
         if longest_send >= send_lease:
             raise ValueError("send_lease: must be longer than the longest send")
+        if lanes < 1:
+            raise ValueError("lanes: at least one")
         self.transport, self.sender, self.clock = transport, sender, clock
         self.batch_size, self.send_lease, self.longest_send = batch_size, send_lease, longest_send
-        self.name = name or courier_name()
+        self.name, self.lanes = name or courier_name(), lanes
         self._unmarked: list[Notification] = []
         self._announce_due = True  # a courier before it may have died between send and announce
+        self._pool: ThreadPoolExecutor | None = None
 
     @property
     def unmarked(self) -> list[str]:
@@ -97,11 +125,13 @@ class Courier:
 
         A database error ends the pass and goes to the caller; what was sent is kept to be
         recorded first on the next pass."""
-        with sessions() as session, _autocommitting(session) as marks:
-            settled = self._mark_unmarked(marks)
+        with sessions() as session:
+            engine = _engine_of(session)
+            with _autocommitting(engine) as marks:
+                settled = self._mark_unmarked(marks)
             claimed = self._claim(session)
             if claimed:
-                settled += self._deliver(session, marks, claimed, reach)
+                settled += self._deliver(session, engine, claimed, reach)
             if self._announce_due:
                 self._announce_sent(session, announce)
         return settled
@@ -121,32 +151,52 @@ class Courier:
             )
 
     def _deliver(
-        self,
-        session: Session,
-        marks: Connection,
-        claimed: Sequence[Notification],
-        reach: Reach,
+        self, session: Session, engine: Engine, claimed: Sequence[Notification], reach: Reach
     ) -> int:
-        settled = 0
-        assert claimed[0].claimed_until is not None
-        last_start = claimed[0].claimed_until - self.longest_send
+        lanes = into_lanes(claimed, 1 if engine.dialect.name == "sqlite" else self.lanes)
+        if len(lanes) == 1:
+            outcomes = [self._run_lane(engine, lanes[0], reach)]
+        else:
+            pool = self._lane_pool()
+            outcomes = list(pool.map(lambda lane: self._run_lane(engine, lane, reach), lanes))
+        unsent = [notification for outcome in outcomes for notification in outcome.unsent]
+        if unsent:
+            with session.begin():
+                CourierStore(session).release(unsent, self.name)
+        for outcome in outcomes:
+            if outcome.error is not None:
+                raise outcome.error
+        return sum(outcome.settled for outcome in outcomes)
+
+    def _lane_pool(self) -> ThreadPoolExecutor:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.lanes, thread_name_prefix="courier-lane")
+        return self._pool
+
+    def _run_lane(self, engine: Engine, lane: list[Notification], reach: Reach) -> LaneOutcome:
+        """Send the lane's e-mails one after the other, each recorded before the next goes."""
+        outcome = LaneOutcome()
+        assert lane[0].claimed_until is not None
+        last_start = lane[0].claimed_until - self.longest_send
         try:
-            with self.transport.open() as postbox:
-                for notification in claimed:
+            with _autocommitting(engine) as marks, self.transport.open() as postbox:
+                for notification in lane:
                     if self.clock.now() >= last_start:
-                        waiting = len(claimed) - settled
+                        waiting = len(lane) - outcome.settled
                         log.warning("notifier: the claim runs out; %d e-mails wait", waiting)
                         break
                     self._send(notification, postbox, reach)
                     self._record(marks, notification)
-                    self._unmarked.clear()
-                    settled += 1
+                    if notification.sent_at is not None:
+                        self._unmarked.remove(notification)
+                    outcome.settled += 1
         except TransientError as trouble:
-            log.warning("notifier: %s; %d e-mails wait", trouble, len(claimed) - settled)
-        if settled < len(claimed):
-            with session.begin():
-                CourierStore(session).release(claimed[settled:], self.name)
-        return settled
+            log.warning("notifier: %s; %d e-mails wait", trouble, len(lane) - outcome.settled)
+        except Exception as error:
+            outcome.error = error
+            return outcome
+        outcome.unsent = lane[outcome.settled :]
+        return outcome
 
     def _send(self, notification: Notification, postbox: Postbox, reach: Reach) -> None:
         """Send it; its outcome is set on it (in memory) and, if it went, it is kept as unmarked
@@ -205,77 +255,15 @@ class Courier:
 ANNOUNCED_PER_PASS = 500
 
 
-@contextmanager
-def _autocommitting(session: Session) -> Iterator[Connection]:
-    """A connection of the session's database whose every statement commits on its own: each
-    e-mail's outcome is one statement, so recording it is one round trip and one commit."""
+def _engine_of(session: Session) -> Engine:
     engine = session.get_bind()
     assert isinstance(engine, Engine), "the notifier's sessions are bound to its engine"
+    return engine
+
+
+@contextmanager
+def _autocommitting(engine: Engine) -> Iterator[Connection]:
+    """A connection to the database whose every statement commits on its own: each e-mail's
+    outcome is one statement, so recording it is one round trip and one commit."""
     with engine.connect() as connection:
         yield connection.execution_options(isolation_level="AUTOCOMMIT")
-
-
-def compose(notification: Notification, sender: str, now: datetime) -> Message:
-    """The e-mail: plain text, UTF-8, and a Message-ID fixed by the notification's id.
-
-    Built with the email package's compat32 API, which writes headers as given: the modern API
-    parses each header set, which cost more than everything else the courier does per e-mail.
-    An address outside ASCII takes the modern API, which knows SMTPUTF8."""
-    address, subject, body = notification.email, notification.subject, notification.body
-    if not address or subject is None or body is None:
-        raise ValueError("a pending notification without its address or text")
-    if any("\r" in text or "\n" in text for text in (address, subject, sender)):
-        raise ValueError("a header with a line break")
-    if not (address.isascii() and sender.isascii()):
-        return _compose_international(notification, sender, now)
-    plain = body.isascii() and all(len(line) <= 998 for line in body.splitlines())
-    message = MIMEText(body, "plain", "us-ascii" if plain else "utf-8", policy=AS_WRITTEN)
-    message["From"] = sender
-    message["To"] = address
-    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")  # type: ignore[assignment]
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = notification.message_id
-    message["Auto-Submitted"] = "auto-generated"
-    message["Content-Language"] = notification.language or "en"
-    return message
-
-
-class _AsWritten(Compat32):
-    """compat32, writing a short one-line ASCII header as it is: the general folding it does
-    otherwise cost more than the rest of composing and sending an e-mail."""
-
-    def fold(self, name: str, value: Any) -> str:
-        if _fits(name, value, self.max_line_length):
-            return f"{name}: {value}{self.linesep}"
-        return super().fold(name, value)
-
-    def fold_binary(self, name: str, value: Any) -> bytes:
-        if _fits(name, value, self.max_line_length):
-            return f"{name}: {value}{self.linesep}".encode("ascii")
-        return super().fold_binary(name, value)
-
-
-def _fits(name: str, value: Any, limit: int | None) -> bool:
-    return (
-        isinstance(value, str)
-        and value.isascii()
-        and len(name) + 2 + len(value) <= (limit or 78)
-        and "\n" not in value
-        and "\r" not in value
-    )
-
-
-AS_WRITTEN = _AsWritten()
-
-
-def _compose_international(notification: Notification, sender: str, now: datetime) -> Message:
-    message = EmailMessage()
-    message["From"] = sender
-    message["To"] = notification.email
-    message["Subject"] = notification.subject
-    message["Date"] = format_datetime(now)
-    message["Message-ID"] = notification.message_id
-    message["Auto-Submitted"] = "auto-generated"
-    message.set_content(notification.body or "")
-    message["Content-Language"] = notification.language or "en"  # set_content drops Content-*
-    return message

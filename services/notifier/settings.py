@@ -37,7 +37,16 @@ class NotifierSettings(BaseSettings):
     send_batch_size: int = Field(
         default=50,
         ge=1,
-        description="e-mails a courier pass claims; each is recorded as sent before the next goes",
+        description="e-mails a courier pass claims; each is recorded as sent before the next "
+        "of its lane goes",
+    )
+    send_lanes: int = Field(
+        default=4,
+        ge=1,
+        le=32,
+        description="e-mails sent side by side, each lane over its own connections to the mail "
+        "server and the database (one on SQLite); a crash may send each lane's e-mail in flight "
+        "again",
     )
     send_lease_seconds: float = Field(
         default=60,

@@ -27,6 +27,7 @@ def bootstrap(clock: Clock | None = None, settings: NotifierSettings | None = No
         settings.send_batch_size,
         settings.send_lease,
         settings.longest_send,
+        lanes=settings.send_lanes,
     )
     return Service(
         name=NAME,

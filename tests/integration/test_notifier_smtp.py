@@ -18,7 +18,7 @@ from shared.settings import Settings
 from shared.topology import Topology
 from shared.worker import Worker
 from tests.factories import order_placed
-from tests.notifier_support import MailServer, mail_server
+from tests.notifier_support import MailServer, every_event, mail_server
 from tests.support import tear_down, wait_until
 
 
@@ -164,3 +164,37 @@ def test_a_backlog_of_emails_drains_pass_after_pass_without_pauses(
     wait_until(lambda: len(server.received) == 8, 10, lambda: small_batches.poll(0.2), "8 e-mails")
 
     assert len({str(message["Message-ID"]) for message in server.received}) == 8
+
+
+def test_lanes_send_side_by_side_each_email_once_and_each_orders_in_the_order_of_its_life(
+    settings: Settings, server: MailServer, sender: BrokerLink
+) -> None:
+    """Four lanes (on PostgreSQL; SQLite takes one writer, so one lane there). Each order's
+    dispatch notice arrives before its confirmation names the recipient, so both wait and are
+    claimed in one batch: they must still reach the customer confirmation first."""
+    smtp = NotifierSettings(
+        smtp_host="127.0.0.1", smtp_port=server.port, smtp_timeout_seconds=5, send_lanes=4
+    )
+    worker = Worker(notifier.bootstrap(settings=smtp), settings)
+    worker.start()
+    try:
+        numbers = [f"WEB-{n}" for n in range(30)]
+        for number in numbers:
+            order_id = f"ord-{number}"
+            dispatched = every_event(order_id)["shipment.dispatched"]
+            publish(settings, sender, wrap(dispatched, source="shipping"))
+            placed = order_placed(order_id, external_id=number)
+            publish(settings, sender, wrap(placed, source="intake"))
+        wait_until(lambda: len(server.received) == 60, 30, lambda: worker.poll(0.05), "60 e-mails")
+    finally:
+        worker.close()
+        tear_down(settings, ["notifier"])
+
+    assert len({str(message["Message-ID"]) for message in server.received}) == 60
+    for number in numbers:
+        about = [s for s in server.subjects() if s.endswith(f" {number}") or f" {number} " in s]
+        assert about[0] == f"We have received your order {number}", about
+        assert len(about) == 2
+    connections = len(set(server.peers))
+    if settings.database_url.startswith("postgresql"):
+        assert connections > 1, "the lanes sent over one connection: one after the other"

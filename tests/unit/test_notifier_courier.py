@@ -28,7 +28,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.notifier import worker
-from services.notifier.delivery import Courier, compose
+from services.notifier.composing import compose
+from services.notifier.delivery import Courier
 from services.notifier.model import Notification
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierUnitOfWork
