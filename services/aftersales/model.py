@@ -53,6 +53,7 @@ from shared.contracts import (
 )
 from shared.database import UtcDateTime
 from shared.errors import PermanentError
+from shared.states import StateMachine
 from shared.timers import Scheduled
 
 from .policy import ReturnPolicy
@@ -78,6 +79,17 @@ class CaseStatus(StrEnum):
     AWAITING_GOODS = "awaiting_goods"
     REPLACING = "replacing"
     CLOSED = "closed"
+
+
+CASE_MACHINE = StateMachine(
+    CaseStatus,
+    {
+        CaseStatus.AWAITING_GOODS: {CaseStatus.REPLACING, CaseStatus.CLOSED},
+        CaseStatus.REPLACING: {CaseStatus.CLOSED},
+    },
+    initial={CaseStatus.AWAITING_GOODS, CaseStatus.REPLACING},
+    terminal={CaseStatus.CLOSED},
+)
 
 
 class ReceiptRefused(PermanentError):
@@ -141,7 +153,12 @@ class Case(Base):
         return [InspectedLine.model_validate(line) for line in self.received or []]
 
     def close(self, outcome: CaseOutcome, now: datetime) -> None:
-        self.status, self.outcome, self.closed_at = CaseStatus.CLOSED, outcome, now
+        self.move(CaseStatus.CLOSED)
+        self.outcome, self.closed_at = outcome, now
+
+    def move(self, status: CaseStatus) -> None:
+        CASE_MACHINE.check(f"case {self.case_id}", self.status, status)
+        self.status = status
 
 
 class Order(Base):
@@ -238,7 +255,6 @@ class Order(Base):
         case = self._open_case(
             CaseKind.RESEND, request.request_id, request.reason, request.lines, now
         )
-        case.status = CaseStatus.REPLACING
         return [self._replacement(case, Counter(case.lines))]
 
     def handled(self, request_id: str) -> bool:
@@ -257,7 +273,7 @@ class Order(Base):
         case.received = [line.model_dump() for line in _merged(receipt.lines)]
         received = case.returned_units
         if case.kind == CaseKind.EXCHANGE:
-            case.status = CaseStatus.REPLACING
+            case.move(CaseStatus.REPLACING)
             announced = ReturnReceived(
                 order_id=self.order_id,
                 rma=case.case_id,
@@ -425,13 +441,17 @@ class Order(Base):
         lines: Iterable[ItemQuantity],
         now: datetime,
     ) -> Case:
+        """A resend goes out at once; a return or an exchange waits for the goods first."""
         number = len(self.cases) + 1
+        case_id = case_id_for(self.order_id, number)
+        status = CaseStatus.REPLACING if kind == CaseKind.RESEND else CaseStatus.AWAITING_GOODS
+        CASE_MACHINE.check_start(f"case {case_id}", status)
         case = Case(
-            case_id=case_id_for(self.order_id, number),
+            case_id=case_id,
             number=number,
             request_id=request_id,
             kind=kind,
-            status=CaseStatus.AWAITING_GOODS,
+            status=status,
             reason=reason,
             lines=dict(_counted(lines)),
             refunded_units={},

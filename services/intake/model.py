@@ -40,7 +40,7 @@ from shared.contracts import (
 )
 from shared.database import UtcDateTime
 
-from .status import AFTER_DELIVERY, TERMINAL, WAITING, OrderStatus, allowed
+from .status import AFTER_DELIVERY, ORDER_MACHINE, TERMINAL, WAITING, OrderStatus
 from .submission import SubmissionKey
 
 __all__ = [
@@ -213,8 +213,7 @@ class Order(Base):
         )
 
     def _judged(self, status: OrderStatus, now: datetime) -> None:
-        if not allowed(self.status, status):
-            raise ValueError(f"order {self.id} is {self.status}: it cannot be judged again")
+        ORDER_MACHINE.check(f"order {self.id}", self.status, status)
         self.status = status
         self.attempts += 1
         self.problems = []
@@ -222,7 +221,7 @@ class Order(Base):
 
     def _move(self, status: OrderStatus, now: datetime) -> bool:
         """Take one step of the state machine; False (and nothing changed) if it is not one."""
-        if not allowed(self.status, status):
+        if not ORDER_MACHINE.can(self.status, status):
             return False
         self.status, self.updated_at = status, now
         return True

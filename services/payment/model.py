@@ -60,11 +60,10 @@ from .money import (
 from .status import (
     AFTER_ORDER,
     AFTER_STOCK,
-    INITIAL,
     NOT_STARTED,
+    PAYMENT_MACHINE,
     WAITING,
     PaymentStatus,
-    check_transition,
 )
 
 CHARGED_AT_ONCE = frozenset({PaymentMethod.CARD, PaymentMethod.E_WALLET})
@@ -132,8 +131,7 @@ class Payment(Base):
 
     @classmethod
     def opened(cls, order_id: str, status: PaymentStatus, now: datetime) -> Payment:
-        if status not in INITIAL:
-            raise RuntimeError(f"payment {order_id}: cannot open as {status}")
+        PAYMENT_MACHINE.check_start(f"payment {order_id}", status)
         return cls(
             order_id=order_id,
             payment_id=payment_id_for(order_id),
@@ -474,6 +472,6 @@ class Payment(Base):
         self.currency = order.currency
 
     def _move_to(self, status: PaymentStatus, now: datetime) -> None:
-        check_transition(self.order_id, self.status, status)
+        PAYMENT_MACHINE.check(f"payment {self.order_id}", self.status, status)
         self.status = status
         self.updated_at = now

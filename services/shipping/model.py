@@ -46,6 +46,7 @@ from shared.contracts import (
     TrackingStatus,
 )
 from shared.database import UtcDateTime
+from shared.states import StateMachine
 
 from .carrier import Booking
 from .rates import CURRENCY, Quote
@@ -70,15 +71,17 @@ class ShipmentStatus(StrEnum):
 
 S = ShipmentStatus
 _ENDS = frozenset({S.DELIVERED, S.DELIVERY_FAILED, S.RETURNED})
-FORWARD: dict[ShipmentStatus, frozenset[ShipmentStatus]] = {
-    S.PENDING: frozenset({S.BOOKED, S.CANCELLED}),
-    S.BOOKED: _ENDS | {S.IN_TRANSIT},
-    S.IN_TRANSIT: _ENDS,
-    S.DELIVERY_FAILED: _ENDS,
-    S.DELIVERED: frozenset(),
-    S.RETURNED: frozenset(),
-    S.CANCELLED: frozenset(),
-}
+SHIPMENT_MACHINE = StateMachine(
+    ShipmentStatus,
+    {
+        S.PENDING: {S.BOOKED, S.CANCELLED},
+        S.BOOKED: _ENDS | {S.IN_TRANSIT},
+        S.IN_TRANSIT: _ENDS,
+        S.DELIVERY_FAILED: _ENDS,
+    },
+    initial={S.PENDING},
+    terminal={S.DELIVERED, S.RETURNED, S.CANCELLED},
+)
 
 
 class Shipment(Base):
@@ -173,7 +176,7 @@ class Shipment(Base):
     def cancel(self, reason: str) -> bool:
         """The order ended before booking: nothing will be booked for it. False once booked
         (the carrier has the parcels) or cancelled already."""
-        if S.CANCELLED not in FORWARD[S(self.status)]:
+        if not SHIPMENT_MACHINE.can(self.status, S.CANCELLED):
             return False
         self._move(S.CANCELLED)
         self.cancel_reason = reason
@@ -223,7 +226,7 @@ class Shipment(Base):
         failed attempt is announced; a failure scan no later than the last one is a repeat."""
         status = S(scan.value)
         tracking_number = self.tracking_number
-        if tracking_number is None or status not in FORWARD[S(self.status)]:
+        if tracking_number is None or not SHIPMENT_MACHINE.can(self.status, status):
             return None
         if status == S.DELIVERY_FAILED and self.failed_at is not None and at <= self.failed_at:
             return None
@@ -249,6 +252,5 @@ class Shipment(Base):
         return ShipmentDeliveryFailed.model_validate({**announced, "failed_at": at})
 
     def _move(self, status: ShipmentStatus) -> None:
-        if status not in FORWARD[S(self.status)]:
-            raise ValueError(f"{self.shipment_id} cannot go from {self.status} to {status}")
+        SHIPMENT_MACHINE.check(f"shipment {self.shipment_id}", self.status, status)
         self.status = status

@@ -19,6 +19,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import ReservedLine
 from shared.database import UtcDateTime
+from shared.states import StateMachine
 
 Items = Mapping[str, "Item"]
 
@@ -35,6 +36,16 @@ class Movement(StrEnum):
 
 
 class ReservationStatus(StrEnum):
+    """An order as stock sees it. It starts ``reserved`` (every line fitted), ``backordered``
+    (it waits for goods), ``unavailable`` (short, and may not wait) or ``cancelled`` (a
+    tombstone: the order was cancelled before stock heard of it)::
+
+        backordered ──> reserved ──> committed ──> restocked
+             │             │
+             ├─> expired   └─> released
+             └─> cancelled
+    """
+
     RESERVED = "reserved"
     UNAVAILABLE = "unavailable"
     BACKORDERED = "backordered"
@@ -43,6 +54,19 @@ class ReservationStatus(StrEnum):
     RESTOCKED = "restocked"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+
+
+R = ReservationStatus
+RESERVATION_MACHINE = StateMachine(
+    ReservationStatus,
+    {
+        R.BACKORDERED: {R.RESERVED, R.EXPIRED, R.CANCELLED},
+        R.RESERVED: {R.COMMITTED, R.RELEASED},
+        R.COMMITTED: {R.RESTOCKED},
+    },
+    initial={R.RESERVED, R.BACKORDERED, R.UNAVAILABLE, R.CANCELLED},
+    terminal={R.UNAVAILABLE, R.RELEASED, R.RESTOCKED, R.EXPIRED, R.CANCELLED},
+)
 
 
 class Item(Base):
@@ -141,6 +165,7 @@ class Reservation(Base):
     def of(
         cls, order_id: str, status: ReservationStatus, lines: list[ReservedLine], at: datetime
     ) -> Reservation:
+        RESERVATION_MACHINE.check_start(f"reservation {order_id}", status)
         return cls(
             order_id=order_id,
             status=status,
@@ -179,17 +204,16 @@ class Reservation(Base):
 
     def serve(self, items: Items, at: datetime) -> list[ReservedLine]:
         """A waiting order's goods came: its claims become a reservation."""
-        assert self.status == ReservationStatus.BACKORDERED, self.status
         lines = [items[line.sku].line(line.quantity) for line in self.reserved_lines]
+        self._become(ReservationStatus.RESERVED, at, lines)
         for line in lines:
             items[line.sku].backordered -= line.quantity
             items[line.sku].reserved += line.quantity
-        self._become(ReservationStatus.RESERVED, at, lines)
         return lines
 
     def release(self, items: Items, at: datetime) -> bool:
         """Give back what a reserved order holds, or drop a waiting order's claims."""
-        if self.status == ReservationStatus.RESERVED:
+        if RESERVATION_MACHINE.can(self.status, ReservationStatus.RELEASED):
             for line in self.reserved_lines:
                 items[line.sku].reserved -= line.quantity
             self._become(ReservationStatus.RELEASED, at)
@@ -202,7 +226,7 @@ class Reservation(Base):
 
     def commit(self, items: Items, at: datetime) -> list[LedgerEntry] | None:
         """The goods left: a reservation becomes a deduction of on-hand stock."""
-        if self.status != ReservationStatus.RESERVED:
+        if not RESERVATION_MACHINE.can(self.status, ReservationStatus.COMMITTED):
             return None
         entries = []
         for line in self.reserved_lines:
@@ -217,7 +241,7 @@ class Reservation(Base):
         """The goods came back and are on the shelf again. If their dispatch was not seen yet,
         the reservation is committed first, so the ledger tells both movements."""
         committed = self.commit(items, at) or []
-        if self.status != ReservationStatus.COMMITTED:
+        if not RESERVATION_MACHINE.can(self.status, ReservationStatus.RESTOCKED):
             return None
         restocked = [
             items[line.sku].move(Movement.RESTOCKED, line.quantity, self.order_id, at)
@@ -227,7 +251,7 @@ class Reservation(Base):
         return committed + restocked
 
     def _drop(self, items: Items, status: ReservationStatus, at: datetime) -> bool:
-        if self.status != ReservationStatus.BACKORDERED:
+        if not RESERVATION_MACHINE.can(self.status, status):
             return False
         for line in self.reserved_lines:
             items[line.sku].backordered -= line.quantity
@@ -237,6 +261,7 @@ class Reservation(Base):
     def _become(
         self, status: ReservationStatus, at: datetime, lines: list[ReservedLine] | None = None
     ) -> None:
+        RESERVATION_MACHINE.check(f"reservation {self.order_id}", self.status, status)
         self.status = status
         self.updated_at = at
         if lines is not None:

@@ -33,7 +33,7 @@ from shared.errors import PermanentError
 
 from . import packing
 from .packing import PackingRules
-from .status import OPENING, FulfillmentStatus, can_cancel, check_transition
+from .status import FULFILLMENT_MACHINE, FulfillmentStatus, can_cancel
 
 S = FulfillmentStatus
 ALREADY_DISPATCHED = "already_dispatched"
@@ -120,8 +120,7 @@ class Fulfillment(Base):
 
     @classmethod
     def opened(cls, order_id: str, status: FulfillmentStatus, now: datetime) -> Fulfillment:
-        if status not in OPENING:
-            raise ValueError(f"a fulfilment cannot start out {status}")
+        FULFILLMENT_MACHINE.check_start(f"fulfilment {order_id}", status)
         fulfillment = cls(order_id=order_id, status=status, pick_list=[], picked=[], step_log=[])
         fulfillment._record(status, now)
         return fulfillment
@@ -221,7 +220,7 @@ class Fulfillment(Base):
         )
 
     def _move_to(self, status: FulfillmentStatus, now: datetime) -> None:
-        check_transition(self.order_id, self.status, status)
+        FULFILLMENT_MACHINE.check(f"fulfilment {self.order_id}", self.status, status)
         self._record(status, now)
 
     def _record(self, status: FulfillmentStatus, now: datetime) -> None:
