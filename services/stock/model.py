@@ -14,11 +14,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import ReservedLine
-from shared.database import UtcDateTime
+from shared.database import TypedJson, UtcDateTime
 from shared.states import StateMachine
 
 Items = Mapping[str, "Item"]
@@ -158,7 +158,7 @@ class Reservation(Base):
 
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
-    lines: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    lines: Mapped[list[ReservedLine]] = mapped_column(TypedJson(list[ReservedLine]))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     @classmethod
@@ -169,17 +169,13 @@ class Reservation(Base):
         return cls(
             order_id=order_id,
             status=status,
-            lines=[line.model_dump() for line in lines],
+            lines=lines,
             updated_at=at,
         )
 
     @property
-    def reserved_lines(self) -> list[ReservedLine]:
-        return [ReservedLine.model_validate(line) for line in self.lines]
-
-    @property
     def wanted(self) -> dict[str, int]:
-        return {line.sku: line.quantity for line in self.reserved_lines}
+        return {line.sku: line.quantity for line in self.lines}
 
     @classmethod
     def reserve(
@@ -204,7 +200,7 @@ class Reservation(Base):
 
     def serve(self, items: Items, at: datetime) -> list[ReservedLine]:
         """A waiting order's goods came: its claims become a reservation."""
-        lines = [items[line.sku].line(line.quantity) for line in self.reserved_lines]
+        lines = [items[line.sku].line(line.quantity) for line in self.lines]
         self._become(ReservationStatus.RESERVED, at, lines)
         for line in lines:
             items[line.sku].backordered -= line.quantity
@@ -214,7 +210,7 @@ class Reservation(Base):
     def release(self, items: Items, at: datetime) -> bool:
         """Give back what a reserved order holds, or drop a waiting order's claims."""
         if RESERVATION_MACHINE.can(self.status, ReservationStatus.RELEASED):
-            for line in self.reserved_lines:
+            for line in self.lines:
                 items[line.sku].reserved -= line.quantity
             self._become(ReservationStatus.RELEASED, at)
             return True
@@ -229,7 +225,7 @@ class Reservation(Base):
         if not RESERVATION_MACHINE.can(self.status, ReservationStatus.COMMITTED):
             return None
         entries = []
-        for line in self.reserved_lines:
+        for line in self.lines:
             items[line.sku].reserved -= line.quantity
             entries.append(
                 items[line.sku].move(Movement.COMMITTED, -line.quantity, self.order_id, at)
@@ -245,7 +241,7 @@ class Reservation(Base):
             return None
         restocked = [
             items[line.sku].move(Movement.RESTOCKED, line.quantity, self.order_id, at)
-            for line in self.reserved_lines
+            for line in self.lines
         ]
         self._become(ReservationStatus.RESTOCKED, at)
         return committed + restocked
@@ -253,7 +249,7 @@ class Reservation(Base):
     def _drop(self, items: Items, status: ReservationStatus, at: datetime) -> bool:
         if not RESERVATION_MACHINE.can(self.status, status):
             return False
-        for line in self.reserved_lines:
+        for line in self.lines:
             items[line.sku].backordered -= line.quantity
         self._become(status, at)
         return True
@@ -265,4 +261,4 @@ class Reservation(Base):
         self.status = status
         self.updated_at = at
         if lines is not None:
-            self.lines = [line.model_dump() for line in lines]
+            self.lines = lines
