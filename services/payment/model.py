@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Integer, String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import (
@@ -42,7 +42,7 @@ from shared.contracts import (
     PaymentVoided,
     RefundRequested,
 )
-from shared.database import UtcDateTime
+from shared.database import TypedJson, UtcDateTime
 from shared.errors import PermanentError
 from shared.timers import Scheduled
 
@@ -103,7 +103,7 @@ class Payment(Base):
     refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     deadline: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    case_refunds: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    case_refunds: Mapped[dict[str, int]] = mapped_column(TypedJson(dict[str, int]), default=dict)
     """After-sales case id → what its refund gave back: each case is refunded once."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
