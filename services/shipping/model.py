@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Date, Integer, String, Text
+from sqlalchemy import Date, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import (
@@ -45,7 +45,7 @@ from shared.contracts import (
     ShipmentReturned,
     TrackingStatus,
 )
-from shared.database import UtcDateTime
+from shared.database import TypedJson, UtcDateTime
 from shared.states import StateMachine
 
 from .carrier import Booking
@@ -90,8 +90,8 @@ class Shipment(Base):
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     shipment_id: Mapped[str] = mapped_column(String(80), unique=True)
     status: Mapped[str] = mapped_column(String(16))
-    delivery: Mapped[dict[str, object] | None] = mapped_column(JSON)
-    parcels: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    delivery: Mapped[Delivery | None] = mapped_column(TypedJson(Delivery))
+    parcels: Mapped[list[Parcel] | None] = mapped_column(TypedJson(list[Parcel]))
     weight_grams: Mapped[int | None] = mapped_column(Integer)
     carrier: Mapped[str | None] = mapped_column(String(16))
     service: Mapped[str | None] = mapped_column(String(32))
@@ -110,7 +110,7 @@ class Shipment(Base):
     """When the last failed attempt was."""
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    address_change: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    address_change: Mapped[OrderChangeAddress | None] = mapped_column(TypedJson(OrderChangeAddress))
     """An ``order.change_address`` that came before the delivery request, kept until it comes."""
     cancel_reason: Mapped[str | None] = mapped_column(Text)
 
@@ -129,7 +129,7 @@ class Shipment(Base):
         if it is known already, or the shipment is booked or cancelled."""
         if self.status != S.PENDING or self.delivery is not None:
             return False
-        self.delivery = delivery.model_dump(mode="json")
+        self.delivery = delivery
         if collect is not None:
             self.collect_amount, self.collect_currency = collect.amount, collect.currency
         return True
@@ -146,7 +146,7 @@ class Shipment(Base):
         waiting, self.address_change = self.address_change, None
         if waiting is None or self.delivery is None:
             return []
-        return [self._change_address(OrderChangeAddress.model_validate(waiting))]
+        return [self._change_address(waiting)]
 
     def change_address(self, change: OrderChangeAddress) -> Message | None:
         """A new address, until the parcels are booked; kept for later (and None returned) if
@@ -157,7 +157,7 @@ class Shipment(Base):
         if self.status != S.PENDING:
             return ShipmentAddressChangeRefused(order_id=self.order_id, reason=ALREADY_DISPATCHED)
         if self.delivery is None:
-            self.address_change = change.model_dump(mode="json")
+            self.address_change = change
             return None
         return self._change_address(change)
 
@@ -168,7 +168,7 @@ class Shipment(Base):
             address=change.address,
             pickup_point_id=change.pickup_point_id or current.pickup_point_id,
         )
-        self.delivery = changed.model_dump(mode="json")
+        self.delivery = changed
         return ShipmentAddressChanged(
             order_id=self.order_id, address=changed.address, pickup_point_id=changed.pickup_point_id
         )
@@ -187,7 +187,7 @@ class Shipment(Base):
         or cancelled."""
         if self.status != S.PENDING or self.parcels is not None:
             return False
-        self.parcels = [parcel.model_dump(mode="json") for parcel in parcels]
+        self.parcels = parcels
         self.weight_grams = sum(parcel.weight_grams for parcel in parcels)
         return True
 
@@ -197,11 +197,13 @@ class Shipment(Base):
 
     @property
     def requested(self) -> Delivery:
-        return Delivery.model_validate(self.delivery)
+        if self.delivery is None:
+            raise RuntimeError(f"{self.shipment_id} has no delivery request yet")
+        return self.delivery
 
     @property
     def packed(self) -> list[Parcel]:
-        return [Parcel.model_validate(parcel) for parcel in self.parcels or []]
+        return self.parcels or []
 
     def book(self, quote: Quote, booking: Booking, at: datetime) -> ShipmentDispatched:
         self._move(S.BOOKED)
