@@ -6,13 +6,14 @@ return offered."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from services.warehouse import worker
@@ -24,7 +25,7 @@ from services.warehouse.handlers import (
     on_payment_deferred,
     on_stock_reserved,
 )
-from services.warehouse.model import Fulfillment, PickMismatch
+from services.warehouse.model import Fulfillment, PickedLine, PickMismatch
 from services.warehouse.packing import PackingRules
 from services.warehouse.settings import WarehouseSettings
 from services.warehouse.status import FULFILLMENT_MACHINE, FulfillmentStatus
@@ -141,7 +142,7 @@ def test_a_pick_list_alone_is_kept_awaiting_payment(
 
     fulfillment = fulfillment_of(uow)
     assert fulfillment.status == FulfillmentStatus.AWAITING_PAYMENT
-    assert fulfillment.lines == reserved().lines
+    assert fulfillment.pick_list == reserved().lines
 
 
 def test_a_payment_alone_waits_for_the_pick_list(
@@ -188,7 +189,25 @@ def test_every_step_is_recorded_with_its_time(uow: WarehouseUnitOfWork, clock: M
         ("weighed", clock.now()),
         ("packed", clock.now()),
     ]
-    assert fulfillment.picked == [{"sku": "MUG-BLUE", "quantity": 2, "location": "B-07-03"}]
+    assert fulfillment.picked == [PickedLine("MUG-BLUE", 2, "B-07-03")]
+
+
+def test_steps_and_picks_are_stored_as_they_always_were(
+    uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
+    """Rows written before the columns were typed must read, and new ones look the same."""
+    on_stock_reserved(reserved(line("MUG-BLUE", 2, 350, location="B-07-03")), uow, clock, RULES)
+    on_payment_captured(captured(), uow, clock, RULES)
+    uow.session.flush()
+
+    query = text("SELECT steps, picked FROM fulfillments WHERE order_id = 'ord-1'")
+    steps, picked = uow.session.execute(query).one()
+
+    assert json.loads(steps)[:2] == [
+        {"status": "awaiting_payment", "at": clock.now().isoformat()},
+        {"status": "ready", "at": clock.now().isoformat()},
+    ]
+    assert json.loads(picked) == [{"sku": "MUG-BLUE", "quantity": 2, "location": "B-07-03"}]
 
 
 def test_no_parcel_is_heavier_than_the_limit_and_every_unit_is_packed(
@@ -259,7 +278,7 @@ def test_verification_refuses_a_pick_that_differs_from_the_pick_list(clock: Manu
     fulfillment = Fulfillment.for_pick_list("ord-1", reserved().lines, clock.now())
     fulfillment.take_payment(clock.now())
     fulfillment.pick(clock.now())
-    fulfillment.picked = [{"sku": "MUG-BLUE", "quantity": 1, "location": "A-01-02"}]
+    fulfillment.picked = [PickedLine("MUG-BLUE", 1, "A-01-02")]
 
     with pytest.raises(PickMismatch, match="picked"):
         fulfillment.verify(clock.now())
