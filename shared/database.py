@@ -11,7 +11,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
+    JSON,
     ColumnElement,
     DateTime,
     Dialect,
@@ -126,6 +128,32 @@ class UtcDateTime(TypeDecorator[datetime]):
         if value is not None and value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value
+
+
+class TypedJson(TypeDecorator[Any]):
+    """A JSON column that holds ``kind`` (a pydantic model, a list or dict of them, a
+    TypedDict...), validated as it is read and dumped in JSON mode as it is written: the row
+    holds the same JSON a ``model_dump(mode="json")`` would, and a model reads back as one.
+
+    ``None`` passes through untouched, so a nullable column is ``TypedJson(Model)`` under
+    ``Mapped[Model | None]``; like a plain ``JSON`` column, a ``None`` assigned is stored as
+    JSON ``null``. A value changed in place is not seen: assign a new one.
+    """
+
+    impl = JSON
+    cache_ok = True
+    should_evaluate_none = True
+
+    def __init__(self, kind: Any) -> None:
+        super().__init__()
+        self.kind = kind
+        self._adapter: TypeAdapter[Any] = TypeAdapter(kind)
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else self._adapter.dump_python(value, mode="json")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
+        return None if value is None else self._adapter.validate_python(value)
 
 
 def of_subject(column: ColumnElement[str], subject: str) -> ColumnElement[bool]:

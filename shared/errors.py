@@ -20,6 +20,11 @@ class PermanentError(Exception):
     """Raised when a message can never succeed as it is; it goes to the parking lot."""
 
 
+class IllegalTransition(PermanentError):
+    """A state machine was asked for a move its table does not allow: a bug, not a message to
+    retry (a duplicate or late event is turned away by a guard before it asks)."""
+
+
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, TransientError | ConnectionError | TimeoutError):
         return True

@@ -43,7 +43,7 @@ def on_shipment_address_changed(
     """A replacement goes where the customer last asked the order to go."""
     order = uow.orders.get(event.order_id)
     if order is not None and order.delivery is not None:
-        option = Delivery.model_validate(order.delivery).option
+        option = order.delivery.option
         order.change_address(
             Delivery(option=option, address=event.address, pickup_point_id=event.pickup_point_id)
         )

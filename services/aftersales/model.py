@@ -23,9 +23,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.contracts import (
@@ -51,8 +50,9 @@ from shared.contracts import (
     ReturnRequest,
     case_id_for,
 )
-from shared.database import UtcDateTime
+from shared.database import TypedJson, UtcDateTime
 from shared.errors import PermanentError
+from shared.states import StateMachine
 from shared.timers import Scheduled
 
 from .policy import ReturnPolicy
@@ -80,6 +80,17 @@ class CaseStatus(StrEnum):
     CLOSED = "closed"
 
 
+CASE_MACHINE = StateMachine(
+    CaseStatus,
+    {
+        CaseStatus.AWAITING_GOODS: {CaseStatus.REPLACING, CaseStatus.CLOSED},
+        CaseStatus.REPLACING: {CaseStatus.CLOSED},
+    },
+    initial={CaseStatus.AWAITING_GOODS, CaseStatus.REPLACING},
+    terminal={CaseStatus.CLOSED},
+)
+
+
 class ReceiptRefused(PermanentError):
     """A returned parcel that does not match its RMA: parked for an operator to look at."""
 
@@ -102,11 +113,11 @@ class Case(Base):
     kind: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16))
     reason: Mapped[str] = mapped_column(Text)
-    lines: Mapped[dict[str, int]] = mapped_column(JSON)
+    lines: Mapped[dict[str, int]] = mapped_column(TypedJson(dict[str, int]))
     """What the request named: SKU → units."""
-    received: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
+    received: Mapped[list[InspectedLine] | None] = mapped_column(TypedJson(list[InspectedLine]))
     """What came back of an RMA, as inspected."""
-    refunded_units: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    refunded_units: Mapped[dict[str, int]] = mapped_column(TypedJson(dict[str, int]), default=dict)
     refund_amount: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str | None] = mapped_column(String(24))
     opened_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -133,32 +144,37 @@ class Case(Base):
 
     @property
     def returned_units(self) -> Counter[str]:
-        return Counter(
-            {line["sku"]: line["resellable"] + line["damaged"] for line in self.received or []}
-        )
+        return Counter({line.sku: line.resellable + line.damaged for line in self.received or []})
 
     def inspected(self) -> list[InspectedLine]:
-        return [InspectedLine.model_validate(line) for line in self.received or []]
+        return self.received or []
 
     def close(self, outcome: CaseOutcome, now: datetime) -> None:
-        self.status, self.outcome, self.closed_at = CaseStatus.CLOSED, outcome, now
+        self.move(CaseStatus.CLOSED)
+        self.outcome, self.closed_at = outcome, now
+
+    def move(self, status: CaseStatus) -> None:
+        CASE_MACHINE.check(f"case {self.case_id}", self.status, status)
+        self.status = status
 
 
 class Order(Base):
     __tablename__ = "orders"
 
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    delivery: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    customer: Mapped[Customer | None] = mapped_column(TypedJson(Customer))
+    delivery: Mapped[Delivery | None] = mapped_column(TypedJson(Delivery))
     currency: Mapped[str | None] = mapped_column(String(3))
-    lines: Mapped[dict[str, dict[str, int]]] = mapped_column(JSON, default=dict)
+    lines: Mapped[dict[str, dict[str, int]]] = mapped_column(
+        TypedJson(dict[str, dict[str, int]]), default=dict
+    )
     """SKU → ``{"quantity", "unit_price"}`` (a SKU on two lines is refunded at its lower price)."""
     shipping_fee: Mapped[int] = mapped_column(Integer, default=0)
     total: Mapped[int] = mapped_column(Integer, default=0)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     returnable_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
     shipping_refunded: Mapped[bool] = mapped_column(default=False)
-    refused_requests: Mapped[list[str]] = mapped_column(JSON, default=list)
+    refused_requests: Mapped[list[str]] = mapped_column(TypedJson(list[str]), default=list)
     """Request ids answered with a refusal: asked again, they are not answered again."""
     cases: Mapped[list[Case]] = relationship(order_by=Case.number, cascade="all, delete-orphan")
 
@@ -177,8 +193,7 @@ class Order(Base):
         """Keep what the order sold; False if it is known already."""
         if self.customer is not None:
             return False
-        self.customer = order.customer.model_dump(mode="json")
-        self.delivery = order.delivery.model_dump(mode="json")
+        self.customer, self.delivery = order.customer, order.delivery
         self.currency, self.shipping_fee, self.total = (
             order.currency,
             order.shipping_fee,
@@ -200,7 +215,7 @@ class Order(Base):
         return True
 
     def change_address(self, delivery: Delivery) -> None:
-        self.delivery = delivery.model_dump(mode="json")
+        self.delivery = delivery
 
     # -- requests ------------------------------------------------------------------------------
 
@@ -238,7 +253,6 @@ class Order(Base):
         case = self._open_case(
             CaseKind.RESEND, request.request_id, request.reason, request.lines, now
         )
-        case.status = CaseStatus.REPLACING
         return [self._replacement(case, Counter(case.lines))]
 
     def handled(self, request_id: str) -> bool:
@@ -254,10 +268,10 @@ class Order(Base):
         case = self._awaiting_goods(receipt)
         if case is None:
             return []
-        case.received = [line.model_dump() for line in _merged(receipt.lines)]
+        case.received = _merged(receipt.lines)
         received = case.returned_units
         if case.kind == CaseKind.EXCHANGE:
-            case.status = CaseStatus.REPLACING
+            case.move(CaseStatus.REPLACING)
             announced = ReturnReceived(
                 order_id=self.order_id,
                 rma=case.case_id,
@@ -358,7 +372,7 @@ class Order(Base):
         if case is None or case.kind == CaseKind.RESEND:
             raise ReceiptRefused(f"order {self.order_id} has no RMA {receipt.rma!r}")
         if case.received is not None:
-            if case.received == [line.model_dump() for line in _merged(receipt.lines)]:
+            if case.received == _merged(receipt.lines):
                 return None
             raise ReceiptRefused(f"RMA {receipt.rma}: its goods were received already, differently")
         if case.status != CaseStatus.AWAITING_GOODS:
@@ -425,13 +439,17 @@ class Order(Base):
         lines: Iterable[ItemQuantity],
         now: datetime,
     ) -> Case:
+        """A resend goes out at once; a return or an exchange waits for the goods first."""
         number = len(self.cases) + 1
+        case_id = case_id_for(self.order_id, number)
+        status = CaseStatus.REPLACING if kind == CaseKind.RESEND else CaseStatus.AWAITING_GOODS
+        CASE_MACHINE.check_start(f"case {case_id}", status)
         case = Case(
-            case_id=case_id_for(self.order_id, number),
+            case_id=case_id,
             number=number,
             request_id=request_id,
             kind=kind,
-            status=CaseStatus.AWAITING_GOODS,
+            status=status,
             reason=reason,
             lines=dict(_counted(lines)),
             refunded_units={},
@@ -462,8 +480,8 @@ class Order(Base):
             replaces_order=self.order_id,
             request="exchange" if case.kind == CaseKind.EXCHANGE else "resend",
             lines=_quantities(+units),
-            customer=Customer.model_validate(self.customer),
-            delivery=Delivery.model_validate(self.delivery),
+            customer=self.customer,
+            delivery=self.delivery,
             reason=case.reason,
         )
 

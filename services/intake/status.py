@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from shared.states import StateMachine
+
 
 class OrderStatus(StrEnum):
     RECEIVED = "received"
@@ -44,26 +46,24 @@ class OrderStatus(StrEnum):
 
 
 S = OrderStatus
-TERMINAL = frozenset({S.COMPLETED, S.RETURNED, S.CANCELLED, S.REJECTED})
+ORDER_MACHINE = StateMachine(
+    OrderStatus,
+    {
+        S.RECEIVED: {S.PLACED, S.REJECTED},
+        S.REJECTED: {S.PLACED, S.REJECTED},
+        S.PLACED: {S.BACKORDERED, S.AWAITING_PAYMENT, S.DELIVERED, S.CANCELLED},
+        S.BACKORDERED: {S.AWAITING_PAYMENT, S.DELIVERED, S.CANCELLED},
+        S.AWAITING_PAYMENT: {S.DELIVERED, S.CANCELLED},
+        S.DELIVERED: {S.IN_AFTERSALES, S.COMPLETED, S.RETURNED},
+        S.IN_AFTERSALES: {S.DELIVERED, S.COMPLETED, S.RETURNED},
+    },
+    initial={S.RECEIVED},
+    terminal={S.COMPLETED, S.RETURNED, S.CANCELLED},
+)
+TERMINAL = ORDER_MACHINE.terminal | {S.REJECTED}
+"""The saga's ends: the machine's, and ``rejected``, which only its channel's correction leaves."""
 WAITING = frozenset({S.BACKORDERED, S.AWAITING_PAYMENT, S.IN_AFTERSALES})
 OPEN = frozenset({S.PLACED, S.BACKORDERED, S.AWAITING_PAYMENT})
 """Placed and not delivered: what a cancellation or a delivery may still end."""
 AFTER_DELIVERY = frozenset({S.DELIVERED, S.IN_AFTERSALES})
 """Delivered and not finished: where after-sales cases open and close."""
-
-TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
-    S.RECEIVED: frozenset({S.PLACED, S.REJECTED}),
-    S.REJECTED: frozenset({S.PLACED, S.REJECTED}),
-    S.PLACED: frozenset({S.BACKORDERED, S.AWAITING_PAYMENT, S.DELIVERED, S.CANCELLED}),
-    S.BACKORDERED: frozenset({S.AWAITING_PAYMENT, S.DELIVERED, S.CANCELLED}),
-    S.AWAITING_PAYMENT: frozenset({S.DELIVERED, S.CANCELLED}),
-    S.DELIVERED: frozenset({S.IN_AFTERSALES, S.COMPLETED, S.RETURNED}),
-    S.IN_AFTERSALES: frozenset({S.DELIVERED, S.COMPLETED, S.RETURNED}),
-    S.COMPLETED: frozenset(),
-    S.RETURNED: frozenset(),
-    S.CANCELLED: frozenset(),
-}
-
-
-def allowed(current: str, wanted: OrderStatus) -> bool:
-    return wanted in TRANSITIONS[OrderStatus(current)]

@@ -181,6 +181,7 @@ class Notification(Base):
     reference: Mapped[str] = mapped_column(String(100))
     status: Mapped[str] = mapped_column(String(16), index=True)
     context: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """The event's fields for its template, whatever the event: free-form, so plain JSON."""
     reason: Mapped[str | None] = mapped_column(String(300))
     email: Mapped[str | None] = mapped_column(String(320))
     language: Mapped[str | None] = mapped_column(String(8))

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import JSON, Integer, String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import (
@@ -42,7 +42,7 @@ from shared.contracts import (
     PaymentVoided,
     RefundRequested,
 )
-from shared.database import UtcDateTime
+from shared.database import TypedJson, UtcDateTime
 from shared.errors import PermanentError
 from shared.timers import Scheduled
 
@@ -60,11 +60,10 @@ from .money import (
 from .status import (
     AFTER_ORDER,
     AFTER_STOCK,
-    INITIAL,
     NOT_STARTED,
+    PAYMENT_MACHINE,
     WAITING,
     PaymentStatus,
-    check_transition,
 )
 
 CHARGED_AT_ONCE = frozenset({PaymentMethod.CARD, PaymentMethod.E_WALLET})
@@ -104,7 +103,7 @@ class Payment(Base):
     refunded_amount: Mapped[int] = mapped_column(Integer, default=0)
     failure_reason: Mapped[str | None] = mapped_column(String(200))
     deadline: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    case_refunds: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    case_refunds: Mapped[dict[str, int]] = mapped_column(TypedJson(dict[str, int]), default=dict)
     """After-sales case id → what its refund gave back: each case is refunded once."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -132,8 +131,7 @@ class Payment(Base):
 
     @classmethod
     def opened(cls, order_id: str, status: PaymentStatus, now: datetime) -> Payment:
-        if status not in INITIAL:
-            raise RuntimeError(f"payment {order_id}: cannot open as {status}")
+        PAYMENT_MACHINE.check_start(f"payment {order_id}", status)
         return cls(
             order_id=order_id,
             payment_id=payment_id_for(order_id),
@@ -474,6 +472,6 @@ class Payment(Base):
         self.currency = order.currency
 
     def _move_to(self, status: PaymentStatus, now: datetime) -> None:
-        check_transition(self.order_id, self.status, status)
+        PAYMENT_MACHINE.check(f"payment {self.order_id}", self.status, status)
         self.status = status
         self.updated_at = now

@@ -30,6 +30,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from shared.states import StateMachine
+
 
 class PaymentStatus(StrEnum):
     AWAITING_BOTH = "awaiting_both"
@@ -47,21 +49,20 @@ class PaymentStatus(StrEnum):
 
 
 S = PaymentStatus
-TRANSITIONS: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    S.AWAITING_BOTH: frozenset({S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED}),
-    S.AWAITING_STOCK: frozenset({S.CHARGE_DUE, S.CANCELLED}),
-    S.AWAITING_ORDER: frozenset({S.CHARGE_DUE, S.CANCELLED}),
-    S.CHARGE_DUE: frozenset({S.CAPTURED, S.FAILED, S.PENDING, S.DEFERRED}),
-    S.PENDING: frozenset({S.CAPTURED, S.EXPIRED, S.VOIDED}),
-    S.DEFERRED: frozenset({S.CAPTURED, S.VOIDED}),
-    S.CAPTURED: frozenset({S.REFUNDED}),
-    S.FAILED: frozenset(),
-    S.EXPIRED: frozenset(),
-    S.VOIDED: frozenset(),
-    S.REFUNDED: frozenset(),
-    S.CANCELLED: frozenset(),
-}
-INITIAL = frozenset({S.AWAITING_BOTH, S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED})
+PAYMENT_MACHINE = StateMachine(
+    PaymentStatus,
+    {
+        S.AWAITING_BOTH: {S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED},
+        S.AWAITING_STOCK: {S.CHARGE_DUE, S.CANCELLED},
+        S.AWAITING_ORDER: {S.CHARGE_DUE, S.CANCELLED},
+        S.CHARGE_DUE: {S.CAPTURED, S.FAILED, S.PENDING, S.DEFERRED},
+        S.PENDING: {S.CAPTURED, S.EXPIRED, S.VOIDED},
+        S.DEFERRED: {S.CAPTURED, S.VOIDED},
+        S.CAPTURED: {S.REFUNDED},
+    },
+    initial={S.AWAITING_BOTH, S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED},
+    terminal={S.FAILED, S.EXPIRED, S.VOIDED, S.REFUNDED, S.CANCELLED},
+)
 WAITING = frozenset({S.AWAITING_BOTH, S.AWAITING_STOCK, S.AWAITING_ORDER})
 """Opened, waiting for the order, its stock or both; a cancel leaves a tombstone."""
 NOT_STARTED = WAITING | {S.CHARGE_DUE}
@@ -70,8 +71,3 @@ AFTER_ORDER = {S.AWAITING_BOTH: S.AWAITING_STOCK, S.AWAITING_ORDER: S.CHARGE_DUE
 """Where the order's arrival takes a payment that waited for it."""
 AFTER_STOCK = {S.AWAITING_BOTH: S.AWAITING_ORDER, S.AWAITING_STOCK: S.CHARGE_DUE}
 """Where the stock's reservation takes a payment that waited for it."""
-
-
-def check_transition(order_id: str, current: str, wanted: PaymentStatus) -> None:
-    if wanted not in TRANSITIONS[PaymentStatus(current)]:
-        raise RuntimeError(f"payment {order_id}: no way from {current} to {wanted}")

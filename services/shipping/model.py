@@ -27,7 +27,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from enum import StrEnum
 
-from sqlalchemy import JSON, Date, Integer, String, Text
+from sqlalchemy import Date, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import (
@@ -45,7 +45,8 @@ from shared.contracts import (
     ShipmentReturned,
     TrackingStatus,
 )
-from shared.database import UtcDateTime
+from shared.database import TypedJson, UtcDateTime
+from shared.states import StateMachine
 
 from .carrier import Booking
 from .rates import CURRENCY, Quote
@@ -70,15 +71,17 @@ class ShipmentStatus(StrEnum):
 
 S = ShipmentStatus
 _ENDS = frozenset({S.DELIVERED, S.DELIVERY_FAILED, S.RETURNED})
-FORWARD: dict[ShipmentStatus, frozenset[ShipmentStatus]] = {
-    S.PENDING: frozenset({S.BOOKED, S.CANCELLED}),
-    S.BOOKED: _ENDS | {S.IN_TRANSIT},
-    S.IN_TRANSIT: _ENDS,
-    S.DELIVERY_FAILED: _ENDS,
-    S.DELIVERED: frozenset(),
-    S.RETURNED: frozenset(),
-    S.CANCELLED: frozenset(),
-}
+SHIPMENT_MACHINE = StateMachine(
+    ShipmentStatus,
+    {
+        S.PENDING: {S.BOOKED, S.CANCELLED},
+        S.BOOKED: _ENDS | {S.IN_TRANSIT},
+        S.IN_TRANSIT: _ENDS,
+        S.DELIVERY_FAILED: _ENDS,
+    },
+    initial={S.PENDING},
+    terminal={S.DELIVERED, S.RETURNED, S.CANCELLED},
+)
 
 
 class Shipment(Base):
@@ -87,8 +90,8 @@ class Shipment(Base):
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     shipment_id: Mapped[str] = mapped_column(String(80), unique=True)
     status: Mapped[str] = mapped_column(String(16))
-    delivery: Mapped[dict[str, object] | None] = mapped_column(JSON)
-    parcels: Mapped[list[dict[str, object]] | None] = mapped_column(JSON)
+    delivery: Mapped[Delivery | None] = mapped_column(TypedJson(Delivery))
+    parcels: Mapped[list[Parcel] | None] = mapped_column(TypedJson(list[Parcel]))
     weight_grams: Mapped[int | None] = mapped_column(Integer)
     carrier: Mapped[str | None] = mapped_column(String(16))
     service: Mapped[str | None] = mapped_column(String(32))
@@ -107,7 +110,7 @@ class Shipment(Base):
     """When the last failed attempt was."""
     failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
     returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
-    address_change: Mapped[dict[str, object] | None] = mapped_column(JSON)
+    address_change: Mapped[OrderChangeAddress | None] = mapped_column(TypedJson(OrderChangeAddress))
     """An ``order.change_address`` that came before the delivery request, kept until it comes."""
     cancel_reason: Mapped[str | None] = mapped_column(Text)
 
@@ -126,7 +129,7 @@ class Shipment(Base):
         if it is known already, or the shipment is booked or cancelled."""
         if self.status != S.PENDING or self.delivery is not None:
             return False
-        self.delivery = delivery.model_dump(mode="json")
+        self.delivery = delivery
         if collect is not None:
             self.collect_amount, self.collect_currency = collect.amount, collect.currency
         return True
@@ -143,7 +146,7 @@ class Shipment(Base):
         waiting, self.address_change = self.address_change, None
         if waiting is None or self.delivery is None:
             return []
-        return [self._change_address(OrderChangeAddress.model_validate(waiting))]
+        return [self._change_address(waiting)]
 
     def change_address(self, change: OrderChangeAddress) -> Message | None:
         """A new address, until the parcels are booked; kept for later (and None returned) if
@@ -154,7 +157,7 @@ class Shipment(Base):
         if self.status != S.PENDING:
             return ShipmentAddressChangeRefused(order_id=self.order_id, reason=ALREADY_DISPATCHED)
         if self.delivery is None:
-            self.address_change = change.model_dump(mode="json")
+            self.address_change = change
             return None
         return self._change_address(change)
 
@@ -165,7 +168,7 @@ class Shipment(Base):
             address=change.address,
             pickup_point_id=change.pickup_point_id or current.pickup_point_id,
         )
-        self.delivery = changed.model_dump(mode="json")
+        self.delivery = changed
         return ShipmentAddressChanged(
             order_id=self.order_id, address=changed.address, pickup_point_id=changed.pickup_point_id
         )
@@ -173,7 +176,7 @@ class Shipment(Base):
     def cancel(self, reason: str) -> bool:
         """The order ended before booking: nothing will be booked for it. False once booked
         (the carrier has the parcels) or cancelled already."""
-        if S.CANCELLED not in FORWARD[S(self.status)]:
+        if not SHIPMENT_MACHINE.can(self.status, S.CANCELLED):
             return False
         self._move(S.CANCELLED)
         self.cancel_reason = reason
@@ -184,7 +187,7 @@ class Shipment(Base):
         or cancelled."""
         if self.status != S.PENDING or self.parcels is not None:
             return False
-        self.parcels = [parcel.model_dump(mode="json") for parcel in parcels]
+        self.parcels = parcels
         self.weight_grams = sum(parcel.weight_grams for parcel in parcels)
         return True
 
@@ -194,11 +197,13 @@ class Shipment(Base):
 
     @property
     def requested(self) -> Delivery:
-        return Delivery.model_validate(self.delivery)
+        if self.delivery is None:
+            raise RuntimeError(f"{self.shipment_id} has no delivery request yet")
+        return self.delivery
 
     @property
     def packed(self) -> list[Parcel]:
-        return [Parcel.model_validate(parcel) for parcel in self.parcels or []]
+        return self.parcels or []
 
     def book(self, quote: Quote, booking: Booking, at: datetime) -> ShipmentDispatched:
         self._move(S.BOOKED)
@@ -223,7 +228,7 @@ class Shipment(Base):
         failed attempt is announced; a failure scan no later than the last one is a repeat."""
         status = S(scan.value)
         tracking_number = self.tracking_number
-        if tracking_number is None or status not in FORWARD[S(self.status)]:
+        if tracking_number is None or not SHIPMENT_MACHINE.can(self.status, status):
             return None
         if status == S.DELIVERY_FAILED and self.failed_at is not None and at <= self.failed_at:
             return None
@@ -249,6 +254,5 @@ class Shipment(Base):
         return ShipmentDeliveryFailed.model_validate({**announced, "failed_at": at})
 
     def _move(self, status: ShipmentStatus) -> None:
-        if status not in FORWARD[S(self.status)]:
-            raise ValueError(f"{self.shipment_id} cannot go from {self.status} to {status}")
+        SHIPMENT_MACHINE.check(f"shipment {self.shipment_id}", self.status, status)
         self.status = status

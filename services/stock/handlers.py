@@ -121,7 +121,7 @@ def on_shipment_dispatched(
     if entries is None:
         return []
     uow.items.record(entries)
-    committed = StockCommitted(order_id=event.order_id, lines=reservation.reserved_lines)
+    committed = StockCommitted(order_id=event.order_id, lines=reservation.lines)
     return [committed, *replenish(uow, items.values(), clock.now())]
 
 
@@ -154,7 +154,7 @@ def on_shipment_returned(event: ShipmentReturned, uow: StockUnitOfWork, clock: C
     if entries is None:
         return []
     uow.items.record(entries)
-    lines = reservation.reserved_lines
+    lines = reservation.lines
     announced: Results = []
     if dispatch_unseen:
         announced.append(StockCommitted(order_id=event.order_id, lines=lines))

@@ -14,11 +14,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import ReservedLine
-from shared.database import UtcDateTime
+from shared.database import TypedJson, UtcDateTime
+from shared.states import StateMachine
 
 Items = Mapping[str, "Item"]
 
@@ -35,6 +36,16 @@ class Movement(StrEnum):
 
 
 class ReservationStatus(StrEnum):
+    """An order as stock sees it. It starts ``reserved`` (every line fitted), ``backordered``
+    (it waits for goods), ``unavailable`` (short, and may not wait) or ``cancelled`` (a
+    tombstone: the order was cancelled before stock heard of it)::
+
+        backordered ──> reserved ──> committed ──> restocked
+             │             │
+             ├─> expired   └─> released
+             └─> cancelled
+    """
+
     RESERVED = "reserved"
     UNAVAILABLE = "unavailable"
     BACKORDERED = "backordered"
@@ -43,6 +54,19 @@ class ReservationStatus(StrEnum):
     RESTOCKED = "restocked"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+
+
+R = ReservationStatus
+RESERVATION_MACHINE = StateMachine(
+    ReservationStatus,
+    {
+        R.BACKORDERED: {R.RESERVED, R.EXPIRED, R.CANCELLED},
+        R.RESERVED: {R.COMMITTED, R.RELEASED},
+        R.COMMITTED: {R.RESTOCKED},
+    },
+    initial={R.RESERVED, R.BACKORDERED, R.UNAVAILABLE, R.CANCELLED},
+    terminal={R.UNAVAILABLE, R.RELEASED, R.RESTOCKED, R.EXPIRED, R.CANCELLED},
+)
 
 
 class Item(Base):
@@ -134,27 +158,24 @@ class Reservation(Base):
 
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(16))
-    lines: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    lines: Mapped[list[ReservedLine]] = mapped_column(TypedJson(list[ReservedLine]))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     @classmethod
     def of(
         cls, order_id: str, status: ReservationStatus, lines: list[ReservedLine], at: datetime
     ) -> Reservation:
+        RESERVATION_MACHINE.check_start(f"reservation {order_id}", status)
         return cls(
             order_id=order_id,
             status=status,
-            lines=[line.model_dump() for line in lines],
+            lines=lines,
             updated_at=at,
         )
 
     @property
-    def reserved_lines(self) -> list[ReservedLine]:
-        return [ReservedLine.model_validate(line) for line in self.lines]
-
-    @property
     def wanted(self) -> dict[str, int]:
-        return {line.sku: line.quantity for line in self.reserved_lines}
+        return {line.sku: line.quantity for line in self.lines}
 
     @classmethod
     def reserve(
@@ -179,18 +200,17 @@ class Reservation(Base):
 
     def serve(self, items: Items, at: datetime) -> list[ReservedLine]:
         """A waiting order's goods came: its claims become a reservation."""
-        assert self.status == ReservationStatus.BACKORDERED, self.status
-        lines = [items[line.sku].line(line.quantity) for line in self.reserved_lines]
+        lines = [items[line.sku].line(line.quantity) for line in self.lines]
+        self._become(ReservationStatus.RESERVED, at, lines)
         for line in lines:
             items[line.sku].backordered -= line.quantity
             items[line.sku].reserved += line.quantity
-        self._become(ReservationStatus.RESERVED, at, lines)
         return lines
 
     def release(self, items: Items, at: datetime) -> bool:
         """Give back what a reserved order holds, or drop a waiting order's claims."""
-        if self.status == ReservationStatus.RESERVED:
-            for line in self.reserved_lines:
+        if RESERVATION_MACHINE.can(self.status, ReservationStatus.RELEASED):
+            for line in self.lines:
                 items[line.sku].reserved -= line.quantity
             self._become(ReservationStatus.RELEASED, at)
             return True
@@ -202,10 +222,10 @@ class Reservation(Base):
 
     def commit(self, items: Items, at: datetime) -> list[LedgerEntry] | None:
         """The goods left: a reservation becomes a deduction of on-hand stock."""
-        if self.status != ReservationStatus.RESERVED:
+        if not RESERVATION_MACHINE.can(self.status, ReservationStatus.COMMITTED):
             return None
         entries = []
-        for line in self.reserved_lines:
+        for line in self.lines:
             items[line.sku].reserved -= line.quantity
             entries.append(
                 items[line.sku].move(Movement.COMMITTED, -line.quantity, self.order_id, at)
@@ -217,19 +237,19 @@ class Reservation(Base):
         """The goods came back and are on the shelf again. If their dispatch was not seen yet,
         the reservation is committed first, so the ledger tells both movements."""
         committed = self.commit(items, at) or []
-        if self.status != ReservationStatus.COMMITTED:
+        if not RESERVATION_MACHINE.can(self.status, ReservationStatus.RESTOCKED):
             return None
         restocked = [
             items[line.sku].move(Movement.RESTOCKED, line.quantity, self.order_id, at)
-            for line in self.reserved_lines
+            for line in self.lines
         ]
         self._become(ReservationStatus.RESTOCKED, at)
         return committed + restocked
 
     def _drop(self, items: Items, status: ReservationStatus, at: datetime) -> bool:
-        if self.status != ReservationStatus.BACKORDERED:
+        if not RESERVATION_MACHINE.can(self.status, status):
             return False
-        for line in self.reserved_lines:
+        for line in self.lines:
             items[line.sku].backordered -= line.quantity
         self._become(status, at)
         return True
@@ -237,7 +257,8 @@ class Reservation(Base):
     def _become(
         self, status: ReservationStatus, at: datetime, lines: list[ReservedLine] | None = None
     ) -> None:
+        RESERVATION_MACHINE.check(f"reservation {self.order_id}", self.status, status)
         self.status = status
         self.updated_at = at
         if lines is not None:
-            self.lines = [line.model_dump() for line in lines]
+            self.lines = lines

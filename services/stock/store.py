@@ -135,6 +135,6 @@ class ReservationStore:
         totals: dict[str, int] = {}
         query = select(Reservation).where(Reservation.status == "reserved")
         for reservation in self.session.scalars(query):
-            for line in reservation.reserved_lines:
+            for line in reservation.lines:
                 totals[line.sku] = totals.get(line.sku, 0) + line.quantity
         return totals

@@ -7,10 +7,10 @@ import uuid
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String
+from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from shared.database import UtcDateTime
+from shared.database import TypedJson, UtcDateTime
 
 from .model import Base, Item
 
@@ -103,5 +103,5 @@ class ReturnReceipt(Base):
 
     rma: Mapped[str] = mapped_column(String(80), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(64), index=True)
-    lines: Mapped[dict[str, int]] = mapped_column(JSON)
+    lines: Mapped[dict[str, int]] = mapped_column(TypedJson(dict[str, int]))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())

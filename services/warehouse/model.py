@@ -11,12 +11,13 @@ event changes nothing, and every status reached is kept with its time in the row
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Protocol
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text
+from pydantic import PlainSerializer
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.contracts import (
@@ -28,12 +29,12 @@ from shared.contracts import (
     ParcelItem,
     ReservedLine,
 )
-from shared.database import UtcDateTime
+from shared.database import TypedJson, UtcDateTime
 from shared.errors import PermanentError
 
 from . import packing
 from .packing import PackingRules
-from .status import OPENING, FulfillmentStatus, can_cancel, check_transition
+from .status import FULFILLMENT_MACHINE, FulfillmentStatus, can_cancel
 
 S = FulfillmentStatus
 ALREADY_DISPATCHED = "already_dispatched"
@@ -47,12 +48,33 @@ class PickMismatch(PermanentError):
     """What was picked is not what the pick list asked for."""
 
 
+IsoDateTime = Annotated[datetime, PlainSerializer(datetime.isoformat, when_used="json")]
+"""Stored as ``datetime.isoformat`` wrote it (``+00:00``, where pydantic would write ``Z``)."""
+
+
 @dataclass(frozen=True)
 class Step:
     """A status the fulfilment reached, and when."""
 
     status: FulfillmentStatus
-    at: datetime
+    at: IsoDateTime
+
+
+@dataclass(frozen=True)
+class PickedLine:
+    """Units of a SKU taken from a location."""
+
+    sku: str
+    quantity: int
+    location: str
+
+
+class Counted(Protocol):
+    @property
+    def sku(self) -> str: ...
+
+    @property
+    def quantity(self) -> int: ...
 
 
 class PackedParcel(Base):
@@ -61,7 +83,7 @@ class PackedParcel(Base):
     parcel_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("fulfillments.order_id"), index=True)
     number: Mapped[int] = mapped_column(Integer)
-    items: Mapped[dict[str, int]] = mapped_column(JSON)
+    items: Mapped[dict[str, int]] = mapped_column(TypedJson(dict[str, int]))
     weight_grams: Mapped[int | None] = mapped_column(Integer)
     label_code: Mapped[str | None] = mapped_column(String(100))
 
@@ -77,14 +99,15 @@ class Fulfillment(Base):
 
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     status: Mapped[str] = mapped_column(String(32))
-    pick_list: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
-    picked: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    pick_list: Mapped[list[ReservedLine]] = mapped_column(
+        TypedJson(list[ReservedLine]), default=list
+    )
+    picked: Mapped[list[PickedLine]] = mapped_column(TypedJson(list[PickedLine]), default=list)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     cancel_reason: Mapped[str | None] = mapped_column(Text)
-    step_log: Mapped[list[dict[str, str]]] = mapped_column("steps", JSON, default=list)
-    """Every status reached, in order, as ``{"status", "at"}``: read it through ``steps``. One
-    JSON list on the row rather than a row per step: a fulfilment's steps are only ever read
-    with it, and a step then costs no INSERT of its own."""
+    steps: Mapped[list[Step]] = mapped_column(TypedJson(list[Step]), default=list)
+    """Every status reached, in order. One JSON list on the row rather than a row per step: a
+    fulfilment's steps are only ever read with it, and a step then costs no INSERT of its own."""
     parcels: Mapped[list[PackedParcel]] = relationship(
         order_by=PackedParcel.number, cascade="all, delete-orphan", lazy="selectin"
     )
@@ -94,7 +117,7 @@ class Fulfillment(Base):
         cls, order_id: str, lines: Iterable[ReservedLine], now: datetime
     ) -> Fulfillment:
         fulfillment = cls.opened(order_id, S.AWAITING_PAYMENT, now)
-        fulfillment.pick_list = [line.model_dump() for line in lines]
+        fulfillment.pick_list = list(lines)
         return fulfillment
 
     @classmethod
@@ -103,7 +126,7 @@ class Fulfillment(Base):
     ) -> Fulfillment:
         """An after-sales replacement's pick list: nothing is charged for it, so it is ready."""
         fulfillment = cls.opened(order_id, S.READY, now)
-        fulfillment.pick_list = [line.model_dump() for line in lines]
+        fulfillment.pick_list = list(lines)
         return fulfillment
 
     @classmethod
@@ -120,24 +143,16 @@ class Fulfillment(Base):
 
     @classmethod
     def opened(cls, order_id: str, status: FulfillmentStatus, now: datetime) -> Fulfillment:
-        if status not in OPENING:
-            raise ValueError(f"a fulfilment cannot start out {status}")
-        fulfillment = cls(order_id=order_id, status=status, pick_list=[], picked=[], step_log=[])
+        FULFILLMENT_MACHINE.check_start(f"fulfilment {order_id}", status)
+        fulfillment = cls(order_id=order_id, status=status, pick_list=[], picked=[], steps=[])
         fulfillment._record(status, now)
         return fulfillment
-
-    @property
-    def steps(self) -> list[Step]:
-        return [
-            Step(FulfillmentStatus(step["status"]), datetime.fromisoformat(step["at"]))
-            for step in self.step_log
-        ]
 
     def take_pick_list(self, lines: Iterable[ReservedLine], now: datetime) -> bool:
         """The pick list reaches a paid order; False if it is known already."""
         if self.status != S.AWAITING_PICK_LIST:
             return False
-        self.pick_list = [line.model_dump() for line in lines]
+        self.pick_list = list(lines)
         self._move_to(S.READY, now)
         return True
 
@@ -168,10 +183,6 @@ class Fulfillment(Base):
         self.cancel_reason = reason
         return True
 
-    @property
-    def lines(self) -> list[ReservedLine]:
-        return [ReservedLine.model_validate(line) for line in self.pick_list]
-
     def fulfil(self, rules: PackingRules, now: datetime) -> FulfillmentPacked:
         """Every step at once, from a ready order to labelled parcels."""
         self.pick(now)
@@ -184,8 +195,7 @@ class Fulfillment(Base):
     def pick(self, now: datetime) -> None:
         self._move_to(S.PICKED, now)
         self.picked = [
-            {"sku": line.sku, "quantity": line.quantity, "location": line.location}
-            for line in self.lines
+            PickedLine(line.sku, line.quantity, line.location) for line in self.pick_list
         ]
 
     def verify(self, now: datetime) -> None:
@@ -195,7 +205,7 @@ class Fulfillment(Base):
         self._move_to(S.VERIFIED, now)
 
     def pack(self, rules: PackingRules, now: datetime) -> None:
-        boxes = packing.pack(self.lines, rules)
+        boxes = packing.pack(self.pick_list, rules)
         if not boxes:
             raise PermanentError(f"order {self.order_id}: nothing to pack")
         self._move_to(S.PARCELLED, now)
@@ -206,7 +216,7 @@ class Fulfillment(Base):
 
     def weigh(self, rules: PackingRules, now: datetime) -> None:
         self._move_to(S.WEIGHED, now)
-        unit_grams = {line.sku: line.unit_weight_grams for line in self.lines}
+        unit_grams = {line.sku: line.unit_weight_grams for line in self.pick_list}
         for parcel in self.parcels:
             parcel.weight_grams = packing.weigh(parcel.items, unit_grams, rules)
 
@@ -221,19 +231,19 @@ class Fulfillment(Base):
         )
 
     def _move_to(self, status: FulfillmentStatus, now: datetime) -> None:
-        check_transition(self.order_id, self.status, status)
+        FULFILLMENT_MACHINE.check(f"fulfilment {self.order_id}", self.status, status)
         self._record(status, now)
 
     def _record(self, status: FulfillmentStatus, now: datetime) -> None:
         self.status = status
         self.updated_at = now
         # a new list, not an append: the ORM sees a JSON column change only when it is assigned
-        self.step_log = [*self.step_log, {"status": status.value, "at": now.isoformat()}]
+        self.steps = [*self.steps, Step(status, now)]
 
 
-def quantities(lines: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+def quantities(lines: Iterable[Counted]) -> dict[str, int]:
     """Units per SKU, however the lines are split."""
     totals: dict[str, int] = {}
     for line in lines:
-        totals[line["sku"]] = totals.get(line["sku"], 0) + line["quantity"]
+        totals[line.sku] = totals.get(line.sku, 0) + line.quantity
     return totals

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from shared.states import StateMachine
+
 
 class FulfillmentStatus(StrEnum):
     AWAITING_PAYMENT = "awaiting_payment"
@@ -32,31 +34,22 @@ class FulfillmentStatus(StrEnum):
 
 
 S = FulfillmentStatus
-OPENING = frozenset({S.AWAITING_PAYMENT, S.AWAITING_PICK_LIST, S.READY, S.CANCELLED})
-"""The statuses a fulfilment may start in."""
-
-TRANSITIONS: dict[FulfillmentStatus, frozenset[FulfillmentStatus]] = {
-    S.AWAITING_PAYMENT: frozenset({S.READY, S.CANCELLED}),
-    S.AWAITING_PICK_LIST: frozenset({S.READY, S.CANCELLED}),
-    S.READY: frozenset({S.PICKED, S.CANCELLED}),
-    S.PICKED: frozenset({S.VERIFIED, S.CANCELLED}),
-    S.VERIFIED: frozenset({S.PARCELLED, S.CANCELLED}),
-    S.PARCELLED: frozenset({S.WEIGHED, S.CANCELLED}),
-    S.WEIGHED: frozenset({S.PACKED, S.CANCELLED}),
-    S.PACKED: frozenset(),
-    S.CANCELLED: frozenset(),
-}
-
-
-class IllegalTransition(RuntimeError):
-    """A step was asked of a fulfilment in the wrong status: a bug, not a message to retry."""
-
-
-def check_transition(order_id: str, current: str, wanted: FulfillmentStatus) -> None:
-    if wanted not in TRANSITIONS[FulfillmentStatus(current)]:
-        raise IllegalTransition(f"fulfilment {order_id} cannot go from {current} to {wanted}")
+FULFILLMENT_MACHINE = StateMachine(
+    FulfillmentStatus,
+    {
+        S.AWAITING_PAYMENT: {S.READY, S.CANCELLED},
+        S.AWAITING_PICK_LIST: {S.READY, S.CANCELLED},
+        S.READY: {S.PICKED, S.CANCELLED},
+        S.PICKED: {S.VERIFIED, S.CANCELLED},
+        S.VERIFIED: {S.PARCELLED, S.CANCELLED},
+        S.PARCELLED: {S.WEIGHED, S.CANCELLED},
+        S.WEIGHED: {S.PACKED, S.CANCELLED},
+    },
+    initial={S.AWAITING_PAYMENT, S.AWAITING_PICK_LIST, S.READY, S.CANCELLED},
+    terminal={S.PACKED, S.CANCELLED},
+)
 
 
 def can_cancel(current: str) -> bool:
     """Not handed to the carrier yet, and not cancelled already."""
-    return S.CANCELLED in TRANSITIONS[FulfillmentStatus(current)]
+    return FULFILLMENT_MACHINE.can(current, S.CANCELLED)

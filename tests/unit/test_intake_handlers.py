@@ -150,7 +150,7 @@ def test_a_valid_submission_places_the_order_with_everything_downstream_needs(
     assert placed.payment.token == "tok_approve"
     order = order_of(uow, placed.order_id)
     assert (order.status, order.channel, order.external_id) == ("placed", "web", "WEB-1001")
-    assert order.lines == [{"sku": "MUG-BLUE", "quantity": 2, "unit_price": 1250}]
+    assert order.lines == [OrderLine(sku="MUG-BLUE", quantity=2, unit_price=1250)]
 
 
 def test_the_same_submission_again_places_nothing(

@@ -379,8 +379,8 @@ def test_a_changed_address_is_kept_as_the_order_s_delivery_address(
     assert handle(service, uow, address_changed(order.id)) == []
 
     assert order.delivery is not None
-    assert order.delivery["address"] == NEW_ADDRESS.model_dump(mode="json")
-    assert (order.delivery["option"], order.delivery["pickup_point_id"]) == ("standard", None)
+    assert order.delivery.address == NEW_ADDRESS
+    assert (order.delivery.option, order.delivery.pickup_point_id) == ("standard", None)
     assert order.updated_at == clock.now()
 
 
@@ -391,7 +391,7 @@ def test_a_changed_pickup_point_is_kept_too(
 
     handle(service, uow, address_changed(order.id, pickup_point_id="PP-9"))
 
-    assert order.delivery is not None and order.delivery["pickup_point_id"] == "PP-9"
+    assert order.delivery is not None and order.delivery.pickup_point_id == "PP-9"
 
 
 def test_the_same_address_change_again_changes_nothing(

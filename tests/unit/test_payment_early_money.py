@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services.payment.money import Reason, ledger_keys, refund_id_for
-from services.payment.status import INITIAL, NOT_STARTED, TRANSITIONS, PaymentStatus
+from services.payment.status import NOT_STARTED, PAYMENT_MACHINE, PaymentStatus
 from services.payment.store import MoneyMoved
 from shared.clock import ManualClock
 from shared.contracts import (
@@ -421,9 +421,9 @@ def test_money_held_in_another_currency_goes_back_when_the_order_comes(
 
 def test_a_payment_holding_money_waits_for_both_halves() -> None:
     both = PaymentStatus.AWAITING_BOTH
-    assert both in INITIAL
+    assert both in PAYMENT_MACHINE.initial
     assert both in NOT_STARTED
-    assert TRANSITIONS[both] == {
+    assert PAYMENT_MACHINE.following(both) == {
         PaymentStatus.AWAITING_STOCK,
         PaymentStatus.AWAITING_ORDER,
         PaymentStatus.CANCELLED,
