@@ -75,7 +75,9 @@ def set_stock(
     settings: Settings, sku: str, quantity: int, location: str | None, weight_grams: int | None
 ) -> Item:
     clock = SystemClock()
-    return _from_outside(settings, stock_level(sku, quantity, location, weight_grams, clock), clock)
+    return stock_from_outside(
+        settings, stock_level(sku, quantity, location, weight_grams, clock), clock
+    )
 
 
 def set_stock_policy(
@@ -87,10 +89,10 @@ def set_stock_policy(
     lead_time_days: int | None,
 ) -> Item:
     action = stock_policy(sku, backorder_allowed, reorder_point, reorder_quantity, lead_time_days)
-    return _from_outside(settings, action, SystemClock())
+    return stock_from_outside(settings, action, SystemClock())
 
 
-def _from_outside(settings: Settings, action: StockAction, clock: Clock) -> Item:
+def stock_from_outside(settings: Settings, action: StockAction, clock: Clock) -> Item:
     """Run ``action`` in stock's database from a process that does not run stock (the CLI)."""
     dbs = WorkerDatabases(settings, ["stock"])
     try:

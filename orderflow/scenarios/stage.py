@@ -45,13 +45,14 @@ class Stage:
     def act(self, dbs: WorkerDatabases, now: datetime) -> list[Envelope]:
         """Arm what became ready; return the commands of every move that is due."""
         orders = orders_by_key(dbs)
+        keys = {self.moves[n][0] for n in self.waiting} & orders.keys()
+        timelines = dbs.timelines([orders[key].id for key in keys])
         due: list[Envelope] = []
         for n in self.waiting:
             key, move = self.moves[n]
-            order = orders.get(key)
-            if order is None:
+            if key not in keys:
                 continue
-            snap = Snapshot(order, dbs.timeline(order.id))
+            snap = Snapshot(orders[key], timelines[orders[key].id])
             if n not in self.armed and move.ready(snap):
                 self.armed[n] = now + self.pace(move.after)
             if n in self.armed and self.armed[n] <= now:

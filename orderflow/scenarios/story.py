@@ -87,13 +87,14 @@ def departures(dbs: WorkerDatabases, stories: Sequence[Story]) -> dict[str, list
     """Each story that did not end as it says, with how (stock's replenishment requests are
     read from each SKU's own timeline)."""
     orders = orders_by_key(dbs)
+    timelines = dbs.timelines([orders[s.key].id for s in stories if s.key in orders])
     found: dict[str, list[str]] = {}
     for story in stories:
         order = orders.get(story.key)
         if order is None:
             found[story.name] = ["intake never heard of the order"]
             continue
-        wrong = story.ending.departures(order, dbs.timeline(order.id))
+        wrong = story.ending.departures(order, timelines[order.id])
         for sku, quantity in story.ending.replenishes.items():
             asked = [
                 int(str(e.data["quantity"]))
