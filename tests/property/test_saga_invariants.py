@@ -10,6 +10,9 @@ returned parcels arrive (resellable or damaged), virtual time jumps ahead, and m
 announced are delivered again under the same id. Then it lets everything settle and audits the
 workers' own tables (``orderflow.audit``), plus a few facts about single orders that cannot
 depend on timing.
+
+The catalogue, the shelves, the submissions and the world's commands are the stories' own
+(``orderflow.scenarios``); ``test_stories.py`` fuzzes the stories themselves.
 """
 
 from __future__ import annotations
