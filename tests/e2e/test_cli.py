@@ -21,11 +21,11 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from orderflow.audit import audit
-from orderflow.catalogue import PRICES
 from orderflow.cli import app
 from orderflow.databases import WorkerDatabases
 from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
+from orderflow.scenarios.catalogue import PRICES
 from orderflow.views import money
 from services.aftersales.model import Case
 from services.intake.model import Order

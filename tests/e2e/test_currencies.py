@@ -25,11 +25,11 @@ import pytest
 from sqlalchemy import select
 
 from orderflow.audit import audit
-from orderflow.catalogue import CATALOGUE, PRICE_LISTS, shipping_fee
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
+from orderflow.scenarios.catalogue import CATALOGUE, PRICE_LISTS, shipping_fee
 from services.intake.model import Order
 from services.payment.gateway import GatewayEntry
 from services.payment.model import Payment

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 import pytest
 
 from orderflow.audit import audit
-from orderflow.catalogue import CATALOGUE
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
-from orderflow.demo import extra
 from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
+from orderflow.scenarios.catalogue import CATALOGUE
+from orderflow.scenarios.orders import extra
 from shared.settings import Settings
 from tests.support import wait_until
 

@@ -23,11 +23,11 @@ from kombu import Connection
 from sqlalchemy import func, select
 
 from orderflow.audit import Audit, audit
-from orderflow.catalogue import CATALOGUE, PRICES
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster, Replica
+from orderflow.scenarios.catalogue import CATALOGUE, PRICES
 from orderflow.workers import NAMES
 from services.intake.model import TERMINAL, Order
 from services.notifier.model import Notification, NotificationStatus

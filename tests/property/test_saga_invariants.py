@@ -10,6 +10,9 @@ returned parcels arrive (resellable or damaged), virtual time jumps ahead, and m
 announced are delivered again under the same id. Then it lets everything settle and audits the
 workers' own tables (``orderflow.audit``), plus a few facts about single orders that cannot
 depend on timing.
+
+The catalogue, the shelves, the submissions and the world's commands are the stories' own
+(``orderflow.scenarios``); ``test_stories.py`` fuzzes the stories themselves.
 """
 
 from __future__ import annotations
@@ -34,29 +37,29 @@ from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.embedded import Cluster
 from orderflow.operations import unlisted_at_intake
+from orderflow.scenarios.catalogue import BACKORDERED, PRICES, SHELVES, shipping_fee, stock_shelves
+from orderflow.scenarios.orders import ADDRESSES, order
+from orderflow.scenarios.terms import worker_settings
+from orderflow.scenarios.world import (
+    bank_transfer,
+    cancellation,
+    goods_in,
+    new_address,
+    resend_request,
+    return_request,
+    returned_parcel,
+)
 from orderflow.workers import NAMES
 from services.aftersales.model import Case, CaseStatus
 from services.intake.model import TERMINAL, Order
 from services.intake.store import IntakeUnitOfWork
 from services.payment.status import NOT_STARTED
 from services.payment.store import PaymentUnitOfWork
-from services.stock.admin import set_level, set_policy
-from services.stock.store import StockUnitOfWork
-from shared.actions import Done
 from shared.clock import ManualClock
 from shared.contracts import (
-    Address,
-    InspectedLine,
-    ItemQuantity,
     Money,
-    OrderCancel,
-    OrderChangeAddress,
     PaymentNotification,
-    ResendRequest,
     Resolution,
-    ReturnReceive,
-    ReturnRequest,
-    StockReceive,
     contract_for,
 )
 from shared.envelope import Envelope, wrap
@@ -67,15 +70,13 @@ from tests.support import memory_settings
 
 pytestmark = pytest.mark.property
 
-# -- the catalogue -----------------------------------------------------------------------------
+# -- the catalogue: the stories' own (orderflow.scenarios) --------------------------------------
 
-PLENTY = {"MUG-BLUE": 1250, "TEA-GREEN": 890}
+PLENTY = ["MUG-BLUE", "TEA-GREEN"]  # hundreds on the shelf
 SCARCE = "TRAY-OAK"  # a few on hand, no backorders: a big enough order is out of stock
-SCARCE_ON_HAND = 3
-WAITING = "BEANS-DARK"  # none on hand, backorders allowed: the order waits for goods
-PRICES = {**PLENTY, SCARCE: 3900, WAITING: 2200}
+WAITING = BACKORDERED.sku  # none on hand, backorders allowed: the order waits for goods
 # what a line orders: mostly what is on the shelf, so the saga gets past stock often
-LINE_SKUS = [*sorted(PLENTY), *sorted(PLENTY), SCARCE, WAITING]
+LINE_SKUS = [*PLENTY, *PLENTY, SCARCE, WAITING]
 
 # -- the orders --------------------------------------------------------------------------------
 
@@ -94,9 +95,8 @@ ALWAYS_PAID = {"card_ok", "card_flaky", "e_wallet", "cod"}
 # how a transfer is paid: the amounts the bank reports, as parts of the total
 TRANSFER_PLANS = ["exact", "under_then_rest", "over", "never"]
 
-ADDRESS = Address(line1="Invalidenstr. 117", city="Berlin", postal_code="10115", country="DE")
-FRENCH = Address(line1="12 rue de Rivoli", city="Paris", postal_code="75004", country="FR")
-REFUSED = Address(line1="1 REFUSED Lane", city="Kyiv", postal_code="01001", country="UA")
+FRENCH = ADDRESSES["FR"]
+REFUSED = ADDRESSES["DE-REFUSED"]
 
 
 @dataclass(frozen=True)
@@ -123,11 +123,8 @@ class OrderSpec:
 
     @property
     def total(self) -> int:
-        return sum(PRICES[sku] * quantity for sku, quantity in self.lines) + self.shipping_fee
-
-    @property
-    def shipping_fee(self) -> int:
-        return 1490 if self.option == "express" else 495
+        lines = sum(PRICES[sku] * quantity for sku, quantity in self.lines)
+        return lines + shipping_fee("EUR", self.option)
 
     @property
     def plentiful(self) -> bool:
@@ -135,24 +132,19 @@ class OrderSpec:
         return all(sku in PLENTY for sku, _ in self.lines)
 
     def submission(self) -> dict[str, Any]:
-        address = REFUSED if self.refused else ADDRESS
-        delivery: dict[str, Any] = {"option": self.option, "address": address.model_dump()}
-        if self.option == "pickup_point":
-            delivery["pickup_point_id"] = "PUDO-BER-0042"
         method, token = PAYMENTS[self.payment]
-        return {
-            "channel": self.channel,
-            "external_id": self.external_id,
-            "customer": {"name": "Prop Erty", "email": "prop@example.com", "language": "en"},
-            "lines": [
-                {"sku": sku, "quantity": quantity, "unit_price": PRICES[sku]}
-                for sku, quantity in self.lines
-            ],
-            "currency": "EUR",
-            "shipping_fee": self.shipping_fee,
-            "delivery": delivery,
-            "payment": {"method": method, "token": token},
-        }
+        country = "DE-REFUSED" if self.refused else "DE"
+        return order(
+            self.channel,
+            self.external_id,
+            "Prop Erty",
+            "en",
+            self.lines,
+            country,
+            self.option,
+            token,
+            method,
+        )
 
     def transfers(self) -> list[int]:
         """The amounts the bank reports for this order, in order."""
@@ -409,18 +401,17 @@ class Saga:
                 spec, order_id = self.order_id(number)
                 if order_id is not None and not self.asked_before(spec, self.cancelled):
                     self.cancelled.add(spec.external_id)
-                    self.command(OrderCancel(order_id=order_id, reason="changed my mind"))
+                    self.command(cancellation(order_id, "changed my mind"))
             case ChangeAddress(number, refused):
                 spec, order_id = self.order_id(number)
                 if order_id is not None and not self.asked_before(spec, self.readdressed):
                     self.readdressed.add(spec.external_id)
                     address = REFUSED if refused else FRENCH
-                    self.command(OrderChangeAddress(order_id=order_id, address=address))
+                    self.command(new_address(order_id, address))
             case Receive(quantity, again):
                 if not again or not self.receipts:
                     self.receipts.append(f"rcpt-{len(self.receipts)}")
-                receipt = StockReceive(receipt_id=self.receipts[-1], sku=WAITING, quantity=quantity)
-                self.command(receipt)
+                self.command(goods_in(self.receipts[-1], WAITING, quantity))
             case Pay(number, again):
                 self.pay(number, again)
             case Resubmit(number):
@@ -430,15 +421,9 @@ class Saga:
             case Resend(number):
                 spec, order_id = self.delivered(number)
                 if order_id is not None:
-                    missing = [ItemQuantity(sku=spec.lines[0][0], quantity=1)]
-                    self.command(
-                        ResendRequest(
-                            order_id=order_id,
-                            request_id=self.new_request(spec),
-                            lines=missing,
-                            reason="missing",
-                        )
-                    )
+                    missing = {spec.lines[0][0]: 1}
+                    request = self.new_request(spec)
+                    self.command(resend_request(order_id, request, missing, "missing"))
             case ParcelBack(pick, damaged):
                 self.parcel_back(pick, damaged)
             case Redeliver(source, picks):
@@ -463,15 +448,10 @@ class Saga:
         spec, order_id = self.delivered(number)
         if order_id is None:
             return
-        lines = [ItemQuantity(sku=sku, quantity=min(units, n)) for sku, n in spec.lines]
-        request = ReturnRequest(
-            order_id=order_id,
-            request_id=self.new_request(spec),
-            resolution=Resolution.EXCHANGE if exchange else Resolution.REFUND,
-            lines=lines,
-            reason="random",
-        )
-        self.command(request)
+        lines = {sku: min(units, n) for sku, n in spec.lines}
+        resolution = Resolution.EXCHANGE if exchange else Resolution.REFUND
+        request = self.new_request(spec)
+        self.command(return_request(order_id, request, lines, "random", resolution))
 
     def follow_up(self, number: int) -> bool:
         """The order's own after-delivery request, once it is delivered; then its parcel, as
@@ -509,11 +489,8 @@ class Saga:
         if not awaited:
             return
         case = awaited[pick % len(awaited)]
-        lines = [
-            InspectedLine(sku=sku, resellable=0 if damaged else n, damaged=n if damaged else 0)
-            for sku, n in sorted(case.lines.items())
-        ]
-        self.command(ReturnReceive(order_id=case.order_id, rma=case.case_id, lines=lines))
+        inspected = {sku: (0, n) if damaged else (n, 0) for sku, n in case.lines.items()}
+        self.command(returned_parcel(case.order_id, case.case_id, inspected))
         self.cluster.step()
 
     def asked_before(self, spec: OrderSpec, asked: set[str]) -> bool:
@@ -534,11 +511,9 @@ class Saga:
         done = self.paid.get(order_id, 0)
         if done >= len(amounts):
             return False
-        notification = PaymentNotification(
-            order_id=order_id,
-            notification_id=f"bank-{order_id}-{done}",
-            amount=Money(amount=amounts[done], currency="EUR"),
-            received_at=self.clock.now(),
+        money_in = Money(amount=amounts[done], currency="EUR")
+        notification = bank_transfer(
+            order_id, f"bank-{order_id}-{done}", money_in, self.clock.now()
         )
         self.paid[order_id] = done + 1
         self.last_notification[order_id] = notification
@@ -604,29 +579,27 @@ class Saga:
             return [Envelope.model_validate_json(body) for body in session.scalars(query)]
 
 
-def stock_shelves(cluster: Cluster, clock: ManualClock) -> None:
-    """Stock every SKU the orders may name, and pump until intake has heard them listed."""
-
-    def shelve(uow: StockUnitOfWork) -> Done[None]:
-        levels = [(sku, 1_000) for sku in PLENTY] + [(SCARCE, SCARCE_ON_HAND), (WAITING, 0)]
-        listings = [set_level(uow, sku, on_hand, clock.now()) for sku, on_hand in levels]
-        set_policy(uow, WAITING, backorder_allowed=True)
-        return Done(None, [message for done in listings for message in done.announced])
-
-    cluster["stock"].operate(shelve)
+def stock_the_shelves(cluster: Cluster) -> None:
+    """Stock every shelf as an operator would, and pump until intake has heard them listed."""
+    assert isinstance(cluster.clock, ManualClock)
+    stock_shelves(cluster["stock"].operate, SHELVES, cluster.clock)
     intake = cluster["intake"].sessions
     assert intake is not None
-    skus = [*PLENTY, SCARCE, WAITING]
+    skus = [shelf.product.sku for shelf in SHELVES]
     cluster.pump_until(lambda: not unlisted_at_intake(intake, skus), "intake knows every SKU")
 
 
 @contextmanager
-def embedded_cluster(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Cluster, Settings]]:
-    """All workers in one process, in a fresh directory and namespace, on a manual clock."""
+def embedded_cluster(
+    monkeypatch: pytest.MonkeyPatch, stories_terms: bool = False
+) -> Iterator[tuple[Cluster, Settings]]:
+    """All workers in one process, in a fresh directory and namespace, on a manual clock; with
+    ``stories_terms``, on the terms the stories are told in."""
     with tempfile.TemporaryDirectory(prefix="orderflow-property-") as workdir:
         monkeypatch.setenv("ORDERFLOW_NOTIFIER_MAILDIR", str(Path(workdir) / "mail"))
         chosen = memory_settings(f"prop{uuid.uuid4().hex[:10]}", Path(workdir))
-        cluster = Cluster(chosen, ManualClock())
+        terms = worker_settings(Path(workdir)) if stories_terms else None
+        cluster = Cluster(chosen, ManualClock(), worker_settings=terms)
         cluster.start()
         try:
             yield cluster, chosen
@@ -685,7 +658,7 @@ def run(
     monkeypatch.setenv("ORDERFLOW_PAYMENT_GATEWAY_TRANSIENT_FAILURES", "1")
     with embedded_cluster(monkeypatch) as (cluster, chosen):
         assert isinstance(cluster.clock, ManualClock)
-        stock_shelves(cluster, cluster.clock)
+        stock_the_shelves(cluster)
         with ChannelPublisher(chosen) as channel:
             saga = Saga(cluster, cluster.clock, channel, list(specs))
             saga.submit_all()
