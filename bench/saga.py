@@ -32,12 +32,12 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.raw_chain import measure as measure_raw_chain
-from orderflow.catalogue import CATALOGUE
 from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
-from orderflow.demo import extra
 from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
+from orderflow.scenarios.catalogue import CATALOGUE
+from orderflow.scenarios.orders import extra
 from orderflow.workers import NAMES
 from services.intake.store import IntakeUnitOfWork
 from services.notifier.model import Notification, NotificationStatus

@@ -17,7 +17,6 @@ payment window and a two-week complaint window pass in a blink.
 
 from __future__ import annotations
 
-from ..scenarios.orders import extra
 from .run import run_demo
 
-__all__ = ["extra", "run_demo"]
+__all__ = ["run_demo"]
