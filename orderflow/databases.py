@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.database import open_database
+from shared.runtime_tables import RuntimeTables
 from shared.settings import Settings
-from shared.worker import RuntimeTables
 
 from .workers import NAMES, build
 

@@ -57,19 +57,19 @@ from shared.clock import Clock, SystemClock
 from shared.database import UtcDateTime, make_engine, of_subject
 from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode
 from shared.handlers import Service
-from shared.inbound import PARKING_HEADERS, SENT_PROPERTIES, admit
+from shared.inbound import PARKING_HEADERS, SENT_PROPERTIES, ParkKind, admit
 from shared.settings import Settings
 from shared.topology import Topology
 
 from .workers import NAMES, UnknownWorker, build
 
-KINDS = ("malformed", "invalid", "unknown_type", "handler_error", "retries_exhausted")
+KINDS = tuple(kind.value for kind in ParkKind)
 """The kinds the runtime writes today; filters accept whatever a header says."""
 
 HEADER = "x-orderflow-"
 BROKER_HEADERS = ("x-death", "x-delivery-count", "x-first-death-", "x-last-death-")
 """Headers (or their prefixes) the broker adds when it dead-letters or redelivers."""
-DEAD_LETTER_KINDS = {"delivery_limit": "retries_exhausted"}
+DEAD_LETTER_KINDS = {"delivery_limit": ParkKind.RETRIES_EXHAUSTED.value}
 CONFIRM_TIMEOUT = 30.0
 SETTLE_SECONDS = 3.0
 READ_MARGIN = 1000
