@@ -58,7 +58,7 @@ from shared.database import UtcDateTime, make_engine, of_subject
 from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode
 from shared.handlers import Service
 from shared.inbound import PARKING_HEADERS, SENT_PROPERTIES, ParkKind, admit
-from shared.settings import Settings
+from shared.settings import Settings, refuse_unless_real_broker
 from shared.topology import Topology
 
 from .workers import NAMES, UnknownWorker, build
@@ -73,6 +73,7 @@ DEAD_LETTER_KINDS = {"delivery_limit": ParkKind.RETRIES_EXHAUSTED.value}
 CONFIRM_TIMEOUT = 30.0
 SETTLE_SECONDS = 3.0
 READ_MARGIN = 1000
+NO_OTHER_PROCESS_REACHES = "no other process can reach its parking lot"
 
 
 class ParkingError(Exception):
@@ -81,15 +82,6 @@ class ParkingError(Exception):
 
 class UnsafeParkingQueue(ParkingError):
     """A parking queue whose arguments would let the broker drop requeued messages."""
-
-
-def refuse_unless_real_broker(settings: Settings) -> None:
-    if not settings.on_real_broker:
-        raise ParkingError(
-            "ORDERFLOW_BROKER_URL is memory://: the parking lot lives inside the process that "
-            "runs the workers, where no other process can reach it. Point ORDERFLOW_BROKER_URL "
-            "at RabbitMQ (amqp://...)."
-        )
 
 
 # -- what a parked message is -----------------------------------------------------------------
@@ -341,7 +333,7 @@ class ParkingLot:
         who: str | None = None,
         clock: Clock | None = None,
     ) -> None:
-        refuse_unless_real_broker(settings)
+        refuse_unless_real_broker(settings, NO_OTHER_PROCESS_REACHES)
         self.settings = settings
         self.topology = Topology(
             settings.namespace, settings.use_quorum_queues, settings.delivery_limit

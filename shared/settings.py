@@ -124,3 +124,18 @@ class Settings(BaseSettings):
     @property
     def use_quorum_queues(self) -> bool:
         return self.on_real_broker if self.quorum_queues is None else self.quorum_queues
+
+
+class LocalBroker(Exception):
+    """The broker is memory://, which lives inside one process: nobody else can reach it."""
+
+
+def refuse_unless_real_broker(settings: Settings, consequence: str, instead: str = "") -> None:
+    """Raise ``LocalBroker`` on memory://, saying what would go wrong (``consequence``) and what
+    to do ``instead``, besides pointing the URL at RabbitMQ; for a process that is not the
+    workers' own (the CLI), before it looks anything up."""
+    if not settings.on_real_broker:
+        raise LocalBroker(
+            "ORDERFLOW_BROKER_URL is memory://, which lives inside the process that runs the "
+            f"workers: {consequence}. Point it at RabbitMQ (amqp://...){instead}."
+        )
