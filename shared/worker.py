@@ -11,8 +11,8 @@
 A message that keeps failing: ``shared.failures``. Outages:
 - A lost broker link (a restart, a reset socket, missed heartbeats) drops the deliveries in hand
   (the broker hands them out again; the inbox dedupes), then the link is opened again with
-  jittered backoff, the topology declared and the queue consumed; announcements not yet published
-  stay in the outbox, and the next sweep publishes them.
+  jittered backoff (``shared.connections``); announcements not yet published stay in the
+  outbox, and the next sweep publishes them.
 - While the database does not answer, nothing is acked and the loop pauses, longer each pass
   (``RetryPolicy``), until it does.
 - ``run`` ends when its stop event is set (SIGTERM): the consumer is cancelled, the deliveries
@@ -34,10 +34,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import metrics
 from shared.actions import Done, operate
 from shared.after_commit import AfterCommitWork
 from shared.clock import Clock, SystemClock
+from shared.connections import Connections
 from shared.crash import CrashPoints
 from shared.deliveries import Deliveries
 from shared.due_timers import DueTimers
@@ -46,7 +46,7 @@ from shared.failures import DatabaseDown, Failures, is_outage
 from shared.handlers import Service
 from shared.health import WORKERS, Health
 from shared.messaging import BrokerLink, LinkDown, PublishNotConfirmed
-from shared.outages import Backoff, keep_trying
+from shared.outages import Backoff
 from shared.publisher import Publisher
 from shared.relay import Relay
 from shared.runtime_tables import RuntimeTables
@@ -109,7 +109,16 @@ class Worker:
         self.after_commit = AfterCommitWork(
             service, self.database, self.tables.outbox, self.relay, self.crash, self.clock
         )
-        self._queue = self.topology.worker_queue(self.name, service.subscriptions)
+        self.connections = Connections(
+            self.name,
+            self.database,
+            self.link,
+            self.topology,
+            self.topology.worker_queue(self.name, service.subscriptions),
+            settings.prefetch,
+            self.health,
+            settings.reconnect_max_seconds,
+        )
         self._stop = threading.Event()
         retry = settings.retry
         self._backoff = Backoff(retry.outage_pause_seconds, retry.outage_pause_max_seconds)
@@ -134,13 +143,7 @@ class Worker:
         worker was stopped first."""
         WORKERS.add(self.health)
         url = self.settings.database_url_for(self.name)
-
-        def open_own_database() -> None:
-            self.database.open(url, self.service.metadata)
-
-        return self._keep_trying("database", open_own_database) and self._keep_trying(
-            "broker", self._open_link
-        )
+        return self.connections.open(url, self.service.metadata, self._stop)
 
     def run(self, stop: threading.Event, wait: float = 0.2) -> None:
         """Poll until ``stop`` is set, then finish the deliveries in hand and close."""
@@ -216,7 +219,8 @@ class Worker:
             done = self._pass_or_back_off(wait)
             self.link.heartbeat()
         except (LinkDown, PublishNotConfirmed) as trouble:
-            self._reconnect(trouble)
+            if self.connections.reopen_link(trouble, self._stop):
+                self._next_sweep, self._sweep_grace = 0.0, timedelta(0)
         self.health.passed()
         return done
 
@@ -251,36 +255,6 @@ class Worker:
         return done
 
     # -- outages ----------------------------------------------------------------------------
-
-    def _open_link(self) -> None:
-        self.link.reset()
-        self.link.connect(retries=0)
-        t = self.topology
-        self.link.declare(
-            [t.events, t.commands, t.parking, t.parking_queue(self.name), self._queue]
-        )
-        self.link.consume(self._queue, self.settings.prefetch)
-        self.health.broker(None)
-
-    def _keep_trying(self, what: str, step: Callable[[], None]) -> bool:
-        report = self.health.broker if what == "broker" else self.health.database
-
-        def failed(error: BaseException, pause: float) -> None:
-            log.warning("%s: %s unavailable (%s); again in %.1fs", self.name, what, error, pause)
-            report(f"{type(error).__name__}: {error}"[:300])
-            self.health.passed()
-
-        return keep_trying(step, self._stop, is_outage, failed, self.settings.reconnect_max_seconds)
-
-    def _reconnect(self, trouble: Exception) -> None:
-        log.warning(
-            "%s: broker link lost (%s); what was not acked is handed out again", self.name, trouble
-        )
-        self.health.broker(f"{type(trouble).__name__}: {trouble}"[:300])
-        metrics.RECONNECTS.labels(self.name).inc()
-        if self._keep_trying("broker", self._open_link):
-            log.info("%s: broker link open again", self.name)
-            self._next_sweep, self._sweep_grace = 0.0, timedelta(0)
 
     def _back_off(self, error: Exception) -> None:
         if not isinstance(error, DatabaseDown):
