@@ -19,7 +19,16 @@ from shared.worker import Worker
 
 from .cli_aftersales import order_exchange, order_resend, order_return, return_app
 from .cli_parking import parking_app
-from .cli_support import Wait, act, check_order, console, fail, load_settings, valid
+from .cli_support import (
+    Wait,
+    act,
+    check_order,
+    console,
+    fail,
+    load_settings,
+    real_broker_settings,
+    valid,
+)
 from .workers import NAMES, UnknownWorker, build
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -97,12 +106,9 @@ def submit(
     from .channel import ChannelPublisher, submit_envelope
 
     orders = read_orders(file)
-    settings = load_settings()
-    if not settings.on_real_broker:
-        raise fail(
-            "ORDERFLOW_BROKER_URL is memory://, which lives inside one process, so no worker "
-            "would ever see this order. Point it at RabbitMQ (amqp://...) or run `orderflow demo`."
-        )
+    settings = real_broker_settings(
+        "no worker would ever see this order", instead=" or run `orderflow demo`"
+    )
     with ChannelPublisher(settings) as channel:
         envelopes = [submit_envelope(order) for order in orders]
         channel.send(envelopes)

@@ -16,7 +16,7 @@ from rich.table import Table
 
 from shared.settings import Settings
 
-from .cli_support import console, fail, load_settings
+from .cli_support import console, fail, real_broker_settings
 
 if TYPE_CHECKING:
     from .parking import Filters, Outcome, ParkedMessage
@@ -112,14 +112,9 @@ def _moment(option: str, text: str | None, end_of_day: bool) -> datetime | None:
 
 def _settings() -> Settings:
     """Settings for the parking lot: refused on memory://, which no other process shares."""
-    from .parking import ParkingError, refuse_unless_real_broker
+    from .parking import NO_OTHER_PROCESS_REACHES
 
-    settings = load_settings()
-    try:
-        refuse_unless_real_broker(settings)
-    except ParkingError as problem:
-        raise fail(str(problem)) from None
-    return settings
+    return real_broker_settings(NO_OTHER_PROCESS_REACHES)
 
 
 # -- list and show ----------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from shared.envelope import describe
-from shared.settings import Settings
+from shared.settings import LocalBroker, Settings, refuse_unless_real_broker
 
 console = Console()
 errors = Console(stderr=True)
@@ -41,12 +41,18 @@ def load_settings() -> Settings:
 def sending_settings() -> Settings:
     """Settings for a command that sends: refused at once on memory://, which no worker shares,
     before any database is looked at."""
-    from .commands import NotAllowed, refuse_unless_real_broker
+    from .commands import NO_WORKER_SEES_COMMANDS
 
+    return real_broker_settings(NO_WORKER_SEES_COMMANDS)
+
+
+def real_broker_settings(consequence: str, instead: str = "") -> Settings:
+    """Settings for a command that needs the workers' broker: refused at once on memory://
+    (see ``refuse_unless_real_broker``)."""
     settings = load_settings()
     try:
-        refuse_unless_real_broker(settings)
-    except NotAllowed as error:
+        refuse_unless_real_broker(settings, consequence, instead)
+    except LocalBroker as error:
         raise fail(str(error)) from None
     return settings
 
@@ -72,7 +78,7 @@ def act(
     from .commands import NotAllowed, await_answer, now, send
     from .databases import WorkerDatabases
 
-    settings = load_settings()
+    settings = sending_settings()
     started = now()
     try:
         envelope = send(settings, message)

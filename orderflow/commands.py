@@ -19,10 +19,12 @@ from services.intake.store import IntakeUnitOfWork
 from shared.contracts import Message
 from shared.envelope import Envelope, wrap
 from shared.messaging import BrokerLink, Outgoing
-from shared.settings import Settings
+from shared.settings import Settings, refuse_unless_real_broker
 from shared.topology import Topology
 
 from .databases import Entry, WorkerDatabases
+
+NO_WORKER_SEES_COMMANDS = "no worker would see this command"
 
 
 class NotAllowed(ValueError):
@@ -96,18 +98,9 @@ def rma_awaiting_goods(dbs: WorkerDatabases, rma: str, returned: Mapping[str, in
                 )
 
 
-def refuse_unless_real_broker(settings: Settings) -> None:
-    """A command on memory:// would reach no worker: say so before anything is looked up."""
-    if not settings.on_real_broker:
-        raise NotAllowed(
-            "ORDERFLOW_BROKER_URL is memory://, which lives inside one process: no worker would "
-            "see this command. Point it at RabbitMQ (amqp://...)."
-        )
-
-
 def send(settings: Settings, message: Message) -> Envelope:
     """Publish one command with a publisher confirm."""
-    refuse_unless_real_broker(settings)
+    refuse_unless_real_broker(settings, NO_WORKER_SEES_COMMANDS)
     topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
     envelope = wrap(message, source="cli")
     link = BrokerLink(settings.broker_url, heartbeat=0)

@@ -19,7 +19,7 @@ from services.payment.settings import PaymentSettings
 from services.shipping.carrier import REFUSING
 from shared.contracts import CANCEL_REASONS, CancelReason, Channel, TrackingStatus
 from shared.envelope import CONTENT_TYPE
-from shared.settings import Settings
+from shared.settings import RetryPolicy, Settings
 from shared.topology import ANSWERS, CHANNEL_EVENTS, Topology, channel_binding_key
 
 from .doubles import REFUSED
@@ -144,7 +144,7 @@ def guide() -> str:
     answers = " or ".join(f"`{c.type}`" for c in ANSWERS)
     later = [c.type for c in CHANNEL_EVENTS if c not in ANSWERS]
     cod_limit, max_total = limit("cash_on_delivery_max_total"), limit("max_order_total")
-    attempts = Settings.model_fields["handler_attempts"].default
+    attempts = RetryPolicy.model_fields["handler_attempts"].default
     return "\n".join(
         [
             "Messages between orderflow and the sales channels, carriers, banks and operators "

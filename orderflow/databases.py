@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.contracts import original_order
 from shared.database import of_subject, open_database
 from shared.envelope import Envelope
+from shared.runtime_tables import RuntimeTables
 from shared.settings import Settings
-from shared.worker import RuntimeTables
 
 from .workers import NAMES, build
 

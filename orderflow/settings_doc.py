@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.settings import Settings
+from shared.settings import RetryPolicy, Settings
 
 from .workers import NAMES
 
@@ -46,6 +46,7 @@ class Setting:
 def settings_classes() -> Iterator[tuple[str, type[BaseSettings]]]:
     """The runtime's settings, then each worker's, in the order an order meets the workers."""
     yield "runtime", Settings
+    yield "runtime", RetryPolicy
     for name in NAMES:
         module = importlib.import_module(f"services.{name}.settings")
         for value in vars(module).values():
@@ -62,7 +63,13 @@ def every_setting() -> list[Setting]:
         describe(section, cls, name, field)
         for section, cls in settings_classes()
         for name, field in cls.model_fields.items()
+        if not _is_block(field.annotation)
     ]
+
+
+def _is_block(annotation: Any) -> bool:
+    """A block of settings nested in another (the retry policy): its settings are its own rows."""
+    return isinstance(annotation, type) and issubclass(annotation, BaseSettings)
 
 
 def describe(section: str, cls: type[BaseSettings], name: str, field: FieldInfo) -> Setting:

@@ -23,9 +23,9 @@ from shared.contracts import Message
 from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
 from shared.handlers import Service
-from shared.handling import RuntimeTables
 from shared.messaging import BrokerLink
 from shared.publisher import Publisher
+from shared.runtime_tables import RuntimeTables
 from shared.settings import Settings
 from shared.topology import Topology
 

@@ -6,6 +6,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from kombu.message import Message as Delivery
@@ -52,6 +53,22 @@ PARKING_HEADERS = frozenset(
     )
 )
 """The headers the runtime adds to a parked copy, next to the publisher's own."""
+
+
+class ParkKind(StrEnum):
+    """Why a message was parked, as its ``x-orderflow-kind`` header says (stored values: a
+    parking lot written by an older version reads the same)."""
+
+    MALFORMED = "malformed"
+    """Not an envelope at all, or too large to read."""
+    INVALID = "invalid"
+    """A payload (or content type) its contract refuses, with no invalid-message handler."""
+    UNKNOWN_TYPE = "unknown_type"
+    """A type this worker has no handler for."""
+    HANDLER_ERROR = "handler_error"
+    """The handler raised a permanent error."""
+    RETRIES_EXHAUSTED = "retries_exhausted"
+    """A transient error that outlasted every try (or the broker's delivery limit)."""
 
 
 class UnknownType(InvalidMessage):
@@ -166,14 +183,14 @@ class Sent:
 class Parked:
     body: bytes
     reason: str
-    kind: str
+    kind: ParkKind
     origin: str
     exception: str = ""
     attempts: int = 1
     sent: Sent = field(default_factory=Sent)
 
     @classmethod
-    def delivery(cls, delivery: Delivery, reason: str, kind: str) -> Parked:
+    def delivery(cls, delivery: Delivery, reason: str, kind: ParkKind) -> Parked:
         return cls(body_of(delivery), reason, kind, origin_of(delivery), sent=Sent.of(delivery))
 
     def outgoing(self, topology: Topology, worker: str, number: int, now: datetime) -> Outgoing:
@@ -194,7 +211,7 @@ class Parked:
                 **self.sent.headers,
                 "x-orderflow-parked-id": f"parked-{number}-{time.time_ns()}",
                 "x-orderflow-reason": self.reason[:2000],
-                "x-orderflow-kind": self.kind,
+                "x-orderflow-kind": self.kind.value,
                 "x-orderflow-exception": self.exception,
                 "x-orderflow-worker": worker,
                 "x-orderflow-origin": self.origin,

@@ -4,9 +4,10 @@
 with full jitter, so replicas that lost the same broker do not come back in lockstep, until it
 works or the worker is stopped. ``Backoff`` paces the loop's passes while the database is down.
 
-Both pauses are capped at a few seconds (``reconnect_max_seconds``): an outage of any length is
-over for a worker within that long of the server's return. Jitter spreads the replicas' tries
-over the cap, so a large fleet does not knock all at once.
+Both pauses are capped at a few seconds (``reconnect_max_seconds`` for opening a connection, the
+retry policy's ``outage_pause_max_seconds`` for the loop): an outage of any length is over for a
+worker within that long of the server's return. Jitter spreads the replicas' tries over the cap,
+so a large fleet does not knock all at once.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def keep_trying(
 class Backoff:
     """Pauses between passes of a loop that keeps meeting an outage: doubling, jittered."""
 
-    def __init__(self, first: float = 0.1, longest: float = LONGEST_PAUSE) -> None:
+    def __init__(self, first: float, longest: float) -> None:
         self.first = first
         self.longest = longest
         self._next = first

@@ -8,6 +8,43 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.crash import CrashPoint
 
 
+class RetryPolicy(BaseSettings):
+    """What happens to a message that fails transiently, in one place: tried again in process
+    with a growing pause; then, if the database answers, again after each delay in turn from
+    the timer table, and parked after the last. While the database does not answer at all, the
+    loop pauses instead, longer each pass. (Reopening the broker link paces itself:
+    ``reconnect_max_seconds``.)"""
+
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
+
+    handler_attempts: int = Field(default=4, ge=1, description="in-process tries of a batch item")
+    handler_backoff_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="pause after the first failed in-process try, doubling after each further "
+        "one; each plus up to as much again at random",
+    )
+    handler_backoff_max_seconds: float = Field(
+        default=2.0, gt=0, description="longest pause between in-process tries"
+    )
+    retry_delays_seconds: list[NonNegativeFloat] = Field(
+        default=[1, 10, 60, 300],
+        description="delays of the later tries of a message that keeps failing transiently",
+    )
+    outage_pause_seconds: float = Field(
+        default=0.1,
+        gt=0,
+        description="first pause of the loop while the database does not answer, doubling "
+        "(with jitter) while it stays down",
+    )
+    outage_pause_max_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="longest pause of the loop while the database does not answer: a worker "
+        "works again within about this long of its return",
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
 
@@ -40,10 +77,9 @@ class Settings(BaseSettings):
         description="quorum queues: deliveries of one message (each crash or lost link that "
         "leaves it unacked counts) before the broker dead-letters it to the parking lot",
     )
-    handler_attempts: int = Field(default=4, ge=1, description="in-process tries of a batch item")
-    retry_delays_seconds: list[NonNegativeFloat] = Field(
-        default=[1, 10, 60, 300],
-        description="delays of the later tries of a message that keeps failing transiently",
+    retry: RetryPolicy = Field(
+        default_factory=RetryPolicy,
+        description="the retry policy: its settings are listed on their own",
     )
     outbox_sweep_seconds: float = Field(
         default=2.0,
@@ -63,8 +99,9 @@ class Settings(BaseSettings):
     reconnect_max_seconds: float = Field(
         default=2.0,
         gt=0,
-        description="longest pause between tries to reach the broker or the database in an "
-        "outage: a worker works again within about this long of the server's return",
+        description="longest pause between tries to open the broker link (or, at start, the "
+        "database) in an outage: a worker works again within about this long of the server's "
+        "return",
     )
     shutdown_seconds: float = Field(
         default=10, ge=0, description="bound on finishing the messages in hand after SIGTERM"
@@ -87,3 +124,18 @@ class Settings(BaseSettings):
     @property
     def use_quorum_queues(self) -> bool:
         return self.on_real_broker if self.quorum_queues is None else self.quorum_queues
+
+
+class LocalBroker(Exception):
+    """The broker is memory://, which lives inside one process: nobody else can reach it."""
+
+
+def refuse_unless_real_broker(settings: Settings, consequence: str, instead: str = "") -> None:
+    """Raise ``LocalBroker`` on memory://, saying what would go wrong (``consequence``) and what
+    to do ``instead``, besides pointing the URL at RabbitMQ; for a process that is not the
+    workers' own (the CLI), before it looks anything up."""
+    if not settings.on_real_broker:
+        raise LocalBroker(
+            "ORDERFLOW_BROKER_URL is memory://, which lives inside the process that runs the "
+            f"workers: {consequence}. Point it at RabbitMQ (amqp://...){instead}."
+        )

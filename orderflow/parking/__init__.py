@@ -27,6 +27,7 @@ from .audit import AuditLog, AuditRow, Outcome, operator, parking_audit
 from .lot import ParkingLot, as_sent, audited, list_parked
 from .messages import (
     KINDS,
+    NO_OTHER_PROCESS_REACHES,
     Filters,
     ParkedMessage,
     ParkingError,
@@ -35,11 +36,11 @@ from .messages import (
     find,
     moment,
     parse,
-    refuse_unless_real_broker,
 )
 
 __all__ = [
     "KINDS",
+    "NO_OTHER_PROCESS_REACHES",
     "AuditLog",
     "AuditRow",
     "Filters",
@@ -57,5 +58,4 @@ __all__ = [
     "operator",
     "parking_audit",
     "parse",
-    "refuse_unless_real_broker",
 ]

@@ -17,7 +17,7 @@ from shared.clock import Clock, SystemClock
 from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode
 from shared.handlers import Service
 from shared.inbound import admit
-from shared.settings import Settings
+from shared.settings import Settings, refuse_unless_real_broker
 from shared.topology import Topology
 
 from ..workers import build
@@ -25,6 +25,7 @@ from .audit import AuditLog, Outcome, operator
 from .messages import (
     CONFIRM_TIMEOUT,
     HEADER,
+    NO_OTHER_PROCESS_REACHES,
     READ_MARGIN,
     SETTLE_SECONDS,
     Filters,
@@ -33,7 +34,6 @@ from .messages import (
     UnsafeParkingQueue,
     as_text,
     parse,
-    refuse_unless_real_broker,
 )
 
 
@@ -53,7 +53,7 @@ class ParkingLot:
         who: str | None = None,
         clock: Clock | None = None,
     ) -> None:
-        refuse_unless_real_broker(settings)
+        refuse_unless_real_broker(settings, NO_OTHER_PROCESS_REACHES)
         self.settings = settings
         self.topology = Topology(
             settings.namespace, settings.use_quorum_queues, settings.delivery_limit

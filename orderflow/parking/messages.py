@@ -12,21 +12,21 @@ from typing import Any
 import amqp
 
 from shared.envelope import CONTENT_TYPE
-from shared.inbound import PARKING_HEADERS, SENT_PROPERTIES
-from shared.settings import Settings
+from shared.inbound import PARKING_HEADERS, SENT_PROPERTIES, ParkKind
 
 from ..workers import NAMES, UnknownWorker
 
-KINDS = ("malformed", "invalid", "unknown_type", "handler_error", "retries_exhausted")
+KINDS = tuple(kind.value for kind in ParkKind)
 """The kinds the runtime writes today; filters accept whatever a header says."""
 
 HEADER = "x-orderflow-"
 BROKER_HEADERS = ("x-death", "x-delivery-count", "x-first-death-", "x-last-death-")
 """Headers (or their prefixes) the broker adds when it dead-letters or redelivers."""
-DEAD_LETTER_KINDS = {"delivery_limit": "retries_exhausted"}
+DEAD_LETTER_KINDS = {"delivery_limit": ParkKind.RETRIES_EXHAUSTED.value}
 CONFIRM_TIMEOUT = 30.0
 SETTLE_SECONDS = 3.0
 READ_MARGIN = 1000
+NO_OTHER_PROCESS_REACHES = "no other process can reach its parking lot"
 
 
 class ParkingError(Exception):
@@ -35,15 +35,6 @@ class ParkingError(Exception):
 
 class UnsafeParkingQueue(ParkingError):
     """A parking queue whose arguments would let the broker drop requeued messages."""
-
-
-def refuse_unless_real_broker(settings: Settings) -> None:
-    if not settings.on_real_broker:
-        raise ParkingError(
-            "ORDERFLOW_BROKER_URL is memory://: the parking lot lives inside the process that "
-            "runs the workers, where no other process can reach it. Point ORDERFLOW_BROKER_URL "
-            "at RabbitMQ (amqp://...)."
-        )
 
 
 # -- what a parked message is -----------------------------------------------------------------

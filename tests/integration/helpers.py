@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.stock.store import StockUnitOfWork
 from shared.envelope import Envelope, wrap
 from shared.messaging import BrokerLink, Outgoing
+from shared.runtime_tables import RuntimeTables
 from shared.topology import Topology
-from shared.worker import RuntimeTables, Worker
+from shared.worker import Worker
 from tests.factories import order_placed
 from tests.support import wait_until
 

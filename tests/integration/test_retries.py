@@ -20,13 +20,19 @@ from shared.envelope import Envelope, InvalidMessage
 from shared.errors import TransientError
 from shared.handlers import Result, Service
 from shared.messaging import BrokerLink, Outgoing
+from shared.settings import RetryPolicy
 from shared.timers import TimerRow
 from shared.topology import Topology
 from shared.worker import Worker
 from tests.integration.helpers import StartWorker, metric, placed, received, reserved, send
 from tests.support import wait_until
 
-FAST = {"handler_attempts": 1, "timer_poll_seconds": 0.02}
+FAST = {"timer_poll_seconds": 0.02}
+
+
+def tries(*delays: float, attempts: int = 1) -> RetryPolicy:
+    """``attempts`` in process, then a delayed try after each of ``delays``."""
+    return RetryPolicy(handler_attempts=attempts, retry_delays_seconds=list(delays))
 
 
 class TimingOut:
@@ -64,7 +70,7 @@ def test_a_message_failing_twice_is_tried_later_and_has_one_effect(
     start_worker: StartWorker, events: SimpleQueue, sender: BrokerLink, topology: Topology
 ) -> None:
     gateway = TimingOut(failures=2)
-    worker = start_worker(gateway.service(), retry_delays_seconds=[0.05, 0.05, 0.05], **FAST)
+    worker = start_worker(gateway.service(), retry=tries(0.05, 0.05, 0.05), **FAST)
     before = redeliveries()
 
     send(sender, topology, placed("ord-flaky").encode())
@@ -87,7 +93,7 @@ def test_a_duplicate_handled_meanwhile_makes_the_delayed_try_a_no_op(
     start_worker: StartWorker, events: SimpleQueue, sender: BrokerLink, topology: Topology
 ) -> None:
     gateway = TimingOut(failures=1)
-    worker = start_worker(gateway.service(), retry_delays_seconds=[0.5], **FAST)
+    worker = start_worker(gateway.service(), retry=tries(0.5), **FAST)
     envelope = placed("ord-twice")
 
     send(sender, topology, envelope.encode())
@@ -108,8 +114,7 @@ def test_a_message_that_keeps_failing_is_parked_after_the_last_delay(
     gateway = TimingOut(failures=1_000)
     worker = start_worker(
         gateway.service(),
-        retry_delays_seconds=[0.05, 0.05],
-        handler_attempts=2,
+        retry=tries(0.05, 0.05, attempts=2),
         timer_poll_seconds=0.02,
     )
     envelope = placed("ord-hopeless")

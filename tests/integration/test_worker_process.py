@@ -22,9 +22,9 @@ from shared.clock import SystemClock
 from shared.database import open_database
 from shared.envelope import Envelope
 from shared.messaging import BrokerLink, Outgoing
+from shared.runtime_tables import RuntimeTables
 from shared.settings import Settings
 from shared.topology import Topology
-from shared.worker import RuntimeTables
 from tests.integration.helpers import handled, placed, reserved
 from tests.support import wait_until
 

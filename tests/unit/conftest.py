@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from shared.clock import ManualClock
 from shared.contracts import StockItemListed
 from shared.handlers import Service
-from shared.worker import RuntimeTables
+from shared.runtime_tables import RuntimeTables
 
 UnitOfWork = TypeVar("UnitOfWork")
 

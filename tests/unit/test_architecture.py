@@ -42,3 +42,30 @@ def test_every_worker_is_in_the_registry() -> None:
     from orderflow.workers import NAMES
 
     assert sorted(NAMES) == WORKERS
+
+
+def test_the_runtime_shares_behaviour_by_composition_not_inheritance() -> None:
+    """Only errors (and the contracts) extend a class of ``shared``: a runtime part that needs
+    another's behaviour holds it."""
+    import importlib
+    import inspect
+
+    shared = SERVICES.parent / "shared"
+    inherited = set()
+    for source in sorted(shared.glob("*.py")):
+        module = importlib.import_module(f"shared.{source.stem}")
+        for name, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ != module.__name__ or issubclass(cls, BaseException):
+                continue
+            inherited |= {
+                f"{name}({base.__name__})"
+                for base in cls.__mro__[1:]
+                if base.__module__.startswith("shared.")
+            }
+    assert inherited == set()
+
+
+def test_no_module_in_shared_is_over_300_lines() -> None:
+    shared = SERVICES.parent / "shared"
+    long = {p.name: n for p in shared.rglob("*.py") if (n := len(p.read_text().splitlines())) > 300}
+    assert long == {}

@@ -8,7 +8,7 @@ from services.intake import worker as intake
 from services.stock import worker as stock
 from shared.contracts import OrderPlaced, OrderSubmit
 from shared.envelope import CONTENT_TYPE, InvalidMessage, content_type_problem, wrap
-from shared.inbound import UnknownType, admit
+from shared.inbound import ParkKind, UnknownType, admit
 from tests.factories import order_placed, order_submit
 
 
@@ -95,3 +95,14 @@ def test_an_unknown_type_is_unknown_whatever_its_content_type() -> None:
     with pytest.raises(UnknownType):
         admit(stock.bootstrap(), envelope, "application/xml")
     assert OrderSubmit not in stock.bootstrap().handlers
+
+
+def test_the_kinds_of_parked_messages_keep_their_stored_values() -> None:
+    """A parking lot written by an earlier version reads the same."""
+    assert [kind.value for kind in ParkKind] == [
+        "malformed",
+        "invalid",
+        "unknown_type",
+        "handler_error",
+        "retries_exhausted",
+    ]

@@ -10,7 +10,7 @@ from sqlalchemy import Column, DateTime, MetaData, String, Table, Text, create_e
 
 from shared.database import open_database
 from shared.envelope import wrap
-from shared.worker import RuntimeTables
+from shared.runtime_tables import RuntimeTables
 from tests.factories import order_placed
 
 

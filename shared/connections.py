@@ -1,0 +1,81 @@
+"""A worker's connections: its database and its broker link opened, waiting out an outage of
+either (``shared.outages``), and the link opened again when it is lost: the topology declared
+and the worker's queue consumed each time."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from kombu import Queue
+from sqlalchemy import MetaData
+
+from shared import metrics
+from shared.failures import is_outage
+from shared.health import Health
+from shared.messaging import BrokerLink
+from shared.outages import keep_trying
+from shared.topology import Topology
+from shared.worker_database import WorkerDatabase
+
+log = logging.getLogger("orderflow.worker")
+
+
+@dataclass(eq=False)
+class Connections:
+    name: str
+    database: WorkerDatabase
+    link: BrokerLink
+    topology: Topology
+    queue: Queue
+    prefetch: int
+    health: Health
+    longest_pause: float
+
+    def open(self, database_url: str, metadata: MetaData, stop: threading.Event) -> bool:
+        """Open the database, then the broker link; False if ``stop`` was set first."""
+
+        def open_database() -> None:
+            self.database.open(database_url, metadata)
+
+        return self._keep_trying("database", open_database, stop) and self._keep_trying(
+            "broker", self._open_link, stop
+        )
+
+    def reopen_link(self, trouble: Exception, stop: threading.Event) -> bool:
+        """The link was lost (``trouble``): open it again; False if ``stop`` was set first."""
+        log.warning(
+            "%s: broker link lost (%s); what was not acked is handed out again", self.name, trouble
+        )
+        self.health.broker(f"{type(trouble).__name__}: {trouble}"[:300])
+        metrics.RECONNECTS.labels(self.name).inc()
+        if not self._keep_trying("broker", self._open_link, stop):
+            return False
+        log.info("%s: broker link open again", self.name)
+        return True
+
+    def _open_link(self) -> None:
+        self.link.reset()
+        self.link.connect(retries=0)
+        t = self.topology
+        self.link.declare([t.events, t.commands, t.parking, t.parking_queue(self.name), self.queue])
+        self.link.consume(self.queue, self.prefetch)
+        self.health.broker(None)
+
+    def _keep_trying(
+        self,
+        what: Literal["database", "broker"],
+        step: Callable[[], None],
+        stop: threading.Event,
+    ) -> bool:
+        report = self.health.broker if what == "broker" else self.health.database
+
+        def failed(error: BaseException, pause: float) -> None:
+            log.warning("%s: %s unavailable (%s); again in %.1fs", self.name, what, error, pause)
+            report(f"{type(error).__name__}: {error}"[:300])
+            self.health.passed()
+
+        return keep_trying(step, stop, is_outage, failed, self.longest_pause)

@@ -1,0 +1,146 @@
+"""What the runtime does when handling fails: tells an outage from a bad message, retries in
+process, gives a delayed try, parks. The settings are one block: ``RetryPolicy``.
+
+- A failing batch is tried again one message at a time, so one bad message cannot hold the
+  others back; a permanent error parks the message (``ParkKind.HANDLER_ERROR``).
+- A transient error is retried in process with backoff (``handler_attempts``). If it persists, a
+  cheap query asks whether the database answers at all. If not, it is an outage
+  (``DatabaseDown``): nothing is acked and the loop backs off until it answers. If it does, it
+  is this message that keeps failing: it waits in the timer table for a delayed try after each of
+  ``retry_delays_seconds`` in turn and is parked after the last (``RETRIES_EXHAUSTED``).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from shared import metrics
+from shared.clock import Clock
+from shared.errors import is_transient
+from shared.inbound import Inbound, Parked, ParkKind
+from shared.messaging import LinkDown, PublishNotConfirmed
+from shared.settings import RetryPolicy
+from shared.timers import Timers
+from shared.worker_database import WorkerDatabase
+
+log = logging.getLogger("orderflow.worker")
+
+
+class DatabaseDown(Exception):
+    """The database does not answer: nothing is acked and the loop backs off."""
+
+
+def is_outage(error: BaseException) -> bool:
+    """Trouble that passes on its own: the broker link, the database, a transient error."""
+    return isinstance(error, LinkDown | PublishNotConfirmed | DatabaseDown) or is_transient(error)
+
+
+@dataclass(eq=False)
+class Failures:
+    name: str
+    policy: RetryPolicy
+    database: WorkerDatabase
+    timers: Timers
+    clock: Clock
+
+    def raise_if_outage(self, error: Exception, what: str) -> None:
+        """Raise ``DatabaseDown`` if ``error`` is transient and the database does not answer."""
+        if is_transient(error) and not self.database.answers():
+            raise DatabaseDown(f"{what}: {error!r}") from error
+
+    def one_by_one_if_failing(
+        self, items: Sequence[Inbound], attempt: Callable[[list[Inbound]], object]
+    ) -> list[Parked]:
+        """Make ``attempt`` at ``items`` together; if that fails, at each alone (``try_alone``).
+        Returns what to park."""
+        if not items:
+            return []
+        try:
+            attempt(list(items))
+            return []
+        except Exception as error:
+            self.raise_if_outage(error, f"a batch of {len(items)} failed")
+            if len(items) == 1:
+                return self.try_alone(items[0], functools.partial(attempt, [items[0]]), error)
+            log.info("%s: a batch of %d failed (%r); one by one", self.name, len(items), error)
+        alone = [self.try_alone(item, functools.partial(attempt, [item])) for item in items]
+        return [parked for item_parked in alone for parked in item_parked]
+
+    def try_alone(
+        self, item: Inbound, attempt: Callable[[], object], error: Exception | None = None
+    ) -> list[Parked]:
+        """Make ``attempt`` at ``item`` on its own, ``handler_attempts`` times in all (with
+        ``error``, the first failed already: in a batch of one), retrying transient errors with
+        backoff; then see ``_failed``."""
+        attempts = self.policy.handler_attempts
+        tries = 0 if error is None else 1
+        try:
+            if error is not None and (not is_transient(error) or tries >= attempts):
+                raise error
+            for retry in self._retrying(attempts - tries):
+                with retry:
+                    tries += 1
+                    attempt()
+            return []
+        except Exception as failure:
+            return self._failed(item, failure, item.attempts + tries)
+
+    def _retrying(self, attempts: int) -> Retrying:
+        pause = self.policy.handler_backoff_seconds
+        return Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential_jitter(
+                multiplier=pause, max=self.policy.handler_backoff_max_seconds, jitter=pause
+            ),
+            retry=retry_if_exception(is_transient),
+            reraise=True,
+        )
+
+    def _failed(self, item: Inbound, failure: Exception, attempts: int) -> list[Parked]:
+        """A message that failed on its own: parked if the error is permanent; if it is
+        transient, the loop backs off while the database is down, else the message gets a
+        delayed try while ``retry_delays_seconds`` last, and is parked after the last (at once
+        if the timer table cannot keep it as it came)."""
+        if not is_transient(failure):
+            return [self._parked(item, failure, attempts, ParkKind.HANDLER_ERROR)]
+        if not self.database.answers():
+            raise DatabaseDown(f"{item.envelope.type} {item.envelope.id}: {failure!r}") from failure
+        delays = self.policy.retry_delays_seconds
+        if item.retries >= len(delays) or not item.waits_as_it_came:
+            return [self._parked(item, failure, attempts, ParkKind.RETRIES_EXHAUSTED)]
+        self._retry_later(item, attempts, timedelta(seconds=delays[item.retries]))
+        log.warning(
+            "%s: %s %s failed %d times (%r); next try in %gs",
+            self.name,
+            item.envelope.type,
+            item.envelope.id,
+            attempts,
+            failure,
+            delays[item.retries],
+        )
+        return []
+
+    def _retry_later(self, item: Inbound, attempts: int, delay: timedelta) -> None:
+        """Keep ``item`` in the timer table for a delayed try (a delivery gets a row of its own,
+        a timer's or an earlier delayed try's row waits again)."""
+        due = self.clock.now() + delay
+        with self.database.opened() as session, session.begin():
+            if item.delivery is None:
+                self.timers.postpone(session, item.envelope.id, due, item.retries + 1, attempts)
+            else:
+                self.timers.retry_later(session, item.envelope, due, attempts, item.origin)
+        metrics.REDELIVERIES.labels(self.name, item.envelope.type).inc()
+
+    def _parked(self, item: Inbound, failure: Exception, attempts: int, kind: ParkKind) -> Parked:
+        envelope = item.envelope
+        log.error("%s: %s %s failed (%s): %r", self.name, envelope.type, envelope.id, kind, failure)
+        metrics.MESSAGES.labels(self.name, envelope.type, "failed").inc()
+        error = type(failure).__name__
+        reason = str(failure) or error
+        return Parked(item.body, reason, kind, item.origin, error, attempts, item.sent)

@@ -1,0 +1,113 @@
+"""The batch transaction: a batch of messages (deliveries or due timers) handled in one
+database transaction, then its announcements handed to the relay.
+
+In the transaction: the inbox's ids skip what was handled before; the handlers run over one unit
+of work; their announcements go to the outbox, their timers to the timer table, the ids to the
+inbox; and rows published since the last transaction are marked so. Then it commits.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from shared import metrics
+from shared.clock import Clock
+from shared.contracts import Message, contract_for
+from shared.crash import CrashPoints
+from shared.envelope import Envelope, wrap
+from shared.handlers import Service, call
+from shared.inbound import Inbound
+from shared.relay import Relay
+from shared.runtime_tables import RuntimeTables
+from shared.timers import Scheduled
+from shared.worker_database import WorkerDatabase
+
+Claim = Callable[[Session], list[Inbound]]
+"""Takes the items to handle inside the transaction (due timer rows, claimed and removed)."""
+
+
+@dataclass(eq=False)
+class BatchTransaction:
+    service: Service
+    database: WorkerDatabase
+    tables: RuntimeTables
+    relay: Relay
+    crash: CrashPoints
+    clock: Clock
+
+    @property
+    def name(self) -> str:
+        return self.service.name
+
+    def run(self, items: list[Inbound], claim: Claim | None = None) -> int:
+        """Handle ``items`` (or what ``claim`` takes) in one transaction, then publish its
+        announcements; returns how many items there were."""
+        now = self.clock.now()
+        started = time.perf_counter()
+        outgoing: list[Envelope] = []
+        timers: list[tuple[Envelope, datetime]] = []
+        handled: list[tuple[str, str]] = []
+        duplicates: list[str] = []
+        with self.database.opened() as session, session.begin():
+            marking = self.relay.mark(session, now)
+            if claim is not None:
+                items = claim(session)
+            uow = self.service.unit_of_work(session)
+            seen = self.tables.inbox.seen(session, [i.envelope.id for i in items if not i.forward])
+            uow.preload([i.message for i in items if i.message and i.envelope.id not in seen])
+            for item in items:
+                envelope = item.envelope
+                if item.forward:
+                    outgoing.append(envelope)
+                    continue
+                if envelope.id in seen:
+                    duplicates.append(envelope.type)
+                    continue
+                seen.add(envelope.id)
+                for result in self._call(item, uow):
+                    if isinstance(result, Scheduled):
+                        message = wrap(result.message, source=self.name, cause=envelope, now=now)
+                        timers.append((message, result.due))
+                    else:
+                        outgoing.append(wrap(result, source=self.name, cause=envelope, now=now))
+                handled.append((envelope.id, envelope.type))
+            self.tables.outbox.add(session, outgoing)
+            self.tables.timers.add(session, timers)
+            self.tables.inbox.record(session, handled, now)
+            self.crash.reach("before_commit")
+        self.crash.reach("after_commit")
+        self.database.answered()
+        self.relay.marked(marking)
+        self._count(handled, duplicates, started)
+        self.relay.publish(outgoing)
+        return len(items)
+
+    def _call(self, item: Inbound, uow: object) -> list[Message | Scheduled]:
+        started = time.perf_counter()
+        envelope = item.envelope
+        if item.message is not None:
+            handler = self.service.handlers[type(item.message)]
+            results = list(call(handler, item.message, uow, envelope))
+        else:
+            assert item.problem is not None
+            contract = contract_for(envelope.type)
+            assert contract is not None
+            results = list(self.service.invalid_handlers[contract](envelope, item.problem, uow))
+        metrics.HANDLER_SECONDS.labels(self.name, envelope.type).observe(
+            time.perf_counter() - started
+        )
+        return results
+
+    def _count(self, handled: list[tuple[str, str]], duplicates: list[str], started: float) -> None:
+        for _id, type_name in handled:
+            metrics.MESSAGES.labels(self.name, type_name, "handled").inc()
+        for type_name in duplicates:
+            metrics.MESSAGES.labels(self.name, type_name, "duplicate").inc()
+        if handled or duplicates:
+            metrics.BATCH_SIZE.labels(self.name).observe(len(handled) + len(duplicates))
+            metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
