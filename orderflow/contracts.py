@@ -1,6 +1,7 @@
 """The published contract: JSON Schemas of every message and an AsyncAPI document, generated from
-the code (the contracts registry, the envelope, the topology and each worker's handler table),
-and the generated pages of ``docs/`` (settings, the simulated third parties).
+the code (the contracts registry, the envelope, the topology and the choreography: who publishes
+and who consumes each message), and the generated pages of ``docs/`` (settings, the simulated
+third parties).
 
 ``orderflow contracts export`` writes them under ``contracts/`` and ``docs/``; a test fails when
 the files checked in there differ from what the code generates, so the published contract cannot
@@ -23,8 +24,8 @@ from shared.envelope import CONTENT_TYPE, Envelope
 from shared.topology import CHANNEL_EVENTS, Topology, channel_binding_key, channel_routing_key
 
 from . import doubles, settings_doc
+from .choreography import CHANNEL_QUEUES, Flow, flows
 from .contract_guide import NAMESPACE, UNKNOWN_CHANNEL, guide, vocabularies
-from .workers import NAMES, build
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 ROOT = REPOSITORY / "contracts"
@@ -55,22 +56,12 @@ def operation_id(type_name: str) -> str:
     return first + "".join(part.title() for part in rest)
 
 
-def consumers() -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for name in NAMES:
-        for contract in build(name).subscriptions:
-            found.setdefault(contract.type, []).append(name)
-    return found
-
-
 def asyncapi() -> dict[str, Any]:
     topology = Topology(NAMESPACE, quorum=True, delivery_limit=20)
-    subscribers = consumers()
+    travelling = flows()
     channels: dict[str, Any] = {}
-    for type_name in sorted(REGISTRY):
-        contract = REGISTRY[type_name]
-        if contract.kind == "timer":
-            continue
+    for flow in travelling:
+        contract, type_name = flow.contract, flow.contract.type
         channels[type_name] = {
             "description": summary(contract),
             _operation(contract): {
@@ -80,9 +71,10 @@ def asyncapi() -> dict[str, Any]:
             },
             "bindings": {"amqp": _exchange_binding(topology, contract)},
             "x-kind": contract.kind,
-            "x-consumers": subscribers.get(type_name, []),
+            "x-producers": list(flow.publishers),
+            "x-consumers": [c for c in flow.consumers if c != CHANNEL_QUEUES],
         }
-    channels.update(channel_queues(topology))
+    channels.update(channel_queues(topology, travelling))
     return {
         "asyncapi": "2.6.0",
         "id": "urn:orderflow:contract",
@@ -147,15 +139,16 @@ def _exchange_binding(topology: Topology, contract: type[Message]) -> dict[str, 
     }
 
 
-def channel_queues(topology: Topology) -> dict[str, Any]:
+def channel_queues(topology: Topology, travelling: list[Flow]) -> dict[str, Any]:
     """The routing keys under which a channel hears about its own orders, one channel item each,
-    with the queue it binds for them."""
+    with the queue it binds for them and who publishes each."""
     parameter = {
         "description": "The channel that submitted the order (`data.channel` of its "
         f"order.submit), or `{UNKNOWN_CHANNEL}` for a submit that named none of them.",
         "schema": {"type": "string", "enum": [*(str(c) for c in Channel), UNKNOWN_CHANNEL]},
     }
     queue = topology.channel_queue("{channel}")
+    producers = {flow.contract: flow.publishers for flow in travelling}
     found = {}
     for contract in CHANNEL_EVENTS:
         found[channel_routing_key("{channel}", contract.type)] = {
@@ -169,6 +162,8 @@ def channel_queues(topology: Topology) -> dict[str, Any]:
             },
             "bindings": {"amqp": _exchange_binding(topology, contract)},
             "x-kind": "event",
+            "x-producers": list(producers[contract]),
+            "x-consumers": [CHANNEL_QUEUES],
             "x-queue": {
                 "name": queue.name,
                 "bindingKey": channel_binding_key("{channel}"),

@@ -54,6 +54,18 @@ def test_every_subscribed_message_has_a_channel_with_its_consumers() -> None:
     assert "order.completion_due" not in channels
 
 
+def test_every_channel_names_who_publishes_it_and_who_consumes_it() -> None:
+    channels = asyncapi()["channels"]
+
+    assert channels["order.submit"]["x-producers"] == ["sales channels"]
+    assert channels["order.placed"]["x-producers"] == ["intake"]
+    assert channels["notification.sent"]["x-producers"] == ["notifier"]
+    assert channels["notification.sent"]["x-consumers"] == []
+    heard = channels["channel.{channel}.order.placed"]
+    assert (heard["x-producers"], heard["x-consumers"]) == (["intake"], ["channel queues"])
+    assert [name for name, channel in channels.items() if not channel["x-producers"]] == []
+
+
 def test_commands_are_published_to_orderflow_and_events_subscribed_to() -> None:
     channels = asyncapi()["channels"]
 
