@@ -340,7 +340,7 @@ app.add_typer(contracts_app, name="contracts")
 
 @contracts_app.command("export")
 def contracts_export() -> None:
-    """Regenerate contracts/ (AsyncAPI, JSON Schemas) and the generated docs/ from the code."""
+    """Regenerate contracts/ (AsyncAPI, JSON Schemas), the generated docs/ and the pages' maps."""
     from .contracts import export
 
     for path in export():

@@ -3,9 +3,9 @@ the code (the contracts registry, the envelope, the topology and the choreograph
 and who consumes each message), and the generated pages of ``docs/`` (settings, the simulated
 third parties).
 
-``orderflow contracts export`` writes them under ``contracts/`` and ``docs/``; a test fails when
-the files checked in there differ from what the code generates, so the published contract cannot
-drift.
+``orderflow contracts export`` writes them under ``contracts/`` and ``docs/``, and redraws the
+choreography map of the README and ``docs/architecture.md``; a test fails when the files checked
+in differ from what the code generates, so the published contract cannot drift.
 
 In AsyncAPI 2.6 an operation is named from the other side's point of view: a command that the
 channels, carriers, banks or operators send to orderflow is a ``publish`` operation, an event
@@ -25,12 +25,14 @@ from shared.topology import CHANNEL_EVENTS, Topology, channel_binding_key, chann
 
 from . import doubles, settings_doc
 from .choreography import CHANNEL_QUEUES, Flow, flows
+from .choreography_map import mermaid, splice
 from .contract_guide import NAMESPACE, UNKNOWN_CHANNEL, guide, vocabularies
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 ROOT = REPOSITORY / "contracts"
 DOCS = REPOSITORY / "docs"
 AMQP_BINDING = "0.2.0"
+MAPPED_PAGES = (Path("README.md"), Path("docs/architecture.md"))
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -223,9 +225,17 @@ def rendered_docs() -> dict[Path, str]:
     }
 
 
-def export(root: Path = ROOT, docs: Path = DOCS) -> list[Path]:
+def redrawn_pages(repository: Path = REPOSITORY) -> dict[Path, str]:
+    """The pages that show the choreography map (path under the repository to text), each with
+    its ``mermaid`` block drawn from the code."""
+    diagram = mermaid(flows())
+    return {page: splice((repository / page).read_text(), diagram) for page in MAPPED_PAGES}
+
+
+def export(root: Path = ROOT, docs: Path = DOCS, repository: Path = REPOSITORY) -> list[Path]:
     written = []
-    for base, files in ((root, rendered()), (docs, rendered_docs())):
+    pages = redrawn_pages(repository)
+    for base, files in ((root, rendered()), (docs, rendered_docs()), (repository, pages)):
         for path, text in files.items():
             target = base / path
             target.parent.mkdir(parents=True, exist_ok=True)
