@@ -36,8 +36,8 @@ SENDERS: dict[str, tuple[type[Message], ...]] = {
     "banks": (PaymentNotification,),
     "carriers": (CarrierTrackingUpdate,),
 }
-"""Who sends each command into orderflow: the contracts' own words (an ``orderflow`` command can
-send any of them on their behalf; shipping's simulated carrier schedules its own scans)."""
+"""Who sends each command into orderflow, in the contracts' own words. The ``orderflow`` CLI can
+stand in for each of them but the carriers, whose scans shipping's simulated carrier schedules."""
 CHANNEL_QUEUES = "channel queues"
 """Each sales channel's queue, which hears intake's ``CHANNEL_EVENTS`` about its own orders."""
 PARTNERS = "partners"
