@@ -7,6 +7,7 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -345,11 +346,29 @@ app.add_typer(contracts_app, name="contracts")
 
 @contracts_app.command("export")
 def contracts_export() -> None:
-    """Regenerate contracts/ (AsyncAPI, JSON Schemas) and the generated docs/ from the code."""
+    """Regenerate contracts/ (AsyncAPI, JSON Schemas), the generated docs/ and the pages' maps."""
     from .contracts import export
 
     for path in export():
         console.print(f"wrote {path}")
+
+
+class MapFormat(StrEnum):
+    TEXT = "text"
+    MERMAID = "mermaid"
+
+
+@contracts_app.command("map")
+def contracts_map(
+    drawn_as: Annotated[
+        MapFormat, typer.Option("--format", help="Text, or a Mermaid flowchart.")
+    ] = MapFormat.TEXT,
+) -> None:
+    """The choreography: who publishes each message and who consumes it, read from the code."""
+    from .choreography import flows
+    from .choreography_map import mermaid, text
+
+    print((mermaid if drawn_as is MapFormat.MERMAID else text)(flows()), end="")
 
 
 @app.command("settings")

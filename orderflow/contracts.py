@@ -1,10 +1,11 @@
 """The published contract: JSON Schemas of every message and an AsyncAPI document, generated from
-the code (the contracts registry, the envelope, the topology and each worker's handler table),
-and the generated pages of ``docs/`` (settings, the simulated third parties).
+the code (the contracts registry, the envelope, the topology and the choreography: who publishes
+and who consumes each message), and the generated pages of ``docs/`` (settings, the simulated
+third parties).
 
-``orderflow contracts export`` writes them under ``contracts/`` and ``docs/``; a test fails when
-the files checked in there differ from what the code generates, so the published contract cannot
-drift.
+``orderflow contracts export`` writes them under ``contracts/`` and ``docs/``, and redraws the
+choreography map of the README and ``docs/architecture.md``; a test fails when the files checked
+in differ from what the code generates, so the published contract cannot drift.
 
 In AsyncAPI 2.6 an operation is named from the other side's point of view: a command that the
 channels, carriers, banks or operators send to orderflow is a ``publish`` operation, an event
@@ -23,13 +24,15 @@ from shared.envelope import CONTENT_TYPE, Envelope
 from shared.topology import CHANNEL_EVENTS, Topology, channel_binding_key, channel_routing_key
 
 from . import doubles, settings_doc
+from .choreography import CHANNEL_QUEUES, Flow, flows
+from .choreography_map import mermaid, splice
 from .contract_guide import NAMESPACE, UNKNOWN_CHANNEL, guide, vocabularies
-from .workers import NAMES, build
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 ROOT = REPOSITORY / "contracts"
 DOCS = REPOSITORY / "docs"
 AMQP_BINDING = "0.2.0"
+MAPPED_PAGES = (Path("README.md"), Path("docs/architecture.md"))
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -55,22 +58,12 @@ def operation_id(type_name: str) -> str:
     return first + "".join(part.title() for part in rest)
 
 
-def consumers() -> dict[str, list[str]]:
-    found: dict[str, list[str]] = {}
-    for name in NAMES:
-        for contract in build(name).subscriptions:
-            found.setdefault(contract.type, []).append(name)
-    return found
-
-
 def asyncapi() -> dict[str, Any]:
     topology = Topology(NAMESPACE, quorum=True, delivery_limit=20)
-    subscribers = consumers()
+    travelling = flows()
     channels: dict[str, Any] = {}
-    for type_name in sorted(REGISTRY):
-        contract = REGISTRY[type_name]
-        if contract.kind == "timer":
-            continue
+    for flow in travelling:
+        contract, type_name = flow.contract, flow.contract.type
         channels[type_name] = {
             "description": summary(contract),
             _operation(contract): {
@@ -80,9 +73,10 @@ def asyncapi() -> dict[str, Any]:
             },
             "bindings": {"amqp": _exchange_binding(topology, contract)},
             "x-kind": contract.kind,
-            "x-consumers": subscribers.get(type_name, []),
+            "x-producers": list(flow.publishers),
+            "x-consumers": [c for c in flow.consumers if c != CHANNEL_QUEUES],
         }
-    channels.update(channel_queues(topology))
+    channels.update(channel_queues(topology, travelling))
     return {
         "asyncapi": "2.6.0",
         "id": "urn:orderflow:contract",
@@ -147,15 +141,16 @@ def _exchange_binding(topology: Topology, contract: type[Message]) -> dict[str, 
     }
 
 
-def channel_queues(topology: Topology) -> dict[str, Any]:
+def channel_queues(topology: Topology, travelling: list[Flow]) -> dict[str, Any]:
     """The routing keys under which a channel hears about its own orders, one channel item each,
-    with the queue it binds for them."""
+    with the queue it binds for them and who publishes each."""
     parameter = {
         "description": "The channel that submitted the order (`data.channel` of its "
         f"order.submit), or `{UNKNOWN_CHANNEL}` for a submit that named none of them.",
         "schema": {"type": "string", "enum": [*(str(c) for c in Channel), UNKNOWN_CHANNEL]},
     }
     queue = topology.channel_queue("{channel}")
+    producers = {flow.contract: flow.publishers for flow in travelling}
     found = {}
     for contract in CHANNEL_EVENTS:
         found[channel_routing_key("{channel}", contract.type)] = {
@@ -169,6 +164,8 @@ def channel_queues(topology: Topology) -> dict[str, Any]:
             },
             "bindings": {"amqp": _exchange_binding(topology, contract)},
             "x-kind": "event",
+            "x-producers": list(producers[contract]),
+            "x-consumers": [CHANNEL_QUEUES],
             "x-queue": {
                 "name": queue.name,
                 "bindingKey": channel_binding_key("{channel}"),
@@ -228,9 +225,17 @@ def rendered_docs() -> dict[Path, str]:
     }
 
 
-def export(root: Path = ROOT, docs: Path = DOCS) -> list[Path]:
+def redrawn_pages(repository: Path = REPOSITORY) -> dict[Path, str]:
+    """The pages that show the choreography map (path under the repository to text), each with
+    its ``mermaid`` block drawn from the code."""
+    diagram = mermaid(flows())
+    return {page: splice((repository / page).read_text(), diagram) for page in MAPPED_PAGES}
+
+
+def export(root: Path = ROOT, docs: Path = DOCS, repository: Path = REPOSITORY) -> list[Path]:
     written = []
-    for base, files in ((root, rendered()), (docs, rendered_docs())):
+    pages = redrawn_pages(repository)
+    for base, files in ((root, rendered()), (docs, rendered_docs()), (repository, pages)):
         for path, text in files.items():
             target = base / path
             target.parent.mkdir(parents=True, exist_ok=True)

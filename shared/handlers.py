@@ -54,6 +54,10 @@ class Service:
     metadata: MetaData
     unit_of_work: Callable[[Session], UnitOfWork]
     handlers: Mapping[type[Message], BoundHandler]
+    publishes: frozenset[type[Message]] = frozenset()
+    """Every type it announces: what its handlers return (but for the timers they schedule for
+    themselves), what its after-commit work and its operator actions announce. Retries and the
+    parking lot are the runtime's, not the worker's announcements."""
     invalid_handlers: Mapping[type[Message], InvalidHandler] = field(default_factory=dict)
     after_commit: AfterCommit | None = None
     """Work that talks to a third party once state is committed (e-mail): handlers record

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.publications import WATCH, watch
 from tests.support import configured_broker_url, configured_postgres_url
 
 
@@ -88,3 +89,15 @@ def _container(image: str, port: int, template: str, **env: str) -> Iterator[str
 def namespace() -> str:
     """A fresh prefix for exchanges, queues and databases: tests never see each other's data."""
     return f"t{uuid.uuid4().hex[:10]}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    watch()
+
+
+@pytest.fixture(autouse=True)
+def only_declared_announcements() -> Iterator[None]:
+    """Fails the test in which a worker announced a type its bootstrap does not declare."""
+    WATCH.seen.clear()
+    yield
+    assert WATCH.undeclared() == [], "declare it in the worker's bootstrap (``publishes``)"

@@ -1,8 +1,18 @@
-"""After-sales' bootstrap: its tables, its handler table and their dependencies."""
+"""After-sales' bootstrap: its tables, its handler table, what it publishes, its dependencies."""
 
 from __future__ import annotations
 
 from shared.clock import Clock, SystemClock
+from shared.contracts import (
+    AftersalesCaseClosed,
+    AftersalesRequestRefused,
+    Message,
+    RefundRequested,
+    ReplacementRequested,
+    ReturnAuthorized,
+    ReturnExpired,
+    ReturnReceived,
+)
 from shared.handlers import Service, inject
 
 from .handlers import HANDLERS
@@ -11,6 +21,17 @@ from .settings import AftersalesSettings
 from .store import AftersalesUnitOfWork
 
 NAME = "aftersales"
+PUBLISHES: frozenset[type[Message]] = frozenset(
+    {
+        AftersalesCaseClosed,
+        AftersalesRequestRefused,
+        RefundRequested,
+        ReplacementRequested,
+        ReturnAuthorized,
+        ReturnExpired,
+        ReturnReceived,
+    }
+)
 
 
 def bootstrap(clock: Clock | None = None, settings: AftersalesSettings | None = None) -> Service:
@@ -20,4 +41,5 @@ def bootstrap(clock: Clock | None = None, settings: AftersalesSettings | None = 
         metadata=Base.metadata,
         unit_of_work=AftersalesUnitOfWork,
         handlers=inject(HANDLERS, clock=clock or SystemClock(), policy=settings.policy),
+        publishes=PUBLISHES,
     )

@@ -1,10 +1,11 @@
-"""Intake's bootstrap: its tables, its handler tables and their dependencies."""
+"""Intake's bootstrap: its tables, its handler tables, what it publishes and their dependencies."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from shared.clock import Clock, SystemClock
+from shared.contracts import Message, OrderCancelled, OrderCompleted, OrderPlaced, OrderRejected
 from shared.handlers import Service, inject
 
 from .estimate import DeliveryEstimate
@@ -15,6 +16,9 @@ from .store import IntakeUnitOfWork
 from .submission import OrderPolicy
 
 NAME = "intake"
+PUBLISHES: frozenset[type[Message]] = frozenset(
+    {OrderCancelled, OrderCompleted, OrderPlaced, OrderRejected}
+)
 
 
 def bootstrap(clock: Clock | None = None, settings: IntakeSettings | None = None) -> Service:
@@ -32,5 +36,6 @@ def bootstrap(clock: Clock | None = None, settings: IntakeSettings | None = None
         metadata=Base.metadata,
         unit_of_work=IntakeUnitOfWork,
         handlers=handlers,
+        publishes=PUBLISHES,
         invalid_handlers=inject(INVALID_HANDLERS, positional=3, clock=clock),
     )

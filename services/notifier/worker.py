@@ -1,8 +1,9 @@
-"""Notifier's bootstrap: its tables, its handler table, its courier and their dependencies."""
+"""Notifier's bootstrap: its tables, its handler table, what it publishes, its courier."""
 
 from __future__ import annotations
 
 from shared.clock import Clock, SystemClock
+from shared.contracts import Message, NotificationSent
 from shared.handlers import Service, inject
 
 from .delivery import Courier
@@ -14,6 +15,8 @@ from .store import NotifierUnitOfWork
 from .transports import MaildirTransport, SmtpTransport, Transport
 
 NAME = "notifier"
+PUBLISHES: frozenset[type[Message]] = frozenset({NotificationSent})
+"""Announced by the courier once an e-mail is sent, not by a handler."""
 
 
 def bootstrap(clock: Clock | None = None, settings: NotifierSettings | None = None) -> Service:
@@ -34,6 +37,7 @@ def bootstrap(clock: Clock | None = None, settings: NotifierSettings | None = No
         metadata=Base.metadata,
         unit_of_work=NotifierUnitOfWork,
         handlers=inject(HANDLERS, clock=clock, templates=templates),
+        publishes=PUBLISHES,
         after_commit=courier,
     )
 

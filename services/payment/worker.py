@@ -1,8 +1,19 @@
-"""Payment's bootstrap: its tables, its handler table and their dependencies."""
+"""Payment's bootstrap: its tables, its handler table, what it publishes and their dependencies."""
 
 from __future__ import annotations
 
 from shared.clock import Clock, SystemClock
+from shared.contracts import (
+    Message,
+    PaymentCaptured,
+    PaymentDeferred,
+    PaymentExpired,
+    PaymentFailed,
+    PaymentPending,
+    PaymentRefunded,
+    PaymentReminder,
+    PaymentVoided,
+)
 from shared.handlers import Service, inject
 
 from .gateway import SimulatedGateway
@@ -12,6 +23,18 @@ from .settings import PaymentSettings
 from .store import PaymentUnitOfWork
 
 NAME = "payment"
+PUBLISHES: frozenset[type[Message]] = frozenset(
+    {
+        PaymentCaptured,
+        PaymentDeferred,
+        PaymentExpired,
+        PaymentFailed,
+        PaymentPending,
+        PaymentRefunded,
+        PaymentReminder,
+        PaymentVoided,
+    }
+)
 
 
 def bootstrap(clock: Clock | None = None, settings: PaymentSettings | None = None) -> Service:
@@ -26,4 +49,5 @@ def bootstrap(clock: Clock | None = None, settings: PaymentSettings | None = Non
             gateway=SimulatedGateway(settings.gateway_transient_failures),
             terms=PaymentTerms(settings.window, settings.reminder_offsets),
         ),
+        publishes=PUBLISHES,
     )

@@ -1,8 +1,18 @@
-"""Shipping's bootstrap: its tables, its handler table and their dependencies."""
+"""Shipping's bootstrap: its tables, its handler table, what it publishes and their dependencies."""
 
 from __future__ import annotations
 
 from shared.clock import Clock, SystemClock
+from shared.contracts import (
+    Message,
+    ShipmentAddressChanged,
+    ShipmentAddressChangeRefused,
+    ShipmentDelivered,
+    ShipmentDeliveryFailed,
+    ShipmentDispatched,
+    ShipmentInTransit,
+    ShipmentReturned,
+)
 from shared.handlers import Service, inject
 
 from .carrier import SimulatedCarrier
@@ -13,6 +23,17 @@ from .settings import ShippingSettings
 from .store import ShippingUnitOfWork
 
 NAME = "shipping"
+PUBLISHES: frozenset[type[Message]] = frozenset(
+    {
+        ShipmentAddressChanged,
+        ShipmentAddressChangeRefused,
+        ShipmentDelivered,
+        ShipmentDeliveryFailed,
+        ShipmentDispatched,
+        ShipmentInTransit,
+        ShipmentReturned,
+    }
+)
 
 
 def bootstrap(clock: Clock | None = None, settings: ShippingSettings | None = None) -> Service:
@@ -32,4 +53,5 @@ def bootstrap(clock: Clock | None = None, settings: ShippingSettings | None = No
         handlers=inject(
             HANDLERS, clock=clock, carrier=carrier, rate_card=RateCard(settings.warehouse_country)
         ),
+        publishes=PUBLISHES,
     )

@@ -1,10 +1,22 @@
-"""Stock's bootstrap: its tables, its handler table and their dependencies."""
+"""Stock's bootstrap: its tables, its handler table, what it publishes and their dependencies."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from shared.clock import Clock, SystemClock
+from shared.contracts import (
+    Message,
+    StockBackordered,
+    StockBackorderExpired,
+    StockCommitted,
+    StockItemListed,
+    StockReleased,
+    StockReplenishmentRequested,
+    StockReserved,
+    StockRestocked,
+    StockUnavailable,
+)
 from shared.handlers import Service, inject
 
 from .handlers import HANDLERS
@@ -13,6 +25,20 @@ from .settings import StockSettings
 from .store import StockUnitOfWork
 
 NAME = "stock"
+PUBLISHES: frozenset[type[Message]] = frozenset(
+    {
+        StockBackordered,
+        StockBackorderExpired,
+        StockCommitted,
+        StockItemListed,
+        StockReleased,
+        StockReplenishmentRequested,
+        StockReserved,
+        StockRestocked,
+        StockUnavailable,
+    }
+)
+"""``stock.item_listed`` comes from the operator's ``stock set`` (``admin.py``), not a handler."""
 
 
 def bootstrap(clock: Clock | None = None, settings: StockSettings | None = None) -> Service:
@@ -26,4 +52,5 @@ def bootstrap(clock: Clock | None = None, settings: StockSettings | None = None)
             clock=clock or SystemClock(),
             backorder_grace=timedelta(days=settings.backorder_grace_days),
         ),
+        publishes=PUBLISHES,
     )

@@ -1,10 +1,16 @@
-"""The warehouse's bootstrap: its tables, its handler table and their dependencies."""
+"""The warehouse's bootstrap: its tables, its handler table, what it publishes, its dependencies."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from shared.clock import Clock, SystemClock
+from shared.contracts import (
+    FulfillmentCancelled,
+    FulfillmentCancelRefused,
+    FulfillmentPacked,
+    Message,
+)
 from shared.handlers import Service, inject
 
 from .handlers import HANDLERS
@@ -14,6 +20,13 @@ from .settings import WarehouseSettings
 from .store import WarehouseUnitOfWork
 
 NAME = "warehouse"
+PUBLISHES: frozenset[type[Message]] = frozenset(
+    {
+        FulfillmentCancelled,
+        FulfillmentCancelRefused,
+        FulfillmentPacked,
+    }
+)
 
 
 def bootstrap(clock: Clock | None = None, settings: WarehouseSettings | None = None) -> Service:
@@ -32,4 +45,5 @@ def bootstrap(clock: Clock | None = None, settings: WarehouseSettings | None = N
             packing=packing,
             packing_time=timedelta(seconds=settings.packing_seconds),
         ),
+        publishes=PUBLISHES,
     )

@@ -1,5 +1,6 @@
-"""The contract checked in under contracts/ (and the generated pages of docs/) are exactly what
-the code generates, and the contract tells a channel what it needs without reading the code."""
+"""The contract checked in under contracts/ (and the generated pages of docs/, and the map the
+README and docs/architecture.md draw) are exactly what the code generates, and the contract tells
+a channel what it needs without reading the code."""
 
 from __future__ import annotations
 
@@ -9,8 +10,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from orderflow.choreography import flows
+from orderflow.choreography_map import MERMAID_BLOCK, mermaid
 from orderflow.contract_guide import accepted_currencies, guide, missing_meanings
-from orderflow.contracts import DOCS, ROOT, asyncapi, rendered, rendered_docs, schemas
+from orderflow.contracts import (
+    DOCS,
+    MAPPED_PAGES,
+    ROOT,
+    asyncapi,
+    redrawn_pages,
+    rendered,
+    rendered_docs,
+    schemas,
+)
 from orderflow.settings_doc import every_setting
 from services.intake.settings import IntakeSettings
 from services.intake.status import TERMINAL, WAITING
@@ -40,6 +52,16 @@ def test_the_generated_docs_match_the_code() -> None:
     )
 
 
+def test_the_readme_and_the_architecture_page_draw_the_map_the_code_has() -> None:
+    drawn = f"```mermaid\n{mermaid(flows())}```\n"
+
+    for page in MAPPED_PAGES:
+        assert MERMAID_BLOCK.findall((REPOSITORY / page).read_text()) == [drawn], (
+            f"{page}'s map is stale: run `./dev contracts export` and commit the result"
+        )
+    assert stale(REPOSITORY, redrawn_pages()) == []
+
+
 def test_every_subscribed_message_has_a_channel_with_its_consumers() -> None:
     channels = asyncapi()["channels"]
 
@@ -52,6 +74,18 @@ def test_every_subscribed_message_has_a_channel_with_its_consumers() -> None:
         "notifier",
     ]
     assert "order.completion_due" not in channels
+
+
+def test_every_channel_names_who_publishes_it_and_who_consumes_it() -> None:
+    channels = asyncapi()["channels"]
+
+    assert channels["order.submit"]["x-producers"] == ["sales channels"]
+    assert channels["order.placed"]["x-producers"] == ["intake"]
+    assert channels["notification.sent"]["x-producers"] == ["notifier"]
+    assert channels["notification.sent"]["x-consumers"] == []
+    heard = channels["channel.{channel}.order.placed"]
+    assert (heard["x-producers"], heard["x-consumers"]) == (["intake"], ["channel queues"])
+    assert [name for name, channel in channels.items() if not channel["x-producers"]] == []
 
 
 def test_commands_are_published_to_orderflow_and_events_subscribed_to() -> None:
