@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.payment import worker
 from services.payment.gateway import SimulatedGateway
-from services.payment.handlers import on_order_placed, on_stock_reserved
-from services.payment.model import Payment, PaymentTerms
+from services.payment.model import Payment
 from services.payment.money import ChargeOutcome, ChargeRequest
 from services.payment.settings import PaymentSettings
 from services.payment.status import PAYMENT_MACHINE, PaymentStatus
@@ -42,15 +41,19 @@ from shared.contracts import (
 from shared.errors import IllegalTransition, PermanentError, TransientError
 from shared.handlers import Service
 from tests.factories import order_placed
-from tests.unit.conftest import QueryCounter
+from tests.unit.conftest import QueryCounter, handle
 
 TOTAL = Money(amount=2 * 1250 + 495, currency="EUR")
-TERMS = PaymentTerms()
 
 
 @pytest.fixture
-def uow(session_for: Callable[[Service], Session]) -> PaymentUnitOfWork:
-    return PaymentUnitOfWork(session_for(worker.bootstrap(settings=PaymentSettings())))
+def service(clock: ManualClock) -> Service:
+    return worker.bootstrap(clock, PaymentSettings())
+
+
+@pytest.fixture
+def uow(service: Service, session_for: Callable[[Service], Session]) -> PaymentUnitOfWork:
+    return PaymentUnitOfWork(session_for(service))
 
 
 @pytest.fixture
@@ -74,9 +77,9 @@ def payment_of(uow: PaymentUnitOfWork, order_id: str = "ord-1") -> Payment:
 
 
 def test_an_order_alone_records_a_payment_intent_awaiting_its_stock(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    assert on_order_placed(placed(), uow, gateway, clock, TERMS) == []
+    assert handle(service, placed(), uow) == []
 
     payment = payment_of(uow)
     assert payment.status == PaymentStatus.AWAITING_STOCK
@@ -85,24 +88,22 @@ def test_an_order_alone_records_a_payment_intent_awaiting_its_stock(
     assert uow.gateway_ledger.count(payment.payment_id) == 0
 
 
-def test_reserved_stock_alone_waits_for_its_order(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
-) -> None:
-    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
+def test_reserved_stock_alone_waits_for_its_order(service: Service, uow: PaymentUnitOfWork) -> None:
+    assert handle(service, reserved(), uow) == []
 
     assert payment_of(uow).status == PaymentStatus.AWAITING_ORDER
 
 
 @pytest.mark.parametrize("stock_first", [False, True], ids=["order-first", "stock-first"])
 def test_the_second_of_the_two_events_captures_the_order_total(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock, stock_first: bool
+    service: Service, uow: PaymentUnitOfWork, stock_first: bool
 ) -> None:
     if stock_first:
-        on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
-        [event] = on_order_placed(placed(), uow, gateway, clock, TERMS)
+        handle(service, reserved(), uow)
+        [event] = handle(service, placed(), uow)
     else:
-        on_order_placed(placed(), uow, gateway, clock, TERMS)
-        [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+        handle(service, placed(), uow)
+        [event] = handle(service, reserved(), uow)
 
     payment = payment_of(uow)
     assert event == PaymentCaptured(
@@ -113,12 +114,10 @@ def test_the_second_of_the_two_events_captures_the_order_total(
     assert uow.gateway_ledger.count(payment.payment_id) == 1
 
 
-def test_an_e_wallet_is_charged_like_a_card(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
-) -> None:
-    on_order_placed(placed(PaymentMethod.E_WALLET, "tok_wallet"), uow, gateway, clock, TERMS)
+def test_an_e_wallet_is_charged_like_a_card(service: Service, uow: PaymentUnitOfWork) -> None:
+    handle(service, placed(PaymentMethod.E_WALLET, "tok_wallet"), uow)
 
-    [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    [event] = handle(service, reserved(), uow)
 
     assert isinstance(event, PaymentCaptured)
     assert event.method == PaymentMethod.E_WALLET
@@ -134,15 +133,11 @@ def test_an_e_wallet_is_charged_like_a_card(
     ],
 )
 def test_a_declined_charge_fails_the_payment_with_the_gateways_reason(
-    uow: PaymentUnitOfWork,
-    gateway: SimulatedGateway,
-    clock: ManualClock,
-    token: str | None,
-    reason: str,
+    service: Service, uow: PaymentUnitOfWork, token: str | None, reason: str
 ) -> None:
-    on_order_placed(placed(token=token), uow, gateway, clock, TERMS)
+    handle(service, placed(token=token), uow)
 
-    [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    [event] = handle(service, reserved(), uow)
 
     assert isinstance(event, PaymentFailed)
     assert event.reason == reason
@@ -151,16 +146,16 @@ def test_a_declined_charge_fails_the_payment_with_the_gateways_reason(
 
 
 def test_a_gateway_timeout_leaves_the_retry_to_the_runtime_and_charges_once(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    on_order_placed(placed(token="tok_transient"), uow, gateway, clock, TERMS)
+    handle(service, placed(token="tok_transient"), uow)
     uow.session.commit()
 
     for _attempt in range(2):
         with pytest.raises(TransientError):
-            on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+            handle(service, reserved(), uow)
         uow.session.rollback()
-    [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    [event] = handle(service, reserved(), uow)
 
     assert isinstance(event, PaymentCaptured)
     charge = uow.gateway_ledger.find(event.payment_id)
@@ -170,42 +165,40 @@ def test_a_gateway_timeout_leaves_the_retry_to_the_runtime_and_charges_once(
 
 
 def test_duplicate_and_late_events_after_a_capture_change_nothing(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, gateway, clock, TERMS)
-    on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    handle(service, placed(), uow)
+    handle(service, reserved(), uow)
 
-    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
-    assert on_order_placed(placed(), uow, gateway, clock, TERMS) == []
+    assert handle(service, reserved(), uow) == []
+    assert handle(service, placed(), uow) == []
     assert payment_of(uow).status == PaymentStatus.CAPTURED
     assert uow.gateway_ledger.count_by_reference("ord-1") == 1
 
 
 def test_a_duplicate_before_the_charge_changes_nothing(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    handle(service, reserved(), uow)
 
-    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
+    assert handle(service, reserved(), uow) == []
     assert payment_of(uow).status == PaymentStatus.AWAITING_ORDER
 
 
-def test_events_after_a_failure_change_nothing(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
-) -> None:
-    on_order_placed(placed(token="tok_decline"), uow, gateway, clock, TERMS)
-    on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+def test_events_after_a_failure_change_nothing(service: Service, uow: PaymentUnitOfWork) -> None:
+    handle(service, placed(token="tok_decline"), uow)
+    handle(service, reserved(), uow)
 
-    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
-    assert on_order_placed(placed(), uow, gateway, clock, TERMS) == []
+    assert handle(service, reserved(), uow) == []
+    assert handle(service, placed(), uow) == []
     assert payment_of(uow).status == PaymentStatus.FAILED
 
 
 def test_payment_ids_are_stable_per_order_so_retries_reuse_the_idempotency_key(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork, clock: ManualClock
 ) -> None:
-    on_order_placed(placed(), uow, gateway, clock, TERMS)
-    on_order_placed(order_placed("ord-2"), uow, gateway, clock, TERMS)
+    handle(service, placed(), uow)
+    handle(service, order_placed("ord-2"), uow)
 
     assert Payment.for_order(placed(), clock.now()).payment_id == payment_of(uow).payment_id
     assert payment_of(uow, "ord-2").payment_id != payment_of(uow).payment_id
