@@ -5,7 +5,7 @@ from __future__ import annotations
 from shared.clock import Clock, SystemClock
 from shared.handlers import Service, inject
 
-from .carrier import SimulatedCarrier
+from .carrier import Carrier, SimulatedCarrier
 from .handlers import HANDLERS
 from .model import Base
 from .rates import RateCard
@@ -15,10 +15,14 @@ from .store import ShippingUnitOfWork
 NAME = "shipping"
 
 
-def bootstrap(clock: Clock | None = None, settings: ShippingSettings | None = None) -> Service:
+def bootstrap(
+    clock: Clock | None = None,
+    settings: ShippingSettings | None = None,
+    carrier: Carrier | None = None,
+) -> Service:
     clock = clock or SystemClock()
     settings = settings or ShippingSettings()
-    carrier = SimulatedCarrier(
+    carrier = carrier or SimulatedCarrier(
         clock,
         settings.in_transit_after,
         settings.delivered_after,
