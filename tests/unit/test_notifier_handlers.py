@@ -15,12 +15,6 @@ from jinja2 import Environment
 from sqlalchemy.orm import Session
 
 from services.notifier import worker
-from services.notifier.handlers import (
-    on_order_placed,
-    on_order_rejected,
-    on_shipment_delivered,
-    on_shipment_dispatched,
-)
 from services.notifier.model import Notification
 from services.notifier.rendering import BUNDLED_TEMPLATES, make_environment, render
 from services.notifier.settings import NotifierSettings
@@ -49,7 +43,7 @@ from shared.contracts import (
 from shared.handlers import Service
 from tests.factories import order_placed
 from tests.notifier_support import every_event, replacement_of
-from tests.unit.conftest import QueryCounter
+from tests.unit.conftest import QueryCounter, handle
 
 ADA = Customer(name="Ada Lovelace", email="ada@example.com", language="en")
 EVENTS = every_event()
@@ -232,9 +226,9 @@ def test_a_notification_keeps_neither_contact_nor_payment_data_in_its_context(
 
 
 def test_a_rejection_tells_the_customer_every_problem(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+    service: Service, uow: NotifierUnitOfWork
 ) -> None:
-    assert on_order_rejected(rejected(), uow, clock, templates) == []
+    assert handle(service, rejected(), uow) == []
 
     notification = queued(uow, "order.rejected")
     assert notification.subject == "We could not accept your order WEB-1001"
@@ -244,9 +238,9 @@ def test_a_rejection_tells_the_customer_every_problem(
 
 
 def test_a_rejection_naming_no_customer_is_kept_as_undeliverable(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+    service: Service, uow: NotifierUnitOfWork
 ) -> None:
-    on_order_rejected(rejected(customer=None), uow, clock, templates)
+    handle(service, rejected(customer=None), uow)
 
     notification = only(uow, "order.rejected")
     assert notification.status == "undeliverable"
@@ -260,16 +254,12 @@ def test_a_rejection_naming_no_customer_is_kept_as_undeliverable(
     [("en", "Hello,"), ("ru", "Здравствуйте!"), ("uk", "Вітаємо!"), ("zh", "您好！")],
 )
 def test_a_rejection_whose_customer_is_invalid_but_its_address_valid_is_told_there(
-    language: str,
-    greeting: str,
-    uow: NotifierUnitOfWork,
-    clock: ManualClock,
-    templates: Environment,
+    service: Service, language: str, greeting: str, uow: NotifierUnitOfWork
 ) -> None:
     contact = Contact(email="ivan@example.com", language=language)
     event = rejected(customer=None).model_copy(update={"contact": contact})
 
-    on_order_rejected(event, uow, clock, templates)
+    handle(service, event, uow)
 
     notification = queued(uow, "order.rejected")
     assert (notification.email, notification.language) == ("ivan@example.com", language)
@@ -436,11 +426,11 @@ def test_each_refund_is_told_once_with_its_amount_and_reason(
 
 
 def test_a_dispatch_gives_the_carrier_tracking_number_and_expected_delivery(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+    service: Service, uow: NotifierUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, clock, templates)
+    handle(service, placed(), uow)
 
-    assert on_shipment_dispatched(dispatched(), uow, clock, templates) == []
+    assert handle(service, dispatched(), uow) == []
 
     body = queued(uow, "shipment.dispatched").body or ""
     assert "with DHL (express)" in body
@@ -457,12 +447,10 @@ def test_each_shipment_of_an_order_is_told(uow: NotifierUnitOfWork, tell: Tell) 
     assert [n.reference for n in about(uow, "shipment.dispatched")] == ["shp-1", "shp-2"]
 
 
-def test_a_delivery_is_told_with_its_date(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
-) -> None:
-    on_order_placed(placed(), uow, clock, templates)
+def test_a_delivery_is_told_with_its_date(service: Service, uow: NotifierUnitOfWork) -> None:
+    handle(service, placed(), uow)
 
-    on_shipment_delivered(EVENTS["shipment.delivered"], uow, clock, templates)
+    handle(service, EVENTS["shipment.delivered"], uow)
 
     notification = queued(uow, "shipment.delivered")
     assert notification.subject == "Your order WEB-1001 has been delivered"
@@ -639,19 +627,18 @@ def test_a_templates_directory_replaces_the_bundled_templates(
 
 
 def test_bootstrap_reads_the_templates_directory_from_the_environment(
+    service: Service,
     uow: NotifierUnitOfWork,
     clock: ManualClock,
-    templates: Environment,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (tmp_path / "en").mkdir()
     (tmp_path / "en" / "order.cancelled.txt.j2").write_text("Cancelled: {{ order_id }}\n")
     monkeypatch.setenv("ORDERFLOW_NOTIFIER_TEMPLATES_DIR", str(tmp_path))
-    service = worker.bootstrap(clock)
-    on_order_placed(placed(), uow, clock, templates)
+    handle(service, placed(), uow)
 
-    service.handlers[OrderCancelled](OrderCancelled(order_id="ord-1", reason="x"), uow)
+    handle(worker.bootstrap(clock), OrderCancelled(order_id="ord-1", reason="x"), uow)
 
     assert queued(uow, "order.cancelled").subject == "Cancelled: ord-1"
 
