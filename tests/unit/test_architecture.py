@@ -42,3 +42,18 @@ def test_every_worker_is_in_the_registry() -> None:
     from orderflow.workers import NAMES
 
     assert sorted(NAMES) == WORKERS
+
+
+def test_unit_tests_call_handlers_through_the_bootstrap() -> None:
+    """A handler function is never imported by a unit test, so none is called with dependencies
+    of the test's choosing: tests go through ``service.handlers``, as the runtime does."""
+    unit_tests = Path(__file__).resolve().parent
+    imported = {
+        f"{source.relative_to(unit_tests)}: {node.module}.{alias.name}"
+        for source in unit_tests.rglob("*.py")
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("services.")
+        for alias in node.names
+        if alias.name.startswith("on_") or alias.name == "handlers"
+    }
+    assert imported == set()
