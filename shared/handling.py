@@ -53,6 +53,10 @@ class RuntimeTables:
 class Handling:
     """A worker's messages and timers, against its database; the loop is ``Worker``'s."""
 
+    raise_permanent_errors = False
+    """Raise a handler's permanent error instead of parking its message: the embedded cluster's
+    strict mode, so that a test fails inside the failing handler, with its traceback."""
+
     def __init__(self, service: Service, settings: Settings, clock: Clock | None = None) -> None:
         self.service = service
         self.name = service.name
@@ -142,6 +146,8 @@ class Handling:
         delayed try while ``retry_delays_seconds`` last, and is parked after the last (at once
         if the timer table cannot keep it as it came)."""
         if not is_transient(failure):
+            if self.raise_permanent_errors:
+                raise failure
             return [self._parked_failure(item, failure, attempts, "handler_error")]
         if not self._database_answers():
             raise DatabaseDown(f"{item.envelope.type} {item.envelope.id}: {failure!r}") from failure
