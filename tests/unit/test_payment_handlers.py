@@ -28,7 +28,6 @@ from shared.contracts import (
     PaymentCaptured,
     PaymentDeadlineDue,
     PaymentFailed,
-    PaymentInstruction,
     PaymentMethod,
     PaymentNotification,
     PaymentReminderDue,
@@ -40,7 +39,7 @@ from shared.contracts import (
 )
 from shared.errors import IllegalTransition, PermanentError, TransientError
 from shared.handlers import Service
-from tests.factories import order_placed
+from tests.factories import APPROVED_TOKEN, order_placed
 from tests.unit.conftest import QueryCounter, handle
 
 TOTAL = Money(amount=2 * 1250 + 495, currency="EUR")
@@ -61,10 +60,6 @@ def gateway() -> SimulatedGateway:
     return SimulatedGateway(transient_failures=2)
 
 
-def placed(method: PaymentMethod = PaymentMethod.CARD, token: str | None = "tok_ok") -> OrderPlaced:
-    return order_placed(payment=PaymentInstruction(method=method, token=token))
-
-
 def reserved(order_id: str = "ord-1") -> StockReserved:
     line = ReservedLine(sku="MUG-BLUE", quantity=2, location="A-01-02", unit_weight_grams=350)
     return StockReserved(order_id=order_id, lines=[line])
@@ -79,12 +74,12 @@ def payment_of(uow: PaymentUnitOfWork, order_id: str = "ord-1") -> Payment:
 def test_an_order_alone_records_a_payment_intent_awaiting_its_stock(
     service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    assert handle(service, placed(), uow) == []
+    assert handle(service, order_placed(), uow) == []
 
     payment = payment_of(uow)
     assert payment.status == PaymentStatus.AWAITING_STOCK
     assert payment.payment_id.startswith("pay_")
-    assert (payment.total, payment.paid_by, payment.token) == (TOTAL, "card", "tok_ok")
+    assert (payment.total, payment.paid_by, payment.token) == (TOTAL, "card", APPROVED_TOKEN)
     assert uow.gateway_ledger.count(payment.payment_id) == 0
 
 
@@ -100,9 +95,9 @@ def test_the_second_of_the_two_events_captures_the_order_total(
 ) -> None:
     if stock_first:
         handle(service, reserved(), uow)
-        [event] = handle(service, placed(), uow)
+        [event] = handle(service, order_placed(), uow)
     else:
-        handle(service, placed(), uow)
+        handle(service, order_placed(), uow)
         [event] = handle(service, reserved(), uow)
 
     payment = payment_of(uow)
@@ -115,7 +110,7 @@ def test_the_second_of_the_two_events_captures_the_order_total(
 
 
 def test_an_e_wallet_is_charged_like_a_card(service: Service, uow: PaymentUnitOfWork) -> None:
-    handle(service, placed(PaymentMethod.E_WALLET, "tok_wallet"), uow)
+    handle(service, order_placed(method=PaymentMethod.E_WALLET, token="tok_wallet"), uow)
 
     [event] = handle(service, reserved(), uow)
 
@@ -135,7 +130,7 @@ def test_an_e_wallet_is_charged_like_a_card(service: Service, uow: PaymentUnitOf
 def test_a_declined_charge_fails_the_payment_with_the_gateways_reason(
     service: Service, uow: PaymentUnitOfWork, token: str | None, reason: str
 ) -> None:
-    handle(service, placed(token=token), uow)
+    handle(service, order_placed(token=token), uow)
 
     [event] = handle(service, reserved(), uow)
 
@@ -148,7 +143,7 @@ def test_a_declined_charge_fails_the_payment_with_the_gateways_reason(
 def test_a_gateway_timeout_leaves_the_retry_to_the_runtime_and_charges_once(
     service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    handle(service, placed(token="tok_transient"), uow)
+    handle(service, order_placed(token="tok_transient"), uow)
     uow.session.commit()
 
     for _attempt in range(2):
@@ -167,11 +162,11 @@ def test_a_gateway_timeout_leaves_the_retry_to_the_runtime_and_charges_once(
 def test_duplicate_and_late_events_after_a_capture_change_nothing(
     service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    handle(service, placed(), uow)
+    handle(service, order_placed(), uow)
     handle(service, reserved(), uow)
 
     assert handle(service, reserved(), uow) == []
-    assert handle(service, placed(), uow) == []
+    assert handle(service, order_placed(), uow) == []
     assert payment_of(uow).status == PaymentStatus.CAPTURED
     assert uow.gateway_ledger.count_by_reference("ord-1") == 1
 
@@ -186,21 +181,21 @@ def test_a_duplicate_before_the_charge_changes_nothing(
 
 
 def test_events_after_a_failure_change_nothing(service: Service, uow: PaymentUnitOfWork) -> None:
-    handle(service, placed(token="tok_decline"), uow)
+    handle(service, order_placed(token="tok_decline"), uow)
     handle(service, reserved(), uow)
 
     assert handle(service, reserved(), uow) == []
-    assert handle(service, placed(), uow) == []
+    assert handle(service, order_placed(), uow) == []
     assert payment_of(uow).status == PaymentStatus.FAILED
 
 
 def test_payment_ids_are_stable_per_order_so_retries_reuse_the_idempotency_key(
     service: Service, uow: PaymentUnitOfWork, clock: ManualClock
 ) -> None:
-    handle(service, placed(), uow)
+    handle(service, order_placed(), uow)
     handle(service, order_placed("ord-2"), uow)
 
-    assert Payment.for_order(placed(), clock.now()).payment_id == payment_of(uow).payment_id
+    assert Payment.for_order(order_placed(), clock.now()).payment_id == payment_of(uow).payment_id
     assert payment_of(uow, "ord-2").payment_id != payment_of(uow).payment_id
 
 
@@ -237,7 +232,7 @@ def test_bootstrap_reads_the_gateway_settings_from_the_environment(
     service = worker.bootstrap(clock)
     uow = PaymentUnitOfWork(session_for(service))
 
-    service.handlers[OrderPlaced](placed(token="tok_transient"), uow)
+    service.handlers[OrderPlaced](order_placed(token="tok_transient"), uow)
     [event] = service.handlers[StockReserved](reserved(), uow)
 
     assert isinstance(event, PaymentCaptured)
@@ -263,7 +258,7 @@ def test_a_payment_opens_only_waiting_for_its_other_half_or_as_a_tombstone(
 
 
 def test_a_settled_payment_cannot_be_settled_again(clock: ManualClock) -> None:
-    payment = Payment.for_order(placed(), clock.now())
+    payment = Payment.for_order(order_placed(), clock.now())
     payment.take_stock_reservation(clock.now())
     payment.settle(ChargeOutcome(approved=True), clock.now())
 
@@ -276,11 +271,6 @@ def test_a_settled_payment_cannot_be_settled_again(clock: ManualClock) -> None:
 AT = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
 Story = tuple[list[Message], list[Message], MoneyMoved]
 """What an order went through before the batch, what the batch brings, and the money after."""
-
-
-def paid_by(method: PaymentMethod, order_id: str) -> OrderPlaced:
-    token = "tok_ok" if method in (PaymentMethod.CARD, PaymentMethod.E_WALLET) else None
-    return order_placed(order_id, payment=PaymentInstruction(method=method, token=token))
 
 
 def bank(
@@ -308,8 +298,11 @@ def replacement(order_id: str, n: int) -> StockReserved:
 
 
 def stories(o: str) -> list[Story]:
-    card, transfer = paid_by(PaymentMethod.CARD, o), paid_by(PaymentMethod.BANK_TRANSFER, o)
-    cod, total = paid_by(PaymentMethod.CASH_ON_DELIVERY, o), TOTAL.amount
+    card, transfer = (
+        order_placed(o, method=PaymentMethod.CARD),
+        order_placed(o, method=PaymentMethod.BANK_TRANSFER),
+    )
+    cod, total = order_placed(o, method=PaymentMethod.CASH_ON_DELIVERY), TOTAL.amount
     cancelled = OrderCancelled(order_id=o, reason="customer_cancelled")
     returned = ShipmentReturned(
         order_id=o, shipment_id="s", tracking_number="t", returned_at=AT, attempts=3
