@@ -27,15 +27,17 @@ APPROVED_TOKEN = "tok_approve"
 """A card or e-wallet token the simulated gateway approves."""
 
 
+def address_in(country: str = "DE", line1: str = "1 Main St") -> Address:
+    return Address(line1=line1, city="Berlin", postal_code="10115", country=country)
+
+
 def delivery_to(
     option: DeliveryOption = DeliveryOption.STANDARD,
     country: str = "DE",
     pickup_point_id: str | None = None,
     address: Address | None = None,
 ) -> Delivery:
-    address = address or Address(
-        line1="1 Main St", city="Berlin", postal_code="10115", country=country
-    )
+    address = address or address_in(country)
     return Delivery(option=option, address=address, pickup_point_id=pickup_point_id)
 
 

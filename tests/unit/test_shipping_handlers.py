@@ -49,7 +49,7 @@ from shared.contracts import (
 from shared.errors import PermanentError
 from shared.handlers import Service
 from shared.timers import Scheduled
-from tests.factories import order_placed, replacement_requested
+from tests.factories import address_in, delivery_to, order_placed, replacement_requested
 from tests.unit.conftest import QueryCounter, handle
 
 SETTINGS = ShippingSettings(
@@ -81,22 +81,6 @@ def simulated_carrier(clock: ManualClock) -> SimulatedCarrier:
         delivery_attempts=SETTINGS.delivery_attempts,
         retry_interval=SETTINGS.delivery_retry_interval,
     )
-
-
-def address_in(country: str = "DE", line1: str = "1 Main St") -> Address:
-    return Address(line1=line1, city="Somewhere", postal_code="10115", country=country)
-
-
-def placed(
-    option: DeliveryOption = DeliveryOption.STANDARD,
-    country: str = "DE",
-    pickup_point_id: str | None = None,
-    order_id: str = "ord-1",
-    address: Address | None = None,
-) -> OrderPlaced:
-    address = address or address_in(country)
-    delivery = Delivery(option=option, address=address, pickup_point_id=pickup_point_id)
-    return order_placed(order_id, delivery=delivery)
 
 
 def replacement(
@@ -182,14 +166,14 @@ def fire(
 def test_nothing_is_booked_until_the_parcels_are_packed(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    assert handle(service, placed(), uow) == []
+    assert handle(service, order_placed(), uow) == []
     assert status_of(uow) == ShipmentStatus.PENDING
 
 
 def test_books_the_cheapest_standard_service_once_both_halves_are_known(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    handle(service, placed(), uow)
+    handle(service, order_placed(), uow)
 
     dispatched, *_scans = handle(service, packed(1.2), uow)
 
@@ -220,14 +204,14 @@ def test_cash_on_delivery_books_the_order_total_in_its_currency_for_the_carrier_
 ) -> None:
     carrier = RecordingCarrier(simulated_carrier(clock))
     service = worker.bootstrap(clock, SETTINGS, carrier=carrier)
-    cod = placed().model_copy(
+    cod = order_placed().model_copy(
         update={
             "currency": "UAH",
             "total": 56_900,
             "payment": PaymentInstruction(method=PaymentMethod.CASH_ON_DELIVERY),
         }
     )
-    card = placed(order_id="ord-2").model_copy(update={"currency": "UAH"})
+    card = order_placed("ord-2").model_copy(update={"currency": "UAH"})
 
     by_cash = book(service, uow, cod, packed(1.2))
     by_card = book(service, uow, card, packed(1.2, order_id="ord-2"))
@@ -241,7 +225,7 @@ def test_cash_on_delivery_books_the_order_total_in_its_currency_for_the_carrier_
 def test_the_carrier_schedules_its_scans_after_booking(
     service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    handle(service, placed(), uow)
+    handle(service, order_placed(), uow)
 
     results = handle(service, packed(), uow)
 
@@ -256,7 +240,7 @@ def test_the_carrier_schedules_its_scans_after_booking(
 def test_whichever_half_arrives_last_books(service: Service, uow: ShippingUnitOfWork) -> None:
     assert handle(service, packed(), uow) == []
 
-    [dispatched, *_] = handle(service, placed(), uow)
+    [dispatched, *_] = handle(service, order_placed(), uow)
 
     assert isinstance(dispatched, ShipmentDispatched)
 
@@ -264,12 +248,12 @@ def test_whichever_half_arrives_last_books(service: Service, uow: ShippingUnitOf
 def test_duplicate_and_late_halves_change_nothing(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    handle(service, placed(), uow)
-    assert handle(service, placed(DeliveryOption.EXPRESS), uow) == []
+    handle(service, order_placed(), uow)
+    assert handle(service, order_placed(delivery=delivery_to(DeliveryOption.EXPRESS)), uow) == []
     dispatched = handle(service, packed(1.2), uow)[0]
 
     assert handle(service, packed(4), uow) == []
-    assert handle(service, placed(), uow) == []
+    assert handle(service, order_placed(), uow) == []
     shipment = uow.shipments.by_order("ord-1")
     assert isinstance(dispatched, ShipmentDispatched) and dispatched.service == "classic"
     assert shipment is not None and (shipment.weight_grams, shipment.service) == (1200, "classic")
@@ -278,7 +262,7 @@ def test_duplicate_and_late_halves_change_nothing(
 def test_the_cheapest_standard_service_depends_on_the_weight(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    dispatched = book(service, uow, placed(), packed(4))
+    dispatched = book(service, uow, order_placed(), packed(4))
 
     assert chosen(dispatched) == ("DHL", "paket", 649)
 
@@ -286,7 +270,12 @@ def test_the_cheapest_standard_service_depends_on_the_weight(
 def test_express_takes_the_fewest_transit_days_even_when_dearer(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    dispatched = book(service, uow, placed(DeliveryOption.EXPRESS, country="AT"), packed(1.2))
+    dispatched = book(
+        service,
+        uow,
+        order_placed(delivery=delivery_to(DeliveryOption.EXPRESS, country="AT")),
+        packed(1.2),
+    )
 
     assert chosen(dispatched) == ("UPS", "express_saver", 3790)
     assert dispatched.tracking_number.startswith("1Z")
@@ -296,7 +285,9 @@ def test_express_takes_the_fewest_transit_days_even_when_dearer(
 def test_express_ties_on_transit_days_go_to_the_cheapest(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    dispatched = book(service, uow, placed(DeliveryOption.EXPRESS), packed(1.2))
+    dispatched = book(
+        service, uow, order_placed(delivery=delivery_to(DeliveryOption.EXPRESS)), packed(1.2)
+    )
 
     assert chosen(dispatched) == ("DPD", "express", 1490)
 
@@ -304,7 +295,9 @@ def test_express_ties_on_transit_days_go_to_the_cheapest(
 def test_a_pickup_point_goes_to_the_pickup_network(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    order = placed(DeliveryOption.PICKUP_POINT, pickup_point_id="PUDO-10115-7")
+    order = order_placed(
+        delivery=delivery_to(DeliveryOption.PICKUP_POINT, pickup_point_id="PUDO-10115-7")
+    )
 
     dispatched = book(service, uow, order, packed(0.8))
 
@@ -325,7 +318,9 @@ def test_where_the_pickup_network_cannot_go_the_cheapest_standard_service_does(
     kilos: tuple[float, ...],
     expected: tuple[str, str, int],
 ) -> None:
-    order = placed(DeliveryOption.PICKUP_POINT, country=country, pickup_point_id="PUDO-1")
+    order = order_placed(
+        delivery=delivery_to(DeliveryOption.PICKUP_POINT, country=country, pickup_point_id="PUDO-1")
+    )
 
     dispatched = book(service, uow, order, packed(*kilos))
 
@@ -335,7 +330,7 @@ def test_where_the_pickup_network_cannot_go_the_cheapest_standard_service_does(
 def test_heavy_orders_are_priced_parcel_by_parcel(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    dispatched = book(service, uow, placed(), packed(25, 15))
+    dispatched = book(service, uow, order_placed(), packed(25, 15))
 
     assert (dispatched.carrier, dispatched.cost.amount) == ("DHL", 1899 + 1499)
 
@@ -343,7 +338,7 @@ def test_heavy_orders_are_priced_parcel_by_parcel(
 def test_a_parcel_no_carrier_takes_is_a_permanent_error(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    handle(service, placed(), uow)
+    handle(service, order_placed(), uow)
 
     with pytest.raises(PermanentError, match="no carrier service takes parcels of 40 kg to DE"):
         handle(service, packed(40), uow)
@@ -358,7 +353,7 @@ def test_the_domestic_zone_is_the_warehouse_country_from_the_environment(
     service = worker.bootstrap(clock)
     uow = ShippingUnitOfWork(session_for(service))
 
-    list(service.handlers[OrderPlaced](placed(country="AT"), uow))
+    list(service.handlers[OrderPlaced](order_placed(delivery=delivery_to(country="AT")), uow))
     dispatched, *_ = service.handlers[FulfillmentPacked](packed(1.2), uow)
 
     assert isinstance(dispatched, ShipmentDispatched)
@@ -371,7 +366,7 @@ def test_the_domestic_zone_is_the_warehouse_country_from_the_environment(
 def test_the_first_scan_puts_the_shipment_in_transit(
     service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(service, uow, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     update = scan(TrackingStatus.IN_TRANSIT, tracking, clock.now())
 
     assert handle(service, update, uow) == [
@@ -383,7 +378,7 @@ def test_the_first_scan_puts_the_shipment_in_transit(
 def test_delivery_is_announced_once_at_the_carriers_time(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    tracking = book(service, uow, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     at = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
 
     # the carrier may skip the in-transit scan
@@ -398,7 +393,7 @@ def test_delivery_is_announced_once_at_the_carriers_time(
 def test_a_scan_that_would_move_the_shipment_back_changes_nothing(
     service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(service, uow, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     handle(service, scan(TrackingStatus.DELIVERED, tracking, clock.now()), uow)
 
     late = scan(TrackingStatus.IN_TRANSIT, tracking, clock.now())
@@ -410,7 +405,7 @@ def test_a_scan_that_would_move_the_shipment_back_changes_nothing(
 def test_a_failed_attempt_is_announced_and_a_later_one_may_still_deliver(
     service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(service, uow, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     handle(service, scan(TrackingStatus.IN_TRANSIT, tracking, clock.now()), uow)
 
     [failed] = handle(service, scan(TrackingStatus.DELIVERY_FAILED, tracking, clock.now()), uow)
@@ -428,7 +423,7 @@ def test_a_failed_attempt_is_announced_and_a_later_one_may_still_deliver(
 def test_each_failed_attempt_is_announced_and_a_repeated_scan_is_not(
     service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(service, uow, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     first, second = clock.now(), clock.now() + timedelta(days=1)
 
     announced = [
@@ -451,7 +446,7 @@ def test_each_failed_attempt_is_announced_and_a_repeated_scan_is_not(
 def test_the_return_to_sender_is_announced_once_with_the_attempts_made(
     service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(service, uow, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     for day in (0, 1):
         at = clock.now() + timedelta(days=day)
         handle(service, scan(TrackingStatus.DELIVERY_FAILED, tracking, at), uow)
@@ -484,7 +479,7 @@ def test_an_unknown_tracking_number_is_a_permanent_error(
 def test_the_simulated_carriers_scans_take_the_shipment_to_delivery(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    handle(service, placed(), uow)
+    handle(service, order_placed(), uow)
     scans = scans_in(handle(service, packed(), uow))
 
     announced = [handle(service, update, uow) for update, _due in scans]
@@ -501,7 +496,7 @@ def test_a_retried_booking_gets_the_same_tracking_number(clock: ManualClock) -> 
         carrier="DHL",
         service="paket",
         transit_days=2,
-        address=placed().delivery.address,
+        address=order_placed().delivery.address,
         pickup_point_id=None,
         parcels=packed().parcels,
     )
@@ -525,7 +520,7 @@ def test_unless_told_otherwise_the_simulated_carrier_delivers_in_the_services_tr
         carrier="DHL",
         service="paket",
         transit_days=transit_days,
-        address=placed().delivery.address,
+        address=order_placed().delivery.address,
         pickup_point_id=None,
         parcels=packed().parcels,
     )
@@ -545,7 +540,7 @@ def test_unless_told_otherwise_the_simulated_carrier_delivers_in_the_services_tr
 def test_the_simulated_carrier_fails_every_attempt_at_a_refused_address_then_returns(
     service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    handle(service, placed(address=REFUSING), uow)
+    handle(service, order_placed(delivery=delivery_to(address=REFUSING)), uow)
 
     results = handle(service, packed(), uow)
 
@@ -602,7 +597,7 @@ def test_attempts_and_their_interval_come_from_the_environment(
     service = worker.bootstrap(clock)
     uow = ShippingUnitOfWork(session_for(service))
 
-    list(service.handlers[OrderPlaced](placed(address=REFUSING), uow))
+    list(service.handlers[OrderPlaced](order_placed(delivery=delivery_to(address=REFUSING)), uow))
     results = list(service.handlers[FulfillmentPacked](packed(), uow))
 
     hour = timedelta(hours=1)
@@ -626,7 +621,7 @@ def test_defaults_are_three_attempts_a_day_apart() -> None:
 def test_an_address_change_before_booking_is_announced_and_the_parcels_go_there(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    handle(service, placed(), uow)
+    handle(service, order_placed(), uow)
     vienna = Address(line1="Ring 1", city="Wien", postal_code="1010", country="AT")
 
     assert handle(service, change_address(vienna), uow) == [
@@ -642,7 +637,7 @@ def test_an_address_change_before_booking_is_announced_and_the_parcels_go_there(
 def test_an_address_change_after_booking_is_refused(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    book(service, uow, placed(), packed())
+    book(service, uow, order_placed(), packed())
 
     assert handle(service, change_address(address_in("FR")), uow) == [
         ShipmentAddressChangeRefused(order_id="ord-1", reason="already_dispatched")
@@ -657,7 +652,7 @@ def test_an_address_change_before_the_order_waits_for_it_and_is_announced_then(
     assert handle(service, change_address(address_in("AT")), uow) == []
     assert handle(service, packed(1.2), uow) == []
 
-    changed, dispatched, *_ = handle(service, placed(), uow)
+    changed, dispatched, *_ = handle(service, order_placed(), uow)
 
     assert changed == ShipmentAddressChanged(order_id="ord-1", address=address_in("AT"))
     assert isinstance(dispatched, ShipmentDispatched)
@@ -669,7 +664,7 @@ def test_an_address_change_before_the_order_waits_for_it_and_is_announced_then(
 def test_a_changed_address_is_where_the_carrier_tries_to_deliver(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    handle(service, placed(), uow)
+    handle(service, order_placed(), uow)
     handle(service, change_address(REFUSING), uow)
 
     announced = fire(service, uow, handle(service, packed(), uow))
@@ -680,7 +675,11 @@ def test_a_changed_address_is_where_the_carrier_tries_to_deliver(
 def test_a_new_pickup_point_replaces_the_old_one_and_none_keeps_it(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    handle(service, placed(DeliveryOption.PICKUP_POINT, pickup_point_id="PUDO-1"), uow)
+    handle(
+        service,
+        order_placed(delivery=delivery_to(DeliveryOption.PICKUP_POINT, pickup_point_id="PUDO-1")),
+        uow,
+    )
     kiosk = address_in(line1="Kiosk am Markt")
 
     [moved] = handle(service, change_address(kiosk, pickup_point_id="PUDO-2"), uow)
@@ -712,7 +711,7 @@ def test_a_cancelled_order_not_seen_yet_leaves_a_tombstone_that_books_nothing(
 ) -> None:
     assert handle(service, cancelled(reason="out_of_stock"), uow) == []
 
-    assert handle(service, placed(), uow) == []
+    assert handle(service, order_placed(), uow) == []
     assert handle(service, packed(), uow) == []
     shipment = shipment_of(uow)
     assert shipment.status == ShipmentStatus.CANCELLED
@@ -723,7 +722,7 @@ def test_a_cancelled_order_not_seen_yet_leaves_a_tombstone_that_books_nothing(
 def test_a_cancel_before_booking_cancels_the_delivery_request(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    handle(service, placed(), uow)
+    handle(service, order_placed(), uow)
 
     assert handle(service, cancelled(), uow) == []
 
@@ -734,7 +733,7 @@ def test_a_cancel_before_booking_cancels_the_delivery_request(
 def test_a_cancel_after_booking_leaves_the_shipment_with_the_carrier(
     service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(service, uow, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
 
     assert handle(service, cancelled(reason="delivery_failed"), uow) == []
 
@@ -803,7 +802,7 @@ def test_a_repeated_replacement_request_changes_nothing(
 def test_a_replacement_is_tracked_to_delivery_by_its_own_tracking_number(
     service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    book(service, uow, placed(order_id="ord-1"), packed(order_id="ord-1"))
+    book(service, uow, order_placed("ord-1"), packed(order_id="ord-1"))
     handle(service, replacement("ord-1.1"), uow)
     results = handle(service, packed(order_id="ord-1.1"), uow)
 
@@ -906,7 +905,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     session = session_for(service)
     counter = count_queries(session)
     orders = [f"ord-{n}" for n in range(20)]
-    halves: list[Message] = [placed(order_id=order) for order in orders]
+    halves: list[Message] = [order_placed(order) for order in orders]
     halves += [packed(order_id=order) for order in orders]
 
     booked, booking_selects = handle_batch(service, session, halves, counter)
@@ -936,10 +935,13 @@ def test_address_changes_cancels_and_failed_deliveries_cost_no_more_selects(
     first: list[Message] = []
     for n in range(5):
         moved, refusing = ids["moved"][n], ids["refusing"][n]
-        first += [placed(order_id=ids["plain"][n]), packed(order_id=ids["plain"][n])]
-        first += [placed(order_id=moved), change_address(address_in("AT"), moved)]
+        first += [order_placed(ids["plain"][n]), packed(order_id=ids["plain"][n])]
+        first += [order_placed(moved), change_address(address_in("AT"), moved)]
         first += [packed(order_id=moved)]
-        first += [placed(order_id=refusing, address=REFUSING), packed(order_id=refusing)]
+        first += [
+            order_placed(refusing, delivery=delivery_to(address=REFUSING)),
+            packed(order_id=refusing),
+        ]
         first += [cancelled(ids["cancelled"][n])]
         first += [change_address(address_in("FR"), ids["early"][n])]
 
@@ -947,8 +949,8 @@ def test_address_changes_cancels_and_failed_deliveries_cost_no_more_selects(
     fired = sorted(scans_in(booked), key=lambda scheduled: scheduled[1])
     second: list[Message] = [update for update, _due in fired]
     for n in range(5):
-        second += [placed(order_id=ids["cancelled"][n]), packed(order_id=ids["cancelled"][n])]
-        second += [placed(order_id=ids["early"][n])]
+        second += [order_placed(ids["cancelled"][n]), packed(order_id=ids["cancelled"][n])]
+        second += [order_placed(ids["early"][n])]
         second += [change_address(address_in("FR"), ids["plain"][n])]
     announced, second_selects = handle_batch(service, session, second, counter)
 
@@ -983,7 +985,7 @@ def test_scans_whose_reference_is_wrong_are_matched_by_tracking_number_in_one_mo
     session = session_for(service)
     counter = count_queries(session)
     orders = [f"ord-{n}" for n in range(20)]
-    halves: list[Message] = [placed(order_id=order) for order in orders]
+    halves: list[Message] = [order_placed(order) for order in orders]
     halves += [packed(order_id=order) for order in orders]
     booked, _selects = handle_batch(service, session, halves, counter)
     # half the orders' scans echo a wrong reference: another order's, or none we know
@@ -1012,7 +1014,7 @@ def test_replacements_cost_no_more_selects(
     counter = count_queries(session)
     orders = [f"ord-{n}" for n in range(10)]
     cases = [f"{order}.1" for order in orders]
-    halves: list[Message] = [placed(order_id=order) for order in orders]
+    halves: list[Message] = [order_placed(order) for order in orders]
     halves += [replacement(case) for case in cases]
     halves += [packed(order_id=order) for order in orders + cases]
 
