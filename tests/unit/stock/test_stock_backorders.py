@@ -36,7 +36,7 @@ from shared.errors import PermanentError
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
-from tests.unit.test_stock_handlers import (
+from tests.unit.stock.test_stock_handlers import (
     Stock,
     cancelled,
     dispatched,

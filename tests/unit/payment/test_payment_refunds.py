@@ -39,7 +39,7 @@ from shared.errors import PermanentError, TransientError
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
-from tests.unit.test_payment_transfers import (
+from tests.unit.payment.test_payment_transfers import (
     TOTAL,
     Till,
     eur,

@@ -35,8 +35,8 @@ from shared.errors import PermanentError, TransientError
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
-from tests.unit.test_payment_refunds import delivered
-from tests.unit.test_payment_transfers import TOTAL, Till, eur, new_till, reserved
+from tests.unit.payment.test_payment_refunds import delivered
+from tests.unit.payment.test_payment_transfers import TOTAL, Till, eur, new_till, reserved
 
 COD = PaymentMethod.CASH_ON_DELIVERY
 TOKEN_METHODS = [PaymentMethod.CARD, PaymentMethod.E_WALLET]

@@ -14,7 +14,7 @@ from shared.clock import ManualClock
 from shared.contracts import StockItemListed
 from shared.handlers import Service
 from tests.factories import order_placed
-from tests.unit.test_stock_handlers import Stock
+from tests.unit.stock.test_stock_handlers import Stock
 
 
 @pytest.fixture

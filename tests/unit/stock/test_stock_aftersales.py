@@ -37,7 +37,7 @@ from shared.errors import PermanentError
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed, replacement_requested, return_received
-from tests.unit.test_stock_handlers import Stock, dispatched, returned, types
+from tests.unit.stock.test_stock_handlers import Stock, dispatched, returned, types
 
 
 @pytest.fixture
