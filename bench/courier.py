@@ -48,9 +48,10 @@ from shared.contracts import Customer, Message
 from shared.database import drop_postgres_database, open_database
 from shared.envelope import wrap
 from shared.messaging import BrokerLink, Outgoing
+from shared.runtime_tables import RuntimeTables
 from shared.settings import Settings
 from shared.topology import Topology
-from shared.worker import RuntimeTables, Worker
+from shared.worker import Worker
 from tests.factories import order_placed
 from tests.support import configured_broker_url, configured_postgres_url, real_settings, tear_down
 

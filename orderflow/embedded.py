@@ -28,9 +28,12 @@ class Cluster:
         clock: Clock | None = None,
         names: Iterable[str] = NAMES,
         worker_settings: Mapping[str, BaseSettings] | None = None,
+        strict: bool = False,
     ) -> None:
         """``worker_settings`` gives some workers their own settings (by worker name) instead
-        of what their bootstraps would read from the environment."""
+        of what their bootstraps would read from the environment. ``strict`` raises a handler's
+        first permanent error out of ``step``/``pump``, with its traceback, instead of parking
+        the message: a test then fails where the handler did."""
         self.clock = clock or SystemClock()
         self.settings = settings
         own = worker_settings or {}
@@ -38,6 +41,8 @@ class Cluster:
             name: Worker(build(name, self.clock, own.get(name)), settings, self.clock)
             for name in names
         }
+        for worker in self.workers.values():
+            worker.failures.raise_permanent_errors = strict
 
     def __getitem__(self, name: str) -> Worker:
         return self.workers[name]

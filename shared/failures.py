@@ -48,6 +48,9 @@ class Failures:
     database: WorkerDatabase
     timers: Timers
     clock: Clock
+    raise_permanent_errors: bool = False
+    """Raise a handler's permanent error instead of parking its message: the embedded cluster's
+    strict mode, so that a test fails inside the failing handler, with its traceback."""
 
     def raise_if_outage(self, error: Exception, what: str) -> None:
         """Raise ``DatabaseDown`` if ``error`` is transient and the database does not answer."""
@@ -108,6 +111,8 @@ class Failures:
         delayed try while ``retry_delays_seconds`` last, and is parked after the last (at once
         if the timer table cannot keep it as it came)."""
         if not is_transient(failure):
+            if self.raise_permanent_errors:
+                raise failure
             return [self._parked(item, failure, attempts, ParkKind.HANDLER_ERROR)]
         if not self.database.answers():
             raise DatabaseDown(f"{item.envelope.type} {item.envelope.id}: {failure!r}") from failure

@@ -15,7 +15,7 @@ from shared.contracts import (
 )
 from shared.handlers import Service, inject
 
-from .carrier import SimulatedCarrier
+from .carrier import Carrier, SimulatedCarrier
 from .handlers import HANDLERS
 from .model import Base
 from .rates import RateCard
@@ -36,10 +36,14 @@ PUBLISHES: frozenset[type[Message]] = frozenset(
 )
 
 
-def bootstrap(clock: Clock | None = None, settings: ShippingSettings | None = None) -> Service:
+def bootstrap(
+    clock: Clock | None = None,
+    settings: ShippingSettings | None = None,
+    carrier: Carrier | None = None,
+) -> Service:
     clock = clock or SystemClock()
     settings = settings or ShippingSettings()
-    carrier = SimulatedCarrier(
+    carrier = carrier or SimulatedCarrier(
         clock,
         settings.in_transit_after,
         settings.delivered_after,

@@ -599,7 +599,7 @@ def embedded_cluster(
         monkeypatch.setenv("ORDERFLOW_NOTIFIER_MAILDIR", str(Path(workdir) / "mail"))
         chosen = memory_settings(f"prop{uuid.uuid4().hex[:10]}", Path(workdir))
         terms = worker_settings(Path(workdir)) if stories_terms else None
-        cluster = Cluster(chosen, ManualClock(), worker_settings=terms)
+        cluster = Cluster(chosen, ManualClock(), worker_settings=terms, strict=True)
         cluster.start()
         try:
             yield cluster, chosen

@@ -5,18 +5,38 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from shared.clock import ManualClock
-from shared.contracts import StockItemListed
-from shared.handlers import Service
+from shared.contracts import Message, StockItemListed, contract_for
+from shared.envelope import Envelope, InvalidMessage, wrap
+from shared.handlers import Service, call
 from shared.runtime_tables import RuntimeTables
+from shared.timers import Scheduled
 
 UnitOfWork = TypeVar("UnitOfWork")
+
+
+def handle(
+    service: Service, message: Message, uow: Any, envelope: Envelope | None = None
+) -> list[Message | Scheduled]:
+    """What ``service``'s handler for ``message`` returns, called as the runtime calls it: its
+    dependencies injected by the bootstrap, the envelope given if the handler asks for one."""
+    handler = service.handlers[type(message)]
+    return list(call(handler, message, uow, envelope or wrap(message, source="test")))
+
+
+def handle_invalid(
+    service: Service, envelope: Envelope, problem: InvalidMessage, uow: Any
+) -> list[Message | Scheduled]:
+    """What ``service``'s handler for an invalid ``envelope`` returns, as the runtime calls it."""
+    contract = contract_for(envelope.type)
+    assert contract is not None
+    return list(service.invalid_handlers[contract](envelope, problem, uow))
 
 
 def listed(service: Service, uow: UnitOfWork, *skus: str) -> UnitOfWork:

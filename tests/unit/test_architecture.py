@@ -69,3 +69,20 @@ def test_no_module_in_shared_is_over_300_lines() -> None:
     shared = SERVICES.parent / "shared"
     long = {p.name: n for p in shared.rglob("*.py") if (n := len(p.read_text().splitlines())) > 300}
     assert long == {}
+
+
+def test_unit_tests_call_handlers_through_the_bootstrap() -> None:
+    """A handler function is never imported by a unit test, so none is called with dependencies
+    of the test's choosing: tests go through ``service.handlers``, as the runtime does."""
+    unit_tests = Path(__file__).resolve().parent
+    inspects_handlers = {unit_tests / "test_publishers.py"}  # checks they are watched, calls none
+    imported = {
+        f"{source.relative_to(unit_tests)}: {node.module}.{alias.name}"
+        for source in unit_tests.rglob("*.py")
+        if source not in inspects_handlers
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("services.")
+        for alias in node.names
+        if alias.name.startswith("on_") or alias.name == "handlers"
+    }
+    assert imported == set()

@@ -41,7 +41,7 @@ from shared.errors import PermanentError
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
-from tests.unit.test_payment_transfers import (
+from tests.unit.payment.test_payment_transfers import (
     DAY,
     TOTAL,
     WAITING_METHODS,
@@ -49,7 +49,6 @@ from tests.unit.test_payment_transfers import (
     eur,
     new_till,
     notification,
-    placed,
     refunded,
     reserved,
 )
@@ -78,9 +77,9 @@ def pay_early(
     """The bank reports ``amounts`` at ``when``; returns what the payment's start announced."""
     held_status = HELD_IN[when]
     first, second = (
-        (reserved(), placed(method))
+        (reserved(), order_placed(method=method))
         if when in ("before-both-stock-next", "before-order")
-        else (placed(method), reserved())
+        else (order_placed(method=method), reserved())
     )
     if when in ("before-order", "before-stock"):
         assert till(first) == []
@@ -112,7 +111,7 @@ def test_money_before_the_payment_starts_is_held_and_announces_nothing(
     if when == "before-order":
         till(reserved())
     if when == "before-stock":
-        till(placed())
+        till(order_placed(method=BANK_TRANSFER))
 
     assert without_hold(till.pay(1000)) == []
 
@@ -136,11 +135,13 @@ def test_money_before_both_opens_a_payment_the_order_and_stock_still_advance(
     till.pay(1000)
     assert till.payment.status == PaymentStatus.AWAITING_BOTH
 
-    till(reserved() if stock_next else placed())
+    till(reserved() if stock_next else order_placed(method=BANK_TRANSFER))
 
     waiting = PaymentStatus.AWAITING_ORDER if stock_next else PaymentStatus.AWAITING_STOCK
     assert till.payment.status == waiting
-    assert till(reserved() if stock_next else placed()) == []  # a duplicate changes nothing
+    assert (
+        till(reserved() if stock_next else order_placed(method=BANK_TRANSFER)) == []
+    )  # a duplicate changes nothing
     assert till.payment.status == waiting
 
 
@@ -158,7 +159,7 @@ def test_a_repeated_early_notification_is_received_once_when_the_payment_starts(
 ) -> None:
     till.pay(1000, "n-1")
     till.pay(1000, "n-1")
-    till(placed())
+    till(order_placed(method=BANK_TRANSFER))
 
     [pending, *timers] = till(reserved())
 
@@ -339,7 +340,7 @@ def test_an_order_cancelled_with_money_held_gets_it_all_back_by_bank(
     till: Till, known: str, method: PaymentMethod
 ) -> None:
     if known == "order":
-        till(placed(method))
+        till(order_placed(method=method))
     if known == "stock":
         till(reserved())
     till.pay(1000, "n-1")
@@ -354,7 +355,7 @@ def test_an_order_cancelled_with_money_held_gets_it_all_back_by_bank(
     assert (entry.route, entry.amount) == ("bank", TOTAL + 1000)
     # a repeated cancel, the late other half and late money give back nothing twice
     assert till(OrderCancelled(order_id="ord-1", reason="out_of_stock")) == []
-    assert [a for m in (placed(method), reserved()) for a in till(m)] == []
+    assert [a for m in (order_placed(method=method), reserved()) for a in till(m)] == []
     [late] = till.pay(300, "n-3")
     assert late == refunded(till, 300, "late_payment", "late_payment:n-3")
     assert till.money.captured == till.money.refunded
@@ -372,7 +373,7 @@ def test_an_order_cancelled_with_nothing_held_leaves_only_a_tombstone(till: Till
 
 
 def test_money_in_another_currency_than_a_known_order_s_is_parked(till: Till) -> None:
-    till(placed())
+    till(order_placed(method=BANK_TRANSFER))
 
     with pytest.raises(PermanentError, match="USD received for a EUR payment"):
         till(notification(TOTAL, currency="USD"))
@@ -393,7 +394,7 @@ def test_money_held_in_another_currency_goes_back_when_the_order_comes(
     if stock_first:
         till(reserved())
 
-    announced = till(placed())
+    announced = till(order_placed(method=BANK_TRANSFER))
 
     payment_id = till.payment.payment_id
     refund = PaymentRefunded(
@@ -431,7 +432,7 @@ def test_a_payment_holding_money_waits_for_both_halves() -> None:
 
 
 def test_the_order_and_its_stock_lock_the_refund_ids_of_held_money() -> None:
-    for message in (placed(), reserved()):
+    for message in (order_placed(method=BANK_TRANSFER), reserved()):
         keys = ledger_keys(message)
         payment_id = keys[0]
         for reason in (Reason.NOT_EXPECTED, Reason.OVERPAYMENT, Reason.WRONG_CURRENCY):
@@ -475,7 +476,7 @@ def test_an_order_that_comes_after_its_held_money_went_back_is_paid_as_usual(
     [hold] = till.pay(1000)
     till(hold.message)
 
-    till(placed(PaymentMethod.CARD))
+    till(order_placed(method=PaymentMethod.CARD))
     [captured] = till(reserved())
 
     assert isinstance(captured, PaymentCaptured)
@@ -498,7 +499,7 @@ def test_money_held_again_after_a_hold_ended_has_a_hold_of_its_own(
 
 def test_the_hold_of_a_payment_that_heard_of_its_order_does_nothing(till: Till) -> None:
     [hold] = till.pay(1000)
-    till(placed())
+    till(order_placed(method=BANK_TRANSFER))
 
     assert till(hold.message) == []
     assert till.money == MoneyMoved(captured=1000, refunded=0)

@@ -23,7 +23,6 @@ from shared.contracts import (
     Message,
     Money,
     OrderCancelled,
-    OrderLine,
     PaymentExpired,
     PaymentFailed,
     PaymentMethod,
@@ -104,14 +103,6 @@ def stock(session_for: Callable[[Service], Session], clock: ManualClock) -> Stoc
     return stock
 
 
-def lines(*wanted: tuple[str, int]) -> list[OrderLine]:
-    return [OrderLine(sku=sku, quantity=quantity, unit_price=100) for sku, quantity in wanted]
-
-
-def placed(order_id: str = "ord-1", *wanted: tuple[str, int]) -> Message:
-    return order_placed(order_id, lines=lines(*wanted)) if wanted else order_placed(order_id)
-
-
 def dispatched(order_id: str = "ord-1") -> ShipmentDispatched:
     return ShipmentDispatched(
         order_id=order_id,
@@ -167,7 +158,7 @@ def test_reserves_every_line_when_all_are_available(stock: Stock) -> None:
 
 
 def test_reserves_nothing_when_one_line_is_short(stock: Stock) -> None:
-    [event] = stock(placed("ord-1", ("MUG-BLUE", 1), ("TEA-GREEN", 3)))
+    [event] = stock(order_placed("ord-1", ("MUG-BLUE", 1), ("TEA-GREEN", 3)))
 
     assert isinstance(event, StockUnavailable)
     assert [(s.sku, s.requested, s.available) for s in event.shortages] == [("TEA-GREEN", 3, 1)]
@@ -175,7 +166,7 @@ def test_reserves_nothing_when_one_line_is_short(stock: Stock) -> None:
 
 
 def test_an_unknown_sku_makes_the_order_unavailable(stock: Stock) -> None:
-    [event] = stock(placed("ord-1", ("NOPE-1", 1)))
+    [event] = stock(order_placed("ord-1", ("NOPE-1", 1)))
 
     assert isinstance(event, StockUnavailable)
     assert event.unknown_skus == ["NOPE-1"]
@@ -263,8 +254,8 @@ def test_a_cancel_after_dispatch_changes_nothing(stock: Stock) -> None:
 
 def test_released_stock_goes_first_to_orders_that_wait_for_it(stock: Stock) -> None:
     stock.shelve("MUG-BLUE", 5, backorder_allowed=True)
-    stock(placed("ord-1", ("MUG-BLUE", 5)))
-    stock(placed("ord-2", ("MUG-BLUE", 2)))  # waits: nothing left
+    stock(order_placed("ord-1", ("MUG-BLUE", 5)))
+    stock(order_placed("ord-2", ("MUG-BLUE", 2)))  # waits: nothing left
 
     released = stock(payment_failed("ord-1"))
 
@@ -302,7 +293,7 @@ def test_a_return_whose_dispatch_was_not_seen_yet_commits_then_restocks(stock: S
 
 
 def test_a_return_of_an_order_stock_never_shipped_changes_nothing(stock: Stock) -> None:
-    stock(placed("ord-1", ("TEA-GREEN", 3)))
+    stock(order_placed("ord-1", ("TEA-GREEN", 3)))
 
     assert stock(returned()) == []
     assert stock(returned("ord-unknown")) == []
@@ -337,12 +328,12 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         earlier.shelve("PEN-RED", orders)
         ids = [f"ord-{n:02}" for n in range(orders)]
         for order_id in ids:
-            earlier(placed(f"{order_id}-kept", ("MUG-BLUE", 1)))
-            earlier(placed(f"{order_id}-sent", ("MUG-BLUE", 1)))
-            earlier(placed(f"{order_id}-waits", ("TEA-GREEN", 1), ("MUG-BLUE", 1)))
+            earlier(order_placed(f"{order_id}-kept", ("MUG-BLUE", 1)))
+            earlier(order_placed(f"{order_id}-sent", ("MUG-BLUE", 1)))
+            earlier(order_placed(f"{order_id}-waits", ("TEA-GREEN", 1), ("MUG-BLUE", 1)))
             clock.advance(timedelta(seconds=1))
         for order_id in ids:  # behind every order above: the receipt below is not for them
-            earlier(placed(f"{order_id}-gives-up", ("TEA-GREEN", 1)))
+            earlier(order_placed(f"{order_id}-gives-up", ("TEA-GREEN", 1)))
         earlier(dispatched(f"{ids[0]}-sent"))
         for order_id in ids:
             earlier(returned_by_customer(f"{order_id}-sent.1"))
@@ -350,9 +341,9 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         messages: list[Message] = [StockReceive(receipt_id="r-1", sku="TEA-GREEN", quantity=orders)]
         for n, order_id in enumerate(ids):
             messages += [
-                placed(f"{order_id}-new", ("MUG-BLUE", 1), ("PEN-RED", 1)),
-                placed(f"{order_id}-short", ("PEN-RED", orders + 1)),
-                placed(f"{order_id}-backordered", ("TEA-GREEN", 2)),
+                order_placed(f"{order_id}-new", ("MUG-BLUE", 1), ("PEN-RED", 1)),
+                order_placed(f"{order_id}-short", ("PEN-RED", orders + 1)),
+                order_placed(f"{order_id}-backordered", ("TEA-GREEN", 2)),
                 payment_failed(f"{order_id}-kept") if n % 2 else cancelled(f"{order_id}-kept"),
                 dispatched(f"{order_id}-sent"),
                 returned(f"{order_id}-sent"),

@@ -19,11 +19,11 @@ from services.notifier.model import Notification
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierUnitOfWork
 from shared.clock import ManualClock
-from shared.contracts import Customer, Message, NotificationSent, OrderCancelled
+from shared.contracts import Message, NotificationSent, OrderCancelled
 from shared.database import open_database
 from shared.envelope import Envelope, wrap
 from shared.handlers import Service
-from shared.worker import RuntimeTables
+from shared.runtime_tables import RuntimeTables
 from tests.factories import order_placed
 from tests.notifier_support import (
     MailServer,
@@ -108,11 +108,6 @@ def notifier_for(
 NotifierFor = Callable[[NotifierSettings], Notifier]
 
 
-def placed(order_id: str = "ord-1", email: str = ADA, language: str = "en") -> Message:
-    customer = Customer(name="Ada Lovelace", email=email, language=language)  # type: ignore[arg-type]
-    return order_placed(order_id, customer=customer, external_id=order_id.replace("ord", "WEB"))
-
-
 def logged(caplog: pytest.LogCaptureFixture) -> str:
     """What orderflow logged (the test's SMTP server logs every address it sees)."""
     return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("orderflow"))
@@ -125,14 +120,14 @@ def test_a_pending_notification_is_sent_after_the_commit_marked_sent_and_announc
     server: MailServer, notifier_for: NotifierFor, clock: ManualClock
 ) -> None:
     notifier = notifier_for(smtp(server))
-    notifier.handle(placed(language="ru"))
+    notifier.handle(order_placed(language="ru"))
     assert server.received == []
 
     assert notifier.courier() == 1
 
     [message] = server.received
     [notification] = notifier.notifications()
-    assert message["Subject"] == "Мы получили ваш заказ WEB-1"
+    assert message["Subject"] == "Мы получили ваш заказ WEB-1001"
     assert (message["To"], message["From"]) == (ADA, "orderflow <orders@orderflow.example>")
     assert message["Message-ID"] == f"<{notification.id}@orderflow>"
     assert message["Content-Language"] == "ru"
@@ -147,7 +142,7 @@ def test_a_pending_notification_is_sent_after_the_commit_marked_sent_and_announc
 
 def test_a_second_pass_sends_nothing_again(server: MailServer, notifier_for: NotifierFor) -> None:
     notifier = notifier_for(smtp(server))
-    notifier.handle(placed())
+    notifier.handle(order_placed())
     notifier.courier()
 
     assert notifier.courier() == 0
@@ -159,16 +154,16 @@ def test_a_redelivered_event_sends_nothing_more(
 ) -> None:
     notifier = notifier_for(smtp(server))
     cancelled = OrderCancelled(order_id="ord-1", reason="out_of_stock")
-    notifier.handle(placed(), cancelled)
+    notifier.handle(order_placed(), cancelled)
     notifier.courier()
 
-    notifier.handle(placed(), cancelled)
+    notifier.handle(order_placed(), cancelled)
     notifier.handle(cancelled)
 
     assert notifier.courier() == 0
     assert server.subjects() == [
-        "We have received your order WEB-1",
-        "Your order WEB-1 has been cancelled",
+        "We have received your order WEB-1001",
+        "Your order WEB-1001 has been cancelled",
     ]
 
 
@@ -197,7 +192,11 @@ def test_every_event_of_an_order_arrives_once_in_the_order_of_its_life(
 
 def test_a_pass_sends_at_most_a_batch(server: MailServer, notifier_for: NotifierFor) -> None:
     notifier = notifier_for(smtp(server, send_batch_size=2))
-    notifier.handle(placed("ord-1"), placed("ord-2"), placed("ord-3"))
+    notifier.handle(
+        order_placed("ord-1"),
+        order_placed("ord-2", external_id="WEB-2"),
+        order_placed("ord-3", external_id="WEB-3"),
+    )
 
     assert [notifier.courier(), notifier.courier(), notifier.courier()] == [2, 1, 0]
     assert len(server.received) == 3
@@ -206,7 +205,7 @@ def test_a_pass_sends_at_most_a_batch(server: MailServer, notifier_for: Notifier
 def test_the_courier_logs_in_when_a_username_is_set(notifier_for: NotifierFor) -> None:
     with mail_server(login=True) as server:
         notifier = notifier_for(smtp(server, smtp_username="orderflow", smtp_password="s3cret"))
-        notifier.handle(placed())
+        notifier.handle(order_placed())
 
         assert notifier.courier() == 1
 
@@ -219,7 +218,7 @@ def test_a_login_the_server_refuses_leaves_everything_pending(
     with mail_server(login=True) as server:
         settings = smtp(server, smtp_username="orderflow", smtp_password="wrong")
         notifier = notifier_for(settings.model_copy(update={"smtp_timeout_seconds": 1}))
-        notifier.handle(placed())
+        notifier.handle(order_placed())
 
         assert notifier.courier() == 0
 
@@ -231,7 +230,7 @@ def test_starttls_that_the_server_does_not_offer_sends_nothing_in_the_clear(
     server: MailServer, notifier_for: NotifierFor
 ) -> None:
     notifier = notifier_for(smtp(server, smtp_starttls=True))
-    notifier.handle(placed())
+    notifier.handle(order_placed())
 
     assert notifier.courier() == 0
     assert server.received == [] and [n.status for n in notifier.notifications()] == ["pending"]
@@ -246,7 +245,10 @@ def test_a_recipient_the_server_refuses_for_good_is_recorded_as_failed_with_the_
     caplog.set_level(logging.DEBUG)
     server.refused.add("nobody@example.com")
     notifier = notifier_for(smtp(server))
-    notifier.handle(placed("ord-1", email="nobody@example.com"), placed("ord-2"))
+    notifier.handle(
+        order_placed("ord-1", email="nobody@example.com"),
+        order_placed("ord-2", external_id="WEB-2"),
+    )
 
     assert notifier.courier() == 2
 
@@ -265,7 +267,7 @@ def test_a_recipient_the_server_defers_stays_pending_for_the_next_pass(
     caplog.set_level(logging.DEBUG)
     server.deferred.add(ADA)
     notifier = notifier_for(smtp(server))
-    notifier.handle(placed())
+    notifier.handle(order_placed())
 
     assert notifier.courier() == 0
     assert [n.status for n in notifier.notifications()] == ["pending"]
@@ -281,7 +283,11 @@ def test_a_transient_failure_keeps_what_was_sent_before_it_in_the_same_pass(
 ) -> None:
     server.deferred.add("later@example.com")
     notifier = notifier_for(smtp(server))
-    notifier.handle(placed("ord-1"), placed("ord-2", email="later@example.com"), placed("ord-3"))
+    notifier.handle(
+        order_placed("ord-1"),
+        order_placed("ord-2", email="later@example.com", external_id="WEB-2"),
+        order_placed("ord-3", external_id="WEB-3"),
+    )
 
     assert notifier.courier() == 1
 
@@ -295,7 +301,7 @@ def test_an_unreachable_server_leaves_everything_pending_until_it_is_back(
 ) -> None:
     port = free_port()
     notifier = notifier_for(smtp(port))
-    notifier.handle(placed())
+    notifier.handle(order_placed())
 
     assert notifier.courier() == 0
     assert [n.status for n in notifier.notifications()] == ["pending"]
@@ -303,7 +309,7 @@ def test_an_unreachable_server_leaves_everything_pending_until_it_is_back(
 
     with mail_server(port) as server:
         assert notifier.courier() == 1
-    assert server.subjects() == ["We have received your order WEB-1"]
+    assert server.subjects() == ["We have received your order WEB-1001"]
 
 
 # -- without an SMTP server: the maildir ----------------------------------------------------
@@ -314,7 +320,9 @@ def test_without_an_smtp_host_mail_goes_into_a_maildir(
 ) -> None:
     maildir = tmp_path / "not-yet" / "mail"
     notifier = notifier_for(NotifierSettings(maildir=maildir))
-    notifier.handle(placed(language="zh"), placed("ord-2", language="uk"))
+    notifier.handle(
+        order_placed(language="zh"), order_placed("ord-2", language="uk", external_id="WEB-2")
+    )
 
     assert notifier.courier() == 2
 
@@ -325,7 +333,7 @@ def test_without_an_smtp_host_mail_goes_into_a_maildir(
     assert all(isinstance(m, EmailMessage) for m in messages)
     assert sorted(str(m["Subject"]) for m in messages) == [
         "Ми отримали ваше замовлення WEB-2",
-        "我们已收到您的订单 WEB-1",
+        "我们已收到您的订单 WEB-1001",
     ]
     assert len(list((maildir / "new").iterdir())) == 2
     assert notifier.courier() == 0 and len(box) == 2

@@ -14,8 +14,7 @@ from sqlalchemy.orm import Session
 
 from services.payment import worker
 from services.payment.gateway import SimulatedGateway
-from services.payment.handlers import on_order_placed, on_stock_reserved
-from services.payment.model import Payment, PaymentTerms
+from services.payment.model import Payment
 from services.payment.money import ChargeOutcome, ChargeRequest
 from services.payment.settings import PaymentSettings
 from services.payment.status import PAYMENT_MACHINE, PaymentStatus
@@ -29,7 +28,6 @@ from shared.contracts import (
     PaymentCaptured,
     PaymentDeadlineDue,
     PaymentFailed,
-    PaymentInstruction,
     PaymentMethod,
     PaymentNotification,
     PaymentReminderDue,
@@ -41,25 +39,25 @@ from shared.contracts import (
 )
 from shared.errors import IllegalTransition, PermanentError, TransientError
 from shared.handlers import Service
-from tests.factories import order_placed
-from tests.unit.conftest import QueryCounter
+from tests.factories import APPROVED_TOKEN, order_placed
+from tests.unit.conftest import QueryCounter, handle
 
 TOTAL = Money(amount=2 * 1250 + 495, currency="EUR")
-TERMS = PaymentTerms()
 
 
 @pytest.fixture
-def uow(session_for: Callable[[Service], Session]) -> PaymentUnitOfWork:
-    return PaymentUnitOfWork(session_for(worker.bootstrap(settings=PaymentSettings())))
+def service(clock: ManualClock) -> Service:
+    return worker.bootstrap(clock, PaymentSettings())
+
+
+@pytest.fixture
+def uow(service: Service, session_for: Callable[[Service], Session]) -> PaymentUnitOfWork:
+    return PaymentUnitOfWork(session_for(service))
 
 
 @pytest.fixture
 def gateway() -> SimulatedGateway:
     return SimulatedGateway(transient_failures=2)
-
-
-def placed(method: PaymentMethod = PaymentMethod.CARD, token: str | None = "tok_ok") -> OrderPlaced:
-    return order_placed(payment=PaymentInstruction(method=method, token=token))
 
 
 def reserved(order_id: str = "ord-1") -> StockReserved:
@@ -74,35 +72,33 @@ def payment_of(uow: PaymentUnitOfWork, order_id: str = "ord-1") -> Payment:
 
 
 def test_an_order_alone_records_a_payment_intent_awaiting_its_stock(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    assert on_order_placed(placed(), uow, gateway, clock, TERMS) == []
+    assert handle(service, order_placed(), uow) == []
 
     payment = payment_of(uow)
     assert payment.status == PaymentStatus.AWAITING_STOCK
     assert payment.payment_id.startswith("pay_")
-    assert (payment.total, payment.paid_by, payment.token) == (TOTAL, "card", "tok_ok")
+    assert (payment.total, payment.paid_by, payment.token) == (TOTAL, "card", APPROVED_TOKEN)
     assert uow.gateway_ledger.count(payment.payment_id) == 0
 
 
-def test_reserved_stock_alone_waits_for_its_order(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
-) -> None:
-    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
+def test_reserved_stock_alone_waits_for_its_order(service: Service, uow: PaymentUnitOfWork) -> None:
+    assert handle(service, reserved(), uow) == []
 
     assert payment_of(uow).status == PaymentStatus.AWAITING_ORDER
 
 
 @pytest.mark.parametrize("stock_first", [False, True], ids=["order-first", "stock-first"])
 def test_the_second_of_the_two_events_captures_the_order_total(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock, stock_first: bool
+    service: Service, uow: PaymentUnitOfWork, stock_first: bool
 ) -> None:
     if stock_first:
-        on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
-        [event] = on_order_placed(placed(), uow, gateway, clock, TERMS)
+        handle(service, reserved(), uow)
+        [event] = handle(service, order_placed(), uow)
     else:
-        on_order_placed(placed(), uow, gateway, clock, TERMS)
-        [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+        handle(service, order_placed(), uow)
+        [event] = handle(service, reserved(), uow)
 
     payment = payment_of(uow)
     assert event == PaymentCaptured(
@@ -113,12 +109,10 @@ def test_the_second_of_the_two_events_captures_the_order_total(
     assert uow.gateway_ledger.count(payment.payment_id) == 1
 
 
-def test_an_e_wallet_is_charged_like_a_card(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
-) -> None:
-    on_order_placed(placed(PaymentMethod.E_WALLET, "tok_wallet"), uow, gateway, clock, TERMS)
+def test_an_e_wallet_is_charged_like_a_card(service: Service, uow: PaymentUnitOfWork) -> None:
+    handle(service, order_placed(method=PaymentMethod.E_WALLET, token="tok_wallet"), uow)
 
-    [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    [event] = handle(service, reserved(), uow)
 
     assert isinstance(event, PaymentCaptured)
     assert event.method == PaymentMethod.E_WALLET
@@ -134,15 +128,11 @@ def test_an_e_wallet_is_charged_like_a_card(
     ],
 )
 def test_a_declined_charge_fails_the_payment_with_the_gateways_reason(
-    uow: PaymentUnitOfWork,
-    gateway: SimulatedGateway,
-    clock: ManualClock,
-    token: str | None,
-    reason: str,
+    service: Service, uow: PaymentUnitOfWork, token: str | None, reason: str
 ) -> None:
-    on_order_placed(placed(token=token), uow, gateway, clock, TERMS)
+    handle(service, order_placed(token=token), uow)
 
-    [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    [event] = handle(service, reserved(), uow)
 
     assert isinstance(event, PaymentFailed)
     assert event.reason == reason
@@ -151,16 +141,16 @@ def test_a_declined_charge_fails_the_payment_with_the_gateways_reason(
 
 
 def test_a_gateway_timeout_leaves_the_retry_to_the_runtime_and_charges_once(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    on_order_placed(placed(token="tok_transient"), uow, gateway, clock, TERMS)
+    handle(service, order_placed(token="tok_transient"), uow)
     uow.session.commit()
 
     for _attempt in range(2):
         with pytest.raises(TransientError):
-            on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+            handle(service, reserved(), uow)
         uow.session.rollback()
-    [event] = on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    [event] = handle(service, reserved(), uow)
 
     assert isinstance(event, PaymentCaptured)
     charge = uow.gateway_ledger.find(event.payment_id)
@@ -170,44 +160,42 @@ def test_a_gateway_timeout_leaves_the_retry_to_the_runtime_and_charges_once(
 
 
 def test_duplicate_and_late_events_after_a_capture_change_nothing(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, gateway, clock, TERMS)
-    on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    handle(service, order_placed(), uow)
+    handle(service, reserved(), uow)
 
-    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
-    assert on_order_placed(placed(), uow, gateway, clock, TERMS) == []
+    assert handle(service, reserved(), uow) == []
+    assert handle(service, order_placed(), uow) == []
     assert payment_of(uow).status == PaymentStatus.CAPTURED
     assert uow.gateway_ledger.count_by_reference("ord-1") == 1
 
 
 def test_a_duplicate_before_the_charge_changes_nothing(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork
 ) -> None:
-    on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+    handle(service, reserved(), uow)
 
-    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
+    assert handle(service, reserved(), uow) == []
     assert payment_of(uow).status == PaymentStatus.AWAITING_ORDER
 
 
-def test_events_after_a_failure_change_nothing(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
-) -> None:
-    on_order_placed(placed(token="tok_decline"), uow, gateway, clock, TERMS)
-    on_stock_reserved(reserved(), uow, gateway, clock, TERMS)
+def test_events_after_a_failure_change_nothing(service: Service, uow: PaymentUnitOfWork) -> None:
+    handle(service, order_placed(token="tok_decline"), uow)
+    handle(service, reserved(), uow)
 
-    assert on_stock_reserved(reserved(), uow, gateway, clock, TERMS) == []
-    assert on_order_placed(placed(), uow, gateway, clock, TERMS) == []
+    assert handle(service, reserved(), uow) == []
+    assert handle(service, order_placed(), uow) == []
     assert payment_of(uow).status == PaymentStatus.FAILED
 
 
 def test_payment_ids_are_stable_per_order_so_retries_reuse_the_idempotency_key(
-    uow: PaymentUnitOfWork, gateway: SimulatedGateway, clock: ManualClock
+    service: Service, uow: PaymentUnitOfWork, clock: ManualClock
 ) -> None:
-    on_order_placed(placed(), uow, gateway, clock, TERMS)
-    on_order_placed(order_placed("ord-2"), uow, gateway, clock, TERMS)
+    handle(service, order_placed(), uow)
+    handle(service, order_placed("ord-2"), uow)
 
-    assert Payment.for_order(placed(), clock.now()).payment_id == payment_of(uow).payment_id
+    assert Payment.for_order(order_placed(), clock.now()).payment_id == payment_of(uow).payment_id
     assert payment_of(uow, "ord-2").payment_id != payment_of(uow).payment_id
 
 
@@ -244,7 +232,7 @@ def test_bootstrap_reads_the_gateway_settings_from_the_environment(
     service = worker.bootstrap(clock)
     uow = PaymentUnitOfWork(session_for(service))
 
-    service.handlers[OrderPlaced](placed(token="tok_transient"), uow)
+    service.handlers[OrderPlaced](order_placed(token="tok_transient"), uow)
     [event] = service.handlers[StockReserved](reserved(), uow)
 
     assert isinstance(event, PaymentCaptured)
@@ -270,7 +258,7 @@ def test_a_payment_opens_only_waiting_for_its_other_half_or_as_a_tombstone(
 
 
 def test_a_settled_payment_cannot_be_settled_again(clock: ManualClock) -> None:
-    payment = Payment.for_order(placed(), clock.now())
+    payment = Payment.for_order(order_placed(), clock.now())
     payment.take_stock_reservation(clock.now())
     payment.settle(ChargeOutcome(approved=True), clock.now())
 
@@ -283,11 +271,6 @@ def test_a_settled_payment_cannot_be_settled_again(clock: ManualClock) -> None:
 AT = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
 Story = tuple[list[Message], list[Message], MoneyMoved]
 """What an order went through before the batch, what the batch brings, and the money after."""
-
-
-def paid_by(method: PaymentMethod, order_id: str) -> OrderPlaced:
-    token = "tok_ok" if method in (PaymentMethod.CARD, PaymentMethod.E_WALLET) else None
-    return order_placed(order_id, payment=PaymentInstruction(method=method, token=token))
 
 
 def bank(
@@ -315,8 +298,11 @@ def replacement(order_id: str, n: int) -> StockReserved:
 
 
 def stories(o: str) -> list[Story]:
-    card, transfer = paid_by(PaymentMethod.CARD, o), paid_by(PaymentMethod.BANK_TRANSFER, o)
-    cod, total = paid_by(PaymentMethod.CASH_ON_DELIVERY, o), TOTAL.amount
+    card, transfer = (
+        order_placed(o, method=PaymentMethod.CARD),
+        order_placed(o, method=PaymentMethod.BANK_TRANSFER),
+    )
+    cod, total = order_placed(o, method=PaymentMethod.CASH_ON_DELIVERY), TOTAL.amount
     cancelled = OrderCancelled(order_id=o, reason="customer_cancelled")
     returned = ShipmentReturned(
         order_id=o, shipment_id="s", tracking_number="t", returned_at=AT, attempts=3

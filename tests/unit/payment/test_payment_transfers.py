@@ -22,11 +22,9 @@ from shared.contracts import (
     Message,
     Money,
     OrderCancelled,
-    OrderPlaced,
     PaymentCaptured,
     PaymentDeadlineDue,
     PaymentExpired,
-    PaymentInstruction,
     PaymentMethod,
     PaymentNotification,
     PaymentPending,
@@ -64,7 +62,7 @@ class Till:
         return list(self.service.handlers[type(message)](message, self.uow))
 
     def start(self, method: PaymentMethod = BANK_TRANSFER, order_id: str = "ord-1") -> None:
-        self(placed(method, order_id))
+        self(order_placed(order_id, method=method))
         self(reserved(order_id))
 
     def pay(self, amount: int, notification_id: str = "n-1") -> list[Message | Scheduled]:
@@ -97,12 +95,6 @@ def new_till(
 @pytest.fixture
 def till(session_for: Callable[[Service], Session], clock: ManualClock) -> Till:
     return new_till(session_for, clock)
-
-
-def placed(method: PaymentMethod = BANK_TRANSFER, order_id: str = "ord-1") -> OrderPlaced:
-    """An order paid by ``method``; a card or e-wallet with a token the gateway approves."""
-    token = "tok_ok" if method in (PaymentMethod.CARD, PaymentMethod.E_WALLET) else None
-    return order_placed(order_id, payment=PaymentInstruction(method=method, token=token))
 
 
 def reserved(order_id: str = "ord-1") -> StockReserved:
@@ -140,7 +132,11 @@ def refunded(till: Till, amount: int, reason: str, cause: str | None = None) -> 
 def test_a_transfer_asks_for_the_total_with_a_reference_two_reminders_and_a_deadline(
     till: Till, clock: ManualClock, method: PaymentMethod, stock_first: bool
 ) -> None:
-    first, second = (reserved(), placed(method)) if stock_first else (placed(method), reserved())
+    first, second = (
+        (reserved(), order_placed(method=method))
+        if stock_first
+        else (order_placed(method=method), reserved())
+    )
     till(first)
 
     announced = till(second)
@@ -172,7 +168,7 @@ def test_no_reminder_is_scheduled_at_or_after_the_deadline(
         window_seconds=3 * 86400, reminder_offsets_seconds=[5 * 86400, 86400]
     )
     till = new_till(session_for, clock, settings)
-    till(placed())
+    till(order_placed(method=BANK_TRANSFER))
 
     announced = till(reserved())
 
@@ -191,7 +187,7 @@ def test_the_window_and_reminders_come_from_the_environment(
     monkeypatch.setenv("ORDERFLOW_PAYMENT_WINDOW_SECONDS", "60")
     monkeypatch.setenv("ORDERFLOW_PAYMENT_REMINDER_OFFSETS_SECONDS", "[20, 40]")
     till = new_till(session_for, clock, PaymentSettings())
-    till(placed())
+    till(order_placed(method=BANK_TRANSFER))
 
     announced = till(reserved())
 

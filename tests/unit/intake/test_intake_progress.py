@@ -10,24 +10,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services.intake import worker
-from services.intake.estimate import DeliveryEstimate
-from services.intake.handlers import on_order_submit
 from services.intake.model import Order
-from services.intake.progress import (
-    on_fulfillment_cancelled,
-    on_payment_expired,
-    on_payment_failed,
-    on_payment_pending,
-    on_shipment_address_changed,
-    on_shipment_delivered,
-    on_shipment_returned,
-    on_stock_backorder_expired,
-    on_stock_backordered,
-    on_stock_unavailable,
-)
-from services.intake.settings import IntakeSettings
 from services.intake.store import IntakeUnitOfWork
-from services.intake.submission import OrderPolicy
 from shared.clock import ManualClock
 from shared.contracts import (
     Address,
@@ -37,6 +21,7 @@ from shared.contracts import (
     Money,
     OrderCancelled,
     OrderCompletionDue,
+    OrderPlaced,
     OrderSubmit,
     PaymentCaptured,
     PaymentExpired,
@@ -53,7 +38,7 @@ from shared.contracts import (
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
-from tests.unit.conftest import listed
+from tests.unit.conftest import handle, listed
 
 AT = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
 NEW_ADDRESS = Address(line1="2 Side St", city="Hamburg", postal_code="20095", country="DE")
@@ -72,22 +57,15 @@ def uow(service: Service, session_for: Callable[[Service], Session]) -> IntakeUn
 
 
 @pytest.fixture
-def place(uow: IntakeUnitOfWork, clock: ManualClock) -> Callable[[], Order]:
-    settings = IntakeSettings()
-    policy, estimate = OrderPolicy.from_settings(settings), DeliveryEstimate(settings.delivery_days)
-
+def place(service: Service, uow: IntakeUnitOfWork) -> Callable[[], Order]:
     def placed() -> Order:
-        [event] = on_order_submit(order_submit(), uow, clock, policy, estimate)
-        order = uow.orders.get(event.subject)
+        [event] = handle(service, order_submit(), uow)
+        assert isinstance(event, OrderPlaced)
+        order = uow.orders.get(event.order_id)
         assert order is not None and order.status == "placed"
         return order
 
     return placed
-
-
-def handle(service: Service, uow: IntakeUnitOfWork, event: Message) -> list[Message | Scheduled]:
-    """Through the handler table, as the runtime calls it."""
-    return list(service.handlers[type(event)](event, uow))
 
 
 def backordered(order_id: str) -> StockBackordered:
@@ -164,10 +142,10 @@ def test_a_backordered_order_waits_for_stock(
 ) -> None:
     order = place()
 
-    assert handle(service, uow, backordered(order.id)) == []
+    assert handle(service, backordered(order.id), uow) == []
 
     assert (order.status, order.waiting, order.terminal) == ("backordered", True, False)
-    assert handle(service, uow, backordered(order.id)) == []
+    assert handle(service, backordered(order.id), uow) == []
     assert order.status == "backordered"
 
 
@@ -176,10 +154,10 @@ def test_an_order_waiting_for_a_transfer_is_awaiting_payment(
 ) -> None:
     order = place()
 
-    assert handle(service, uow, pending(order.id)) == []
+    assert handle(service, pending(order.id), uow) == []
 
     assert (order.status, order.waiting) == ("awaiting_payment", True)
-    assert handle(service, uow, pending(order.id, received=1000)) == []
+    assert handle(service, pending(order.id, received=1000), uow) == []
     assert order.status == "awaiting_payment"
 
 
@@ -187,9 +165,9 @@ def test_a_pending_payment_ends_the_backorder_since_payment_waits_for_reserved_s
     service: Service, uow: IntakeUnitOfWork, place: Callable[[], Order]
 ) -> None:
     order = place()
-    handle(service, uow, backordered(order.id))
+    handle(service, backordered(order.id), uow)
 
-    handle(service, uow, pending(order.id))
+    handle(service, pending(order.id), uow)
 
     assert order.status == "awaiting_payment"
 
@@ -198,9 +176,9 @@ def test_a_late_backorder_does_not_take_an_order_back_from_awaiting_payment(
     service: Service, uow: IntakeUnitOfWork, place: Callable[[], Order]
 ) -> None:
     order = place()
-    handle(service, uow, pending(order.id))
+    handle(service, pending(order.id), uow)
 
-    assert handle(service, uow, backordered(order.id)) == []
+    assert handle(service, backordered(order.id), uow) == []
     assert order.status == "awaiting_payment"
 
 
@@ -209,9 +187,9 @@ def test_a_delivery_proves_a_waiting_order_moved_on(
     waiting_on: Event, service: Service, uow: IntakeUnitOfWork, place: Callable[[], Order]
 ) -> None:
     order = place()
-    handle(service, uow, waiting_on(order.id))
+    handle(service, waiting_on(order.id), uow)
 
-    [timer] = handle(service, uow, delivered(order.id))
+    [timer] = handle(service, delivered(order.id), uow)
 
     assert isinstance(timer, Scheduled) and isinstance(timer.message, OrderCompletionDue)
     assert (order.status, order.waiting) == ("delivered", False)
@@ -221,12 +199,12 @@ def test_a_delivery_proves_a_waiting_order_moved_on(
 def test_waiting_events_after_delivery_or_cancellation_do_nothing(
     waiting_on: Event, service: Service, uow: IntakeUnitOfWork, place: Callable[[], Order]
 ) -> None:
-    shipped, cancelled = place(), place_another(uow)
-    handle(service, uow, delivered(shipped.id))
-    handle(service, uow, failed(cancelled.id))
+    shipped, cancelled = place(), place_another(service, uow)
+    handle(service, delivered(shipped.id), uow)
+    handle(service, failed(cancelled.id), uow)
 
-    assert handle(service, uow, waiting_on(shipped.id)) == []
-    assert handle(service, uow, waiting_on(cancelled.id)) == []
+    assert handle(service, waiting_on(shipped.id), uow) == []
+    assert handle(service, waiting_on(cancelled.id), uow) == []
     assert (shipped.status, cancelled.status) == ("delivered", "cancelled")
 
 
@@ -234,7 +212,7 @@ def test_events_that_need_no_answer_about_an_unknown_order_do_nothing(
     service: Service, uow: IntakeUnitOfWork
 ) -> None:
     for event in (backordered("ord_nope"), pending("ord_nope"), address_changed("ord_nope")):
-        assert handle(service, uow, event) == []
+        assert handle(service, event, uow) == []
     assert uow.orders.counts_by_status() == {}
 
 
@@ -245,16 +223,11 @@ def failed(order_id: str) -> PaymentFailed:
     return PaymentFailed(order_id=order_id, payment_id="pay-1", method="card", reason="declined")
 
 
-def place_another(uow: IntakeUnitOfWork) -> Order:
+def place_another(service: Service, uow: IntakeUnitOfWork) -> Order:
     """A second order: the same submission from another channel."""
-    [event] = on_order_submit(
-        order_submit(channel="pos"),
-        uow,
-        ManualClock(AT),
-        OrderPolicy.from_settings(IntakeSettings()),
-        DeliveryEstimate({}),
-    )
-    order = uow.orders.get(event.subject)
+    [event] = handle(service, order_submit(channel="pos"), uow)
+    assert isinstance(event, OrderPlaced)
+    order = uow.orders.get(event.order_id)
     assert order is not None
     return order
 
@@ -289,11 +262,11 @@ def test_an_open_order_is_cancelled_once_with_the_reason_of_what_ended_it(
 ) -> None:
     order = place()
 
-    assert handle(service, uow, event(order.id)) == [
+    assert handle(service, event(order.id), uow) == [
         OrderCancelled(order_id=order.id, reason=reason, detail=detail, channel=order.channel)
     ]
     assert (order.status, order.cancel_reason, order.terminal) == ("cancelled", reason, True)
-    assert handle(service, uow, event(order.id)) == []
+    assert handle(service, event(order.id), uow) == []
 
 
 @pytest.mark.parametrize(
@@ -314,9 +287,9 @@ def test_a_waiting_order_can_be_cancelled(
     place: Callable[[], Order],
 ) -> None:
     order = place()
-    handle(service, uow, waiting_on(order.id))
+    handle(service, waiting_on(order.id), uow)
 
-    [cancelled] = handle(service, uow, ending(order.id))
+    [cancelled] = handle(service, ending(order.id), uow)
 
     assert isinstance(cancelled, OrderCancelled)
     assert order.status == "cancelled"
@@ -328,7 +301,7 @@ def test_a_returned_shipment_cancels_the_order_after_an_earlier_cancel_was_refus
     """The warehouse refused the cancel (already packed), so only the return ends the order."""
     order = place()
 
-    [cancelled] = handle(service, uow, returned(order.id))
+    [cancelled] = handle(service, returned(order.id), uow)
 
     assert isinstance(cancelled, OrderCancelled) and cancelled.reason == "delivery_failed"
 
@@ -343,9 +316,9 @@ def test_a_cancelling_event_after_delivery_does_nothing(
     place: Callable[[], Order],
 ) -> None:
     order = place()
-    handle(service, uow, delivered(order.id))
+    handle(service, delivered(order.id), uow)
 
-    assert handle(service, uow, event(order.id)) == []
+    assert handle(service, event(order.id), uow) == []
     assert order.status == "delivered"
 
 
@@ -353,10 +326,10 @@ def test_a_cancelled_order_is_not_cancelled_again_for_another_reason(
     service: Service, uow: IntakeUnitOfWork, place: Callable[[], Order]
 ) -> None:
     order = place()
-    handle(service, uow, FulfillmentCancelled(order_id=order.id, reason="changed my mind"))
+    handle(service, FulfillmentCancelled(order_id=order.id, reason="changed my mind"), uow)
 
-    assert handle(service, uow, failed(order.id)) == []
-    assert handle(service, uow, returned(order.id)) == []
+    assert handle(service, failed(order.id), uow) == []
+    assert handle(service, returned(order.id), uow) == []
     assert order.cancel_reason == "customer_cancelled"
 
 
@@ -364,7 +337,7 @@ def test_a_cancelled_order_is_not_cancelled_again_for_another_reason(
 def test_a_cancelling_event_about_an_unknown_order_does_nothing(
     event: Event, _reason: str, _detail: str, service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    assert handle(service, uow, event("ord_nope")) == []
+    assert handle(service, event("ord_nope"), uow) == []
 
 
 # -- the delivery address -------------------------------------------------------------------
@@ -376,7 +349,7 @@ def test_a_changed_address_is_kept_as_the_order_s_delivery_address(
     order = place()
     clock.advance(timedelta(hours=1))
 
-    assert handle(service, uow, address_changed(order.id)) == []
+    assert handle(service, address_changed(order.id), uow) == []
 
     assert order.delivery is not None
     assert order.delivery.address == NEW_ADDRESS
@@ -389,7 +362,7 @@ def test_a_changed_pickup_point_is_kept_too(
 ) -> None:
     order = place()
 
-    handle(service, uow, address_changed(order.id, pickup_point_id="PP-9"))
+    handle(service, address_changed(order.id, pickup_point_id="PP-9"), uow)
 
     assert order.delivery is not None and order.delivery.pickup_point_id == "PP-9"
 
@@ -398,11 +371,11 @@ def test_the_same_address_change_again_changes_nothing(
     service: Service, uow: IntakeUnitOfWork, place: Callable[[], Order], clock: ManualClock
 ) -> None:
     order = place()
-    handle(service, uow, address_changed(order.id))
+    handle(service, address_changed(order.id), uow)
     changed_at = order.updated_at
     clock.advance(timedelta(hours=1))
 
-    assert handle(service, uow, address_changed(order.id)) == []
+    assert handle(service, address_changed(order.id), uow) == []
     assert order.updated_at == changed_at
 
 
@@ -410,9 +383,9 @@ def test_an_address_change_leaves_the_status_alone(
     service: Service, uow: IntakeUnitOfWork, place: Callable[[], Order]
 ) -> None:
     order = place()
-    handle(service, uow, backordered(order.id))
+    handle(service, backordered(order.id), uow)
 
-    handle(service, uow, address_changed(order.id))
+    handle(service, address_changed(order.id), uow)
 
     assert order.status == "backordered"
 
@@ -421,32 +394,32 @@ def test_a_submission_under_the_same_key_after_cancellation_places_nothing(
     service: Service, uow: IntakeUnitOfWork, place: Callable[[], Order]
 ) -> None:
     order = place()
-    handle(service, uow, failed(order.id))
+    handle(service, failed(order.id), uow)
 
     assert list(service.handlers[OrderSubmit](order_submit(), uow)) == []
     assert uow.orders.counts_by_status() == {"cancelled": 1}
 
 
 def test_after_a_payment_expiry_every_other_ending_is_late_and_does_nothing(
-    uow: IntakeUnitOfWork, place: Callable[[], Order], clock: ManualClock
+    service: Service, uow: IntakeUnitOfWork, place: Callable[[], Order]
 ) -> None:
     order = place()
 
-    assert on_stock_backordered(backordered(order.id), uow, clock) == []
-    assert on_payment_pending(pending(order.id), uow, clock) == []
-    assert on_shipment_address_changed(address_changed(order.id), uow, clock) == []
-    [cancelled] = on_payment_expired(
-        PaymentExpired(order_id=order.id, payment_id="pay-1", method="bank_transfer"), uow, clock
+    assert handle(service, backordered(order.id), uow) == []
+    assert handle(service, pending(order.id), uow) == []
+    assert handle(service, address_changed(order.id), uow) == []
+    [cancelled] = handle(
+        service, PaymentExpired(order_id=order.id, payment_id="pay-1", method="bank_transfer"), uow
     )
     assert cancelled == OrderCancelled(
         order_id=order.id, reason="payment_expired", channel=order.channel
     )
     for late in (
-        on_stock_unavailable(StockUnavailable(order_id=order.id, shortages=[]), uow, clock),
-        on_stock_backorder_expired(StockBackorderExpired(order_id=order.id), uow, clock),
-        on_payment_failed(failed(order.id), uow, clock),
-        on_fulfillment_cancelled(FulfillmentCancelled(order_id=order.id, reason="x"), uow, clock),
-        on_shipment_returned(returned(order.id), uow, clock),
-        on_shipment_delivered(delivered(order.id), uow, clock, timedelta(days=14)),
+        handle(service, StockUnavailable(order_id=order.id, shortages=[]), uow),
+        handle(service, StockBackorderExpired(order_id=order.id), uow),
+        handle(service, failed(order.id), uow),
+        handle(service, FulfillmentCancelled(order_id=order.id, reason="x"), uow),
+        handle(service, returned(order.id), uow),
+        handle(service, delivered(order.id), uow),
     ):
         assert late == []

@@ -15,12 +15,6 @@ from jinja2 import Environment
 from sqlalchemy.orm import Session
 
 from services.notifier import worker
-from services.notifier.handlers import (
-    on_order_placed,
-    on_order_rejected,
-    on_shipment_delivered,
-    on_shipment_dispatched,
-)
 from services.notifier.model import Notification
 from services.notifier.rendering import BUNDLED_TEMPLATES, make_environment, render
 from services.notifier.settings import NotifierSettings
@@ -47,11 +41,10 @@ from shared.contracts import (
     ShipmentDispatched,
 )
 from shared.handlers import Service
-from tests.factories import order_placed
+from tests.factories import ADA, order_placed
 from tests.notifier_support import every_event, replacement_of
-from tests.unit.conftest import QueryCounter
+from tests.unit.conftest import QueryCounter, handle
 
-ADA = Customer(name="Ada Lovelace", email="ada@example.com", language="en")
 EVENTS = every_event()
 LANGUAGES = ["en", "ru", "uk", "zh"]
 
@@ -95,11 +88,6 @@ LONDON = Delivery(
     address=Address(line1="1 Strand", city="London", postal_code="WC2N 5HR", country="GB"),
 )
 """English in Britain writes €29.95 and 7 March 2026."""
-
-
-def placed(language: str = "en", **overrides: object) -> OrderPlaced:
-    customer = ADA.model_copy(update={"language": language})
-    return order_placed(customer=customer, **{"delivery": LONDON, **overrides})
 
 
 def rejected(customer: Customer | None = ADA, attempt: int = 1) -> OrderRejected:
@@ -182,7 +170,7 @@ def test_sending_is_left_to_the_courier_after_the_commit(service: Service) -> No
 def test_a_placed_order_is_confirmed_with_its_lines_total_and_expected_delivery(
     uow: NotifierUnitOfWork, clock: ManualClock, tell: Tell
 ) -> None:
-    assert tell(placed(expected_delivery=date(2026, 3, 7))) == []
+    assert tell(order_placed(delivery=LONDON, expected_delivery=date(2026, 3, 7))) == []
 
     notification = queued(uow, "order.placed")
     assert (notification.email, notification.language) == ("ada@example.com", "en")
@@ -198,7 +186,7 @@ def test_a_placed_order_is_confirmed_with_its_lines_total_and_expected_delivery(
 def test_a_confirmation_without_an_estimate_leaves_the_expected_delivery_out(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     assert "Expected delivery" not in (queued(uow, "order.placed").body or "")
 
@@ -222,7 +210,7 @@ def test_an_event_is_recorded_once_however_often_it_arrives(
 def test_a_notification_keeps_neither_contact_nor_payment_data_in_its_context(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     context = only(uow, "order.placed").context
     assert "payment" not in context and "customer" not in context
@@ -232,9 +220,9 @@ def test_a_notification_keeps_neither_contact_nor_payment_data_in_its_context(
 
 
 def test_a_rejection_tells_the_customer_every_problem(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+    service: Service, uow: NotifierUnitOfWork
 ) -> None:
-    assert on_order_rejected(rejected(), uow, clock, templates) == []
+    assert handle(service, rejected(), uow) == []
 
     notification = queued(uow, "order.rejected")
     assert notification.subject == "We could not accept your order WEB-1001"
@@ -244,9 +232,9 @@ def test_a_rejection_tells_the_customer_every_problem(
 
 
 def test_a_rejection_naming_no_customer_is_kept_as_undeliverable(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+    service: Service, uow: NotifierUnitOfWork
 ) -> None:
-    on_order_rejected(rejected(customer=None), uow, clock, templates)
+    handle(service, rejected(customer=None), uow)
 
     notification = only(uow, "order.rejected")
     assert notification.status == "undeliverable"
@@ -260,16 +248,12 @@ def test_a_rejection_naming_no_customer_is_kept_as_undeliverable(
     [("en", "Hello,"), ("ru", "Здравствуйте!"), ("uk", "Вітаємо!"), ("zh", "您好！")],
 )
 def test_a_rejection_whose_customer_is_invalid_but_its_address_valid_is_told_there(
-    language: str,
-    greeting: str,
-    uow: NotifierUnitOfWork,
-    clock: ManualClock,
-    templates: Environment,
+    service: Service, language: str, greeting: str, uow: NotifierUnitOfWork
 ) -> None:
     contact = Contact(email="ivan@example.com", language=language)
     event = rejected(customer=None).model_copy(update={"contact": contact})
 
-    on_order_rejected(event, uow, clock, templates)
+    handle(service, event, uow)
 
     notification = queued(uow, "order.rejected")
     assert (notification.email, notification.language) == ("ivan@example.com", language)
@@ -288,7 +272,7 @@ def test_each_rejected_attempt_is_told(uow: NotifierUnitOfWork, tell: Tell) -> N
 def test_a_rejection_arriving_after_its_correction_was_placed_is_not_sent(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
     tell(rejected())
 
     assert only(uow, "order.rejected").status == "superseded"
@@ -311,7 +295,7 @@ def test_a_rejection_arriving_after_its_correction_was_placed_is_not_sent(
 def test_a_cancellation_says_why(
     reason: str, because: str, uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     assert tell(OrderCancelled(order_id="ord-1", reason=reason)) == []
 
@@ -321,7 +305,7 @@ def test_a_cancellation_says_why(
 
 
 def test_a_cancellation_the_customer_asked_for_says_so(uow: NotifierUnitOfWork, tell: Tell) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     tell(OrderCancelled(order_id="ord-1", reason="customer_cancelled", detail="too slow"))
 
@@ -331,7 +315,7 @@ def test_a_cancellation_the_customer_asked_for_says_so(uow: NotifierUnitOfWork, 
 
 
 def test_a_cancel_that_came_too_late_offers_a_return(uow: NotifierUnitOfWork, tell: Tell) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     tell(EVENTS["fulfillment.cancel_refused"])
 
@@ -347,7 +331,7 @@ def test_a_cancel_that_came_too_late_offers_a_return(uow: NotifierUnitOfWork, te
 def test_a_backorder_tells_the_delay_and_the_expected_date(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     tell(EVENTS["stock.backordered"])
 
@@ -361,7 +345,7 @@ def test_a_backorder_tells_the_delay_and_the_expected_date(
 def test_a_pending_transfer_tells_the_reference_amount_and_deadline(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     tell(EVENTS["payment.pending"])
 
@@ -383,7 +367,7 @@ def pending(received: int) -> PaymentPending:
 def test_each_part_of_a_transfer_that_arrives_is_told_once_with_the_balance(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
     tell(pending(0))
 
     tell(pending(1000))
@@ -397,7 +381,7 @@ def test_each_part_of_a_transfer_that_arrives_is_told_once_with_the_balance(
 
 
 def test_each_payment_reminder_is_told_once(uow: NotifierUnitOfWork, tell: Tell) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
     reminder = EVENTS["payment.reminder"]
     assert isinstance(reminder, PaymentReminder)
 
@@ -412,7 +396,7 @@ def test_each_payment_reminder_is_told_once(uow: NotifierUnitOfWork, tell: Tell)
 def test_each_refund_is_told_once_with_its_amount_and_reason(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
     refund = EVENTS["payment.refunded"]
     assert isinstance(refund, PaymentRefunded)
     excess = refund.model_copy(
@@ -436,11 +420,11 @@ def test_each_refund_is_told_once_with_its_amount_and_reason(
 
 
 def test_a_dispatch_gives_the_carrier_tracking_number_and_expected_delivery(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
+    service: Service, uow: NotifierUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, clock, templates)
+    handle(service, order_placed(delivery=LONDON), uow)
 
-    assert on_shipment_dispatched(dispatched(), uow, clock, templates) == []
+    assert handle(service, dispatched(), uow) == []
 
     body = queued(uow, "shipment.dispatched").body or ""
     assert "with DHL (express)" in body
@@ -449,7 +433,7 @@ def test_a_dispatch_gives_the_carrier_tracking_number_and_expected_delivery(
 
 
 def test_each_shipment_of_an_order_is_told(uow: NotifierUnitOfWork, tell: Tell) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     for shipment_id in ("shp-1", "shp-2", "shp-2"):
         tell(dispatched(shipment_id))
@@ -457,12 +441,10 @@ def test_each_shipment_of_an_order_is_told(uow: NotifierUnitOfWork, tell: Tell) 
     assert [n.reference for n in about(uow, "shipment.dispatched")] == ["shp-1", "shp-2"]
 
 
-def test_a_delivery_is_told_with_its_date(
-    uow: NotifierUnitOfWork, clock: ManualClock, templates: Environment
-) -> None:
-    on_order_placed(placed(), uow, clock, templates)
+def test_a_delivery_is_told_with_its_date(service: Service, uow: NotifierUnitOfWork) -> None:
+    handle(service, order_placed(delivery=LONDON), uow)
 
-    on_shipment_delivered(EVENTS["shipment.delivered"], uow, clock, templates)
+    handle(service, EVENTS["shipment.delivered"], uow)
 
     notification = queued(uow, "shipment.delivered")
     assert notification.subject == "Your order WEB-1001 has been delivered"
@@ -470,7 +452,7 @@ def test_a_delivery_is_told_with_its_date(
 
 
 def test_each_failed_delivery_attempt_is_told_once(uow: NotifierUnitOfWork, tell: Tell) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
     failed = EVENTS["shipment.delivery_failed"]
     assert isinstance(failed, ShipmentDeliveryFailed)
     next_day = failed.model_copy(update={"failed_at": failed.failed_at + timedelta(days=1)})
@@ -487,7 +469,7 @@ def test_each_failed_delivery_attempt_is_told_once(uow: NotifierUnitOfWork, tell
 def test_a_returned_shipment_tells_the_attempts_and_the_refund(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     tell(EVENTS["shipment.returned"])
 
@@ -498,7 +480,7 @@ def test_a_returned_shipment_tells_the_attempts_and_the_refund(
 
 
 def test_each_new_delivery_address_is_told_once(uow: NotifierUnitOfWork, tell: Tell) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
     changed = EVENTS["shipment.address_changed"]
     other = ShipmentAddressChanged(
         order_id="ord-1",
@@ -519,7 +501,7 @@ def test_each_new_delivery_address_is_told_once(uow: NotifierUnitOfWork, tell: T
 def test_a_refused_address_change_says_the_parcel_has_left(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     tell(EVENTS["shipment.address_change_refused"])
 
@@ -541,7 +523,7 @@ def test_events_before_the_order_is_known_wait_for_it_and_follow_the_confirmatio
     assert [n.queued_at for n in uow.notifications.for_order("ord-1")] == [None] * 3
     clock.advance(timedelta(minutes=5))
 
-    tell(placed())
+    tell(order_placed(delivery=LONDON))
 
     notifications = uow.notifications.for_order("ord-1")
     assert {n.status for n in notifications} == {"pending"}
@@ -600,7 +582,7 @@ def test_every_event_has_its_own_template_in_every_language(
 def test_the_confirmation_is_written_in_the_customer_s_language_and_locale(
     language: str, subject: str, phrases: list[str], uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed(language, expected_delivery=date(2026, 3, 7)))
+    tell(order_placed(language=language, delivery=LONDON, expected_delivery=date(2026, 3, 7)))
 
     notification = queued(uow, "order.placed")
     assert (notification.language, notification.subject) == (language, subject)
@@ -615,7 +597,7 @@ def test_a_language_without_its_own_template_falls_back_to_english(
     (tmp_path / "uk" / "order.placed.txt.j2").unlink()
     service = worker.bootstrap(clock, NotifierSettings(templates_dir=tmp_path))
 
-    service.handlers[OrderPlaced](placed("uk"), uow)
+    service.handlers[OrderPlaced](order_placed(language="uk", delivery=LONDON), uow)
 
     notification = queued(uow, "order.placed")
     assert notification.language == "en"
@@ -631,7 +613,7 @@ def test_a_templates_directory_replaces_the_bundled_templates(
     )
     service = worker.bootstrap(clock, NotifierSettings(templates_dir=tmp_path))
 
-    service.handlers[OrderPlaced](placed("zh"), uow)
+    service.handlers[OrderPlaced](order_placed(language="zh", delivery=LONDON), uow)
 
     notification = queued(uow, "order.placed")
     assert (notification.language, notification.subject) == ("zh", "订单 ord-1 已收到")
@@ -639,19 +621,18 @@ def test_a_templates_directory_replaces_the_bundled_templates(
 
 
 def test_bootstrap_reads_the_templates_directory_from_the_environment(
+    service: Service,
     uow: NotifierUnitOfWork,
     clock: ManualClock,
-    templates: Environment,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (tmp_path / "en").mkdir()
     (tmp_path / "en" / "order.cancelled.txt.j2").write_text("Cancelled: {{ order_id }}\n")
     monkeypatch.setenv("ORDERFLOW_NOTIFIER_TEMPLATES_DIR", str(tmp_path))
-    service = worker.bootstrap(clock)
-    on_order_placed(placed(), uow, clock, templates)
+    handle(service, order_placed(delivery=LONDON), uow)
 
-    service.handlers[OrderCancelled](OrderCancelled(order_id="ord-1", reason="x"), uow)
+    handle(worker.bootstrap(clock), OrderCancelled(order_id="ord-1", reason="x"), uow)
 
     assert queued(uow, "order.cancelled").subject == "Cancelled: ord-1"
 

@@ -19,13 +19,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from services.intake import worker
-from services.intake.estimate import DeliveryEstimate
-from services.intake.handlers import on_order_submit
 from services.intake.model import Order
-from services.intake.settings import IntakeSettings
 from services.intake.status import OPEN, ORDER_MACHINE, TERMINAL, WAITING, OrderStatus
 from services.intake.store import IntakeUnitOfWork
-from services.intake.submission import OrderPolicy
 from shared.clock import ManualClock
 from shared.contracts import (
     AftersalesCaseClosed,
@@ -44,7 +40,7 @@ from shared.contracts import (
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
-from tests.unit.conftest import QueryCounter, listed
+from tests.unit.conftest import QueryCounter, handle, listed
 
 AT = datetime(2026, 3, 9, 12, 0, tzinfo=UTC)
 LINES = [ItemQuantity(sku="MUG-BLUE", quantity=1)]
@@ -407,8 +403,6 @@ def test_a_batch_of_case_events_locks_its_orders_with_one_select(
 ) -> None:
     """A replacement names its case, not its order: the order it replaces is the one locked,
     even when nothing else in the batch names that order."""
-    policy = OrderPolicy.from_settings(IntakeSettings())
-    estimate = DeliveryEstimate(IntakeSettings().delivery_days)
 
     def selects_for(orders: int) -> int:
         earlier = session_for(service)
@@ -416,13 +410,10 @@ def test_a_batch_of_case_events_locks_its_orders_with_one_select(
         order_ids = []
         for n in range(orders):
             submit = order_submit(external_id=f"WEB-{n:02}")
-            [placed] = on_order_submit(submit, IntakeUnitOfWork(earlier), clock, policy, estimate)
-            order_ids.append(placed.subject)
-            list(
-                service.handlers[ShipmentDelivered](
-                    delivered(placed.subject), IntakeUnitOfWork(earlier)
-                )
-            )
+            [placed] = handle(service, submit, IntakeUnitOfWork(earlier))
+            assert isinstance(placed, OrderPlaced)
+            order_ids.append(placed.order_id)
+            handle(service, delivered(placed.order_id), IntakeUnitOfWork(earlier))
         earlier.commit()
         ending, resent = order_ids[: orders // 2], order_ids[orders // 2 :]
         messages: list[Message] = [replacement(o) for o in resent]

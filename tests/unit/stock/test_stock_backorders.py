@@ -35,11 +35,11 @@ from shared.contracts import (
 from shared.errors import PermanentError
 from shared.handlers import Service
 from shared.timers import Scheduled
-from tests.unit.test_stock_handlers import (
+from tests.factories import order_placed
+from tests.unit.stock.test_stock_handlers import (
     Stock,
     cancelled,
     dispatched,
-    placed,
     types,
 )
 
@@ -79,7 +79,7 @@ def purchase_order(stock: Stock, purchase_order_id: str) -> PurchaseOrder:
 
 
 def test_an_order_waits_when_every_short_sku_allows_backorders(stock: Stock) -> None:
-    results = stock(placed("ord-1", ("MUG-BLUE", 8)))
+    results = stock(order_placed("ord-1", ("MUG-BLUE", 8)))
 
     assert types(results) == [
         "stock.backordered",
@@ -111,7 +111,7 @@ def test_an_order_waits_when_every_short_sku_allows_backorders(stock: Stock) -> 
 
 
 def test_an_order_short_of_a_sku_that_cannot_be_backordered_is_unavailable(stock: Stock) -> None:
-    [event] = stock(placed("ord-1", ("MUG-BLUE", 8), ("TEA-GREEN", 2)))
+    [event] = stock(order_placed("ord-1", ("MUG-BLUE", 8), ("TEA-GREEN", 2)))
 
     assert isinstance(event, StockUnavailable)
     assert [s.sku for s in event.shortages] == ["MUG-BLUE", "TEA-GREEN"]
@@ -119,9 +119,9 @@ def test_an_order_short_of_a_sku_that_cannot_be_backordered_is_unavailable(stock
 
 
 def test_a_waiting_order_keeps_its_lines_in_stock_ahead_of_later_orders(stock: Stock) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 8), ("TEA-GREEN", 1)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 8), ("TEA-GREEN", 1)))
 
-    [event] = stock(placed("ord-2", ("TEA-GREEN", 1)))
+    [event] = stock(order_placed("ord-2", ("TEA-GREEN", 1)))
 
     assert isinstance(event, StockUnavailable)
     assert [(s.sku, s.available) for s in event.shortages] == [("TEA-GREEN", 0)]
@@ -129,9 +129,9 @@ def test_a_waiting_order_keeps_its_lines_in_stock_ahead_of_later_orders(stock: S
 
 
 def test_a_later_order_waits_for_goods_an_earlier_one_was_promised(stock: Stock) -> None:
-    first = stock(placed("ord-1", ("MUG-BLUE", 8)))
+    first = stock(order_placed("ord-1", ("MUG-BLUE", 8)))
 
-    second = stock(placed("ord-2", ("MUG-BLUE", 2)))
+    second = stock(order_placed("ord-2", ("MUG-BLUE", 2)))
 
     assert types(second)[0] == "stock.backordered"
     assert [p.quantity for p in bought(first) + bought(second)] == [3, 2]
@@ -141,9 +141,9 @@ def test_a_later_order_waits_for_goods_an_earlier_one_was_promised(stock: Stock)
 
 def test_an_open_purchase_order_with_room_is_reused(stock: Stock) -> None:
     set_policy(stock.uow, "MUG-BLUE", reorder_quantity=10)
-    [purchase] = bought(stock(placed("ord-1", ("MUG-BLUE", 8))))
+    [purchase] = bought(stock(order_placed("ord-1", ("MUG-BLUE", 8))))
 
-    results = stock(placed("ord-2", ("MUG-BLUE", 4)))
+    results = stock(order_placed("ord-2", ("MUG-BLUE", 4)))
 
     assert types(results) == ["stock.backordered", "timer stock.backorder_due"]
     waiting = results[0]
@@ -158,7 +158,7 @@ def test_when_the_open_orders_seen_fall_short_of_what_is_on_order_the_rest_is_bo
 ) -> None:
     stock.item("MUG-BLUE").on_order = 10  # an order another replica placed, not seen yet
 
-    results = stock(placed("ord-1", ("MUG-BLUE", 8)))
+    results = stock(order_placed("ord-1", ("MUG-BLUE", 8)))
 
     [purchase] = bought(results)
     assert purchase.quantity == 3
@@ -183,9 +183,9 @@ def test_when_the_open_orders_seen_fall_short_of_what_is_on_order_the_rest_is_bo
 def test_goods_received_serve_the_waiting_orders_oldest_first(
     stock: Stock, clock: ManualClock
 ) -> None:
-    [first] = bought(stock(placed("ord-1", ("MUG-BLUE", 8))))
+    [first] = bought(stock(order_placed("ord-1", ("MUG-BLUE", 8))))
     clock.advance(timedelta(minutes=1))
-    [second] = bought(stock(placed("ord-2", ("MUG-BLUE", 2))))
+    [second] = bought(stock(order_placed("ord-2", ("MUG-BLUE", 2))))
 
     [event] = stock(receive(3, first.purchase_order_id))
 
@@ -207,9 +207,9 @@ def test_goods_received_serve_the_waiting_orders_oldest_first(
 def test_a_later_order_never_overtakes_an_earlier_one_that_waits_for_more(
     stock: Stock, clock: ManualClock
 ) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 8)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 8)))
     clock.advance(timedelta(minutes=1))
-    stock(placed("ord-2", ("MUG-BLUE", 1)))
+    stock(order_placed("ord-2", ("MUG-BLUE", 1)))
 
     assert stock(receive(2)) == []  # seven on hand: not enough for the first; the second waits
 
@@ -219,7 +219,7 @@ def test_a_later_order_never_overtakes_an_earlier_one_that_waits_for_more(
 
 
 def test_an_order_that_waits_for_one_sku_is_reserved_whole_when_it_comes(stock: Stock) -> None:
-    [purchase] = bought(stock(placed("ord-1", ("MUG-BLUE", 8), ("TEA-GREEN", 1))))
+    [purchase] = bought(stock(order_placed("ord-1", ("MUG-BLUE", 8), ("TEA-GREEN", 1))))
 
     [event] = stock(receive(3, purchase.purchase_order_id))
 
@@ -240,7 +240,7 @@ def test_a_receipt_is_recorded_once(stock: Stock) -> None:
 
 
 def test_a_partial_receipt_keeps_the_purchase_order_open(stock: Stock) -> None:
-    [purchase] = bought(stock(placed("ord-1", ("MUG-BLUE", 8))))
+    [purchase] = bought(stock(order_placed("ord-1", ("MUG-BLUE", 8))))
 
     assert stock(receive(2, purchase.purchase_order_id)) == []
 
@@ -254,9 +254,9 @@ def test_a_partial_receipt_keeps_the_purchase_order_open(stock: Stock) -> None:
 def test_a_receipt_that_names_no_purchase_order_fills_the_soonest_expected_first(
     stock: Stock,
 ) -> None:
-    [later] = bought(stock(placed("ord-1", ("MUG-BLUE", 8))))
+    [later] = bought(stock(order_placed("ord-1", ("MUG-BLUE", 8))))
     set_policy(stock.uow, "MUG-BLUE", lead_time_days=3)
-    [sooner] = bought(stock(placed("ord-2", ("MUG-BLUE", 2))))
+    [sooner] = bought(stock(order_placed("ord-2", ("MUG-BLUE", 2))))
 
     stock(receive(4))
 
@@ -271,7 +271,7 @@ def test_a_receipt_for_an_unknown_sku_or_purchase_order_is_refused_naming_the_fi
         stock(receive(1, sku="NOPE-1"))
     with pytest.raises(PermanentError, match=r"^purchase_order_id: no purchase order po_nope"):
         stock(receive(1, "po_nope"))
-    [purchase] = bought(stock(placed("ord-1", ("MUG-BLUE", 8))))
+    [purchase] = bought(stock(order_placed("ord-1", ("MUG-BLUE", 8))))
     stock.shelve("TEA-GREEN", 1, backorder_allowed=True)
     with pytest.raises(PermanentError, match=r"^purchase_order_id: .* for TEA-GREEN"):
         stock(receive(1, purchase.purchase_order_id, sku="TEA-GREEN"))
@@ -281,7 +281,7 @@ def test_a_receipt_for_an_unknown_sku_or_purchase_order_is_refused_naming_the_fi
 
 
 def test_a_waiting_order_gives_up_when_its_timer_fires(stock: Stock) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 8)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 8)))
 
     [event] = stock(StockBackorderDue(order_id="ord-1"))
 
@@ -294,7 +294,7 @@ def test_a_waiting_order_gives_up_when_its_timer_fires(stock: Stock) -> None:
 
 
 def test_the_timer_of_an_order_that_was_served_does_nothing(stock: Stock) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 8)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 8)))
     stock(receive(3))
 
     assert stock(StockBackorderDue(order_id="ord-1")) == []
@@ -302,7 +302,7 @@ def test_the_timer_of_an_order_that_was_served_does_nothing(stock: Stock) -> Non
 
 
 def test_a_cancelled_waiting_order_leaves_the_queue(stock: Stock) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 8)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 8)))
 
     [event] = stock(cancelled(reason="customer_cancelled"))
 
@@ -316,9 +316,9 @@ def test_a_cancelled_waiting_order_leaves_the_queue(stock: Stock) -> None:
 def test_when_an_order_leaves_the_queue_the_next_one_gets_its_turn(
     stock: Stock, clock: ManualClock
 ) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 8)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 8)))
     clock.advance(timedelta(minutes=1))
-    stock(placed("ord-2", ("MUG-BLUE", 3)))
+    stock(order_placed("ord-2", ("MUG-BLUE", 3)))
 
     left = stock(StockBackorderDue(order_id="ord-1"))
 
@@ -335,18 +335,18 @@ def test_when_an_order_leaves_the_queue_the_next_one_gets_its_turn(
 def test_reserving_down_to_the_reorder_point_buys_the_reorder_quantity(stock: Stock) -> None:
     set_policy(stock.uow, "MUG-BLUE", reorder_point=3, reorder_quantity=10)
 
-    results = stock(placed("ord-1", ("MUG-BLUE", 2)))
+    results = stock(order_placed("ord-1", ("MUG-BLUE", 2)))
 
     assert types(results) == ["stock.reserved", "stock.replenishment_requested"]
     [purchase] = bought(results)
     assert (purchase.sku, purchase.quantity) == ("MUG-BLUE", 10)
     assert purchase.expected_on == TODAY + timedelta(days=7)
-    assert types(stock(placed("ord-2", ("MUG-BLUE", 1)))) == ["stock.reserved"]  # 12 to come
+    assert types(stock(order_placed("ord-2", ("MUG-BLUE", 1)))) == ["stock.reserved"]  # 12 to come
     assert stock.levels("MUG-BLUE") == (5, 3, 0, 10)
 
 
 def test_committing_checks_the_reorder_point_too(stock: Stock) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 2)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 2)))
     set_policy(stock.uow, "MUG-BLUE", reorder_point=5, reorder_quantity=2)
 
     results = stock(dispatched("ord-1"))
@@ -357,7 +357,7 @@ def test_committing_checks_the_reorder_point_too(stock: Stock) -> None:
 
 
 def test_a_sku_without_a_reorder_point_is_never_reordered(stock: Stock) -> None:
-    assert types(stock(placed("ord-1", ("MUG-BLUE", 5)))) == ["stock.reserved"]
+    assert types(stock(order_placed("ord-1", ("MUG-BLUE", 5)))) == ["stock.reserved"]
 
 
 # -- settings -------------------------------------------------------------------------------
@@ -373,7 +373,7 @@ def test_the_grace_after_the_expected_date_is_read_from_the_environment(
     stock = Stock(service, session_for(service), clock)
     stock.shelve("MUG-BLUE", 0, backorder_allowed=True)
 
-    waiting = stock(placed("ord-1", ("MUG-BLUE", 1)))[0]
+    waiting = stock(order_placed("ord-1", ("MUG-BLUE", 1)))[0]
 
     assert isinstance(waiting, StockBackordered)
     assert waiting.expires_on == waiting.expected_on + timedelta(days=3)

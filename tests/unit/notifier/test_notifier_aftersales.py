@@ -19,13 +19,11 @@ from services.notifier.store import NotifierUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
     AftersalesRequestRefused,
-    Customer,
     InspectedLine,
     ItemQuantity,
     Message,
     Money,
     OrderMessage,
-    OrderPlaced,
     PaymentRefunded,
     ReplacementRequested,
     Resolution,
@@ -38,10 +36,9 @@ from shared.contracts import (
     ShipmentReturned,
 )
 from shared.handlers import Service
-from tests.factories import order_placed
+from tests.factories import ADA, order_placed
 from tests.notifier_support import every_event
 
-ADA = Customer(name="Ada Lovelace", email="ada@example.com", language="en")
 RMA = "ord-1.1"
 CASE = "ord-1.2"
 """The replacement's order id: the case id of the order's second case."""
@@ -68,10 +65,6 @@ def tell(service: Service, uow: NotifierUnitOfWork) -> Tell:
         return list(service.handlers[type(event)](event, uow))
 
     return handle
-
-
-def placed(language: str = "en") -> OrderPlaced:
-    return order_placed(customer=ADA.model_copy(update={"language": language}))
 
 
 def authorized(resolution: Resolution = Resolution.REFUND, rma: str = RMA) -> ReturnAuthorized:
@@ -153,7 +146,7 @@ def queued(uow: NotifierUnitOfWork, what: str, order_id: str = "ord-1") -> Notif
 def test_an_after_sales_event_is_told_once_however_often_it_arrives(
     event: OrderMessage, reference: str, uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     for _ in range(3):
         assert tell(event) == []
@@ -165,7 +158,7 @@ def test_an_after_sales_event_is_told_once_however_often_it_arrives(
 def test_each_rma_and_each_refused_request_of_an_order_is_told(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     for event in (authorized(rma="ord-1.1"), authorized(rma="ord-1.3"), refused("req-8")):
         tell(event)
@@ -182,7 +175,7 @@ def test_each_rma_and_each_refused_request_of_an_order_is_told(
 def test_an_rma_tells_the_number_to_write_on_the_parcel_the_lines_and_the_date_to_send_by(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     tell(authorized())
 
@@ -200,7 +193,7 @@ def test_an_rma_tells_the_number_to_write_on_the_parcel_the_lines_and_the_date_t
 def test_an_exchange_rma_says_a_replacement_goes_out_once_the_goods_arrive(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     tell(authorized(Resolution.EXCHANGE))
 
@@ -231,7 +224,7 @@ def test_an_exchange_rma_says_a_replacement_goes_out_once_the_goods_arrive(
 def test_an_rma_is_written_in_the_customer_s_language(
     language: str, subject: str, phrases: list[str], uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed(language))
+    tell(order_placed(language=language))
 
     tell(authorized(Resolution.EXCHANGE))
 
@@ -255,7 +248,7 @@ def test_an_rma_is_written_in_the_customer_s_language(
 def test_a_refused_request_says_which_request_and_why(
     request_: str, asked: str, uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     tell(refused(request=request_))
 
@@ -269,7 +262,7 @@ def test_a_refused_request_says_which_request_and_why(
 def test_a_refusal_for_an_unknown_reason_shows_its_code(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     tell(refused().model_copy(update={"reason": "fraud_suspected", "detail": "ask us"}))
 
@@ -296,7 +289,7 @@ def test_a_refusal_for_an_unknown_reason_shows_its_code(
 def test_a_refusal_is_written_in_the_customer_s_language(
     language: str, subject: str, phrase: str, uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed(language))
+    tell(order_placed(language=language))
 
     tell(refused(request="exchange"))
 
@@ -310,7 +303,7 @@ def test_a_refusal_is_written_in_the_customer_s_language(
 
 
 def test_goods_received_for_a_refund_tell_the_amount(uow: NotifierUnitOfWork, tell: Tell) -> None:
-    tell(placed())
+    tell(order_placed())
 
     tell(received())
 
@@ -325,7 +318,7 @@ def test_goods_received_for_a_refund_tell_the_amount(uow: NotifierUnitOfWork, te
 def test_damaged_goods_received_say_they_lowered_the_refund(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     tell(received(resellable=1, damaged=1, refund=1875))
 
@@ -337,7 +330,7 @@ def test_damaged_goods_received_say_they_lowered_the_refund(
 def test_goods_received_all_damaged_and_worth_nothing_say_so(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     tell(received(resellable=0, damaged=2, refund=0))
 
@@ -349,7 +342,7 @@ def test_goods_received_all_damaged_and_worth_nothing_say_so(
 def test_goods_received_for_an_exchange_say_the_replacement_is_on_its_way(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     tell(received(refund=None))
 
@@ -376,7 +369,7 @@ def test_goods_received_for_an_exchange_say_the_replacement_is_on_its_way(
 def test_goods_received_are_told_in_the_customer_s_language(
     language: str, subject: str, phrases: list[str], uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed(language))
+    tell(order_placed(language=language))
 
     tell(received(resellable=1, damaged=1, refund=1875))
 
@@ -387,7 +380,7 @@ def test_goods_received_are_told_in_the_customer_s_language(
 
 
 def test_a_refund_for_returned_goods_says_why(uow: NotifierUnitOfWork, tell: Tell) -> None:
-    tell(placed())
+    tell(order_placed())
     refund = every_event()["payment.refunded"]
     assert isinstance(refund, PaymentRefunded)
 
@@ -411,7 +404,7 @@ def test_a_refund_for_returned_goods_says_why(uow: NotifierUnitOfWork, tell: Tel
 def test_an_expired_rma_says_it_was_closed_as_nothing_arrived_in_time(
     language: str, subject: str, phrase: str, uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed(language))
+    tell(order_placed(language=language))
 
     tell(ReturnExpired(order_id="ord-1", rma=RMA))
 
@@ -431,7 +424,7 @@ def test_after_sales_events_before_the_order_is_known_follow_it_in_the_order_of_
         tell(event)
     assert {n.status for n in uow.notifications.for_order("ord-1")} == {"waiting"}
 
-    tell(placed())
+    tell(order_placed())
 
     in_life_order = sorted(uow.notifications.for_order("ord-1"), key=lambda n: n.life_order)
     assert [n.about for n in in_life_order] == [
@@ -450,7 +443,7 @@ def test_after_sales_events_before_the_order_is_known_follow_it_in_the_order_of_
 def test_a_replacement_is_told_to_the_customer_it_names(
     uow: NotifierUnitOfWork, clock: ManualClock, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
 
     assert tell(replacement()) == []
 
@@ -466,7 +459,7 @@ def test_a_replacement_is_told_to_the_customer_it_names(
 
 
 def test_a_resend_is_told_as_the_missing_items(uow: NotifierUnitOfWork, tell: Tell) -> None:
-    tell(placed())
+    tell(order_placed())
 
     tell(replacement("resend"))
 
@@ -485,7 +478,7 @@ def test_a_resend_is_told_as_the_missing_items(uow: NotifierUnitOfWork, tell: Te
 def test_a_replacement_is_written_in_the_language_of_the_customer_it_names(
     language: str, subject: str, phrase: str, uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed("en"))
+    tell(order_placed(language="en"))
 
     tell(replacement("resend", language=language))
 
@@ -505,7 +498,7 @@ SHIPMENTS: list[type[Message]] = [
 def test_the_replacement_s_shipments_reach_the_customer(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
     tell(replacement())
 
     for kind in SHIPMENTS:
@@ -531,7 +524,7 @@ def test_the_replacement_s_shipments_reach_the_customer(
 def test_the_replacement_s_shipments_are_told_in_the_customer_s_language(
     uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
     tell(replacement(language="ru"))
 
     tell(of_replacement(ShipmentReturned))
@@ -545,7 +538,7 @@ def test_the_replacement_s_shipments_are_told_in_the_customer_s_language(
 def test_the_replacement_s_shipments_before_it_was_named_follow_it(
     uow: NotifierUnitOfWork, clock: ManualClock, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
     tell(of_replacement(ShipmentDelivered))
     tell(of_replacement(ShipmentDispatched))
     assert {n.status for n in uow.notifications.for_order(CASE)} == {"waiting"}
@@ -595,7 +588,7 @@ def test_the_replacement_s_shipments_before_it_was_named_follow_it(
 def test_a_resend_s_parcel_is_the_missing_items_and_an_exchange_s_the_replacement(
     language: str, subjects: list[str], uow: NotifierUnitOfWork, tell: Tell
 ) -> None:
-    tell(placed())
+    tell(order_placed())
     tell(replacement("resend", language=language))
     exchange = replacement(language=language).model_copy(update={"order_id": "ord-1.3"})
     tell(exchange)

@@ -39,12 +39,11 @@ from shared.errors import PermanentError, TransientError
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
-from tests.unit.test_payment_transfers import (
+from tests.unit.payment.test_payment_transfers import (
     TOTAL,
     Till,
     eur,
     new_till,
-    placed,
     refunded,
     reserved,
 )
@@ -84,7 +83,7 @@ def assert_nets_to_zero(till: Till) -> None:
 
 
 def test_cash_on_delivery_is_deferred_so_the_warehouse_may_go_ahead(till: Till) -> None:
-    till(placed(COD))
+    till(order_placed(method=COD))
 
     announced = till(reserved())
 
@@ -165,7 +164,11 @@ def test_an_order_cancelled_before_payment_heard_of_it_is_never_charged(
 ) -> None:
     assert till(cancelled("out_of_stock")) == []
 
-    late = [reserved(), placed(method)] if stock_first else [placed(method), reserved()]
+    late = (
+        [reserved(), order_placed(method=method)]
+        if stock_first
+        else [order_placed(method=method), reserved()]
+    )
     assert [announced for message in late for announced in till(message)] == []
     assert till.payment.status == PaymentStatus.CANCELLED
     assert till.money == MoneyMoved(captured=0, refunded=0)
@@ -176,10 +179,13 @@ def test_an_order_cancelled_before_payment_heard_of_it_is_never_charged(
 def test_an_order_cancelled_while_payment_waits_for_the_other_half_is_never_charged(
     till: Till, known_first: str
 ) -> None:
-    till(placed(PaymentMethod.CARD) if known_first == "order" else reserved())
+    till(order_placed(method=PaymentMethod.CARD) if known_first == "order" else reserved())
 
     assert till(cancelled("out_of_stock")) == []
-    assert till(reserved() if known_first == "order" else placed(PaymentMethod.CARD)) == []
+    assert (
+        till(reserved() if known_first == "order" else order_placed(method=PaymentMethod.CARD))
+        == []
+    )
     assert till.payment.status == PaymentStatus.CANCELLED
     assert till.uow.gateway_ledger.count_by_reference("ord-1") == 0
 

@@ -12,18 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.intake import worker
-from services.intake.estimate import DeliveryEstimate
-from services.intake.handlers import on_invalid_order_submit, on_order_submit
 from services.intake.model import CatalogueItem, Order, OrderStatus
-from services.intake.progress import (
-    on_order_completion_due,
-    on_payment_failed,
-    on_shipment_delivered,
-    on_stock_unavailable,
-)
 from services.intake.settings import IntakeSettings
 from services.intake.store import IntakeUnitOfWork
-from services.intake.submission import OrderPolicy
 from shared.clock import ManualClock
 from shared.contracts import (
     Address,
@@ -57,7 +48,7 @@ from shared.envelope import Envelope, InvalidMessage, open_payload
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
-from tests.unit.conftest import QueryCounter, listed
+from tests.unit.conftest import QueryCounter, handle, handle_invalid, listed
 
 DELIVERED_AT = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
 
@@ -73,25 +64,17 @@ def uow(service: Service, session_for: Callable[[Service], Session]) -> IntakeUn
     return listed(service, IntakeUnitOfWork(session_for(service)))
 
 
-@pytest.fixture
-def policy() -> OrderPolicy:
-    return OrderPolicy.from_settings(IntakeSettings(max_order_total={"EUR": "1000"}))
-
-
-ESTIMATE = DeliveryEstimate(IntakeSettings().delivery_days)
-
-
-def place(uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy) -> OrderPlaced:
-    [placed] = on_order_submit(order_submit(), uow, clock, policy, ESTIMATE)
+def place(service: Service, uow: IntakeUnitOfWork) -> OrderPlaced:
+    [placed] = handle(service, order_submit(), uow)
     assert isinstance(placed, OrderPlaced)
     return placed
 
 
-def deliver(uow: IntakeUnitOfWork, clock: ManualClock, order_id: str) -> list[Scheduled]:
+def deliver(service: Service, uow: IntakeUnitOfWork, order_id: str) -> list[Message | Scheduled]:
     delivered = ShipmentDelivered(
         order_id=order_id, shipment_id="shp-1", tracking_number="TRK1", delivered_at=DELIVERED_AT
     )
-    return on_shipment_delivered(delivered, uow, clock, timedelta(days=14))
+    return handle(service, delivered, uow)
 
 
 def payment_failed(order_id: str) -> PaymentFailed:
@@ -140,9 +123,9 @@ def schema_failure(envelope: Envelope) -> InvalidMessage:
 
 
 def test_a_valid_submission_places_the_order_with_everything_downstream_needs(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    placed = place(uow, clock, policy)
+    placed = place(service, uow)
 
     assert re.fullmatch(r"ord_[0-9a-f]{24}", placed.order_id)
     assert (placed.items_total, placed.shipping_fee, placed.total) == (2500, 495, 2995)
@@ -153,21 +136,19 @@ def test_a_valid_submission_places_the_order_with_everything_downstream_needs(
     assert order.lines == [OrderLine(sku="MUG-BLUE", quantity=2, unit_price=1250)]
 
 
-def test_the_same_submission_again_places_nothing(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
-) -> None:
-    place(uow, clock, policy)
+def test_the_same_submission_again_places_nothing(service: Service, uow: IntakeUnitOfWork) -> None:
+    place(service, uow)
 
-    assert on_order_submit(order_submit(), uow, clock, policy, ESTIMATE) == []
+    assert handle(service, order_submit(), uow) == []
     assert uow.orders.counts_by_status() == {"placed": 1}
 
 
 def test_the_same_external_id_from_another_channel_is_another_order(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    first = place(uow, clock, policy)
+    first = place(service, uow)
 
-    [second] = on_order_submit(order_submit(channel="pos"), uow, clock, policy, ESTIMATE)
+    [second] = handle(service, order_submit(channel="pos"), uow)
 
     assert isinstance(second, OrderPlaced)
     assert second.order_id != first.order_id
@@ -176,9 +157,7 @@ def test_the_same_external_id_from_another_channel_is_another_order(
 # -- business validation --------------------------------------------------------------------
 
 
-def test_a_rejection_lists_every_problem_by_field(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
-) -> None:
+def test_a_rejection_lists_every_problem_by_field(service: Service, uow: IntakeUnitOfWork) -> None:
     submit = order_submit(
         lines=[
             OrderLine(sku="MUG-BLUE", quantity=1, unit_price=0),
@@ -192,7 +171,7 @@ def test_a_rejection_lists_every_problem_by_field(
         payment=PaymentInstruction(method=PaymentMethod.CASH_ON_DELIVERY),
     )
 
-    rejected = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE))
+    rejected = rejection(handle(service, submit, uow))
 
     assert [problem.field for problem in rejected.problems] == [
         "lines[1].sku",
@@ -213,21 +192,21 @@ def test_a_rejection_lists_every_problem_by_field(
 
 @pytest.mark.parametrize("method", [PaymentMethod.CARD, PaymentMethod.E_WALLET])
 def test_card_and_e_wallet_payments_need_a_token(
-    method: PaymentMethod, uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, method: PaymentMethod, uow: IntakeUnitOfWork
 ) -> None:
     submit = order_submit(payment=PaymentInstruction(method=method))
 
-    [problem] = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE)).problems
+    [problem] = rejection(handle(service, submit, uow)).problems
 
     assert problem.field == "payment.token"
 
 
 def test_an_order_over_the_maximum_total_is_rejected(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
     submit = order_submit(lines=[OrderLine(sku="MUG-BLUE", quantity=100, unit_price=1000)])
 
-    [problem] = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE)).problems
+    [problem] = rejection(handle(service, submit, uow)).problems
 
     assert problem.field == "total"
     assert problem.message == "the order total 1004.95 EUR is over the 1000.00 EUR limit"
@@ -254,14 +233,14 @@ def test_orders_in_the_customers_currencies_are_placed_by_default(
     uow: IntakeUnitOfWork,
     clock: ManualClock,
 ) -> None:
-    policy = OrderPolicy.from_settings(IntakeSettings())
+    service = worker.bootstrap(clock, IntakeSettings())
     submit = order_submit(
         lines=[OrderLine(sku="MUG-BLUE", quantity=2, unit_price=unit_price)],
         currency=currency,
         shipping_fee=shipping_fee,
     )
 
-    [placed] = on_order_submit(submit, uow, clock, policy, ESTIMATE)
+    [placed] = handle(service, submit, uow)
 
     assert isinstance(placed, OrderPlaced)
     assert (placed.currency, placed.total) == (currency, 2 * unit_price + shipping_fee)
@@ -270,11 +249,9 @@ def test_orders_in_the_customers_currencies_are_placed_by_default(
 def test_a_currency_not_accepted_is_named_with_the_accepted_ones(
     uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    policy = OrderPolicy.from_settings(IntakeSettings(accepted_currencies=["RUB", "UAH", "JPY"]))
+    service = worker.bootstrap(clock, IntakeSettings(accepted_currencies=["RUB", "UAH", "JPY"]))
 
-    [problem] = rejection(
-        on_order_submit(order_submit(currency="EUR"), uow, clock, policy, ESTIMATE)
-    ).problems
+    [problem] = rejection(handle(service, order_submit(currency="EUR"), uow)).problems
 
     assert problem == Problem(
         field="currency", message="EUR is not accepted; accepted: JPY, RUB, UAH"
@@ -284,8 +261,11 @@ def test_a_currency_not_accepted_is_named_with_the_accepted_ones(
 def test_the_limits_are_per_currency_and_shown_with_its_decimals(
     uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    policy = OrderPolicy.from_settings(
-        IntakeSettings(max_order_total={"JPY": "100000"}, cash_on_delivery_max_total={"RUB": "500"})
+    service = worker.bootstrap(
+        clock,
+        IntakeSettings(
+            max_order_total={"JPY": "100000"}, cash_on_delivery_max_total={"RUB": "500"}
+        ),
     )
     yen = order_submit(
         lines=[OrderLine(sku="MUG-BLUE", quantity=60, unit_price=1_800)],
@@ -300,8 +280,8 @@ def test_the_limits_are_per_currency_and_shown_with_its_decimals(
         payment=PaymentInstruction(method=PaymentMethod.CASH_ON_DELIVERY),
     )
 
-    [over_total] = rejection(on_order_submit(yen, uow, clock, policy, ESTIMATE)).problems
-    [over_cash] = rejection(on_order_submit(roubles, uow, clock, policy, ESTIMATE)).problems
+    [over_total] = rejection(handle(service, yen, uow)).problems
+    [over_cash] = rejection(handle(service, roubles, uow)).problems
 
     assert over_total.message == "the order total 108700 JPY is over the 100000 JPY limit"
     assert over_cash.message == (
@@ -331,11 +311,9 @@ def test_bootstrap_reads_settings_from_the_environment(
 
 
 def test_a_currency_not_accepted_is_rejected_naming_the_currency(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    [problem] = rejection(
-        on_order_submit(order_submit(currency="XXX"), uow, clock, policy, ESTIMATE)
-    ).problems
+    [problem] = rejection(handle(service, order_submit(currency="XXX"), uow)).problems
 
     assert problem.field == "currency"
     assert problem.message.startswith("XXX is not accepted; accepted: ")
@@ -345,7 +323,7 @@ def test_a_currency_not_accepted_is_rejected_naming_the_currency(
 
 
 def test_a_line_whose_sku_stock_never_listed_is_rejected_naming_the_line(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
     submit = order_submit(
         lines=[
@@ -355,7 +333,7 @@ def test_a_line_whose_sku_stock_never_listed_is_rejected_naming_the_line(
         ]
     )
 
-    rejected = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE))
+    rejected = rejection(handle(service, submit, uow))
 
     assert rejected.problems == [
         Problem(field="lines[1].sku", message="MUG-PINK is not in the catalogue"),
@@ -365,13 +343,13 @@ def test_a_line_whose_sku_stock_never_listed_is_rejected_naming_the_line(
 
 
 def test_an_unknown_sku_is_listed_with_every_other_problem(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
     submit = order_submit(
         lines=[OrderLine(sku="MUG-PINK", quantity=1, unit_price=1250)], currency="XXX"
     )
 
-    rejected = rejection(on_order_submit(submit, uow, clock, policy, ESTIMATE))
+    rejected = rejection(handle(service, submit, uow))
 
     assert [problem.field for problem in rejected.problems] == ["lines[0].sku", "currency"]
 
@@ -426,16 +404,16 @@ def cash_on_delivery(**overrides: Any) -> OrderSubmit:
     ids=lambda submit: str(submit.payment.method),
 )
 def test_all_five_payment_methods_are_accepted_by_default(
-    submit: OrderSubmit, uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, submit: OrderSubmit, uow: IntakeUnitOfWork
 ) -> None:
-    [event] = on_order_submit(submit, uow, clock, policy, ESTIMATE)
+    [event] = handle(service, submit, uow)
 
     assert isinstance(event, OrderPlaced)
     assert event.payment == submit.payment
 
 
 def test_cash_on_delivery_is_refused_for_pickup_point_delivery(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
     pickup = Delivery(
         option=DeliveryOption.PICKUP_POINT,
@@ -443,9 +421,7 @@ def test_cash_on_delivery_is_refused_for_pickup_point_delivery(
         pickup_point_id="PP-17",
     )
 
-    [problem] = rejection(
-        on_order_submit(cash_on_delivery(delivery=pickup), uow, clock, policy, ESTIMATE)
-    ).problems
+    [problem] = rejection(handle(service, cash_on_delivery(delivery=pickup), uow)).problems
 
     assert problem == Problem(
         field="payment.method",
@@ -456,11 +432,11 @@ def test_cash_on_delivery_is_refused_for_pickup_point_delivery(
 def test_cash_on_delivery_is_refused_above_its_maximum_total(
     uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    policy = OrderPolicy.from_settings(IntakeSettings(cash_on_delivery_max_total={"EUR": "29.95"}))
+    service = worker.bootstrap(clock, IntakeSettings(cash_on_delivery_max_total={"EUR": "29.95"}))
     over = cash_on_delivery(external_id="WEB-2", shipping_fee=496)
 
-    [placed] = on_order_submit(cash_on_delivery(), uow, clock, policy, ESTIMATE)
-    [problem] = rejection(on_order_submit(over, uow, clock, policy, ESTIMATE)).problems
+    [placed] = handle(service, cash_on_delivery(), uow)
+    [problem] = rejection(handle(service, over, uow)).problems
 
     assert isinstance(placed, OrderPlaced) and placed.total == 2995
     assert problem == Problem(
@@ -469,12 +445,10 @@ def test_cash_on_delivery_is_refused_above_its_maximum_total(
     )
 
 
-def test_escrow_is_only_for_marketplace_orders(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
-) -> None:
+def test_escrow_is_only_for_marketplace_orders(service: Service, uow: IntakeUnitOfWork) -> None:
     from_the_web_shop = order_submit(payment=PaymentInstruction(method="escrow"))
 
-    [problem] = rejection(on_order_submit(from_the_web_shop, uow, clock, policy, ESTIMATE)).problems
+    [problem] = rejection(handle(service, from_the_web_shop, uow)).problems
 
     assert problem == Problem(
         field="payment.method",
@@ -486,13 +460,11 @@ def test_the_payment_rules_come_from_settings(uow: IntakeUnitOfWork, clock: Manu
     settings = IntakeSettings(
         accepted_payment_methods=["card", "escrow"], escrow_channels=["web", "marketplace"]
     )
-    policy = OrderPolicy.from_settings(settings)
+    service = worker.bootstrap(clock, settings)
     web_escrow = order_submit(payment=PaymentInstruction(method="escrow"))
 
-    [placed] = on_order_submit(web_escrow, uow, clock, policy, ESTIMATE)
-    [problem] = rejection(
-        on_order_submit(cash_on_delivery(external_id="WEB-2"), uow, clock, policy, ESTIMATE)
-    ).problems
+    [placed] = handle(service, web_escrow, uow)
+    [problem] = rejection(handle(service, cash_on_delivery(external_id="WEB-2"), uow)).problems
 
     assert isinstance(placed, OrderPlaced)
     assert problem.message == "cash_on_delivery is not accepted; accepted: card, escrow"
@@ -510,17 +482,17 @@ def test_the_payment_rules_come_from_settings(uow: IntakeUnitOfWork, clock: Manu
     ],
 )
 def test_a_placed_order_carries_its_expected_delivery_by_delivery_option(
+    service: Service,
     option: DeliveryOption,
     pickup_point_id: str | None,
     expected: date,
     uow: IntakeUnitOfWork,
     clock: ManualClock,
-    policy: OrderPolicy,
 ) -> None:
     address = Address(line1="1 Main St", city="Berlin", postal_code="10115", country="DE")
     delivery = Delivery(option=option, address=address, pickup_point_id=pickup_point_id)
 
-    [placed] = on_order_submit(order_submit(delivery=delivery), uow, clock, policy, ESTIMATE)
+    [placed] = handle(service, order_submit(delivery=delivery), uow)
 
     assert clock.now().date() == date(2026, 3, 2)
     assert isinstance(placed, OrderPlaced) and placed.expected_delivery == expected
@@ -549,13 +521,11 @@ def test_the_days_per_delivery_option_come_from_settings(
 
 
 def test_a_corrected_submission_places_the_rejected_order_under_the_same_id(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    rejected = rejection(
-        on_order_submit(order_submit(currency="SEK"), uow, clock, policy, ESTIMATE)
-    )
+    rejected = rejection(handle(service, order_submit(currency="SEK"), uow))
 
-    [placed] = on_order_submit(order_submit(), uow, clock, policy, ESTIMATE)
+    [placed] = handle(service, order_submit(), uow)
 
     assert isinstance(placed, OrderPlaced)
     assert placed.order_id == rejected.order_id
@@ -564,12 +534,12 @@ def test_a_corrected_submission_places_the_rejected_order_under_the_same_id(
 
 
 def test_a_correction_that_is_still_wrong_is_rejected_again_with_the_new_problems(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    first = rejection(on_order_submit(order_submit(currency="SEK"), uow, clock, policy, ESTIMATE))
+    first = rejection(handle(service, order_submit(currency="SEK"), uow))
     tokenless = order_submit(payment=PaymentInstruction(method=PaymentMethod.CARD))
 
-    second = rejection(on_order_submit(tokenless, uow, clock, policy, ESTIMATE))
+    second = rejection(handle(service, tokenless, uow))
 
     assert [problem.field for problem in second.problems] == ["payment.token"]
     assert (second.order_id, first.attempt, second.attempt) == (first.order_id, 1, 2)
@@ -580,14 +550,14 @@ def test_a_correction_that_is_still_wrong_is_rejected_again_with_the_new_problem
 
 
 def test_a_submission_failing_its_schema_is_rejected_with_every_schema_problem(
-    uow: IntakeUnitOfWork, clock: ManualClock
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
     data = order_submit().model_dump(mode="json")
     data["lines"][0]["quantity"] = 0
     data["currency"] = "euro"
     envelope = submit_envelope(data)
 
-    rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
+    rejected = rejection(handle_invalid(service, envelope, schema_failure(envelope), uow))
 
     assert [problem.field for problem in rejected.problems] == ["lines[0].quantity", "currency"]
     assert (rejected.channel, rejected.external_id) == ("web", "WEB-1001")
@@ -608,16 +578,16 @@ def test_a_submission_failing_its_schema_is_rejected_with_every_schema_problem(
     ids=["bad name", "bad language", "no name", "bad address"],
 )
 def test_a_rejection_whose_customer_is_invalid_names_its_address_if_that_is_valid(
+    service: Service,
     customer: dict[str, str],
     contact: tuple[str, str] | None,
     uow: IntakeUnitOfWork,
-    clock: ManualClock,
 ) -> None:
     data = order_submit().model_dump(mode="json")
     data["customer"] = customer
     envelope = submit_envelope(data)
 
-    rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
+    rejected = rejection(handle_invalid(service, envelope, schema_failure(envelope), uow))
 
     assert rejected.customer is None
     told = rejected.contact
@@ -639,35 +609,35 @@ def test_the_runtime_calls_the_invalid_submission_handler_with_envelope_and_prob
 
 
 def test_a_valid_correction_of_a_schema_failure_keeps_the_order_id(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
     envelope = submit_envelope({"channel": "web", "external_id": "WEB-1001", "lines": []})
-    rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
+    rejected = rejection(handle_invalid(service, envelope, schema_failure(envelope), uow))
 
-    [placed] = on_order_submit(order_submit(), uow, clock, policy, ESTIMATE)
+    [placed] = handle(service, order_submit(), uow)
 
     assert isinstance(placed, OrderPlaced)
     assert placed.order_id == rejected.order_id
 
 
 def test_a_schema_failure_repeating_a_placed_order_changes_nothing(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    placed = place(uow, clock, policy)
+    placed = place(service, uow)
     envelope = submit_envelope({"channel": "web", "external_id": "WEB-1001"})
 
-    assert on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock) == []
+    assert handle_invalid(service, envelope, schema_failure(envelope), uow) == []
     assert order_of(uow, placed.order_id).status == "placed"
 
 
 def test_a_schema_failure_without_a_usable_reference_is_known_by_its_envelope_id(
-    uow: IntakeUnitOfWork, clock: ManualClock
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
     envelope = submit_envelope({"channel": "web", "external_id": ""}, subject="web:unknown")
-    rejected = rejection(on_invalid_order_submit(envelope, schema_failure(envelope), uow, clock))
+    rejected = rejection(handle_invalid(service, envelope, schema_failure(envelope), uow))
     another = submit_envelope({"channel": "fax"}, subject="web:unknown", message_id="msg-2")
 
-    other = rejection(on_invalid_order_submit(another, schema_failure(another), uow, clock))
+    other = rejection(handle_invalid(service, another, schema_failure(another), uow))
 
     assert (rejected.channel, rejected.external_id) == ("web", "msg-submit-1")
     assert (other.channel, other.external_id) == ("unknown", "msg-2")
@@ -676,7 +646,7 @@ def test_a_schema_failure_without_a_usable_reference_is_known_by_its_envelope_id
 
 
 def test_a_submission_sent_with_a_wrong_content_type_is_rejected_under_its_own_reference(
-    uow: IntakeUnitOfWork, clock: ManualClock
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
     """The runtime (``shared.inbound.admit``) reports the content type as a problem of the
     submission; the channel hears of it as it hears of any other."""
@@ -684,7 +654,7 @@ def test_a_submission_sent_with_a_wrong_content_type_is_rejected_under_its_own_r
     wrong = "application/xml is not accepted; accepted: application/cloudevents+json"
     problem = InvalidMessage(f"(content_type): {wrong}", envelope, [("(content_type)", wrong)])
 
-    rejected = rejection(on_invalid_order_submit(envelope, problem, uow, clock))
+    rejected = rejection(handle_invalid(service, envelope, problem, uow))
 
     assert rejected.problems == [Problem(field="(content_type)", message=wrong)]
     assert (rejected.channel, rejected.external_id) == ("web", "WEB-1001")
@@ -695,114 +665,106 @@ def test_a_submission_sent_with_a_wrong_content_type_is_rejected_under_its_own_r
 
 
 def test_stock_unavailable_cancels_an_open_order_as_out_of_stock(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    placed = place(uow, clock, policy)
+    placed = place(service, uow)
 
-    [event] = on_stock_unavailable(out_of_stock(placed.order_id), uow, clock)
+    [event] = handle(service, out_of_stock(placed.order_id), uow)
 
     assert event == OrderCancelled(
         order_id=placed.order_id, reason="out_of_stock", channel=placed.channel
     )
     order = order_of(uow, placed.order_id)
     assert (order.status, order.cancel_reason) == ("cancelled", "out_of_stock")
-    assert on_stock_unavailable(out_of_stock(placed.order_id), uow, clock) == []
+    assert handle(service, out_of_stock(placed.order_id), uow) == []
 
 
-def test_a_failed_payment_cancels_an_open_order(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
-) -> None:
-    placed = place(uow, clock, policy)
+def test_a_failed_payment_cancels_an_open_order(service: Service, uow: IntakeUnitOfWork) -> None:
+    placed = place(service, uow)
 
-    [event] = on_payment_failed(payment_failed(placed.order_id), uow, clock)
+    [event] = handle(service, payment_failed(placed.order_id), uow)
 
     assert event == OrderCancelled(
         order_id=placed.order_id, reason="payment_failed", detail="declined", channel="web"
     )
-    assert on_payment_failed(payment_failed(placed.order_id), uow, clock) == []
+    assert handle(service, payment_failed(placed.order_id), uow) == []
 
 
-def test_the_first_cancellation_reason_wins(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
-) -> None:
-    placed = place(uow, clock, policy)
-    on_stock_unavailable(out_of_stock(placed.order_id), uow, clock)
+def test_the_first_cancellation_reason_wins(service: Service, uow: IntakeUnitOfWork) -> None:
+    placed = place(service, uow)
+    handle(service, out_of_stock(placed.order_id), uow)
 
-    assert on_payment_failed(payment_failed(placed.order_id), uow, clock) == []
+    assert handle(service, payment_failed(placed.order_id), uow) == []
     assert order_of(uow, placed.order_id).cancel_reason == "out_of_stock"
 
 
-def test_events_about_an_unknown_order_do_nothing(
-    uow: IntakeUnitOfWork, clock: ManualClock
-) -> None:
-    assert on_stock_unavailable(out_of_stock("ord_nope"), uow, clock) == []
-    assert on_payment_failed(payment_failed("ord_nope"), uow, clock) == []
-    assert deliver(uow, clock, "ord_nope") == []
-    assert on_order_completion_due(OrderCompletionDue(order_id="ord_nope"), uow, clock) == []
+def test_events_about_an_unknown_order_do_nothing(service: Service, uow: IntakeUnitOfWork) -> None:
+    assert handle(service, out_of_stock("ord_nope"), uow) == []
+    assert handle(service, payment_failed("ord_nope"), uow) == []
+    assert deliver(service, uow, "ord_nope") == []
+    assert handle(service, OrderCompletionDue(order_id="ord_nope"), uow) == []
 
 
 # -- delivery and completion ----------------------------------------------------------------
 
 
 def test_delivery_schedules_completion_after_the_complaint_window(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    placed = place(uow, clock, policy)
+    placed = place(service, uow)
 
-    [timer] = deliver(uow, clock, placed.order_id)
+    [timer] = deliver(service, uow, placed.order_id)
 
     assert timer == Scheduled(
         OrderCompletionDue(order_id=placed.order_id), clock.now() + timedelta(days=14)
     )
     order = order_of(uow, placed.order_id)
     assert (order.status, order.delivered_at) == ("delivered", DELIVERED_AT)
-    assert deliver(uow, clock, placed.order_id) == []
+    assert deliver(service, uow, placed.order_id) == []
 
 
 def test_the_completion_timer_completes_a_delivered_order_once(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    placed = place(uow, clock, policy)
-    deliver(uow, clock, placed.order_id)
+    placed = place(service, uow)
+    deliver(service, uow, placed.order_id)
     timer = OrderCompletionDue(order_id=placed.order_id)
 
-    assert on_order_completion_due(timer, uow, clock) == [
+    assert handle(service, timer, uow) == [
         OrderCompleted(order_id=placed.order_id, channel=placed.channel)
     ]
-    assert on_order_completion_due(timer, uow, clock) == []
+    assert handle(service, timer, uow) == []
     assert order_of(uow, placed.order_id).status == "completed"
 
 
 def test_the_completion_timer_leaves_an_undelivered_order_alone(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    placed = place(uow, clock, policy)
+    placed = place(service, uow)
 
-    assert on_order_completion_due(OrderCompletionDue(order_id=placed.order_id), uow, clock) == []
+    assert handle(service, OrderCompletionDue(order_id=placed.order_id), uow) == []
     assert order_of(uow, placed.order_id).status == "placed"
 
 
-def test_late_events_leave_a_terminal_order_alone(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
-) -> None:
-    placed = place(uow, clock, policy)
-    deliver(uow, clock, placed.order_id)
-    on_order_completion_due(OrderCompletionDue(order_id=placed.order_id), uow, clock)
+def test_late_events_leave_a_terminal_order_alone(service: Service, uow: IntakeUnitOfWork) -> None:
+    placed = place(service, uow)
+    deliver(service, uow, placed.order_id)
+    handle(service, OrderCompletionDue(order_id=placed.order_id), uow)
 
-    assert on_payment_failed(payment_failed(placed.order_id), uow, clock) == []
-    assert on_stock_unavailable(out_of_stock(placed.order_id), uow, clock) == []
-    assert deliver(uow, clock, placed.order_id) == []
+    assert handle(service, payment_failed(placed.order_id), uow) == []
+    assert handle(service, out_of_stock(placed.order_id), uow) == []
+    assert deliver(service, uow, placed.order_id) == []
     order = order_of(uow, placed.order_id)
     assert (order.status, order.terminal) == ("completed", True)
 
 
 def test_a_delivery_after_a_cancellation_does_not_reopen_the_order(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork
 ) -> None:
-    placed = place(uow, clock, policy)
-    on_payment_failed(payment_failed(placed.order_id), uow, clock)
+    placed = place(service, uow)
+    handle(service, payment_failed(placed.order_id), uow)
 
-    assert deliver(uow, clock, placed.order_id) == []
+    assert deliver(service, uow, placed.order_id) == []
     assert order_of(uow, placed.order_id).status == "cancelled"
 
 
@@ -810,13 +772,11 @@ def test_a_delivery_after_a_cancellation_does_not_reopen_the_order(
 
 
 def test_the_store_lists_recent_orders_and_counts_them_by_status(
-    uow: IntakeUnitOfWork, clock: ManualClock, policy: OrderPolicy
+    service: Service, uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    first = place(uow, clock, policy)
+    first = place(service, uow)
     clock.advance(timedelta(minutes=1))
-    on_order_submit(
-        order_submit(external_id="WEB-1002", currency="SEK"), uow, clock, policy, ESTIMATE
-    )
+    handle(service, order_submit(external_id="WEB-1002", currency="SEK"), uow)
 
     recent = uow.orders.recent()
 
@@ -868,8 +828,6 @@ def saga_events(order_id: str, n: int) -> list[Message]:
 def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     service: Service,
     session_for: Callable[[Service], Session],
-    clock: ManualClock,
-    policy: OrderPolicy,
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
     """Events name orders by id, submissions by key: known orders, repeated ones and new ones;
@@ -883,11 +841,11 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         order_ids = []
         for n in range(orders // 2):
             submit = order_submit(external_id=f"WEB-{n:02}")
-            [placed] = on_order_submit(submit, IntakeUnitOfWork(earlier), clock, policy, ESTIMATE)
+            [placed] = handle(service, submit, IntakeUnitOfWork(earlier))
             assert isinstance(placed, OrderPlaced)
             order_ids.append(placed.order_id)
         delivered_before = order_ids[-1]
-        deliver(IntakeUnitOfWork(earlier), clock, delivered_before)
+        deliver(service, IntakeUnitOfWork(earlier), delivered_before)
         earlier.commit()
         messages: list[Message] = [
             event for n, order_id in enumerate(order_ids[:-1]) for event in saga_events(order_id, n)

@@ -17,16 +17,7 @@ from sqlalchemy.orm import Session
 
 from services.shipping import worker
 from services.shipping.carrier import Booking, BookingRequest, SimulatedCarrier
-from services.shipping.handlers import (
-    on_carrier_tracking_update,
-    on_fulfillment_packed,
-    on_order_cancelled,
-    on_order_change_address,
-    on_order_placed,
-    on_replacement_requested,
-)
 from services.shipping.model import SHIPMENT_MACHINE, Shipment, ShipmentStatus
-from services.shipping.rates import RateCard
 from services.shipping.settings import ShippingSettings
 from services.shipping.store import ShippingUnitOfWork
 from shared.clock import ManualClock
@@ -58,8 +49,8 @@ from shared.contracts import (
 from shared.errors import PermanentError
 from shared.handlers import Service
 from shared.timers import Scheduled
-from tests.factories import order_placed, replacement_requested
-from tests.unit.conftest import QueryCounter
+from tests.factories import address_in, delivery_to, order_placed, replacement_requested
+from tests.unit.conftest import QueryCounter, handle
 
 SETTINGS = ShippingSettings(
     warehouse_country="DE",
@@ -72,36 +63,24 @@ REFUSING = Address(line1="12 REFUSED Street", city="Somewhere", postal_code="101
 
 
 @pytest.fixture
-def uow(session_for: Callable[[Service], Session], clock: ManualClock) -> ShippingUnitOfWork:
-    return ShippingUnitOfWork(session_for(worker.bootstrap(clock, SETTINGS)))
+def service(clock: ManualClock) -> Service:
+    return worker.bootstrap(clock, SETTINGS)
 
 
 @pytest.fixture
-def deps(clock: ManualClock) -> dict[str, Any]:
-    carrier = SimulatedCarrier(
+def uow(service: Service, session_for: Callable[[Service], Session]) -> ShippingUnitOfWork:
+    return ShippingUnitOfWork(session_for(service))
+
+
+def simulated_carrier(clock: ManualClock) -> SimulatedCarrier:
+    """The carrier the bootstrap builds from ``SETTINGS``."""
+    return SimulatedCarrier(
         clock,
         SETTINGS.in_transit_after,
         SETTINGS.delivered_after,
         delivery_attempts=SETTINGS.delivery_attempts,
         retry_interval=SETTINGS.delivery_retry_interval,
     )
-    return {"clock": clock, "carrier": carrier, "rate_card": RateCard("DE")}
-
-
-def address_in(country: str = "DE", line1: str = "1 Main St") -> Address:
-    return Address(line1=line1, city="Somewhere", postal_code="10115", country=country)
-
-
-def placed(
-    option: DeliveryOption = DeliveryOption.STANDARD,
-    country: str = "DE",
-    pickup_point_id: str | None = None,
-    order_id: str = "ord-1",
-    address: Address | None = None,
-) -> OrderPlaced:
-    address = address or address_in(country)
-    delivery = Delivery(option=option, address=address, pickup_point_id=pickup_point_id)
-    return order_placed(order_id, delivery=delivery)
 
 
 def replacement(
@@ -136,10 +115,10 @@ def packed(*kilos: float, order_id: str = "ord-1") -> FulfillmentPacked:
 
 
 def book(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], order: OrderPlaced, parcels: FulfillmentPacked
+    service: Service, uow: ShippingUnitOfWork, order: OrderPlaced, parcels: FulfillmentPacked
 ) -> ShipmentDispatched:
-    on_order_placed(order, uow, **deps)
-    dispatched = on_fulfillment_packed(parcels, uow, **deps)[0]
+    handle(service, order, uow)
+    dispatched = handle(service, parcels, uow)[0]
     assert isinstance(dispatched, ShipmentDispatched)
     return dispatched
 
@@ -174,29 +153,29 @@ def shipment_of(uow: ShippingUnitOfWork, order_id: str = "ord-1") -> Shipment:
     return shipment
 
 
-def fire(uow: ShippingUnitOfWork, results: list[Message | Scheduled]) -> list[Message]:
+def fire(
+    service: Service, uow: ShippingUnitOfWork, results: list[Message | Scheduled]
+) -> list[Message | Scheduled]:
     """Fire the carrier's scheduled scans into the handler, in order; what they announced."""
-    return [
-        m for update, _due in scans_in(results) for m in on_carrier_tracking_update(update, uow)
-    ]
+    return [m for update, _due in scans_in(results) for m in handle(service, update, uow)]
 
 
 # -- booking ------------------------------------------------------------------------------
 
 
 def test_nothing_is_booked_until_the_parcels_are_packed(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    assert on_order_placed(placed(), uow, **deps) == []
+    assert handle(service, order_placed(), uow) == []
     assert status_of(uow) == ShipmentStatus.PENDING
 
 
 def test_books_the_cheapest_standard_service_once_both_halves_are_known(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, **deps)
+    handle(service, order_placed(), uow)
 
-    dispatched, *_scans = on_fulfillment_packed(packed(1.2), uow, **deps)
+    dispatched, *_scans = handle(service, packed(1.2), uow)
 
     assert isinstance(dispatched, ShipmentDispatched)
     assert (dispatched.carrier, dispatched.service) == ("DPD", "classic")
@@ -221,21 +200,21 @@ class RecordingCarrier:
 
 
 def test_cash_on_delivery_books_the_order_total_in_its_currency_for_the_carrier_to_collect(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    carrier = RecordingCarrier(deps["carrier"])
-    deps = {**deps, "carrier": carrier}
-    cod = placed().model_copy(
+    carrier = RecordingCarrier(simulated_carrier(clock))
+    service = worker.bootstrap(clock, SETTINGS, carrier=carrier)
+    cod = order_placed().model_copy(
         update={
             "currency": "UAH",
             "total": 56_900,
             "payment": PaymentInstruction(method=PaymentMethod.CASH_ON_DELIVERY),
         }
     )
-    card = placed(order_id="ord-2").model_copy(update={"currency": "UAH"})
+    card = order_placed("ord-2").model_copy(update={"currency": "UAH"})
 
-    by_cash = book(uow, deps, cod, packed(1.2))
-    by_card = book(uow, deps, card, packed(1.2, order_id="ord-2"))
+    by_cash = book(service, uow, cod, packed(1.2))
+    by_card = book(service, uow, card, packed(1.2, order_id="ord-2"))
 
     to_collect = Money(amount=56_900, currency="UAH")
     assert [r.cash_on_delivery for r in carrier.requests] == [to_collect, None]
@@ -244,11 +223,11 @@ def test_cash_on_delivery_books_the_order_total_in_its_currency_for_the_carrier_
 
 
 def test_the_carrier_schedules_its_scans_after_booking(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+    service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    on_order_placed(placed(), uow, **deps)
+    handle(service, order_placed(), uow)
 
-    results = on_fulfillment_packed(packed(), uow, **deps)
+    results = handle(service, packed(), uow)
 
     in_an_hour, in_two_days = clock.now() + timedelta(hours=1), clock.now() + timedelta(days=2)
     assert len(results) == 3
@@ -258,40 +237,45 @@ def test_the_carrier_schedules_its_scans_after_booking(
     ]
 
 
-def test_whichever_half_arrives_last_books(uow: ShippingUnitOfWork, deps: dict[str, Any]) -> None:
-    assert on_fulfillment_packed(packed(), uow, **deps) == []
+def test_whichever_half_arrives_last_books(service: Service, uow: ShippingUnitOfWork) -> None:
+    assert handle(service, packed(), uow) == []
 
-    [dispatched, *_] = on_order_placed(placed(), uow, **deps)
+    [dispatched, *_] = handle(service, order_placed(), uow)
 
     assert isinstance(dispatched, ShipmentDispatched)
 
 
 def test_duplicate_and_late_halves_change_nothing(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, **deps)
-    assert on_order_placed(placed(DeliveryOption.EXPRESS), uow, **deps) == []
-    dispatched = on_fulfillment_packed(packed(1.2), uow, **deps)[0]
+    handle(service, order_placed(), uow)
+    assert handle(service, order_placed(delivery=delivery_to(DeliveryOption.EXPRESS)), uow) == []
+    dispatched = handle(service, packed(1.2), uow)[0]
 
-    assert on_fulfillment_packed(packed(4), uow, **deps) == []
-    assert on_order_placed(placed(), uow, **deps) == []
+    assert handle(service, packed(4), uow) == []
+    assert handle(service, order_placed(), uow) == []
     shipment = uow.shipments.by_order("ord-1")
     assert isinstance(dispatched, ShipmentDispatched) and dispatched.service == "classic"
     assert shipment is not None and (shipment.weight_grams, shipment.service) == (1200, "classic")
 
 
 def test_the_cheapest_standard_service_depends_on_the_weight(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    dispatched = book(uow, deps, placed(), packed(4))
+    dispatched = book(service, uow, order_placed(), packed(4))
 
     assert chosen(dispatched) == ("DHL", "paket", 649)
 
 
 def test_express_takes_the_fewest_transit_days_even_when_dearer(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    dispatched = book(uow, deps, placed(DeliveryOption.EXPRESS, country="AT"), packed(1.2))
+    dispatched = book(
+        service,
+        uow,
+        order_placed(delivery=delivery_to(DeliveryOption.EXPRESS, country="AT")),
+        packed(1.2),
+    )
 
     assert chosen(dispatched) == ("UPS", "express_saver", 3790)
     assert dispatched.tracking_number.startswith("1Z")
@@ -299,19 +283,23 @@ def test_express_takes_the_fewest_transit_days_even_when_dearer(
 
 
 def test_express_ties_on_transit_days_go_to_the_cheapest(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    dispatched = book(uow, deps, placed(DeliveryOption.EXPRESS), packed(1.2))
+    dispatched = book(
+        service, uow, order_placed(delivery=delivery_to(DeliveryOption.EXPRESS)), packed(1.2)
+    )
 
     assert chosen(dispatched) == ("DPD", "express", 1490)
 
 
 def test_a_pickup_point_goes_to_the_pickup_network(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    order = placed(DeliveryOption.PICKUP_POINT, pickup_point_id="PUDO-10115-7")
+    order = order_placed(
+        delivery=delivery_to(DeliveryOption.PICKUP_POINT, pickup_point_id="PUDO-10115-7")
+    )
 
-    dispatched = book(uow, deps, order, packed(0.8))
+    dispatched = book(service, uow, order, packed(0.8))
 
     assert chosen(dispatched) == ("PUDO", "pickup", 349)
 
@@ -324,34 +312,36 @@ def test_a_pickup_point_goes_to_the_pickup_network(
     ],
 )
 def test_where_the_pickup_network_cannot_go_the_cheapest_standard_service_does(
+    service: Service,
     uow: ShippingUnitOfWork,
-    deps: dict[str, Any],
     country: str,
     kilos: tuple[float, ...],
     expected: tuple[str, str, int],
 ) -> None:
-    order = placed(DeliveryOption.PICKUP_POINT, country=country, pickup_point_id="PUDO-1")
+    order = order_placed(
+        delivery=delivery_to(DeliveryOption.PICKUP_POINT, country=country, pickup_point_id="PUDO-1")
+    )
 
-    dispatched = book(uow, deps, order, packed(*kilos))
+    dispatched = book(service, uow, order, packed(*kilos))
 
     assert chosen(dispatched) == expected
 
 
 def test_heavy_orders_are_priced_parcel_by_parcel(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    dispatched = book(uow, deps, placed(), packed(25, 15))
+    dispatched = book(service, uow, order_placed(), packed(25, 15))
 
     assert (dispatched.carrier, dispatched.cost.amount) == ("DHL", 1899 + 1499)
 
 
 def test_a_parcel_no_carrier_takes_is_a_permanent_error(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, **deps)
+    handle(service, order_placed(), uow)
 
     with pytest.raises(PermanentError, match="no carrier service takes parcels of 40 kg to DE"):
-        on_fulfillment_packed(packed(40), uow, **deps)
+        handle(service, packed(40), uow)
 
 
 def test_the_domestic_zone_is_the_warehouse_country_from_the_environment(
@@ -363,7 +353,7 @@ def test_the_domestic_zone_is_the_warehouse_country_from_the_environment(
     service = worker.bootstrap(clock)
     uow = ShippingUnitOfWork(session_for(service))
 
-    list(service.handlers[OrderPlaced](placed(country="AT"), uow))
+    list(service.handlers[OrderPlaced](order_placed(delivery=delivery_to(country="AT")), uow))
     dispatched, *_ = service.handlers[FulfillmentPacked](packed(1.2), uow)
 
     assert isinstance(dispatched, ShipmentDispatched)
@@ -374,74 +364,70 @@ def test_the_domestic_zone_is_the_warehouse_country_from_the_environment(
 
 
 def test_the_first_scan_puts_the_shipment_in_transit(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+    service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(uow, deps, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     update = scan(TrackingStatus.IN_TRANSIT, tracking, clock.now())
 
-    assert on_carrier_tracking_update(update, uow) == [
+    assert handle(service, update, uow) == [
         ShipmentInTransit(order_id="ord-1", shipment_id="shp-ord-1", tracking_number=tracking)
     ]
-    assert on_carrier_tracking_update(update, uow) == []
+    assert handle(service, update, uow) == []
 
 
 def test_delivery_is_announced_once_at_the_carriers_time(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    tracking = book(uow, deps, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     at = datetime(2026, 3, 3, 14, 30, tzinfo=UTC)
 
     # the carrier may skip the in-transit scan
-    [delivered] = on_carrier_tracking_update(scan(TrackingStatus.DELIVERED, tracking, at), uow)
+    [delivered] = handle(service, scan(TrackingStatus.DELIVERED, tracking, at), uow)
 
     assert isinstance(delivered, ShipmentDelivered)
     assert delivered.delivered_at == at
-    assert on_carrier_tracking_update(scan(TrackingStatus.DELIVERED, tracking, at), uow) == []
+    assert handle(service, scan(TrackingStatus.DELIVERED, tracking, at), uow) == []
     assert status_of(uow) == ShipmentStatus.DELIVERED
 
 
 def test_a_scan_that_would_move_the_shipment_back_changes_nothing(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+    service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(uow, deps, placed(), packed()).tracking_number
-    on_carrier_tracking_update(scan(TrackingStatus.DELIVERED, tracking, clock.now()), uow)
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
+    handle(service, scan(TrackingStatus.DELIVERED, tracking, clock.now()), uow)
 
     late = scan(TrackingStatus.IN_TRANSIT, tracking, clock.now())
 
-    assert on_carrier_tracking_update(late, uow) == []
+    assert handle(service, late, uow) == []
     assert status_of(uow) == ShipmentStatus.DELIVERED
 
 
 def test_a_failed_attempt_is_announced_and_a_later_one_may_still_deliver(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+    service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(uow, deps, placed(), packed()).tracking_number
-    on_carrier_tracking_update(scan(TrackingStatus.IN_TRANSIT, tracking, clock.now()), uow)
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
+    handle(service, scan(TrackingStatus.IN_TRANSIT, tracking, clock.now()), uow)
 
-    [failed] = on_carrier_tracking_update(
-        scan(TrackingStatus.DELIVERY_FAILED, tracking, clock.now()), uow
-    )
+    [failed] = handle(service, scan(TrackingStatus.DELIVERY_FAILED, tracking, clock.now()), uow)
 
     assert failed == ShipmentDeliveryFailed(
         order_id="ord-1", shipment_id="shp-ord-1", tracking_number=tracking, failed_at=clock.now()
     )
     assert status_of(uow) == ShipmentStatus.DELIVERY_FAILED
     tomorrow = clock.now() + timedelta(days=1)
-    [delivered] = on_carrier_tracking_update(
-        scan(TrackingStatus.DELIVERED, tracking, tomorrow), uow
-    )
+    [delivered] = handle(service, scan(TrackingStatus.DELIVERED, tracking, tomorrow), uow)
     assert isinstance(delivered, ShipmentDelivered)
     assert status_of(uow) == ShipmentStatus.DELIVERED
 
 
 def test_each_failed_attempt_is_announced_and_a_repeated_scan_is_not(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+    service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(uow, deps, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     first, second = clock.now(), clock.now() + timedelta(days=1)
 
     announced = [
-        on_carrier_tracking_update(scan(TrackingStatus.DELIVERY_FAILED, tracking, at), uow)
+        handle(service, scan(TrackingStatus.DELIVERY_FAILED, tracking, at), uow)
         for at in (first, first, second, first)
     ]
 
@@ -458,15 +444,15 @@ def test_each_failed_attempt_is_announced_and_a_repeated_scan_is_not(
 
 
 def test_the_return_to_sender_is_announced_once_with_the_attempts_made(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+    service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(uow, deps, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
     for day in (0, 1):
         at = clock.now() + timedelta(days=day)
-        on_carrier_tracking_update(scan(TrackingStatus.DELIVERY_FAILED, tracking, at), uow)
+        handle(service, scan(TrackingStatus.DELIVERY_FAILED, tracking, at), uow)
     back = clock.now() + timedelta(days=3)
 
-    [returned] = on_carrier_tracking_update(scan(TrackingStatus.RETURNED, tracking, back), uow)
+    [returned] = handle(service, scan(TrackingStatus.RETURNED, tracking, back), uow)
 
     assert returned == ShipmentReturned(
         order_id="ord-1",
@@ -477,38 +463,40 @@ def test_the_return_to_sender_is_announced_once_with_the_attempts_made(
     )
     for late in (TrackingStatus.RETURNED, TrackingStatus.DELIVERED, TrackingStatus.DELIVERY_FAILED):
         later = back + timedelta(days=1)
-        assert on_carrier_tracking_update(scan(late, tracking, later), uow) == []
+        assert handle(service, scan(late, tracking, later), uow) == []
     assert status_of(uow) == ShipmentStatus.RETURNED
 
 
-def test_an_unknown_tracking_number_is_a_permanent_error(uow: ShippingUnitOfWork) -> None:
+def test_an_unknown_tracking_number_is_a_permanent_error(
+    service: Service, uow: ShippingUnitOfWork
+) -> None:
     update = scan(TrackingStatus.DELIVERED, "DHL0000", datetime(2026, 3, 3, tzinfo=UTC))
 
     with pytest.raises(PermanentError, match="no shipment has tracking number 'DHL0000'"):
-        on_carrier_tracking_update(update, uow)
+        handle(service, update, uow)
 
 
 def test_the_simulated_carriers_scans_take_the_shipment_to_delivery(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, **deps)
-    scans = scans_in(on_fulfillment_packed(packed(), uow, **deps))
+    handle(service, order_placed(), uow)
+    scans = scans_in(handle(service, packed(), uow))
 
-    announced = [on_carrier_tracking_update(update, uow) for update, _due in scans]
+    announced = [handle(service, update, uow) for update, _due in scans]
 
     assert [type(message) for [message] in announced] == [ShipmentInTransit, ShipmentDelivered]
     assert status_of(uow) == ShipmentStatus.DELIVERED
 
 
-def test_a_retried_booking_gets_the_same_tracking_number(deps: dict[str, Any]) -> None:
-    carrier: SimulatedCarrier = deps["carrier"]
+def test_a_retried_booking_gets_the_same_tracking_number(clock: ManualClock) -> None:
+    carrier = simulated_carrier(clock)
     request = BookingRequest(
         shipment_id="shp-ord-1",
         order_id="ord-1",
         carrier="DHL",
         service="paket",
         transit_days=2,
-        address=placed().delivery.address,
+        address=order_placed().delivery.address,
         pickup_point_id=None,
         parcels=packed().parcels,
     )
@@ -532,7 +520,7 @@ def test_unless_told_otherwise_the_simulated_carrier_delivers_in_the_services_tr
         carrier="DHL",
         service="paket",
         transit_days=transit_days,
-        address=placed().delivery.address,
+        address=order_placed().delivery.address,
         pickup_point_id=None,
         parcels=packed().parcels,
     )
@@ -550,11 +538,11 @@ def test_unless_told_otherwise_the_simulated_carrier_delivers_in_the_services_tr
 
 
 def test_the_simulated_carrier_fails_every_attempt_at_a_refused_address_then_returns(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+    service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    on_order_placed(placed(address=REFUSING), uow, **deps)
+    handle(service, order_placed(delivery=delivery_to(address=REFUSING)), uow)
 
-    results = on_fulfillment_packed(packed(), uow, **deps)
+    results = handle(service, packed(), uow)
 
     day = timedelta(days=1)
     first_attempt = clock.now() + timedelta(days=2)
@@ -565,7 +553,7 @@ def test_the_simulated_carrier_fails_every_attempt_at_a_refused_address_then_ret
         (TrackingStatus.DELIVERY_FAILED, first_attempt + 2 * day),
         (TrackingStatus.RETURNED, first_attempt + 3 * day),
     ]
-    announced = fire(uow, results)
+    announced = fire(service, uow, results)
     assert [type(m) for m in announced] == [
         ShipmentInTransit,
         ShipmentDeliveryFailed,
@@ -577,8 +565,8 @@ def test_the_simulated_carrier_fails_every_attempt_at_a_refused_address_then_ret
     assert status_of(uow) == ShipmentStatus.RETURNED
 
 
-def test_the_refusing_mark_is_upper_case_anywhere_in_the_first_line(deps: dict[str, Any]) -> None:
-    carrier: SimulatedCarrier = deps["carrier"]
+def test_the_refusing_mark_is_upper_case_anywhere_in_the_first_line(clock: ManualClock) -> None:
+    carrier = simulated_carrier(clock)
 
     def statuses_for(line1: str) -> list[TrackingStatus]:
         request = BookingRequest(
@@ -609,7 +597,7 @@ def test_attempts_and_their_interval_come_from_the_environment(
     service = worker.bootstrap(clock)
     uow = ShippingUnitOfWork(session_for(service))
 
-    list(service.handlers[OrderPlaced](placed(address=REFUSING), uow))
+    list(service.handlers[OrderPlaced](order_placed(delivery=delivery_to(address=REFUSING)), uow))
     results = list(service.handlers[FulfillmentPacked](packed(), uow))
 
     hour = timedelta(hours=1)
@@ -631,15 +619,15 @@ def test_defaults_are_three_attempts_a_day_apart() -> None:
 
 
 def test_an_address_change_before_booking_is_announced_and_the_parcels_go_there(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, **deps)
+    handle(service, order_placed(), uow)
     vienna = Address(line1="Ring 1", city="Wien", postal_code="1010", country="AT")
 
-    assert on_order_change_address(change_address(vienna), uow) == [
+    assert handle(service, change_address(vienna), uow) == [
         ShipmentAddressChanged(order_id="ord-1", address=vienna)
     ]
-    dispatched, *_ = on_fulfillment_packed(packed(1.2), uow, **deps)
+    dispatched, *_ = handle(service, packed(1.2), uow)
 
     assert isinstance(dispatched, ShipmentDispatched)
     assert chosen(dispatched) == ("DPD", "classic", 1399)  # the EU rate, not the domestic one
@@ -647,24 +635,24 @@ def test_an_address_change_before_booking_is_announced_and_the_parcels_go_there(
 
 
 def test_an_address_change_after_booking_is_refused(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    book(uow, deps, placed(), packed())
+    book(service, uow, order_placed(), packed())
 
-    assert on_order_change_address(change_address(address_in("FR")), uow) == [
+    assert handle(service, change_address(address_in("FR")), uow) == [
         ShipmentAddressChangeRefused(order_id="ord-1", reason="already_dispatched")
     ]
     assert shipment_of(uow).requested.address == address_in("DE")
 
 
 def test_an_address_change_before_the_order_waits_for_it_and_is_announced_then(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    assert on_order_change_address(change_address(address_in("FR")), uow) == []
-    assert on_order_change_address(change_address(address_in("AT")), uow) == []
-    assert on_fulfillment_packed(packed(1.2), uow, **deps) == []
+    assert handle(service, change_address(address_in("FR")), uow) == []
+    assert handle(service, change_address(address_in("AT")), uow) == []
+    assert handle(service, packed(1.2), uow) == []
 
-    changed, dispatched, *_ = on_order_placed(placed(), uow, **deps)
+    changed, dispatched, *_ = handle(service, order_placed(), uow)
 
     assert changed == ShipmentAddressChanged(order_id="ord-1", address=address_in("AT"))
     assert isinstance(dispatched, ShipmentDispatched)
@@ -674,24 +662,28 @@ def test_an_address_change_before_the_order_waits_for_it_and_is_announced_then(
 
 
 def test_a_changed_address_is_where_the_carrier_tries_to_deliver(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, **deps)
-    on_order_change_address(change_address(REFUSING), uow)
+    handle(service, order_placed(), uow)
+    handle(service, change_address(REFUSING), uow)
 
-    announced = fire(uow, on_fulfillment_packed(packed(), uow, **deps))
+    announced = fire(service, uow, handle(service, packed(), uow))
 
     assert isinstance(announced[-1], ShipmentReturned)
 
 
 def test_a_new_pickup_point_replaces_the_old_one_and_none_keeps_it(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_order_placed(placed(DeliveryOption.PICKUP_POINT, pickup_point_id="PUDO-1"), uow, **deps)
+    handle(
+        service,
+        order_placed(delivery=delivery_to(DeliveryOption.PICKUP_POINT, pickup_point_id="PUDO-1")),
+        uow,
+    )
     kiosk = address_in(line1="Kiosk am Markt")
 
-    [moved] = on_order_change_address(change_address(kiosk, pickup_point_id="PUDO-2"), uow)
-    [same_point] = on_order_change_address(change_address(kiosk), uow)
+    [moved] = handle(service, change_address(kiosk, pickup_point_id="PUDO-2"), uow)
+    [same_point] = handle(service, change_address(kiosk), uow)
 
     assert moved == ShipmentAddressChanged(
         order_id="ord-1", address=kiosk, pickup_point_id="PUDO-2"
@@ -701,10 +693,12 @@ def test_a_new_pickup_point_replaces_the_old_one_and_none_keeps_it(
     assert shipment_of(uow).requested.option == DeliveryOption.PICKUP_POINT
 
 
-def test_an_address_change_for_a_cancelled_order_is_refused(uow: ShippingUnitOfWork) -> None:
-    on_order_cancelled(cancelled(), uow)
+def test_an_address_change_for_a_cancelled_order_is_refused(
+    service: Service, uow: ShippingUnitOfWork
+) -> None:
+    handle(service, cancelled(), uow)
 
-    assert on_order_change_address(change_address(address_in("AT")), uow) == [
+    assert handle(service, change_address(address_in("AT")), uow) == [
         ShipmentAddressChangeRefused(order_id="ord-1", reason="order_cancelled")
     ]
 
@@ -713,12 +707,12 @@ def test_an_address_change_for_a_cancelled_order_is_refused(uow: ShippingUnitOfW
 
 
 def test_a_cancelled_order_not_seen_yet_leaves_a_tombstone_that_books_nothing(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    assert on_order_cancelled(cancelled(reason="out_of_stock"), uow) == []
+    assert handle(service, cancelled(reason="out_of_stock"), uow) == []
 
-    assert on_order_placed(placed(), uow, **deps) == []
-    assert on_fulfillment_packed(packed(), uow, **deps) == []
+    assert handle(service, order_placed(), uow) == []
+    assert handle(service, packed(), uow) == []
     shipment = shipment_of(uow)
     assert shipment.status == ShipmentStatus.CANCELLED
     assert shipment.cancel_reason == "out_of_stock"
@@ -726,35 +720,33 @@ def test_a_cancelled_order_not_seen_yet_leaves_a_tombstone_that_books_nothing(
 
 
 def test_a_cancel_before_booking_cancels_the_delivery_request(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_order_placed(placed(), uow, **deps)
+    handle(service, order_placed(), uow)
 
-    assert on_order_cancelled(cancelled(), uow) == []
+    assert handle(service, cancelled(), uow) == []
 
-    assert on_fulfillment_packed(packed(), uow, **deps) == []
+    assert handle(service, packed(), uow) == []
     assert status_of(uow) == ShipmentStatus.CANCELLED
 
 
 def test_a_cancel_after_booking_leaves_the_shipment_with_the_carrier(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], clock: ManualClock
+    service: Service, uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
-    tracking = book(uow, deps, placed(), packed()).tracking_number
+    tracking = book(service, uow, order_placed(), packed()).tracking_number
 
-    assert on_order_cancelled(cancelled(reason="delivery_failed"), uow) == []
+    assert handle(service, cancelled(reason="delivery_failed"), uow) == []
 
     assert status_of(uow) == ShipmentStatus.BOOKED
     assert shipment_of(uow).cancel_reason is None
-    [delivered] = on_carrier_tracking_update(
-        scan(TrackingStatus.DELIVERED, tracking, clock.now()), uow
-    )
+    [delivered] = handle(service, scan(TrackingStatus.DELIVERED, tracking, clock.now()), uow)
     assert isinstance(delivered, ShipmentDelivered)
 
 
-def test_a_repeated_cancel_changes_nothing(uow: ShippingUnitOfWork) -> None:
-    on_order_cancelled(cancelled(reason="payment_failed"), uow)
+def test_a_repeated_cancel_changes_nothing(service: Service, uow: ShippingUnitOfWork) -> None:
+    handle(service, cancelled(reason="payment_failed"), uow)
 
-    assert on_order_cancelled(cancelled(reason="payment_expired"), uow) == []
+    assert handle(service, cancelled(reason="payment_expired"), uow) == []
     assert shipment_of(uow).cancel_reason == "payment_failed"
 
 
@@ -763,14 +755,14 @@ def test_a_repeated_cancel_changes_nothing(uow: ShippingUnitOfWork) -> None:
 
 @pytest.mark.parametrize("packed_first", [False, True], ids=["requested-first", "packed-first"])
 def test_a_replacement_is_booked_under_its_case_id_once_both_halves_are_known(
-    uow: ShippingUnitOfWork, deps: dict[str, Any], packed_first: bool
+    service: Service, uow: ShippingUnitOfWork, packed_first: bool
 ) -> None:
     if packed_first:
-        assert on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps) == []
-        dispatched, *scans = on_replacement_requested(replacement("ord-1.1"), uow, **deps)
+        assert handle(service, packed(order_id="ord-1.1"), uow) == []
+        dispatched, *scans = handle(service, replacement("ord-1.1"), uow)
     else:
-        assert on_replacement_requested(replacement("ord-1.1"), uow, **deps) == []
-        dispatched, *scans = on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps)
+        assert handle(service, replacement("ord-1.1"), uow) == []
+        dispatched, *scans = handle(service, packed(order_id="ord-1.1"), uow)
 
     assert isinstance(dispatched, ShipmentDispatched)
     assert (dispatched.order_id, dispatched.shipment_id) == ("ord-1.1", "shp-ord-1.1")
@@ -781,12 +773,12 @@ def test_a_replacement_is_booked_under_its_case_id_once_both_halves_are_known(
 
 
 def test_a_replacement_goes_where_its_request_says_as_the_order_would(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
     express = Delivery(option=DeliveryOption.EXPRESS, address=address_in("AT"))
 
-    on_replacement_requested(replacement_requested("ord-1.2", delivery=express), uow, **deps)
-    [dispatched, *_] = on_fulfillment_packed(packed(order_id="ord-1.2"), uow, **deps)
+    handle(service, replacement_requested("ord-1.2", delivery=express), uow)
+    [dispatched, *_] = handle(service, packed(order_id="ord-1.2"), uow)
 
     assert isinstance(dispatched, ShipmentDispatched)
     assert chosen(dispatched) == ("UPS", "express_saver", 3790)
@@ -794,27 +786,27 @@ def test_a_replacement_goes_where_its_request_says_as_the_order_would(
 
 
 def test_a_repeated_replacement_request_changes_nothing(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_replacement_requested(replacement(), uow, **deps)
-    assert on_replacement_requested(replacement(address=address_in("FR")), uow, **deps) == []
-    dispatched = on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps)[0]
+    handle(service, replacement(), uow)
+    assert handle(service, replacement(address=address_in("FR")), uow) == []
+    dispatched = handle(service, packed(order_id="ord-1.1"), uow)[0]
 
-    assert on_replacement_requested(replacement(), uow, **deps) == []
-    assert on_fulfillment_packed(packed(4, order_id="ord-1.1"), uow, **deps) == []
+    assert handle(service, replacement(), uow) == []
+    assert handle(service, packed(4, order_id="ord-1.1"), uow) == []
     assert isinstance(dispatched, ShipmentDispatched)
     assert shipment_of(uow, "ord-1.1").requested.address.country == "DE"
     assert shipment_of(uow, "ord-1.1").weight_grams == 1200
 
 
 def test_a_replacement_is_tracked_to_delivery_by_its_own_tracking_number(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    book(uow, deps, placed(order_id="ord-1"), packed(order_id="ord-1"))
-    on_replacement_requested(replacement("ord-1.1"), uow, **deps)
-    results = on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps)
+    book(service, uow, order_placed("ord-1"), packed(order_id="ord-1"))
+    handle(service, replacement("ord-1.1"), uow)
+    results = handle(service, packed(order_id="ord-1.1"), uow)
 
-    announced = fire(uow, results)
+    announced = fire(service, uow, results)
 
     assert [m.order_id for m in announced if isinstance(m, ShipmentDelivered)] == ["ord-1.1"]
     assert status_of(uow, "ord-1.1") == ShipmentStatus.DELIVERED
@@ -822,26 +814,26 @@ def test_a_replacement_is_tracked_to_delivery_by_its_own_tracking_number(
 
 
 def test_a_replacement_at_a_refusing_address_goes_back_to_the_sender(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
-    on_replacement_requested(replacement(address=REFUSING), uow, **deps)
-    results = on_fulfillment_packed(packed(order_id="ord-1.1"), uow, **deps)
+    handle(service, replacement(address=REFUSING), uow)
+    results = handle(service, packed(order_id="ord-1.1"), uow)
 
-    [returned] = [m for m in fire(uow, results) if isinstance(m, ShipmentReturned)]
+    [returned] = [m for m in fire(service, uow, results) if isinstance(m, ShipmentReturned)]
 
     assert returned.order_id == "ord-1.1"
 
 
 def test_the_case_id_of_the_longest_order_id_fits_the_shipments_columns(
-    uow: ShippingUnitOfWork, deps: dict[str, Any]
+    service: Service, uow: ShippingUnitOfWork
 ) -> None:
     """Intake's order ids are 28 characters; an order id may have up to 64, and its case ids
     (``<order id>.<n>``) are order ids too."""
     case_id = "o" * 61 + ".12"
     columns = Shipment.__table__.c
 
-    on_replacement_requested(replacement(case_id), uow, **deps)
-    [dispatched, *_] = on_fulfillment_packed(packed(order_id=case_id), uow, **deps)
+    handle(service, replacement(case_id), uow)
+    [dispatched, *_] = handle(service, packed(order_id=case_id), uow)
 
     assert isinstance(dispatched, ShipmentDispatched)
     for column, value in [
@@ -913,7 +905,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     session = session_for(service)
     counter = count_queries(session)
     orders = [f"ord-{n}" for n in range(20)]
-    halves: list[Message] = [placed(order_id=order) for order in orders]
+    halves: list[Message] = [order_placed(order) for order in orders]
     halves += [packed(order_id=order) for order in orders]
 
     booked, booking_selects = handle_batch(service, session, halves, counter)
@@ -943,10 +935,13 @@ def test_address_changes_cancels_and_failed_deliveries_cost_no_more_selects(
     first: list[Message] = []
     for n in range(5):
         moved, refusing = ids["moved"][n], ids["refusing"][n]
-        first += [placed(order_id=ids["plain"][n]), packed(order_id=ids["plain"][n])]
-        first += [placed(order_id=moved), change_address(address_in("AT"), moved)]
+        first += [order_placed(ids["plain"][n]), packed(order_id=ids["plain"][n])]
+        first += [order_placed(moved), change_address(address_in("AT"), moved)]
         first += [packed(order_id=moved)]
-        first += [placed(order_id=refusing, address=REFUSING), packed(order_id=refusing)]
+        first += [
+            order_placed(refusing, delivery=delivery_to(address=REFUSING)),
+            packed(order_id=refusing),
+        ]
         first += [cancelled(ids["cancelled"][n])]
         first += [change_address(address_in("FR"), ids["early"][n])]
 
@@ -954,8 +949,8 @@ def test_address_changes_cancels_and_failed_deliveries_cost_no_more_selects(
     fired = sorted(scans_in(booked), key=lambda scheduled: scheduled[1])
     second: list[Message] = [update for update, _due in fired]
     for n in range(5):
-        second += [placed(order_id=ids["cancelled"][n]), packed(order_id=ids["cancelled"][n])]
-        second += [placed(order_id=ids["early"][n])]
+        second += [order_placed(ids["cancelled"][n]), packed(order_id=ids["cancelled"][n])]
+        second += [order_placed(ids["early"][n])]
         second += [change_address(address_in("FR"), ids["plain"][n])]
     announced, second_selects = handle_batch(service, session, second, counter)
 
@@ -990,7 +985,7 @@ def test_scans_whose_reference_is_wrong_are_matched_by_tracking_number_in_one_mo
     session = session_for(service)
     counter = count_queries(session)
     orders = [f"ord-{n}" for n in range(20)]
-    halves: list[Message] = [placed(order_id=order) for order in orders]
+    halves: list[Message] = [order_placed(order) for order in orders]
     halves += [packed(order_id=order) for order in orders]
     booked, _selects = handle_batch(service, session, halves, counter)
     # half the orders' scans echo a wrong reference: another order's, or none we know
@@ -1019,7 +1014,7 @@ def test_replacements_cost_no_more_selects(
     counter = count_queries(session)
     orders = [f"ord-{n}" for n in range(10)]
     cases = [f"{order}.1" for order in orders]
-    halves: list[Message] = [placed(order_id=order) for order in orders]
+    halves: list[Message] = [order_placed(order) for order in orders]
     halves += [replacement(case) for case in cases]
     halves += [packed(order_id=order) for order in orders + cases]
 

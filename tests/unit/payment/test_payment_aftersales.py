@@ -35,8 +35,8 @@ from shared.errors import PermanentError, TransientError
 from shared.handlers import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
-from tests.unit.test_payment_refunds import delivered
-from tests.unit.test_payment_transfers import TOTAL, Till, eur, new_till, placed, reserved
+from tests.unit.payment.test_payment_refunds import delivered
+from tests.unit.payment.test_payment_transfers import TOTAL, Till, eur, new_till, reserved
 
 COD = PaymentMethod.CASH_ON_DELIVERY
 TOKEN_METHODS = [PaymentMethod.CARD, PaymentMethod.E_WALLET]
@@ -115,7 +115,7 @@ def test_a_replacement_s_reservation_never_starts_the_original_order_s_payment(
     till: Till,
 ) -> None:
     """Only the order's own reservation is its stock: the replacement's names it, but is not it."""
-    till(placed(PaymentMethod.CARD))
+    till(order_placed(method=PaymentMethod.CARD))
 
     assert till(replacement_reserved()) == []
 
@@ -301,11 +301,15 @@ def test_a_new_case_after_everything_was_given_back_is_parked(till: Till) -> Non
 @pytest.mark.parametrize(
     ("story", "status"),
     [
-        ([placed(PaymentMethod.CARD)], "awaiting_stock"),
-        ([placed(PaymentMethod.BANK_TRANSFER), reserved()], "pending"),
-        ([placed(COD), reserved()], "deferred"),
+        ([order_placed(method=PaymentMethod.CARD)], "awaiting_stock"),
+        ([order_placed(method=PaymentMethod.BANK_TRANSFER), reserved()], "pending"),
+        ([order_placed(method=COD), reserved()], "deferred"),
         (
-            [placed(PaymentMethod.BANK_TRANSFER), reserved(), PaymentDeadlineDue(order_id="ord-1")],
+            [
+                order_placed(method=PaymentMethod.BANK_TRANSFER),
+                reserved(),
+                PaymentDeadlineDue(order_id="ord-1"),
+            ],
             "expired",
         ),
         ([OrderCancelled(order_id="ord-1", reason="out_of_stock")], "cancelled"),

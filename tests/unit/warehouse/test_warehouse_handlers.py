@@ -17,14 +17,6 @@ from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
 from services.warehouse import worker
-from services.warehouse.handlers import (
-    on_fulfillment_packing_due,
-    on_order_cancel,
-    on_order_cancelled,
-    on_payment_captured,
-    on_payment_deferred,
-    on_stock_reserved,
-)
 from services.warehouse.model import Fulfillment, PickedLine, PickMismatch
 from services.warehouse.packing import PackingRules
 from services.warehouse.settings import WarehouseSettings
@@ -50,14 +42,19 @@ from shared.contracts import (
 from shared.errors import IllegalTransition
 from shared.handlers import Service
 from shared.timers import Scheduled
-from tests.unit.conftest import QueryCounter
+from tests.unit.conftest import QueryCounter, handle
 
 RULES = PackingRules(max_parcel_grams=20_000, packaging_grams=150)
 
 
 @pytest.fixture
-def uow(session_for: Callable[[Service], Session]) -> WarehouseUnitOfWork:
-    return WarehouseUnitOfWork(session_for(worker.bootstrap(settings=WarehouseSettings())))
+def service(clock: ManualClock) -> Service:
+    return worker.bootstrap(clock, WarehouseSettings())
+
+
+@pytest.fixture
+def uow(service: Service, session_for: Callable[[Service], Session]) -> WarehouseUnitOfWork:
+    return WarehouseUnitOfWork(session_for(service))
 
 
 def line(sku: str, quantity: int, grams: int, location: str = "A-01-02") -> ReservedLine:
@@ -116,13 +113,16 @@ def cancelled(order_id: str = "ord-1", reason: str = "payment_failed") -> OrderC
     return OrderCancelled(order_id=order_id, reason=reason)
 
 
-def packed(
-    uow: WarehouseUnitOfWork, clock: ManualClock, event: StockReserved, rules: PackingRules = RULES
-) -> FulfillmentPacked:
-    on_stock_reserved(event, uow, clock, rules)
-    [announcement] = on_payment_captured(captured(), uow, clock, rules)
+def packed(service: Service, uow: WarehouseUnitOfWork, event: StockReserved) -> FulfillmentPacked:
+    handle(service, event, uow)
+    [announcement] = handle(service, captured(), uow)
     assert isinstance(announcement, FulfillmentPacked)
     return announcement
+
+
+def packing_in(clock: ManualClock, time: timedelta) -> Service:
+    """The warehouse taking ``time`` to pick and pack a ready order."""
+    return worker.bootstrap(clock, WarehouseSettings(packing_seconds=time.total_seconds()))
 
 
 def fulfillment_of(uow: WarehouseUnitOfWork) -> Fulfillment:
@@ -136,9 +136,9 @@ def contents(announcement: FulfillmentPacked) -> list[dict[str, int]]:
 
 
 def test_a_pick_list_alone_is_kept_awaiting_payment(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    assert on_stock_reserved(reserved(), uow, clock, RULES) == []
+    assert handle(service, reserved(), uow) == []
 
     fulfillment = fulfillment_of(uow)
     assert fulfillment.status == FulfillmentStatus.AWAITING_PAYMENT
@@ -146,23 +146,23 @@ def test_a_pick_list_alone_is_kept_awaiting_payment(
 
 
 def test_a_payment_alone_waits_for_the_pick_list(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    assert on_payment_captured(captured(), uow, clock, RULES) == []
+    assert handle(service, captured(), uow) == []
 
     assert fulfillment_of(uow).status == FulfillmentStatus.AWAITING_PICK_LIST
 
 
 @pytest.mark.parametrize("paid_first", [False, True], ids=["reserved-first", "paid-first"])
 def test_the_second_of_the_two_events_packs_the_order(
-    uow: WarehouseUnitOfWork, clock: ManualClock, paid_first: bool
+    service: Service, uow: WarehouseUnitOfWork, paid_first: bool
 ) -> None:
     if paid_first:
-        on_payment_captured(captured(), uow, clock, RULES)
-        [event] = on_stock_reserved(reserved(), uow, clock, RULES)
+        handle(service, captured(), uow)
+        [event] = handle(service, reserved(), uow)
     else:
-        on_stock_reserved(reserved(), uow, clock, RULES)
-        [event] = on_payment_captured(captured(), uow, clock, RULES)
+        handle(service, reserved(), uow)
+        [event] = handle(service, captured(), uow)
 
     assert isinstance(event, FulfillmentPacked)
     [parcel] = event.parcels
@@ -172,12 +172,14 @@ def test_the_second_of_the_two_events_packs_the_order(
     assert fulfillment_of(uow).status == FulfillmentStatus.PACKED
 
 
-def test_every_step_is_recorded_with_its_time(uow: WarehouseUnitOfWork, clock: ManualClock) -> None:
+def test_every_step_is_recorded_with_its_time(
+    service: Service, uow: WarehouseUnitOfWork, clock: ManualClock
+) -> None:
     reserved_at = clock.now()
-    on_stock_reserved(reserved(line("MUG-BLUE", 2, 350, location="B-07-03")), uow, clock, RULES)
+    handle(service, reserved(line("MUG-BLUE", 2, 350, location="B-07-03")), uow)
     clock.advance(timedelta(minutes=5))
 
-    on_payment_captured(captured(), uow, clock, RULES)
+    handle(service, captured(), uow)
 
     fulfillment = fulfillment_of(uow)
     assert [(step.status, step.at) for step in fulfillment.steps] == [
@@ -193,11 +195,11 @@ def test_every_step_is_recorded_with_its_time(uow: WarehouseUnitOfWork, clock: M
 
 
 def test_steps_and_picks_are_stored_as_they_always_were(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork, clock: ManualClock
 ) -> None:
     """Rows written before the columns were typed must read, and new ones look the same."""
-    on_stock_reserved(reserved(line("MUG-BLUE", 2, 350, location="B-07-03")), uow, clock, RULES)
-    on_payment_captured(captured(), uow, clock, RULES)
+    handle(service, reserved(line("MUG-BLUE", 2, 350, location="B-07-03")), uow)
+    handle(service, captured(), uow)
     uow.session.flush()
 
     query = text("SELECT steps, picked FROM fulfillments WHERE order_id = 'ord-1'")
@@ -211,25 +213,25 @@ def test_steps_and_picks_are_stored_as_they_always_were(
 
 
 def test_no_parcel_is_heavier_than_the_limit_and_every_unit_is_packed(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    event = packed(uow, clock, reserved(line("KETTLE", 4, 6_000), line("TEA-GREEN", 3, 1_500)))
+    event = packed(service, uow, reserved(line("KETTLE", 4, 6_000), line("TEA-GREEN", 3, 1_500)))
 
     assert contents(event) == [{"KETTLE": 3, "TEA-GREEN": 1}, {"KETTLE": 1, "TEA-GREEN": 2}]
     assert [parcel.weight_grams for parcel in event.parcels] == [19_650, 9_150]
 
 
 def test_a_unit_heavier_than_the_limit_travels_alone(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    event = packed(uow, clock, reserved(line("ANVIL", 2, 25_000), line("MUG-BLUE", 5, 350)))
+    event = packed(service, uow, reserved(line("ANVIL", 2, 25_000), line("MUG-BLUE", 5, 350)))
 
     assert contents(event) == [{"ANVIL": 1}, {"ANVIL": 1}, {"MUG-BLUE": 5}]
     assert [parcel.weight_grams for parcel in event.parcels] == [25_150, 25_150, 1_900]
 
 
-def test_the_limit_includes_the_packaging(uow: WarehouseUnitOfWork, clock: ManualClock) -> None:
-    event = packed(uow, clock, reserved(line("CRATE", 2, 10_000)))
+def test_the_limit_includes_the_packaging(service: Service, uow: WarehouseUnitOfWork) -> None:
+    event = packed(service, uow, reserved(line("CRATE", 2, 10_000)))
 
     assert contents(event) == [{"CRATE": 1}, {"CRATE": 1}]
 
@@ -237,17 +239,18 @@ def test_the_limit_includes_the_packaging(uow: WarehouseUnitOfWork, clock: Manua
 def test_limits_and_packaging_come_from_the_rules_given(
     uow: WarehouseUnitOfWork, clock: ManualClock
 ) -> None:
-    rules = PackingRules(max_parcel_grams=1_000, packaging_grams=100)
+    rules = WarehouseSettings(max_parcel_weight_grams=1_000, packaging_weight_grams=100)
+    service = worker.bootstrap(clock, rules)
 
-    event = packed(uow, clock, reserved(line("MUG-BLUE", 3, 400)), rules)
+    event = packed(service, uow, reserved(line("MUG-BLUE", 3, 400)))
 
     assert [parcel.weight_grams for parcel in event.parcels] == [900, 500]
 
 
 def test_each_parcel_gets_its_own_id_and_a_label(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    event = packed(uow, clock, reserved(line("ANVIL", 2, 25_000)))
+    event = packed(service, uow, reserved(line("ANVIL", 2, 25_000)))
 
     parcels = fulfillment_of(uow).parcels
     assert [parcel.label_code for parcel in parcels] == ["ord-1-1/2", "ord-1-2/2"]
@@ -256,21 +259,21 @@ def test_each_parcel_gets_its_own_id_and_a_label(
 
 
 def test_duplicate_and_late_events_after_packing_change_nothing(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    event = packed(uow, clock, reserved())
+    event = packed(service, uow, reserved())
 
-    assert on_stock_reserved(reserved(), uow, clock, RULES) == []
-    assert on_payment_captured(captured(), uow, clock, RULES) == []
+    assert handle(service, reserved(), uow) == []
+    assert handle(service, captured(), uow) == []
     assert fulfillment_of(uow).announcement() == event
 
 
 def test_a_duplicate_before_both_are_known_changes_nothing(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    on_payment_captured(captured(), uow, clock, RULES)
+    handle(service, captured(), uow)
 
-    assert on_payment_captured(captured(), uow, clock, RULES) == []
+    assert handle(service, captured(), uow) == []
     assert fulfillment_of(uow).status == FulfillmentStatus.AWAITING_PICK_LIST
 
 
@@ -295,9 +298,9 @@ def test_a_step_out_of_turn_is_refused(clock: ManualClock) -> None:
 
 
 def test_a_replacements_pick_list_is_packed_at_once_without_a_payment(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork, clock: ManualClock
 ) -> None:
-    [event] = on_stock_reserved(replacement("ord-1.1"), uow, clock, RULES)
+    [event] = handle(service, replacement("ord-1.1"), uow)
 
     assert isinstance(event, FulfillmentPacked) and event.order_id == "ord-1.1"
     assert contents(event) == [{"MUG-BLUE": 2}]
@@ -312,11 +315,11 @@ def test_a_replacements_pick_list_is_packed_at_once_without_a_payment(
 
 
 def test_a_repeated_replacement_pick_list_packs_nothing_more(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    [event] = on_stock_reserved(replacement(), uow, clock, RULES)
+    [event] = handle(service, replacement(), uow)
 
-    assert on_stock_reserved(replacement(), uow, clock, RULES) == []
+    assert handle(service, replacement(), uow) == []
     fulfillment = uow.fulfillments.by_order("ord-1.1")
     assert fulfillment is not None and fulfillment.announcement() == event
     assert len(fulfillment.steps) == 6
@@ -324,14 +327,14 @@ def test_a_repeated_replacement_pick_list_packs_nothing_more(
 
 @pytest.mark.parametrize("payment", ["before", "after"])
 def test_a_payment_for_a_replacement_changes_nothing_whenever_it_comes(
-    uow: WarehouseUnitOfWork, clock: ManualClock, payment: str
+    service: Service, uow: WarehouseUnitOfWork, payment: str
 ) -> None:
     """Nothing is charged for a replacement, but a stray payment event must not pack it twice."""
     if payment == "before":
-        assert on_payment_captured(captured_for("ord-1.1"), uow, clock, RULES) == []
-    [event] = on_stock_reserved(replacement(), uow, clock, RULES)
-    assert on_payment_captured(captured_for("ord-1.1"), uow, clock, RULES) == []
-    assert on_payment_deferred(deferred_for("ord-1.1"), uow, clock, RULES) == []
+        assert handle(service, captured_for("ord-1.1"), uow) == []
+    [event] = handle(service, replacement(), uow)
+    assert handle(service, captured_for("ord-1.1"), uow) == []
+    assert handle(service, deferred_for("ord-1.1"), uow) == []
 
     assert isinstance(event, FulfillmentPacked)
     fulfillment = uow.fulfillments.by_order("ord-1.1")
@@ -343,36 +346,37 @@ def test_with_a_packing_time_a_replacement_is_packed_when_the_timer_fires(
     uow: WarehouseUnitOfWork, clock: ManualClock, timer_first: bool
 ) -> None:
     two_hours = timedelta(hours=2)
+    service = packing_in(clock, two_hours)
     due = FulfillmentPackingDue(order_id="ord-1.1")
     if timer_first:  # a stray timer, before the pick list: nothing to pack yet
-        assert on_fulfillment_packing_due(due, uow, clock, RULES) == []
+        assert handle(service, due, uow) == []
 
-    [timer] = on_stock_reserved(replacement(), uow, clock, RULES, two_hours)
+    [timer] = handle(service, replacement(), uow)
 
     assert isinstance(timer, Scheduled)
     assert (timer.message, timer.due) == (due, clock.now() + two_hours)
     fulfillment = uow.fulfillments.by_order("ord-1.1")
     assert fulfillment is not None and fulfillment.status == FulfillmentStatus.READY
-    assert on_stock_reserved(replacement(), uow, clock, RULES, two_hours) == []
-    [announcement] = on_fulfillment_packing_due(due, uow, clock, RULES)
+    assert handle(service, replacement(), uow) == []
+    [announcement] = handle(service, due, uow)
     assert isinstance(announcement, FulfillmentPacked) and announcement.order_id == "ord-1.1"
-    assert on_fulfillment_packing_due(due, uow, clock, RULES) == []
+    assert handle(service, due, uow) == []
 
 
 def test_a_replacement_cancelled_before_its_pick_list_came_packs_nothing(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    on_order_cancelled(cancelled("ord-1.1", reason="customer_cancelled"), uow, clock)
+    handle(service, cancelled("ord-1.1", reason="customer_cancelled"), uow)
 
-    assert on_stock_reserved(replacement(), uow, clock, RULES) == []
+    assert handle(service, replacement(), uow) == []
     fulfillment = uow.fulfillments.by_order("ord-1.1")
     assert fulfillment is not None and fulfillment.status == FulfillmentStatus.CANCELLED
 
 
 def test_a_pick_list_without_replaces_order_still_waits_for_the_payment(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    assert on_stock_reserved(reserved_for("ord-1.1"), uow, clock, RULES) == []
+    assert handle(service, reserved_for("ord-1.1"), uow) == []
 
     fulfillment = uow.fulfillments.by_order("ord-1.1")
     assert fulfillment is not None and fulfillment.status == FulfillmentStatus.AWAITING_PAYMENT
@@ -383,14 +387,14 @@ def test_a_pick_list_without_replaces_order_still_waits_for_the_payment(
 
 @pytest.mark.parametrize("paid_first", [False, True], ids=["reserved-first", "deferred-first"])
 def test_cash_on_delivery_goes_ahead_as_if_paid(
-    uow: WarehouseUnitOfWork, clock: ManualClock, paid_first: bool
+    service: Service, uow: WarehouseUnitOfWork, paid_first: bool
 ) -> None:
     if paid_first:
-        assert on_payment_deferred(deferred(), uow, clock, RULES) == []
-        [event] = on_stock_reserved(reserved(), uow, clock, RULES)
+        assert handle(service, deferred(), uow) == []
+        [event] = handle(service, reserved(), uow)
     else:
-        on_stock_reserved(reserved(), uow, clock, RULES)
-        [event] = on_payment_deferred(deferred(), uow, clock, RULES)
+        handle(service, reserved(), uow)
+        [event] = handle(service, deferred(), uow)
 
     assert isinstance(event, FulfillmentPacked)
     assert contents(event) == [{"MUG-BLUE": 2}]
@@ -398,11 +402,11 @@ def test_cash_on_delivery_goes_ahead_as_if_paid(
 
 
 def test_a_deferred_payment_after_packing_changes_nothing(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    packed(uow, clock, reserved())
+    packed(service, uow, reserved())
 
-    assert on_payment_deferred(deferred(), uow, clock, RULES) == []
+    assert handle(service, deferred(), uow) == []
     assert len(fulfillment_of(uow).steps) == 7
 
 
@@ -410,9 +414,9 @@ def test_a_deferred_payment_after_packing_changes_nothing(
 
 
 def test_a_cancel_before_anything_arrived_leaves_a_tombstone_and_is_announced(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork, clock: ManualClock
 ) -> None:
-    assert on_order_cancel(cancel(reason="found it cheaper"), uow, clock) == [
+    assert handle(service, cancel(reason="found it cheaper"), uow) == [
         FulfillmentCancelled(order_id="ord-1", reason="found it cheaper")
     ]
 
@@ -431,17 +435,21 @@ def test_a_cancel_before_anything_arrived_leaves_a_tombstone_and_is_announced(
     ],
 )
 def test_a_cancel_before_packing_intercepts_the_order(
-    uow: WarehouseUnitOfWork, clock: ManualClock, first: str, waiting: FulfillmentStatus
+    service: Service,
+    uow: WarehouseUnitOfWork,
+    clock: ManualClock,
+    first: str,
+    waiting: FulfillmentStatus,
 ) -> None:
     arrived = {
-        "reserved": lambda: on_stock_reserved(reserved(), uow, clock, RULES),
-        "captured": lambda: on_payment_captured(captured(), uow, clock, RULES),
-        "deferred": lambda: on_payment_deferred(deferred(), uow, clock, RULES),
+        "reserved": lambda: handle(service, reserved(), uow),
+        "captured": lambda: handle(service, captured(), uow),
+        "deferred": lambda: handle(service, deferred(), uow),
     }
     arrived[first]()
     clock.advance(timedelta(minutes=3))
 
-    [announcement] = on_order_cancel(cancel(), uow, clock)
+    [announcement] = handle(service, cancel(), uow)
 
     assert announcement == FulfillmentCancelled(order_id="ord-1", reason="ordered the wrong size")
     fulfillment = fulfillment_of(uow)
@@ -452,11 +460,11 @@ def test_a_cancel_before_packing_intercepts_the_order(
 
 
 def test_a_cancel_once_packed_is_refused_and_a_return_offered(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    event = packed(uow, clock, reserved())
+    event = packed(service, uow, reserved())
 
-    assert on_order_cancel(cancel(), uow, clock) == [
+    assert handle(service, cancel(), uow) == [
         FulfillmentCancelRefused(order_id="ord-1", reason="already_dispatched", return_offered=True)
     ]
     fulfillment = fulfillment_of(uow)
@@ -466,28 +474,28 @@ def test_a_cancel_once_packed_is_refused_and_a_return_offered(
 
 
 def test_a_second_cancel_of_a_cancelled_order_does_nothing(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    on_stock_reserved(reserved(), uow, clock, RULES)
-    on_order_cancel(cancel(reason="first"), uow, clock)
+    handle(service, reserved(), uow)
+    handle(service, cancel(reason="first"), uow)
 
-    assert on_order_cancel(cancel(reason="second"), uow, clock) == []
+    assert handle(service, cancel(reason="second"), uow) == []
     assert fulfillment_of(uow).cancel_reason == "first"
     assert len(fulfillment_of(uow).steps) == 2
 
 
 @pytest.mark.parametrize("tombstone", [False, True], ids=["cancelled-while-waiting", "tombstone"])
 def test_late_pick_lists_and_payments_after_a_cancel_pack_nothing(
-    uow: WarehouseUnitOfWork, clock: ManualClock, tombstone: bool
+    service: Service, uow: WarehouseUnitOfWork, tombstone: bool
 ) -> None:
     if not tombstone:
-        on_stock_reserved(reserved(), uow, clock, RULES)
-    on_order_cancel(cancel(), uow, clock)
+        handle(service, reserved(), uow)
+    handle(service, cancel(), uow)
     steps = fulfillment_of(uow).steps
 
-    assert on_stock_reserved(reserved(), uow, clock, RULES) == []
-    assert on_payment_captured(captured(), uow, clock, RULES) == []
-    assert on_payment_deferred(deferred(), uow, clock, RULES) == []
+    assert handle(service, reserved(), uow) == []
+    assert handle(service, captured(), uow) == []
+    assert handle(service, deferred(), uow) == []
     assert fulfillment_of(uow).status == FulfillmentStatus.CANCELLED
     assert fulfillment_of(uow).steps == steps
 
@@ -496,56 +504,56 @@ def test_late_pick_lists_and_payments_after_a_cancel_pack_nothing(
 
 
 def test_a_cancelled_order_closes_an_open_fulfilment_without_a_word(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    on_stock_reserved(reserved(), uow, clock, RULES)
+    handle(service, reserved(), uow)
 
-    assert on_order_cancelled(cancelled(reason="payment_expired"), uow, clock) == []
+    assert handle(service, cancelled(reason="payment_expired"), uow) == []
 
     fulfillment = fulfillment_of(uow)
     assert fulfillment.status == FulfillmentStatus.CANCELLED
     assert fulfillment.cancel_reason == "payment_expired"
-    assert on_payment_captured(captured(), uow, clock, RULES) == []
+    assert handle(service, captured(), uow) == []
     assert fulfillment.parcels == []
 
 
 def test_a_cancelled_order_not_seen_yet_leaves_a_silent_tombstone(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    assert on_order_cancelled(cancelled(reason="out_of_stock"), uow, clock) == []
+    assert handle(service, cancelled(reason="out_of_stock"), uow) == []
 
     assert fulfillment_of(uow).status == FulfillmentStatus.CANCELLED
-    assert on_stock_reserved(reserved(), uow, clock, RULES) == []
-    assert on_payment_deferred(deferred(), uow, clock, RULES) == []
+    assert handle(service, reserved(), uow) == []
+    assert handle(service, deferred(), uow) == []
     assert fulfillment_of(uow).status == FulfillmentStatus.CANCELLED
 
 
 def test_a_cancelled_order_leaves_a_packed_fulfilment_as_it_is(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    packed(uow, clock, reserved())
+    packed(service, uow, reserved())
 
     # e.g. returned to sender after failed deliveries: intake cancels with delivery_failed
-    assert on_order_cancelled(cancelled(reason="delivery_failed"), uow, clock) == []
+    assert handle(service, cancelled(reason="delivery_failed"), uow) == []
     assert fulfillment_of(uow).status == FulfillmentStatus.PACKED
 
 
 def test_the_order_cancelled_after_the_customers_cancel_changes_nothing(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    on_order_cancel(cancel(reason="too slow"), uow, clock)
+    handle(service, cancel(reason="too slow"), uow)
 
-    assert on_order_cancelled(cancelled(reason="customer_cancelled"), uow, clock) == []
+    assert handle(service, cancelled(reason="customer_cancelled"), uow) == []
     assert fulfillment_of(uow).cancel_reason == "too slow"
     assert len(fulfillment_of(uow).steps) == 1
 
 
 def test_a_customers_cancel_after_the_order_was_cancelled_does_nothing(
-    uow: WarehouseUnitOfWork, clock: ManualClock
+    service: Service, uow: WarehouseUnitOfWork
 ) -> None:
-    on_order_cancelled(cancelled(reason="payment_failed"), uow, clock)
+    handle(service, cancelled(reason="payment_failed"), uow)
 
-    assert on_order_cancel(cancel(), uow, clock) == []
+    assert handle(service, cancel(), uow) == []
 
 
 # -- the state machine and its history ----------------------------------------------------
@@ -574,13 +582,13 @@ def test_a_fulfilment_cannot_start_half_way(clock: ManualClock) -> None:
 
 
 def test_the_step_history_is_kept_on_the_fulfilment_row(
-    session_for: Callable[[Service], Session], clock: ManualClock
+    service: Service, session_for: Callable[[Service], Session], clock: ManualClock
 ) -> None:
-    session = session_for(worker.bootstrap(clock, WarehouseSettings()))
-    on_stock_reserved(reserved(), WarehouseUnitOfWork(session), clock, RULES)
+    session = session_for(service)
+    handle(service, reserved(), WarehouseUnitOfWork(session))
     session.commit()
     clock.advance(timedelta(minutes=5))
-    on_order_cancel(cancel(), WarehouseUnitOfWork(session), clock)
+    handle(service, cancel(), WarehouseUnitOfWork(session))
     session.commit()
     session.expunge_all()
 
@@ -703,14 +711,15 @@ def test_with_a_packing_time_a_ready_order_is_packed_when_the_timer_fires(
     uow: WarehouseUnitOfWork, clock: ManualClock
 ) -> None:
     two_hours = timedelta(hours=2)
-    on_stock_reserved(reserved(), uow, clock, RULES, two_hours)
+    service = packing_in(clock, two_hours)
+    handle(service, reserved(), uow)
 
-    [timer] = on_payment_captured(captured(), uow, clock, RULES, two_hours)
+    [timer] = handle(service, captured(), uow)
 
     assert isinstance(timer, Scheduled)
     assert timer.due == clock.now() + two_hours
     assert fulfillment_of(uow).status == FulfillmentStatus.READY
-    [announcement] = on_fulfillment_packing_due(timer.message, uow, clock, RULES)  # type: ignore[arg-type]
+    [announcement] = handle(service, timer.message, uow)
     assert isinstance(announcement, FulfillmentPacked)
 
 
@@ -718,11 +727,12 @@ def test_a_cancel_during_packing_time_stops_the_packing(
     uow: WarehouseUnitOfWork, clock: ManualClock
 ) -> None:
     two_hours = timedelta(hours=2)
-    on_stock_reserved(reserved(), uow, clock, RULES, two_hours)
-    [timer] = on_payment_captured(captured(), uow, clock, RULES, two_hours)
+    service = packing_in(clock, two_hours)
+    handle(service, reserved(), uow)
+    [timer] = handle(service, captured(), uow)
     assert isinstance(timer, Scheduled)
 
-    [answer] = on_order_cancel(OrderCancel(order_id="ord-1", reason="changed my mind"), uow, clock)
+    [answer] = handle(service, OrderCancel(order_id="ord-1", reason="changed my mind"), uow)
 
     assert isinstance(answer, FulfillmentCancelled)
-    assert on_fulfillment_packing_due(timer.message, uow, clock, RULES) == []  # type: ignore[arg-type]
+    assert handle(service, timer.message, uow) == []

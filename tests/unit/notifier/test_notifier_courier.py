@@ -40,7 +40,7 @@ from shared.crash import CrashPoint
 from shared.database import open_database
 from shared.envelope import Envelope, wrap
 from shared.errors import TransientError, is_transient
-from shared.worker import RuntimeTables
+from shared.runtime_tables import RuntimeTables
 from tests.factories import order_placed
 
 LEASE = timedelta(seconds=60)

@@ -13,7 +13,8 @@ from services.stock.settings import StockSettings
 from shared.clock import ManualClock
 from shared.contracts import StockItemListed
 from shared.handlers import Service
-from tests.unit.test_stock_handlers import Stock, placed
+from tests.factories import order_placed
+from tests.unit.stock.test_stock_handlers import Stock
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def test_a_policy_that_makes_no_sense_is_refused_naming_the_field(
 
 
 def test_a_level_below_what_is_reserved_is_refused(stock: Stock) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 4)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 4)))
 
     with pytest.raises(StockError, match=r"^quantity: MUG-BLUE has 4 reserved"):
         set_level(stock.uow, "MUG-BLUE", 3, stock.clock.now())

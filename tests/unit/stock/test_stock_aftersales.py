@@ -36,8 +36,8 @@ from shared.contracts import (
 from shared.errors import PermanentError
 from shared.handlers import Service
 from shared.timers import Scheduled
-from tests.factories import replacement_requested, return_received
-from tests.unit.test_stock_handlers import Stock, dispatched, placed, returned, types
+from tests.factories import order_placed, replacement_requested, return_received
+from tests.unit.stock.test_stock_handlers import Stock, dispatched, returned, types
 
 
 @pytest.fixture
@@ -109,7 +109,7 @@ def test_a_replacement_of_an_unknown_sku_is_unavailable(stock: Stock) -> None:
 
 
 def test_a_replacement_does_not_take_what_waiting_orders_were_promised(stock: Stock) -> None:
-    stock(placed("ord-2", ("MUG-BLUE", 8)))  # waits, and claims all five on the shelf
+    stock(order_placed("ord-2", ("MUG-BLUE", 8)))  # waits, and claims all five on the shelf
 
     [event] = stock(replacement_requested(lines=items(("MUG-BLUE", 1))))
 
@@ -134,7 +134,7 @@ def test_a_case_found_short_stays_unavailable_when_it_comes_again(stock: Stock) 
 
 
 def test_each_case_of_an_order_is_reserved_on_its_own(stock: Stock) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 2)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 2)))
 
     first = stock(replacement_requested("ord-1.1", lines=items(("MUG-BLUE", 1))))
     second = stock(replacement_requested("ord-1.2", lines=items(("MUG-BLUE", 1))))
@@ -175,7 +175,7 @@ def test_reserving_a_replacement_down_to_the_reorder_point_buys_more(stock: Stoc
 
 
 def test_resellable_goods_of_a_return_go_back_on_the_shelf(stock: Stock) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 3)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 3)))
     stock(dispatched("ord-1"))
 
     [event] = stock(return_received("ord-1.1", lines=inspected(("MUG-BLUE", 2, 0))))
@@ -191,7 +191,7 @@ def test_resellable_goods_of_a_return_go_back_on_the_shelf(stock: Stock) -> None
 
 
 def test_damaged_goods_are_written_off(stock: Stock) -> None:
-    stock(placed("ord-1", ("MUG-BLUE", 3), ("TEA-GREEN", 1)))
+    stock(order_placed("ord-1", ("MUG-BLUE", 3), ("TEA-GREEN", 1)))
     stock(dispatched("ord-1"))
 
     [event] = stock(
@@ -254,7 +254,7 @@ def test_a_return_of_a_sku_stock_does_not_know_is_refused_and_changes_nothing(
 
 
 def test_returned_goods_go_first_to_orders_that_wait_for_them(stock: Stock) -> None:
-    stock(placed("ord-2", ("MUG-BLUE", 6)))  # waits for one more
+    stock(order_placed("ord-2", ("MUG-BLUE", 6)))  # waits for one more
 
     results = stock(return_received(lines=inspected(("MUG-BLUE", 1, 0), ("TEA-GREEN", 1, 0))))
 
