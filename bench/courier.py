@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy.orm import Session
 
-from services.notifier import worker
+from services.notifier.bootstrap import bootstrap
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierUnitOfWork
 from shared.clock import SystemClock
@@ -91,7 +91,7 @@ def message_ids(maildir: Path) -> Counter[str]:
 
 
 def measure(url: str, settings: NotifierSettings, emails: int, maildir: Path) -> dict[str, float]:
-    service = worker.bootstrap(SystemClock(), settings)
+    service = bootstrap(SystemClock(), settings)
     tables = RuntimeTables(service.metadata)
     sessions = open_database(url, service.metadata)
     clock = SystemClock()
@@ -138,7 +138,7 @@ def through_worker(
     """The notifier's worker loop on RabbitMQ and PostgreSQL, from a queue of N events."""
     namespace = f"courier{uuid.uuid4().hex[:8]}"
     settings = real_settings(namespace, broker, postgres, timer_poll_seconds=timer_poll)
-    loop = Worker(worker.bootstrap(SystemClock(), notifier), settings)
+    loop = Worker(bootstrap(SystemClock(), notifier), settings)
     try:
         loop.start()
         publish_placed(settings, emails)

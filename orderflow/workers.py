@@ -6,13 +6,13 @@ from collections.abc import Callable
 
 from pydantic_settings import BaseSettings
 
-from services.aftersales import worker as aftersales
-from services.intake import worker as intake
-from services.notifier import worker as notifier
-from services.payment import worker as payment
-from services.shipping import worker as shipping
-from services.stock import worker as stock
-from services.warehouse import worker as warehouse
+from services.aftersales import bootstrap as aftersales
+from services.intake import bootstrap as intake
+from services.notifier import bootstrap as notifier
+from services.payment import bootstrap as payment
+from services.shipping import bootstrap as shipping
+from services.stock import bootstrap as stock
+from services.warehouse import bootstrap as warehouse
 from shared.clock import Clock
 from shared.handlers import Service
 

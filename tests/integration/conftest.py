@@ -10,7 +10,7 @@ import pytest
 from kombu import Connection, Queue
 from kombu.simple import SimpleQueue
 
-from services.stock import worker as stock
+from services.stock import bootstrap as stock
 from services.stock.admin import set_level
 from services.stock.store import StockUnitOfWork
 from shared.clock import SystemClock

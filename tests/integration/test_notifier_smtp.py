@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, make_url, text
 
-from services.notifier import worker as notifier
+from services.notifier import bootstrap as notifier
 from services.notifier.settings import NotifierSettings
 from shared.envelope import Envelope, wrap
 from shared.messaging import BrokerLink, Outgoing

@@ -14,7 +14,7 @@ from datetime import timedelta
 
 from kombu.simple import SimpleQueue
 
-from services.stock import worker as stock
+from services.stock import bootstrap as stock
 from shared.contracts import OrderPlaced
 from shared.envelope import Envelope, InvalidMessage
 from shared.errors import TransientError

@@ -9,7 +9,7 @@ import pytest
 from kombu import Connection
 from kombu.simple import SimpleQueue
 
-from services.stock import worker as stock
+from services.stock import bootstrap as stock
 from services.stock.store import StockUnitOfWork
 from shared.contracts import OrderLine
 from shared.envelope import Envelope, wrap

@@ -19,7 +19,7 @@ from kombu.simple import SimpleQueue
 from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.stock import worker as stock
+from services.stock import bootstrap as stock
 from shared.contracts import OrderPlaced
 from shared.envelope import Envelope
 from shared.handlers import Result

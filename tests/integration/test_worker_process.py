@@ -15,7 +15,7 @@ from kombu.simple import SimpleQueue
 from sqlalchemy.orm import Session, sessionmaker
 
 from orderflow.processes import ProcessCluster
-from services.stock import worker as stock
+from services.stock import bootstrap as stock
 from services.stock.admin import set_level
 from services.stock.store import StockUnitOfWork
 from shared.clock import SystemClock

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 SERVICES = Path(__file__).resolve().parents[2] / "services"
-WORKERS = sorted(p.name for p in SERVICES.iterdir() if (p / "worker.py").exists())
+WORKERS = sorted(p.name for p in SERVICES.iterdir() if (p / "bootstrap.py").exists())
 
 
 def imported_modules(package: Path) -> set[str]:

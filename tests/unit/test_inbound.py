@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.intake import worker as intake
-from services.stock import worker as stock
+from services.intake import bootstrap as intake
+from services.stock import bootstrap as stock
 from shared.contracts import OrderPlaced, OrderSubmit
 from shared.envelope import CONTENT_TYPE, InvalidMessage, content_type_problem, wrap
 from shared.inbound import ParkKind, UnknownType, admit

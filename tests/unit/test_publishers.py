@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from orderflow.workers import NAMES, build
 from services.notifier.delivery import Courier
 from services.stock import admin
-from services.warehouse import handlers, worker
+from services.warehouse import handlers
+from services.warehouse.bootstrap import bootstrap
 from services.warehouse.store import WarehouseUnitOfWork
 from shared.contracts import (
     FulfillmentPackingDue,
@@ -42,7 +43,7 @@ def test_every_way_a_worker_announces_is_watched_in_the_tests() -> None:
     watched = [
         handlers.on_payment_captured,
         handlers.HANDLERS[PaymentCaptured],
-        worker.bootstrap().handlers[PaymentCaptured].func,
+        bootstrap().handlers[PaymentCaptured].func,
         admin.set_level,
         Courier.__call__,
     ]
@@ -65,7 +66,7 @@ def test_an_announcement_its_worker_does_not_declare_is_found() -> None:
 def test_what_a_handler_returns_in_a_test_is_recorded(
     session_for: Callable[[Service], Session],
 ) -> None:
-    service = worker.bootstrap()
+    service = bootstrap()
     uow = WarehouseUnitOfWork(session_for(service))
     cancel = OrderCancel(order_id="ord-1", reason="ordered twice")
 
@@ -96,7 +97,7 @@ def made_in(package: Path) -> set[str]:
     its bootstrap, where ``publishes`` names them."""
     found: set[str] = set()
     for source in package.glob("*.py"):
-        if source.name == "worker.py":
+        if source.name == "bootstrap.py":
             continue
         for node in ast.walk(ast.parse(source.read_text())):
             if not isinstance(node, ast.Call):

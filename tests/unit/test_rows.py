@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
-from services.stock import worker
+from services.stock.bootstrap import bootstrap
 from services.stock.model import Item, Reservation
 from shared.handlers import Service
 from shared.rows import locked_rows
@@ -17,7 +17,7 @@ NOW = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def stocked(session_for: Callable[[Service], Session]) -> Session:
-    session = session_for(worker.bootstrap())
+    session = session_for(bootstrap())
     session.add_all([Item(sku=f"SKU-{n}", on_hand=n, reserved=0) for n in range(5)])
     session.commit()
     return session

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.aftersales import worker
+from services.aftersales.bootstrap import bootstrap
 from services.aftersales.model import Order, ReceiptRefused
 from services.aftersales.settings import AftersalesSettings
 from services.aftersales.store import AftersalesUnitOfWork
@@ -79,7 +79,7 @@ class AfterSales:
 
 @pytest.fixture
 def aftersales(session_for: Callable[[Service], Session], clock: ManualClock) -> AfterSales:
-    service = worker.bootstrap(
+    service = bootstrap(
         clock, AftersalesSettings(return_window_seconds=14 * DAY, send_back_seconds=7 * DAY)
     )
     return AfterSales(service, session_for(service), clock)
@@ -293,7 +293,7 @@ def test_less_than_authorized_is_refunded_for_what_came(aftersales: AfterSales) 
 def test_damaged_units_at_zero_percent_close_the_case_without_a_refund(
     session_for: Callable[[Service], Session], clock: ManualClock
 ) -> None:
-    service = worker.bootstrap(clock, AftersalesSettings(damaged_refund_percent=0))
+    service = bootstrap(clock, AftersalesSettings(damaged_refund_percent=0))
     aftersales = AfterSales(service, session_for(service), clock)
     aftersales.sold_and_delivered()
     aftersales(return_request(TEA_GREEN=1))
@@ -476,7 +476,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     clock: ManualClock,
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
-    service = worker.bootstrap(clock, AftersalesSettings())
+    service = bootstrap(clock, AftersalesSettings())
     session = session_for(service)
     counter = count_queries(session)
     placed = [order_placed(f"ord-{n}") for n in range(20)]

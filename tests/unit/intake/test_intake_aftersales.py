@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from services.intake import worker
+from services.intake.bootstrap import bootstrap
 from services.intake.model import Order
 from services.intake.status import OPEN, ORDER_MACHINE, TERMINAL, WAITING, OrderStatus
 from services.intake.store import IntakeUnitOfWork
@@ -49,7 +49,7 @@ S = OrderStatus
 
 @pytest.fixture
 def service(clock: ManualClock) -> Service:
-    return worker.bootstrap(clock)
+    return bootstrap(clock)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.intake import worker
+from services.intake.bootstrap import bootstrap
 from services.intake.model import CatalogueItem, Order, OrderStatus
 from services.intake.settings import IntakeSettings
 from services.intake.store import IntakeUnitOfWork
@@ -55,7 +55,7 @@ DELIVERED_AT = datetime(2026, 3, 4, 15, 30, tzinfo=UTC)
 
 @pytest.fixture
 def service(clock: ManualClock) -> Service:
-    return worker.bootstrap(clock, IntakeSettings(max_order_total={"EUR": "1000"}))
+    return bootstrap(clock, IntakeSettings(max_order_total={"EUR": "1000"}))
 
 
 @pytest.fixture
@@ -215,7 +215,7 @@ def test_an_order_over_the_maximum_total_is_rejected(
 def test_the_accepted_currencies_come_from_settings(
     uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    service = worker.bootstrap(clock, IntakeSettings(accepted_currencies=["EUR", "GBP"]))
+    service = bootstrap(clock, IntakeSettings(accepted_currencies=["EUR", "GBP"]))
 
     [event] = service.handlers[OrderSubmit](order_submit(currency="GBP"), uow)
 
@@ -233,7 +233,7 @@ def test_orders_in_the_customers_currencies_are_placed_by_default(
     uow: IntakeUnitOfWork,
     clock: ManualClock,
 ) -> None:
-    service = worker.bootstrap(clock, IntakeSettings())
+    service = bootstrap(clock, IntakeSettings())
     submit = order_submit(
         lines=[OrderLine(sku="MUG-BLUE", quantity=2, unit_price=unit_price)],
         currency=currency,
@@ -249,7 +249,7 @@ def test_orders_in_the_customers_currencies_are_placed_by_default(
 def test_a_currency_not_accepted_is_named_with_the_accepted_ones(
     uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    service = worker.bootstrap(clock, IntakeSettings(accepted_currencies=["RUB", "UAH", "JPY"]))
+    service = bootstrap(clock, IntakeSettings(accepted_currencies=["RUB", "UAH", "JPY"]))
 
     [problem] = rejection(handle(service, order_submit(currency="EUR"), uow)).problems
 
@@ -261,7 +261,7 @@ def test_a_currency_not_accepted_is_named_with_the_accepted_ones(
 def test_the_limits_are_per_currency_and_shown_with_its_decimals(
     uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    service = worker.bootstrap(
+    service = bootstrap(
         clock,
         IntakeSettings(
             max_order_total={"JPY": "100000"}, cash_on_delivery_max_total={"RUB": "500"}
@@ -302,7 +302,7 @@ def test_bootstrap_reads_settings_from_the_environment(
     uow: IntakeUnitOfWork, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ORDERFLOW_INTAKE_ACCEPTED_PAYMENT_METHODS", '["card", "bank_transfer"]')
-    service = worker.bootstrap(clock)
+    service = bootstrap(clock)
     submit = order_submit(payment=PaymentInstruction(method=PaymentMethod.BANK_TRANSFER))
 
     [event] = service.handlers[OrderSubmit](submit, uow)
@@ -432,7 +432,7 @@ def test_cash_on_delivery_is_refused_for_pickup_point_delivery(
 def test_cash_on_delivery_is_refused_above_its_maximum_total(
     uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
-    service = worker.bootstrap(clock, IntakeSettings(cash_on_delivery_max_total={"EUR": "29.95"}))
+    service = bootstrap(clock, IntakeSettings(cash_on_delivery_max_total={"EUR": "29.95"}))
     over = cash_on_delivery(external_id="WEB-2", shipping_fee=496)
 
     [placed] = handle(service, cash_on_delivery(), uow)
@@ -460,7 +460,7 @@ def test_the_payment_rules_come_from_settings(uow: IntakeUnitOfWork, clock: Manu
     settings = IntakeSettings(
         accepted_payment_methods=["card", "escrow"], escrow_channels=["web", "marketplace"]
     )
-    service = worker.bootstrap(clock, settings)
+    service = bootstrap(clock, settings)
     web_escrow = order_submit(payment=PaymentInstruction(method="escrow"))
 
     [placed] = handle(service, web_escrow, uow)
@@ -503,7 +503,7 @@ def test_the_days_per_delivery_option_come_from_settings(
     uow: IntakeUnitOfWork, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("ORDERFLOW_INTAKE_DELIVERY_DAYS", '{"standard": 1}')
-    service = worker.bootstrap(clock)
+    service = bootstrap(clock)
     express = order_submit(
         external_id="WEB-2",
         delivery=order_submit().delivery.model_copy(update={"option": DeliveryOption.EXPRESS}),

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from services.intake import worker
+from services.intake.bootstrap import bootstrap
 from services.intake.model import Order
 from services.intake.store import IntakeUnitOfWork
 from shared.clock import ManualClock
@@ -47,7 +47,7 @@ Event = Callable[[str], Message]
 
 @pytest.fixture
 def service(clock: ManualClock) -> Service:
-    return worker.bootstrap(clock)
+    return bootstrap(clock)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from services.notifier import worker
+from services.notifier.bootstrap import bootstrap
 from services.notifier.model import Notification
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierUnitOfWork
@@ -46,7 +46,7 @@ CASE = "ord-1.2"
 
 @pytest.fixture
 def service(clock: ManualClock, tmp_path: Path) -> Service:
-    return worker.bootstrap(clock, NotifierSettings(maildir=tmp_path / "mail"))
+    return bootstrap(clock, NotifierSettings(maildir=tmp_path / "mail"))
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ from sqlalchemy import event, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.notifier import worker
+from services.notifier.bootstrap import bootstrap
 from services.notifier.composing import compose
 from services.notifier.delivery import Courier
 from services.notifier.model import Notification
@@ -84,7 +84,7 @@ class Database:
     """The notifier's SQLite database, which the test can take away and give back."""
 
     def __init__(self, path: Path) -> None:
-        metadata = worker.bootstrap().metadata
+        metadata = bootstrap().metadata
         self.tables = RuntimeTables(metadata)
         self.sessions: sessionmaker[Session] = open_database(f"sqlite:///{path}", metadata)
         self.down = False
@@ -190,7 +190,7 @@ def courier_for(
 def pending(db: Database, clock: ManualClock, *emails: str) -> list[str]:
     """Orders placed, one per address: their confirmations wait for the courier, oldest first.
     Returns their Message-IDs in that order."""
-    service = worker.bootstrap(clock)
+    service = bootstrap(clock)
     handler = service.handlers[OrderPlaced]
     for number, email in enumerate(emails):
         customer = Customer(name="Ada Lovelace", email=email, language="en")  # type: ignore[arg-type]

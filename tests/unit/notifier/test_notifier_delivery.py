@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
-from services.notifier import worker
+from services.notifier.bootstrap import bootstrap
 from services.notifier.model import Notification
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierUnitOfWork
@@ -44,7 +44,7 @@ def server() -> Iterator[MailServer]:
 
 @pytest.fixture
 def sessions(tmp_path: Path) -> sessionmaker[Session]:
-    metadata = worker.bootstrap().metadata
+    metadata = bootstrap().metadata
     RuntimeTables(metadata)
     return open_database(f"sqlite:///{tmp_path}/notifier.db", metadata)
 
@@ -102,7 +102,7 @@ class Notifier:
 def notifier_for(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> Callable[[NotifierSettings], Notifier]:
-    return lambda settings: Notifier(worker.bootstrap(clock, settings), sessions, clock)
+    return lambda settings: Notifier(bootstrap(clock, settings), sessions, clock)
 
 
 NotifierFor = Callable[[NotifierSettings], Notifier]

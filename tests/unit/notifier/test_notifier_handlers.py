@@ -14,7 +14,7 @@ import pytest
 from jinja2 import Environment
 from sqlalchemy.orm import Session
 
-from services.notifier import worker
+from services.notifier.bootstrap import bootstrap
 from services.notifier.model import Notification
 from services.notifier.rendering import BUNDLED_TEMPLATES, make_environment, render
 from services.notifier.settings import NotifierSettings
@@ -51,7 +51,7 @@ LANGUAGES = ["en", "ru", "uk", "zh"]
 
 @pytest.fixture
 def service(clock: ManualClock, tmp_path: Path) -> Service:
-    return worker.bootstrap(clock, NotifierSettings(maildir=tmp_path / "mail"))
+    return bootstrap(clock, NotifierSettings(maildir=tmp_path / "mail"))
 
 
 @pytest.fixture
@@ -595,7 +595,7 @@ def test_a_language_without_its_own_template_falls_back_to_english(
 ) -> None:
     shutil.copytree(BUNDLED_TEMPLATES, tmp_path, dirs_exist_ok=True)
     (tmp_path / "uk" / "order.placed.txt.j2").unlink()
-    service = worker.bootstrap(clock, NotifierSettings(templates_dir=tmp_path))
+    service = bootstrap(clock, NotifierSettings(templates_dir=tmp_path))
 
     service.handlers[OrderPlaced](order_placed(language="uk", delivery=LONDON), uow)
 
@@ -611,7 +611,7 @@ def test_a_templates_directory_replaces_the_bundled_templates(
     (tmp_path / "zh" / "order.placed.txt.j2").write_text(
         "订单 {{ order_id }} 已收到\n合计 {{ total | money(currency) }}\n"
     )
-    service = worker.bootstrap(clock, NotifierSettings(templates_dir=tmp_path))
+    service = bootstrap(clock, NotifierSettings(templates_dir=tmp_path))
 
     service.handlers[OrderPlaced](order_placed(language="zh", delivery=LONDON), uow)
 
@@ -632,7 +632,7 @@ def test_bootstrap_reads_the_templates_directory_from_the_environment(
     monkeypatch.setenv("ORDERFLOW_NOTIFIER_TEMPLATES_DIR", str(tmp_path))
     handle(service, order_placed(delivery=LONDON), uow)
 
-    handle(worker.bootstrap(clock), OrderCancelled(order_id="ord-1", reason="x"), uow)
+    handle(bootstrap(clock), OrderCancelled(order_id="ord-1", reason="x"), uow)
 
     assert queued(uow, "order.cancelled").subject == "Cancelled: ord-1"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from services.notifier import worker
+from services.notifier.bootstrap import bootstrap
 from services.notifier.model import Notification
 from services.notifier.rendering import locale_for, written_money
 from services.notifier.settings import NotifierSettings
@@ -39,7 +39,7 @@ Tell = Callable[[Message], list[Message]]
 
 @pytest.fixture
 def service(clock: ManualClock, tmp_path: Path) -> Service:
-    return worker.bootstrap(clock, NotifierSettings(maildir=tmp_path / "mail"))
+    return bootstrap(clock, NotifierSettings(maildir=tmp_path / "mail"))
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.orm import Session
 
-from services.payment import worker
+from services.payment.bootstrap import bootstrap
 from services.payment.gateway import SimulatedGateway
 from services.payment.model import Payment
 from services.payment.money import ChargeOutcome, ChargeRequest
@@ -47,7 +47,7 @@ TOTAL = Money(amount=2 * 1250 + 495, currency="EUR")
 
 @pytest.fixture
 def service(clock: ManualClock) -> Service:
-    return worker.bootstrap(clock, PaymentSettings())
+    return bootstrap(clock, PaymentSettings())
 
 
 @pytest.fixture
@@ -229,7 +229,7 @@ def test_bootstrap_reads_the_gateway_settings_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ORDERFLOW_PAYMENT_GATEWAY_TRANSIENT_FAILURES", "0")
-    service = worker.bootstrap(clock)
+    service = bootstrap(clock)
     uow = PaymentUnitOfWork(session_for(service))
 
     service.handlers[OrderPlaced](order_placed(token="tok_transient"), uow)
@@ -371,7 +371,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     and replacements' reservations (which open no payment)."""
 
     def selects_for(rounds: int) -> int:
-        service = worker.bootstrap(clock, PaymentSettings())
+        service = bootstrap(clock, PaymentSettings())
         earlier = session_for(service)
         batch: list[Message] = []
         expected: dict[str, MoneyMoved] = {}

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from services.payment import worker
+from services.payment.bootstrap import bootstrap
 from services.payment.model import Payment
 from services.payment.settings import PaymentSettings
 from services.payment.status import PaymentStatus
@@ -88,7 +88,7 @@ def new_till(
     week = PaymentSettings(
         window_seconds=7 * 86400, reminder_offsets_seconds=[2 * 86400, 5 * 86400]
     )
-    service = worker.bootstrap(clock, settings or week)
+    service = bootstrap(clock, settings or week)
     return Till(service, PaymentUnitOfWork(session_for(service)), clock)
 
 

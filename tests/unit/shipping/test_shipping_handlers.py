@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import String, select
 from sqlalchemy.orm import Session
 
-from services.shipping import worker
+from services.shipping.bootstrap import bootstrap
 from services.shipping.carrier import Booking, BookingRequest, SimulatedCarrier
 from services.shipping.model import SHIPMENT_MACHINE, Shipment, ShipmentStatus
 from services.shipping.settings import ShippingSettings
@@ -64,7 +64,7 @@ REFUSING = Address(line1="12 REFUSED Street", city="Somewhere", postal_code="101
 
 @pytest.fixture
 def service(clock: ManualClock) -> Service:
-    return worker.bootstrap(clock, SETTINGS)
+    return bootstrap(clock, SETTINGS)
 
 
 @pytest.fixture
@@ -203,7 +203,7 @@ def test_cash_on_delivery_books_the_order_total_in_its_currency_for_the_carrier_
     uow: ShippingUnitOfWork, clock: ManualClock
 ) -> None:
     carrier = RecordingCarrier(simulated_carrier(clock))
-    service = worker.bootstrap(clock, SETTINGS, carrier=carrier)
+    service = bootstrap(clock, SETTINGS, carrier=carrier)
     cod = order_placed().model_copy(
         update={
             "currency": "UAH",
@@ -350,7 +350,7 @@ def test_the_domestic_zone_is_the_warehouse_country_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("ORDERFLOW_SHIPPING_WAREHOUSE_COUNTRY", "AT")
-    service = worker.bootstrap(clock)
+    service = bootstrap(clock)
     uow = ShippingUnitOfWork(session_for(service))
 
     list(service.handlers[OrderPlaced](order_placed(delivery=delivery_to(country="AT")), uow))
@@ -594,7 +594,7 @@ def test_attempts_and_their_interval_come_from_the_environment(
     monkeypatch.setenv("ORDERFLOW_SHIPPING_DELIVERY_ATTEMPTS", "2")
     monkeypatch.setenv("ORDERFLOW_SHIPPING_DELIVERY_RETRY_INTERVAL_SECONDS", "7200")
     monkeypatch.setenv("ORDERFLOW_SHIPPING_DELIVERED_AFTER_SECONDS", "3600")
-    service = worker.bootstrap(clock)
+    service = bootstrap(clock)
     uow = ShippingUnitOfWork(session_for(service))
 
     list(service.handlers[OrderPlaced](order_placed(delivery=delivery_to(address=REFUSING)), uow))
@@ -862,7 +862,7 @@ def test_the_shipment_ends_delivered_returned_or_cancelled_and_only_pending_canc
 
 
 def test_the_handler_table_names_every_message_shipping_handles(clock: ManualClock) -> None:
-    service = worker.bootstrap(clock, SETTINGS)
+    service = bootstrap(clock, SETTINGS)
 
     assert set(service.subscriptions) == {
         OrderPlaced,
@@ -901,7 +901,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     clock: ManualClock,
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
-    service = worker.bootstrap(clock, SETTINGS)
+    service = bootstrap(clock, SETTINGS)
     session = session_for(service)
     counter = count_queries(session)
     orders = [f"ord-{n}" for n in range(20)]
@@ -927,7 +927,7 @@ def test_address_changes_cancels_and_failed_deliveries_cost_no_more_selects(
     an address change, booked to a refusing address, cancelled before they were seen, and
     address changes for orders not seen yet. Then: every carrier scan, late halves for the
     cancelled orders, the waiting orders arriving, and changes refused after booking."""
-    service = worker.bootstrap(clock, SETTINGS)
+    service = bootstrap(clock, SETTINGS)
     session = session_for(service)
     counter = count_queries(session)
     kinds = ["plain", "moved", "refusing", "cancelled", "early"]
@@ -981,7 +981,7 @@ def test_scans_whose_reference_is_wrong_are_matched_by_tracking_number_in_one_mo
     clock: ManualClock,
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
-    service = worker.bootstrap(clock, SETTINGS)
+    service = bootstrap(clock, SETTINGS)
     session = session_for(service)
     counter = count_queries(session)
     orders = [f"ord-{n}" for n in range(20)]
@@ -1009,7 +1009,7 @@ def test_replacements_cost_no_more_selects(
 ) -> None:
     """Orders and the replacements of their cases, both halves of each, in one batch: every
     shipment is locked by its order id (a replacement's is its case id) in the one query."""
-    service = worker.bootstrap(clock, SETTINGS)
+    service = bootstrap(clock, SETTINGS)
     session = session_for(service)
     counter = count_queries(session)
     orders = [f"ord-{n}" for n in range(10)]

@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy.orm import Session
 
-from services.stock import worker
 from services.stock.admin import StockError, set_level, set_policy
+from services.stock.bootstrap import bootstrap
 from services.stock.settings import StockSettings
 from shared.clock import ManualClock
 from shared.contracts import StockItemListed
@@ -19,7 +19,7 @@ from tests.unit.stock.test_stock_handlers import Stock
 
 @pytest.fixture
 def stock(session_for: Callable[[Service], Session], clock: ManualClock) -> Stock:
-    service = worker.bootstrap(clock, StockSettings())
+    service = bootstrap(clock, StockSettings())
     stock = Stock(service, session_for(service), clock)
     stock.shelve("MUG-BLUE", 5)
     return stock

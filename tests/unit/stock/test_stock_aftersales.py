@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from services.stock import worker
+from services.stock.bootstrap import bootstrap
 from services.stock.model import LedgerEntry, Movement, ReservationStatus
 from services.stock.settings import StockSettings
 from services.stock.supply import ReturnReceipt
@@ -43,7 +43,7 @@ from tests.unit.stock.test_stock_handlers import Stock, dispatched, returned, ty
 @pytest.fixture
 def stock(session_for: Callable[[Service], Session], clock: ManualClock) -> Stock:
     """Five blue mugs, which may be backordered; one green tea, which not."""
-    service = worker.bootstrap(clock, StockSettings())
+    service = bootstrap(clock, StockSettings())
     stock = Stock(service, session_for(service), clock)
     stock.shelve("MUG-BLUE", 5, "A-01-02", backorder_allowed=True)
     stock.shelve("TEA-GREEN", 1, "B-02-01")
@@ -295,6 +295,6 @@ def test_an_exchange_restocks_its_rma_and_reserves_its_replacement_under_the_sam
 
 
 def test_stock_subscribes_to_replacements_and_customers_returns(clock: ManualClock) -> None:
-    service = worker.bootstrap(clock, StockSettings())
+    service = bootstrap(clock, StockSettings())
 
     assert {ReplacementRequested, ReturnReceived} <= set(service.subscriptions)

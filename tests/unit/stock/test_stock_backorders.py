@@ -14,8 +14,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from services.stock import worker
 from services.stock.admin import set_policy
+from services.stock.bootstrap import bootstrap
 from services.stock.model import ReservationStatus
 from services.stock.settings import StockSettings
 from services.stock.supply import PurchaseOrder, PurchaseOrderStatus
@@ -49,7 +49,7 @@ TODAY = date(2026, 3, 2)
 @pytest.fixture
 def stock(session_for: Callable[[Service], Session], clock: ManualClock) -> Stock:
     """Five blue mugs, which may be backordered (supplier: 7 days); one green tea, which not."""
-    service = worker.bootstrap(clock, StockSettings())
+    service = bootstrap(clock, StockSettings())
     stock = Stock(service, session_for(service), clock)
     stock.shelve("MUG-BLUE", 5, "A-01-02", backorder_allowed=True)
     stock.shelve("TEA-GREEN", 1, "B-02-01")
@@ -369,7 +369,7 @@ def test_the_grace_after_the_expected_date_is_read_from_the_environment(
     clock: ManualClock,
 ) -> None:
     monkeypatch.setenv("ORDERFLOW_STOCK_BACKORDER_GRACE_DAYS", "3")
-    service = worker.bootstrap(clock)
+    service = bootstrap(clock)
     stock = Stock(service, session_for(service), clock)
     stock.shelve("MUG-BLUE", 0, backorder_allowed=True)
 

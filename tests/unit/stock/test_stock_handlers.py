@@ -13,8 +13,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from services.stock import worker
 from services.stock.admin import set_level, set_policy
+from services.stock.bootstrap import bootstrap
 from services.stock.model import Item, ReservationStatus
 from services.stock.settings import StockSettings
 from services.stock.store import StockUnitOfWork
@@ -96,7 +96,7 @@ class Stock:
 
 @pytest.fixture
 def stock(session_for: Callable[[Service], Session], clock: ManualClock) -> Stock:
-    service = worker.bootstrap(clock, StockSettings())
+    service = bootstrap(clock, StockSettings())
     stock = Stock(service, session_for(service), clock)
     stock.shelve("MUG-BLUE", 5, "A-01-02")
     stock.shelve("TEA-GREEN", 1, "B-02-01")
@@ -321,7 +321,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         return return_received(rma, lines=lines)
 
     def selects_for(orders: int) -> int:
-        service = worker.bootstrap(clock, StockSettings())
+        service = bootstrap(clock, StockSettings())
         earlier = Stock(service, session_for(service), clock)
         earlier.shelve("MUG-BLUE", 10 * orders, backorder_allowed=True)
         earlier.shelve("TEA-GREEN", 0, backorder_allowed=True)

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from sqlalchemy import inspect, text
 from sqlalchemy.orm import Session
 
-from services.warehouse import worker
+from services.warehouse.bootstrap import bootstrap
 from services.warehouse.model import Fulfillment, PickedLine, PickMismatch
 from services.warehouse.packing import PackingRules
 from services.warehouse.settings import WarehouseSettings
@@ -49,7 +49,7 @@ RULES = PackingRules(max_parcel_grams=20_000, packaging_grams=150)
 
 @pytest.fixture
 def service(clock: ManualClock) -> Service:
-    return worker.bootstrap(clock, WarehouseSettings())
+    return bootstrap(clock, WarehouseSettings())
 
 
 @pytest.fixture
@@ -122,7 +122,7 @@ def packed(service: Service, uow: WarehouseUnitOfWork, event: StockReserved) -> 
 
 def packing_in(clock: ManualClock, time: timedelta) -> Service:
     """The warehouse taking ``time`` to pick and pack a ready order."""
-    return worker.bootstrap(clock, WarehouseSettings(packing_seconds=time.total_seconds()))
+    return bootstrap(clock, WarehouseSettings(packing_seconds=time.total_seconds()))
 
 
 def fulfillment_of(uow: WarehouseUnitOfWork) -> Fulfillment:
@@ -240,7 +240,7 @@ def test_limits_and_packaging_come_from_the_rules_given(
     uow: WarehouseUnitOfWork, clock: ManualClock
 ) -> None:
     rules = WarehouseSettings(max_parcel_weight_grams=1_000, packaging_weight_grams=100)
-    service = worker.bootstrap(clock, rules)
+    service = bootstrap(clock, rules)
 
     event = packed(service, uow, reserved(line("MUG-BLUE", 3, 400)))
 
@@ -603,7 +603,7 @@ def test_the_step_history_is_kept_on_the_fulfilment_row(
 
 
 def test_the_handler_table_names_every_message_the_warehouse_handles() -> None:
-    service = worker.bootstrap(settings=WarehouseSettings())
+    service = bootstrap(settings=WarehouseSettings())
 
     assert set(service.subscriptions) == {
         StockReserved,
@@ -625,7 +625,7 @@ def test_bootstrap_reads_the_packing_rules_from_the_environment(
 ) -> None:
     monkeypatch.setenv("ORDERFLOW_WAREHOUSE_MAX_PARCEL_WEIGHT_GRAMS", "1000")
     monkeypatch.setenv("ORDERFLOW_WAREHOUSE_PACKAGING_WEIGHT_GRAMS", "100")
-    service = worker.bootstrap(clock)
+    service = bootstrap(clock)
     uow = WarehouseUnitOfWork(session_for(service))
 
     service.handlers[StockReserved](reserved(line("MUG-BLUE", 3, 400)), uow)
@@ -652,7 +652,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     S = FulfillmentStatus
 
     def selects_for(per_kind: int) -> int:
-        service = worker.bootstrap(clock, WarehouseSettings())
+        service = bootstrap(clock, WarehouseSettings())
         earlier = session_for(service)
         kinds = ["paid", "cod", "intercepted", "refused", "tombstone", "closed", "unseen"]
         ids = {kind: [f"ord-{kind}-{n:02}" for n in range(per_kind)] for kind in kinds}
