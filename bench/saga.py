@@ -36,9 +36,9 @@ from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
+from orderflow.registry import NAMES
 from orderflow.scenarios.catalogue import CATALOGUE
 from orderflow.scenarios.orders import extra
-from orderflow.workers import NAMES
 from services.intake.store import IntakeUnitOfWork
 from services.notifier.model import Notification, NotificationStatus
 from shared.settings import Settings

@@ -29,7 +29,7 @@ from services.stock.store import StockUnitOfWork
 from shared.contracts import original_order
 
 from .databases import WorkerDatabases
-from .workers import build
+from .registry import build
 
 NOTIFIED_TYPES = [contract.type for contract in build("notifier").subscriptions]
 

@@ -1,5 +1,5 @@
 """Who publishes each message that travels and who consumes it, read from the code: each worker's
-bootstrap (its handler table and its ``publishes``, in ``orderflow/workers.py``'s order), the
+bootstrap (its handler table and its ``publishes``, in ``orderflow/registry.py``'s order), the
 channel queues of ``shared/topology.py``, and who sends the commands from outside (``SENDERS``).
 
 ``orderflow contracts map`` prints it as text or Mermaid; the AsyncAPI document, the README and
@@ -27,7 +27,7 @@ from shared.contracts import (
 from shared.handlers import Service
 from shared.topology import CHANNEL_EVENTS
 
-from .workers import NAMES, build
+from .registry import NAMES, build
 
 SENDERS: dict[str, tuple[type[Message], ...]] = {
     "sales channels": (OrderSubmit,),

@@ -30,7 +30,7 @@ from .cli_support import (
     real_broker_settings,
     valid,
 )
-from .workers import NAMES, UnknownWorker, build
+from .registry import NAMES, UnknownWorker, build
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 order_app = typer.Typer(no_args_is_help=True, help="Look at orders.")
@@ -347,7 +347,7 @@ app.add_typer(contracts_app, name="contracts")
 @contracts_app.command("export")
 def contracts_export() -> None:
     """Regenerate contracts/ (AsyncAPI, JSON Schemas), the generated docs/ and the pages' maps."""
-    from .contracts import export
+    from .asyncapi import export
 
     for path in export():
         console.print(f"wrote {path}")

@@ -80,7 +80,7 @@ def _filters(
 ) -> Filters:
     """The filters, each checked (exit 2 naming the option) before anything is opened."""
     from .parking import Filters, chosen_workers
-    from .workers import UnknownWorker
+    from .registry import UnknownWorker
 
     try:
         names = chosen_workers(workers)
@@ -259,7 +259,7 @@ def parking_audit(
 ) -> None:
     """Every replay and purge so far (dry runs included), oldest first."""
     from .parking import AuditLog, chosen_workers
-    from .workers import UnknownWorker
+    from .registry import UnknownWorker
 
     try:
         names = chosen_workers(worker)

@@ -20,7 +20,7 @@ from shared.envelope import Envelope
 from shared.runtime_tables import RuntimeTables
 from shared.settings import Settings
 
-from .workers import NAMES, build
+from .registry import NAMES, build
 
 
 @dataclass(frozen=True)

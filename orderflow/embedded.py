@@ -18,7 +18,7 @@ from shared.clock import Clock, ManualClock, SystemClock
 from shared.settings import Settings
 from shared.worker import Worker
 
-from .workers import NAMES, build
+from .registry import NAMES, build
 
 
 class Cluster:

@@ -18,7 +18,7 @@ from shared.clock import Clock, SystemClock
 from shared.settings import Settings
 
 from .databases import WorkerDatabases
-from .workers import build
+from .registry import build
 
 SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,63}$")
 

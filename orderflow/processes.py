@@ -19,7 +19,7 @@ from kombu import Connection
 from shared.settings import Settings
 from shared.topology import Topology
 
-from .workers import NAMES
+from .registry import NAMES
 
 
 @dataclass

@@ -28,7 +28,7 @@ from rich.table import Table
 
 from shared.settings import RetryPolicy, Settings
 
-from .workers import NAMES
+from .registry import NAMES
 
 UNITS = {"_seconds": "seconds", "_days": "days", "_grams": "grams", "_percent": "percent"}
 

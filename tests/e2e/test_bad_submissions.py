@@ -26,7 +26,7 @@ from orderflow.channel import submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster
-from orderflow.workers import NAMES
+from orderflow.registry import NAMES
 from services.intake.model import Order
 from services.payment.gateway import GatewayEntry
 from services.stock.model import Reservation

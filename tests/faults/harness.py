@@ -27,8 +27,8 @@ from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.operations import await_listed, set_stock
 from orderflow.processes import ProcessCluster, Replica
+from orderflow.registry import NAMES
 from orderflow.scenarios.catalogue import CATALOGUE, PRICES
-from orderflow.workers import NAMES
 from services.intake.model import TERMINAL, Order
 from services.notifier.model import Notification, NotificationStatus
 from shared.settings import Settings

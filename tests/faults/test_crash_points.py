@@ -23,7 +23,7 @@ import pytest
 
 from orderflow.channel import ChannelPublisher
 from orderflow.processes import Replica
-from orderflow.workers import NAMES
+from orderflow.registry import NAMES
 from shared.contracts import ItemQuantity, ResendRequest
 from shared.envelope import wrap
 from shared.settings import Settings

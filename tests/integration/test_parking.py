@@ -31,7 +31,7 @@ from orderflow.parking import (
     list_parked,
     operator,
 )
-from orderflow.workers import NAMES, build
+from orderflow.registry import NAMES, build
 from services.stock.admin import set_level
 from services.stock.store import StockUnitOfWork
 from shared.clock import SystemClock

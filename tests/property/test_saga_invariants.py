@@ -37,6 +37,7 @@ from orderflow.channel import ChannelPublisher, submit_envelope
 from orderflow.databases import WorkerDatabases
 from orderflow.embedded import Cluster
 from orderflow.operations import unlisted_at_intake
+from orderflow.registry import NAMES
 from orderflow.scenarios.catalogue import BACKORDERED, PRICES, SHELVES, shipping_fee, stock_shelves
 from orderflow.scenarios.orders import ADDRESSES, order
 from orderflow.scenarios.terms import worker_settings
@@ -49,7 +50,6 @@ from orderflow.scenarios.world import (
     return_request,
     returned_parcel,
 )
-from orderflow.workers import NAMES
 from services.aftersales.model import Case, CaseStatus
 from services.intake.model import TERMINAL, Order
 from services.intake.store import IntakeUnitOfWork

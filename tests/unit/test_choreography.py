@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from orderflow.choreography import CHANNEL_QUEUES, PARTNERS, SENDERS, Flow, flows
 from orderflow.choreography_map import mermaid, splice, text
 from orderflow.cli import app
-from orderflow.workers import NAMES
+from orderflow.registry import NAMES
 from shared.contracts import REGISTRY
 from shared.topology import CHANNEL_EVENTS
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from orderflow.channel import submit_envelope
 from orderflow.cli import app
 from orderflow.parking import Filters, as_sent, chosen_workers, find, moment, parse
-from orderflow.workers import NAMES, UnknownWorker
+from orderflow.registry import NAMES, UnknownWorker
 
 Run = Callable[..., tuple[int, str]]
 SUBCOMMANDS = [["list"], ["show", "1"], ["replay"], ["purge", "--yes"]]

@@ -10,8 +10,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from typer.testing import CliRunner
 
 from orderflow.cli import app
+from orderflow.registry import NAMES
 from orderflow.settings_doc import describe, every_setting, markdown
-from orderflow.workers import NAMES
 
 
 def test_every_setting_is_listed_with_its_variable_default_and_format() -> None:

@@ -24,9 +24,9 @@ from shared.envelope import CONTENT_TYPE, Envelope
 from shared.topology import CHANNEL_EVENTS, Topology, channel_binding_key, channel_routing_key
 
 from . import doubles, settings_doc
+from .asyncapi_guide import NAMESPACE, UNKNOWN_CHANNEL, guide, vocabularies
 from .choreography import CHANNEL_QUEUES, Flow, flows
 from .choreography_map import mermaid, splice
-from .contract_guide import NAMESPACE, UNKNOWN_CHANNEL, guide, vocabularies
 
 REPOSITORY = Path(__file__).resolve().parents[1]
 ROOT = REPOSITORY / "contracts"
