@@ -24,7 +24,7 @@ from shared.contracts import (
     ReturnRequest,
     StockReceive,
 )
-from shared.handlers import Service
+from shared.service import Service
 from shared.topology import CHANNEL_EVENTS
 
 from .registry import NAMES, build

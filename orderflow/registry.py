@@ -14,7 +14,7 @@ from services.shipping import bootstrap as shipping
 from services.stock import bootstrap as stock
 from services.warehouse import bootstrap as warehouse
 from shared.clock import Clock
-from shared.handlers import Service
+from shared.service import Service
 
 BOOTSTRAPS: dict[str, Callable[..., Service]] = {
     module.NAME: module.bootstrap

@@ -22,10 +22,10 @@ from shared.clock import Clock
 from shared.contracts import Message
 from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
-from shared.handlers import Service
 from shared.messaging import BrokerLink
 from shared.publisher import Publisher
 from shared.runtime_tables import RuntimeTables
+from shared.service import Service
 from shared.settings import Settings
 from shared.topology import Topology
 

@@ -15,9 +15,9 @@ from shared.contracts import Message
 from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
 from shared.errors import is_transient
-from shared.handlers import Service
 from shared.outbox import Outbox
 from shared.relay import Relay
+from shared.service import Service
 from shared.worker_database import WorkerDatabase
 
 log = logging.getLogger("orderflow.worker")

@@ -11,10 +11,10 @@ from shared.clock import Clock
 from shared.crash import CrashPoints
 from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem, decode
 from shared.failures import Failures
-from shared.handlers import Service
 from shared.inbound import Inbound, Parked, ParkKind, UnknownType, admit, origin_of
 from shared.messaging import BrokerLink
 from shared.publisher import Publisher
+from shared.service import Service
 from shared.transaction import BatchTransaction
 
 

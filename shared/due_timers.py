@@ -19,9 +19,9 @@ from shared.clock import Clock
 from shared.contracts import contract_for
 from shared.envelope import CONTENT_TYPE
 from shared.failures import Failures
-from shared.handlers import Service
 from shared.inbound import Inbound, Parked, admit
 from shared.publisher import Publisher
+from shared.service import Service
 from shared.timers import TimerRow, Timers
 from shared.transaction import BatchTransaction
 from shared.worker_database import WorkerDatabase

@@ -20,8 +20,8 @@ from shared.envelope import (
     content_type_problem,
     open_payload,
 )
-from shared.handlers import Service
 from shared.messaging import Outgoing
+from shared.service import Service
 from shared.topology import Topology
 
 SENT_PROPERTIES = (

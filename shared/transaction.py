@@ -20,10 +20,10 @@ from shared.clock import Clock
 from shared.contracts import Message, contract_for
 from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
-from shared.handlers import Service, call
 from shared.inbound import Inbound
 from shared.relay import Relay
 from shared.runtime_tables import RuntimeTables
+from shared.service import Service, call
 from shared.timers import Scheduled
 from shared.worker_database import WorkerDatabase
 

@@ -43,13 +43,13 @@ from shared.deliveries import Deliveries
 from shared.due_timers import DueTimers
 from shared.errors import is_transient
 from shared.failures import DatabaseDown, Failures, is_outage
-from shared.handlers import Service
 from shared.health import WORKERS, Health
 from shared.messaging import BrokerLink, LinkDown, PublishNotConfirmed
 from shared.outages import Backoff
 from shared.publisher import Publisher
 from shared.relay import Relay
 from shared.runtime_tables import RuntimeTables
+from shared.service import Service
 from shared.settings import Settings
 from shared.topology import Topology
 from shared.transaction import BatchTransaction

@@ -22,7 +22,7 @@ from typing import Any
 from orderflow.registry import NAMES, build
 from shared.actions import Done
 from shared.contracts import Message
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 
 

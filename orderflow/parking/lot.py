@@ -15,8 +15,8 @@ from kombu import Connection
 
 from shared.clock import Clock, SystemClock
 from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode
-from shared.handlers import Service
 from shared.inbound import admit
+from shared.service import Service
 from shared.settings import Settings, refuse_unless_real_broker
 from shared.topology import Topology
 

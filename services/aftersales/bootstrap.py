@@ -13,7 +13,7 @@ from shared.contracts import (
     ReturnExpired,
     ReturnReceived,
 )
-from shared.handlers import Service, inject
+from shared.service import Service, inject
 
 from .handlers import HANDLERS
 from .model import Base

@@ -21,7 +21,7 @@ from shared.contracts import (
     StockUnavailable,
     original_order,
 )
-from shared.handlers import Handler
+from shared.service import Handler
 
 from .model import CaseKind, ReceiptRefused, Results, unknown_order
 from .policy import ReturnPolicy

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from shared.clock import Clock, SystemClock
 from shared.contracts import Message, OrderCancelled, OrderCompleted, OrderPlaced, OrderRejected
-from shared.handlers import Service, inject
+from shared.service import Service, inject
 
 from .estimate import DeliveryEstimate
 from .handlers import HANDLERS, INVALID_HANDLERS

@@ -31,7 +31,7 @@ from shared.contracts import (
     StockUnavailable,
 )
 from shared.envelope import Envelope, InvalidMessage
-from shared.handlers import Handler
+from shared.service import Handler
 
 from .estimate import DeliveryEstimate
 from .model import Order

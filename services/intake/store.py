@@ -16,8 +16,8 @@ from shared.contracts import (
     ReplacementRequested,
     StockItemListed,
 )
-from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
+from shared.service import UnitOfWork
 
 from .model import CatalogueItem, Order
 from .submission import SubmissionKey

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared.clock import Clock, SystemClock
 from shared.contracts import Message, NotificationSent
-from shared.handlers import Service, inject
+from shared.service import Service, inject
 
 from .delivery import Courier
 from .handlers import HANDLERS

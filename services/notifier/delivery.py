@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.clock import Clock
 from shared.crash import CrashPoint
 from shared.errors import TransientError
-from shared.handlers import Announce, Reach
+from shared.service import Announce, Reach
 
 from .composing import compose
 from .model import Notification, sent_announcement

@@ -32,7 +32,7 @@ from shared.contracts import (
     StockBackordered,
 )
 from shared.envelope import Envelope
-from shared.handlers import Handler
+from shared.service import Handler
 
 from .model import NotificationStatus, Recipient
 from .recording import notify, queue, record

@@ -10,8 +10,8 @@ from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, up
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message, OrderMessage
-from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
+from shared.service import UnitOfWork
 
 from .model import Notification, NotificationStatus, Recipient
 

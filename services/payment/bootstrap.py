@@ -14,7 +14,7 @@ from shared.contracts import (
     PaymentReminder,
     PaymentVoided,
 )
-from shared.handlers import Service, inject
+from shared.service import Service, inject
 
 from .gateway import SimulatedGateway
 from .handlers import HANDLERS

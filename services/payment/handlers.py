@@ -25,7 +25,7 @@ from shared.contracts import (
     ShipmentReturned,
     StockReserved,
 )
-from shared.handlers import Handler
+from shared.service import Handler
 from shared.timers import Scheduled
 
 from .gateway import SimulatedGateway

@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message, PaymentNotification
-from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
+from shared.service import UnitOfWork
 
 from .gateway import APPROVED, CHARGE, REFUND, GatewayEntry
 from .model import Payment

@@ -13,7 +13,7 @@ from shared.contracts import (
     ShipmentInTransit,
     ShipmentReturned,
 )
-from shared.handlers import Service, inject
+from shared.service import Service, inject
 
 from .carrier import Carrier, SimulatedCarrier
 from .handlers import HANDLERS

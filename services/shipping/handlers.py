@@ -17,7 +17,7 @@ from shared.contracts import (
     ReplacementRequested,
 )
 from shared.errors import PermanentError
-from shared.handlers import Handler
+from shared.service import Handler
 from shared.timers import Scheduled
 
 from .carrier import BookingRequest, Carrier

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from sqlalchemy.orm import Session
 
 from shared.contracts import CarrierTrackingUpdate, Message
-from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
+from shared.service import UnitOfWork
 
 from .model import Shipment
 

@@ -17,7 +17,7 @@ from shared.contracts import (
     StockRestocked,
     StockUnavailable,
 )
-from shared.handlers import Service, inject
+from shared.service import Service, inject
 
 from .handlers import HANDLERS
 from .model import Base

@@ -31,7 +31,7 @@ from shared.contracts import (
     original_order,
 )
 from shared.errors import PermanentError
-from shared.handlers import Handler
+from shared.service import Handler
 
 from .model import Movement, Reservation, ReservationStatus
 from .rules import Allocation, allocate, resellable

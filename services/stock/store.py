@@ -18,8 +18,8 @@ from shared.contracts import (
     StockReceive,
     StockWaitlistDue,
 )
-from shared.handlers import UnitOfWork
 from shared.rows import locked_rows
+from shared.service import UnitOfWork
 
 from .model import Item, LedgerEntry, Movement, Reservation, ReservationStatus
 from .rules import resellable

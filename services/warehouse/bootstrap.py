@@ -11,7 +11,7 @@ from shared.contracts import (
     FulfillmentPacked,
     Message,
 )
-from shared.handlers import Service, inject
+from shared.service import Service, inject
 
 from .handlers import HANDLERS
 from .model import Base

@@ -17,7 +17,7 @@ from shared.contracts import (
     PaymentDeferred,
     StockReserved,
 )
-from shared.handlers import Handler
+from shared.service import Handler
 from shared.timers import Scheduled
 
 from .model import Fulfillment

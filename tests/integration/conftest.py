@@ -14,8 +14,8 @@ from services.stock import bootstrap as stock
 from services.stock.admin import set_level
 from services.stock.store import StockUnitOfWork
 from shared.clock import SystemClock
-from shared.handlers import Service
 from shared.messaging import BrokerLink
+from shared.service import Service
 from shared.settings import Settings
 from shared.topology import Topology
 from shared.worker import Worker

@@ -18,8 +18,8 @@ from services.stock import bootstrap as stock
 from shared.contracts import OrderPlaced
 from shared.envelope import Envelope, InvalidMessage
 from shared.errors import TransientError
-from shared.handlers import Result, Service
 from shared.messaging import BrokerLink, Outgoing
+from shared.service import Result, Service
 from shared.settings import RetryPolicy
 from shared.timers import TimerRow
 from shared.topology import Topology

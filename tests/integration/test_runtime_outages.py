@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from services.stock import bootstrap as stock
 from shared.contracts import OrderPlaced
 from shared.envelope import Envelope
-from shared.handlers import Result
 from shared.health import HealthServer
 from shared.messaging import BrokerLink
+from shared.service import Result
 from shared.settings import Settings
 from shared.topology import Topology
 from shared.worker import Worker

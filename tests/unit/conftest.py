@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from shared.clock import ManualClock
 from shared.contracts import Message, StockItemListed, contract_for
 from shared.envelope import Envelope, InvalidMessage, wrap
-from shared.handlers import Service, call
 from shared.runtime_tables import RuntimeTables
+from shared.service import Service, call
 from shared.timers import Scheduled
 
 UnitOfWork = TypeVar("UnitOfWork")

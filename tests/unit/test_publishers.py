@@ -28,7 +28,7 @@ from shared.contracts import (
     ReservedLine,
     StockReserved,
 )
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.publications import WATCH, Announced, Watch
 

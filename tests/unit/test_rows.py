@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session
 
 from services.stock.bootstrap import bootstrap
 from services.stock.model import Item, Reservation
-from shared.handlers import Service
 from shared.rows import locked_rows
+from shared.service import Service
 from tests.unit.conftest import QueryCounter
 
 NOW = datetime(2026, 3, 2, tzinfo=UTC)

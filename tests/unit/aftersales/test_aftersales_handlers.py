@@ -44,7 +44,7 @@ from shared.contracts import (
     Shortage,
     StockUnavailable,
 )
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
 from tests.unit.conftest import QueryCounter

@@ -37,7 +37,7 @@ from shared.contracts import (
     ReturnAuthorized,
     ShipmentDelivered,
 )
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
 from tests.unit.conftest import QueryCounter, handle, listed

@@ -45,7 +45,7 @@ from shared.contracts import (
     StockUnavailable,
 )
 from shared.envelope import Envelope, InvalidMessage, open_payload
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
 from tests.unit.conftest import QueryCounter, handle, handle_invalid, listed

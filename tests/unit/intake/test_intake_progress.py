@@ -35,7 +35,7 @@ from shared.contracts import (
     StockReserved,
     StockUnavailable,
 )
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_submit
 from tests.unit.conftest import handle, listed

@@ -35,7 +35,7 @@ from shared.contracts import (
     ShipmentDispatched,
     ShipmentReturned,
 )
-from shared.handlers import Service
+from shared.service import Service
 from tests.factories import ADA, order_placed
 from tests.notifier_support import every_event
 

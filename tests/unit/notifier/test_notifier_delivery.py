@@ -22,8 +22,8 @@ from shared.clock import ManualClock
 from shared.contracts import Message, NotificationSent, OrderCancelled
 from shared.database import open_database
 from shared.envelope import Envelope, wrap
-from shared.handlers import Service
 from shared.runtime_tables import RuntimeTables
+from shared.service import Service
 from tests.factories import order_placed
 from tests.notifier_support import (
     MailServer,

@@ -40,7 +40,7 @@ from shared.contracts import (
     ShipmentDeliveryFailed,
     ShipmentDispatched,
 )
-from shared.handlers import Service
+from shared.service import Service
 from tests.factories import ADA, order_placed
 from tests.notifier_support import every_event, replacement_of
 from tests.unit.conftest import QueryCounter, handle

@@ -30,7 +30,7 @@ from shared.contracts import (
     PaymentMethod,
     ShipmentDispatched,
 )
-from shared.handlers import Service
+from shared.service import Service
 from tests.factories import order_placed
 
 NBSP, NNBSP = "\N{NO-BREAK SPACE}", "\N{NARROW NO-BREAK SPACE}"

@@ -32,7 +32,7 @@ from shared.contracts import (
     StockReserved,
 )
 from shared.errors import PermanentError, TransientError
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
 from tests.unit.payment.test_payment_refunds import delivered

@@ -38,7 +38,7 @@ from shared.contracts import (
     StockReserved,
 )
 from shared.errors import IllegalTransition, PermanentError, TransientError
-from shared.handlers import Service
+from shared.service import Service
 from tests.factories import APPROVED_TOKEN, order_placed
 from tests.unit.conftest import QueryCounter, handle
 

@@ -36,7 +36,7 @@ from shared.contracts import (
     ShipmentReturned,
 )
 from shared.errors import PermanentError, TransientError
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
 from tests.unit.payment.test_payment_transfers import (

@@ -36,7 +36,7 @@ from shared.contracts import (
     StockReserved,
 )
 from shared.errors import PermanentError
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
 

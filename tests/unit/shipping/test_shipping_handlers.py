@@ -47,7 +47,7 @@ from shared.contracts import (
     TrackingStatus,
 )
 from shared.errors import PermanentError
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import address_in, delivery_to, order_placed, replacement_requested
 from tests.unit.conftest import QueryCounter, handle

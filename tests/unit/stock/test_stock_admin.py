@@ -12,7 +12,7 @@ from services.stock.bootstrap import bootstrap
 from services.stock.settings import StockSettings
 from shared.clock import ManualClock
 from shared.contracts import StockItemListed
-from shared.handlers import Service
+from shared.service import Service
 from tests.factories import order_placed
 from tests.unit.stock.test_stock_handlers import Stock
 

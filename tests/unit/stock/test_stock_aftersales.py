@@ -34,7 +34,7 @@ from shared.contracts import (
     StockWaitlistDue,
 )
 from shared.errors import PermanentError
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed, replacement_requested, return_received
 from tests.unit.stock.test_stock_handlers import Stock, dispatched, returned, types

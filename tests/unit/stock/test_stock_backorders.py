@@ -33,7 +33,7 @@ from shared.contracts import (
     StockWaitlistDue,
 )
 from shared.errors import PermanentError
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed
 from tests.unit.stock.test_stock_handlers import (

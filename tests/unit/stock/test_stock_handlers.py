@@ -35,7 +35,7 @@ from shared.contracts import (
     StockUnavailable,
     StockWaitlistDue,
 )
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed, replacement_requested, return_received
 from tests.unit.conftest import QueryCounter

@@ -40,7 +40,7 @@ from shared.contracts import (
     original_order,
 )
 from shared.errors import IllegalTransition
-from shared.handlers import Service
+from shared.service import Service
 from shared.timers import Scheduled
 from tests.unit.conftest import QueryCounter, handle
 
