@@ -32,11 +32,11 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.raw_chain import measure as measure_raw_chain
-from orderflow.channel import ChannelPublisher, submit_envelope
-from orderflow.databases import WorkerDatabases
-from orderflow.operations import await_listed, set_stock
-from orderflow.processes import ProcessCluster
-from orderflow.registry import NAMES
+from orderflow.cluster.channel import ChannelPublisher, submit_envelope
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.processes import ProcessCluster
+from orderflow.cluster.registry import NAMES
+from orderflow.operator.operations import await_listed, set_stock
 from orderflow.scenarios.catalogue import CATALOGUE
 from orderflow.scenarios.orders import extra
 from services.intake.store import IntakeUnitOfWork

@@ -1,3 +1,3 @@
-from orderflow.cli import app
+from orderflow.cli.main import app
 
 app()

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from orderflow.registry import NAMES, build
+from orderflow.cluster.registry import NAMES, build
 from shared.actions import Done
 from shared.contracts import Message
 from shared.service import Service

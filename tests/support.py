@@ -11,8 +11,8 @@ from pathlib import Path
 from kombu import Connection
 from sqlalchemy import make_url
 
-from orderflow.databases import WorkerDatabases
-from orderflow.processes import ProcessCluster
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.processes import ProcessCluster
 from shared.contracts import Channel
 from shared.database import drop_postgres_database
 from shared.settings import Settings

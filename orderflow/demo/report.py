@@ -15,10 +15,10 @@ from rich.table import Table
 
 from shared.contracts import original_order
 
-from ..audit import audit
-from ..databases import Entry, WorkerDatabases
+from ..cluster.databases import Entry, WorkerDatabases
+from ..operator.audit import audit
+from ..operator.views import money, when
 from ..scenarios.story import Story, departures, orders_by_key
-from ..views import money, when
 
 STEP_LABELS = {
     "order.placed": "placed",

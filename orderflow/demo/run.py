@@ -13,9 +13,9 @@ from rich.console import Console
 from shared.clock import ManualClock, SystemClock
 from shared.settings import Settings
 
-from ..databases import WorkerDatabases
-from ..embedded import Cluster
-from ..operations import unlisted_at_intake
+from ..cluster.databases import WorkerDatabases
+from ..cluster.embedded import Cluster
+from ..operator.operations import unlisted_at_intake
 from ..scenarios import STORIES
 from ..scenarios.catalogue import SHELVES, stock_shelves
 from ..scenarios.orders import extra

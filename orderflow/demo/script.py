@@ -15,12 +15,12 @@ from services.intake.store import IntakeUnitOfWork
 from shared.clock import ManualClock
 from shared.settings import Settings
 
-from ..channel import ChannelPublisher, submit_envelope
-from ..databases import WorkerDatabases
-from ..embedded import Cluster
+from ..cluster.channel import ChannelPublisher, submit_envelope
+from ..cluster.databases import WorkerDatabases
+from ..cluster.embedded import Cluster
+from ..operator.views import when
 from ..scenarios.stage import Stage, play_in_virtual_time
 from ..scenarios.story import Story
-from ..views import when
 
 
 def play(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from services.stock.model import Item
 from shared.clock import Clock
 
-from ..operations import StockAction, on_stock, stock_level, stock_policy
+from ..operator.operations import StockAction, on_stock, stock_level, stock_policy
 
 
 @dataclass(frozen=True)

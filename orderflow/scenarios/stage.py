@@ -12,9 +12,9 @@ from shared.clock import ManualClock
 from shared.contracts import Message
 from shared.envelope import Envelope, wrap
 
-from ..channel import submit_envelope
-from ..databases import WorkerDatabases
-from ..embedded import Cluster
+from ..cluster.channel import submit_envelope
+from ..cluster.databases import WorkerDatabases
+from ..cluster.embedded import Cluster
 from .story import Story, orders_by_key
 from .world import Move, Snapshot
 

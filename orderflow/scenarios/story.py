@@ -9,7 +9,7 @@ from typing import Any
 from services.intake.model import Order
 from services.intake.store import IntakeUnitOfWork
 
-from ..databases import Entry, WorkerDatabases
+from ..cluster.databases import Entry, WorkerDatabases
 from .world import Move
 
 

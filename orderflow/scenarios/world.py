@@ -32,7 +32,7 @@ from shared.contracts import (
     StockReceive,
 )
 
-from ..databases import Entry
+from ..cluster.databases import Entry
 
 Units = Mapping[str, int]
 """SKU → how many."""

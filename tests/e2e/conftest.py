@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orderflow.processes import ProcessCluster
-from orderflow.registry import NAMES
+from orderflow.cluster.processes import ProcessCluster
+from orderflow.cluster.registry import NAMES
 from shared.settings import Settings
 from tests.support import real_settings, tear_down
 

@@ -22,11 +22,11 @@ import pytest
 from kombu import Connection, Queue
 from sqlalchemy import func, select
 
-from orderflow.channel import submit_envelope
-from orderflow.databases import WorkerDatabases
-from orderflow.operations import await_listed, set_stock
-from orderflow.processes import ProcessCluster
-from orderflow.registry import NAMES
+from orderflow.cluster.channel import submit_envelope
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.processes import ProcessCluster
+from orderflow.cluster.registry import NAMES
+from orderflow.operator.operations import await_listed, set_stock
 from services.intake.model import Order
 from services.payment.gateway import GatewayEntry
 from services.stock.model import Reservation

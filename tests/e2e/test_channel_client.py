@@ -9,8 +9,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 from orderflow_channel import ChannelClient
 
-from orderflow.operations import await_listed, set_stock
-from orderflow.processes import ProcessCluster
+from orderflow.cluster.processes import ProcessCluster
+from orderflow.operator.operations import await_listed, set_stock
 from shared.settings import Settings
 
 SKU = "MUG-BLUE"

@@ -20,13 +20,13 @@ import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
 
-from orderflow.audit import audit
-from orderflow.cli import app
-from orderflow.databases import WorkerDatabases
-from orderflow.operations import await_listed, set_stock
-from orderflow.processes import ProcessCluster
+from orderflow.cli.main import app
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.processes import ProcessCluster
+from orderflow.operator.audit import audit
+from orderflow.operator.operations import await_listed, set_stock
+from orderflow.operator.views import money
 from orderflow.scenarios.catalogue import PRICES
-from orderflow.views import money
 from services.aftersales.model import Case
 from services.intake.model import Order
 from shared.settings import Settings

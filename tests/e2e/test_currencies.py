@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from orderflow.audit import audit
-from orderflow.channel import ChannelPublisher, submit_envelope
-from orderflow.databases import WorkerDatabases
-from orderflow.operations import await_listed, set_stock
-from orderflow.processes import ProcessCluster
+from orderflow.cluster.channel import ChannelPublisher, submit_envelope
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.processes import ProcessCluster
+from orderflow.operator.audit import audit
+from orderflow.operator.operations import await_listed, set_stock
 from orderflow.scenarios.catalogue import CATALOGUE, PRICE_LISTS, shipping_fee
 from services.intake.model import Order
 from services.payment.gateway import GatewayEntry

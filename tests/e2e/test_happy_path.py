@@ -6,11 +6,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from orderflow.audit import audit
-from orderflow.channel import ChannelPublisher, submit_envelope
-from orderflow.databases import WorkerDatabases
-from orderflow.operations import await_listed, set_stock
-from orderflow.processes import ProcessCluster
+from orderflow.cluster.channel import ChannelPublisher, submit_envelope
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.processes import ProcessCluster
+from orderflow.operator.audit import audit
+from orderflow.operator.operations import await_listed, set_stock
 from orderflow.scenarios.catalogue import CATALOGUE
 from orderflow.scenarios.orders import extra
 from shared.settings import Settings

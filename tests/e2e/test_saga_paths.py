@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from orderflow.audit import audit
-from orderflow.channel import ChannelPublisher, submit_envelope
-from orderflow.databases import WorkerDatabases
-from orderflow.operations import await_listed, stock_from_outside
-from orderflow.processes import ProcessCluster
+from orderflow.cluster.channel import ChannelPublisher, submit_envelope
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.processes import ProcessCluster
+from orderflow.operator.audit import audit
+from orderflow.operator.operations import await_listed, stock_from_outside
 from orderflow.scenarios import STORIES
 from orderflow.scenarios.catalogue import SHELVES, stock_shelves
 from orderflow.scenarios.stage import Stage

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from orderflow.registry import NAMES
+from orderflow.cluster.registry import NAMES
 from shared.settings import Settings
 from tests.support import real_settings, tear_down
 

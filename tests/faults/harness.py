@@ -22,12 +22,12 @@ from aiosmtpd.controller import Controller
 from kombu import Connection
 from sqlalchemy import func, select
 
-from orderflow.audit import Audit, audit
-from orderflow.channel import ChannelPublisher, submit_envelope
-from orderflow.databases import WorkerDatabases
-from orderflow.operations import await_listed, set_stock
-from orderflow.processes import ProcessCluster, Replica
-from orderflow.registry import NAMES
+from orderflow.cluster.channel import ChannelPublisher, submit_envelope
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.processes import ProcessCluster, Replica
+from orderflow.cluster.registry import NAMES
+from orderflow.operator.audit import Audit, audit
+from orderflow.operator.operations import await_listed, set_stock
 from orderflow.scenarios.catalogue import CATALOGUE, PRICES
 from services.intake.model import TERMINAL, Order
 from services.notifier.model import Notification, NotificationStatus

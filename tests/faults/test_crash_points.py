@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from orderflow.channel import ChannelPublisher
-from orderflow.processes import Replica
-from orderflow.registry import NAMES
+from orderflow.cluster.channel import ChannelPublisher
+from orderflow.cluster.processes import Replica
+from orderflow.cluster.registry import NAMES
 from shared.contracts import ItemQuantity, ResendRequest
 from shared.envelope import wrap
 from shared.settings import Settings

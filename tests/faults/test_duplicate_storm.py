@@ -18,7 +18,7 @@ from typing import Any
 from kombu import Connection, Queue, binding
 from sqlalchemy import func, select
 
-from orderflow.registry import NAMES
+from orderflow.cluster.registry import NAMES
 from services.intake.model import Order
 from services.notifier.model import Notification
 from services.payment.store import PaymentUnitOfWork

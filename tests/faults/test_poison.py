@@ -10,10 +10,10 @@ import json
 import uuid
 from pathlib import Path
 
-from orderflow.audit import audit
-from orderflow.channel import ChannelPublisher
-from orderflow.operations import set_stock
-from orderflow.parking import Filters, ParkedMessage, audited, list_parked
+from orderflow.cluster.channel import ChannelPublisher
+from orderflow.operator.audit import audit
+from orderflow.operator.operations import set_stock
+from orderflow.operator.parking import Filters, ParkedMessage, audited, list_parked
 from services.stock.model import Item
 from shared.contracts import StockReceive
 from shared.envelope import wrap

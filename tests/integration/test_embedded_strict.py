@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from kombu import Connection
 
-from orderflow.embedded import Cluster
+from orderflow.cluster.embedded import Cluster
 from shared.clock import ManualClock
 from shared.contracts import StockReceive
 from shared.envelope import wrap

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from kombu.simple import SimpleQueue
 
-from orderflow.operations import set_stock
+from orderflow.operator.operations import set_stock
 from services.stock.admin import set_level
 from shared.actions import operate
 from shared.clock import SystemClock

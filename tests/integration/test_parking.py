@@ -21,8 +21,9 @@ from kombu import Connection, Queue
 from prometheus_client import REGISTRY
 from typer.testing import CliRunner
 
-from orderflow.cli import app
-from orderflow.parking import (
+from orderflow.cli.main import app
+from orderflow.cluster.registry import NAMES, build
+from orderflow.operator.parking import (
     AuditLog,
     Filters,
     ParkedMessage,
@@ -31,7 +32,6 @@ from orderflow.parking import (
     list_parked,
     operator,
 )
-from orderflow.registry import NAMES, build
 from services.stock.admin import set_level
 from services.stock.store import StockUnitOfWork
 from shared.clock import SystemClock

@@ -14,7 +14,7 @@ from kombu import Connection
 from kombu.simple import SimpleQueue
 from sqlalchemy.orm import Session, sessionmaker
 
-from orderflow.processes import ProcessCluster
+from orderflow.cluster.processes import ProcessCluster
 from services.stock import bootstrap as stock
 from services.stock.admin import set_level
 from services.stock.store import StockUnitOfWork

@@ -1,14 +1,14 @@
 """Property: whatever the mix of orders, payments and interventions, and however often messages
 are delivered again, the saga settles with the four invariants of DESIGN.md §5 intact.
 
-Each example runs every worker in one process (``orderflow.embedded.Cluster``) on kombu's
+Each example runs every worker in one process (``orderflow.cluster.embedded.Cluster``) on kombu's
 memory transport and SQLite, in a fresh directory and namespace, with a manual clock. It submits
 1-6 random orders, then interleaves single rounds of the cluster with what the outside world
 does at random moments: customers cancel and change addresses, the bank reports transfers, goods
 arrive for the backordered SKU, delivered orders are returned, exchanged or partly resent and
 returned parcels arrive (resellable or damaged), virtual time jumps ahead, and messages already
 announced are delivered again under the same id. Then it lets everything settle and audits the
-workers' own tables (``orderflow.audit``), plus a few facts about single orders that cannot
+workers' own tables (``orderflow.operator.audit``), plus a few facts about single orders that cannot
 depend on timing.
 
 The catalogue, the shelves, the submissions and the world's commands are the stories' own
@@ -32,12 +32,12 @@ from hypothesis import strategies as st
 from kombu import Connection
 from sqlalchemy import literal_column, select
 
-from orderflow.audit import Audit, audit
-from orderflow.channel import ChannelPublisher, submit_envelope
-from orderflow.databases import WorkerDatabases
-from orderflow.embedded import Cluster
-from orderflow.operations import unlisted_at_intake
-from orderflow.registry import NAMES
+from orderflow.cluster.channel import ChannelPublisher, submit_envelope
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.embedded import Cluster
+from orderflow.cluster.registry import NAMES
+from orderflow.operator.audit import Audit, audit
+from orderflow.operator.operations import unlisted_at_intake
 from orderflow.scenarios.catalogue import BACKORDERED, PRICES, SHELVES, shipping_fee, stock_shelves
 from orderflow.scenarios.orders import ADDRESSES, order
 from orderflow.scenarios.terms import worker_settings

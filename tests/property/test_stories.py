@@ -16,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from orderflow.audit import audit
-from orderflow.channel import ChannelPublisher, submit_envelope
-from orderflow.databases import WorkerDatabases
+from orderflow.cluster.channel import ChannelPublisher, submit_envelope
+from orderflow.cluster.databases import WorkerDatabases
+from orderflow.operator.audit import audit
 from orderflow.scenarios import STORIES
 from orderflow.scenarios.stage import Stage, play_in_virtual_time
 from orderflow.scenarios.story import Story, departures

@@ -39,7 +39,7 @@ def test_shared_never_imports_a_worker() -> None:
 
 
 def test_every_worker_is_in_the_registry() -> None:
-    from orderflow.registry import NAMES
+    from orderflow.cluster.registry import NAMES
 
     assert sorted(NAMES) == WORKERS
 

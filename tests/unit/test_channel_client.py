@@ -11,7 +11,7 @@ from typing import Any
 
 import orderflow_channel as client
 
-from orderflow.asyncapi import ROOT
+from orderflow.export.asyncapi import ROOT
 from shared.envelope import Envelope, decode
 from tests.factories import order_submit
 

@@ -9,10 +9,10 @@ import re
 import pytest
 from typer.testing import CliRunner
 
-from orderflow.choreography import CHANNEL_QUEUES, PARTNERS, SENDERS, Flow, flows
-from orderflow.choreography_map import mermaid, splice, text
-from orderflow.cli import app
-from orderflow.registry import NAMES
+from orderflow.cli.main import app
+from orderflow.cluster.registry import NAMES
+from orderflow.export.choreography import CHANNEL_QUEUES, PARTNERS, SENDERS, Flow, flows
+from orderflow.export.choreography_map import mermaid, splice, text
 from shared.contracts import REGISTRY
 from shared.topology import CHANNEL_EVENTS
 

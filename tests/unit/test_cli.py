@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orderflow.cli import app
-from orderflow.databases import WorkerDatabases
+from orderflow.cli.main import app
+from orderflow.cluster.databases import WorkerDatabases
 from services.aftersales.model import Case, Order
 from shared.settings import Settings
 

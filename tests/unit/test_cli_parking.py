@@ -16,10 +16,10 @@ import amqp
 import pytest
 from typer.testing import CliRunner
 
-from orderflow.channel import submit_envelope
-from orderflow.cli import app
-from orderflow.parking import Filters, as_sent, chosen_workers, find, moment, parse
-from orderflow.registry import NAMES, UnknownWorker
+from orderflow.cli.main import app
+from orderflow.cluster.channel import submit_envelope
+from orderflow.cluster.registry import NAMES, UnknownWorker
+from orderflow.operator.parking import Filters, as_sent, chosen_workers, find, moment, parse
 
 Run = Callable[..., tuple[int, str]]
 SUBCOMMANDS = [["list"], ["show", "1"], ["replay"], ["purge", "--yes"]]

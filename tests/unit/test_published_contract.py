@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from orderflow.asyncapi import (
+from orderflow.export.asyncapi import (
     DOCS,
     MAPPED_PAGES,
     ROOT,
@@ -20,10 +20,10 @@ from orderflow.asyncapi import (
     rendered_docs,
     schemas,
 )
-from orderflow.asyncapi_guide import accepted_currencies, guide, missing_meanings
-from orderflow.choreography import flows
-from orderflow.choreography_map import MERMAID_BLOCK, mermaid
-from orderflow.settings_doc import every_setting
+from orderflow.export.asyncapi_guide import accepted_currencies, guide, missing_meanings
+from orderflow.export.choreography import flows
+from orderflow.export.choreography_map import MERMAID_BLOCK, mermaid
+from orderflow.export.settings_doc import every_setting
 from services.intake.settings import IntakeSettings
 from services.intake.status import TERMINAL, WAITING
 from shared.contracts import REGISTRY
@@ -156,7 +156,9 @@ def test_the_contract_names_the_currencies_intake_accepts_by_default() -> None:
 def test_the_vocabularies_come_from_the_enums_and_every_value_has_a_meaning() -> None:
     vocabularies = asyncapi()["components"]["schemas"]
 
-    assert missing_meanings() == {}, "give each new value a meaning in orderflow/asyncapi_guide.py"
+    assert missing_meanings() == {}, (
+        "give each new value a meaning in orderflow/export/asyncapi_guide.py"
+    )
     statuses = vocabularies["OrderStatus"]
     assert set(statuses["x-terminal"]) == set(TERMINAL)
     assert set(statuses["x-waiting"]) == set(WAITING)

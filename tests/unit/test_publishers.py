@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
-from orderflow.registry import NAMES, build
+from orderflow.cluster.registry import NAMES, build
 from services.notifier.delivery import Courier
 from services.stock import admin
 from services.warehouse import handlers

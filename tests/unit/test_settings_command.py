@@ -9,9 +9,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from typer.testing import CliRunner
 
-from orderflow.cli import app
-from orderflow.registry import NAMES
-from orderflow.settings_doc import describe, every_setting, markdown
+from orderflow.cli.main import app
+from orderflow.cluster.registry import NAMES
+from orderflow.export.settings_doc import describe, every_setting, markdown
 
 
 def test_every_setting_is_listed_with_its_variable_default_and_format() -> None:

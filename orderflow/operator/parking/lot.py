@@ -20,7 +20,7 @@ from shared.service import Service
 from shared.settings import Settings, refuse_unless_real_broker
 from shared.topology import Topology
 
-from ..registry import build
+from ...cluster.registry import build
 from .audit import AuditLog, Outcome, operator
 from .messages import (
     CONFIRM_TIMEOUT,

@@ -14,7 +14,7 @@ import amqp
 from shared.envelope import CONTENT_TYPE
 from shared.inbound import PARKING_HEADERS, SENT_PROPERTIES, ParkKind
 
-from ..registry import NAMES, UnknownWorker
+from ...cluster.registry import NAMES, UnknownWorker
 
 KINDS = tuple(kind.value for kind in ParkKind)
 """The kinds the runtime writes today; filters accept whatever a header says."""

@@ -16,10 +16,10 @@ from rich.table import Table
 
 from shared.settings import Settings
 
-from .cli_support import console, fail, real_broker_settings
+from .support import console, fail, real_broker_settings
 
 if TYPE_CHECKING:
-    from .parking import Filters, Outcome, ParkedMessage
+    from ..operator.parking import Filters, Outcome, ParkedMessage
 
 parking_app = typer.Typer(
     no_args_is_help=True,
@@ -79,8 +79,8 @@ def _filters(
     ids: Sequence[str] | None = None,
 ) -> Filters:
     """The filters, each checked (exit 2 naming the option) before anything is opened."""
-    from .parking import Filters, chosen_workers
-    from .registry import UnknownWorker
+    from ..cluster.registry import UnknownWorker
+    from ..operator.parking import Filters, chosen_workers
 
     try:
         names = chosen_workers(workers)
@@ -97,7 +97,7 @@ def _filters(
 
 
 def _moment(option: str, text: str | None, end_of_day: bool) -> datetime | None:
-    from .parking import moment
+    from ..operator.parking import moment
 
     if text is None:
         return None
@@ -112,7 +112,7 @@ def _moment(option: str, text: str | None, end_of_day: bool) -> datetime | None:
 
 def _settings() -> Settings:
     """Settings for the parking lot: refused on memory://, which no other process shares."""
-    from .parking import NO_OTHER_PROCESS_REACHES
+    from ..operator.parking import NO_OTHER_PROCESS_REACHES
 
     return real_broker_settings(NO_OTHER_PROCESS_REACHES)
 
@@ -130,7 +130,7 @@ def parking_list(
     until: Until = None,
 ) -> None:
     """A table of the parked messages (every one stays parked)."""
-    from .parking import ParkingError, list_parked
+    from ..operator.parking import ParkingError, list_parked
 
     filters = _filters(worker, order, kind, error, since, until)
     settings = _settings()
@@ -160,7 +160,7 @@ def parking_show(
 ) -> None:
     """One parked message in full: headers, properties and body (a # counts as `list` does,
     with the same filters)."""
-    from .parking import ParkingError, find, list_parked
+    from ..operator.parking import ParkingError, find, list_parked
 
     filters = _filters(worker, order, kind, error, since, until)
     settings = _settings()
@@ -192,7 +192,7 @@ def parking_replay(
 ) -> None:
     """Send the chosen messages back to the worker that parked them (and only to it), each
     re-validated against the current contracts first: one still invalid stays parked."""
-    from .parking import ParkingError, audited
+    from ..operator.parking import ParkingError, audited
 
     filters = _filters(worker, order, kind, error, since, until, ids)
     settings = _settings()
@@ -229,7 +229,7 @@ def parking_purge(
     ] = False,
 ) -> None:
     """Remove the chosen messages from the parking lot for good, after showing them."""
-    from .parking import ParkingError, audited
+    from ..operator.parking import ParkingError, audited
 
     filters = _filters(worker, order, kind, error, since, until, ids)
     settings = _settings()
@@ -258,8 +258,8 @@ def parking_audit(
     order: Order = None,
 ) -> None:
     """Every replay and purge so far (dry runs included), oldest first."""
-    from .parking import AuditLog, chosen_workers
-    from .registry import UnknownWorker
+    from ..cluster.registry import UnknownWorker
+    from ..operator.parking import AuditLog, chosen_workers
 
     try:
         names = chosen_workers(worker)

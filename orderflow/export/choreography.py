@@ -27,7 +27,7 @@ from shared.contracts import (
 from shared.service import Service
 from shared.topology import CHANNEL_EVENTS
 
-from .registry import NAMES, build
+from ..cluster.registry import NAMES, build
 
 SENDERS: dict[str, tuple[type[Message], ...]] = {
     "sales channels": (OrderSubmit,),

@@ -28,7 +28,7 @@ from .asyncapi_guide import NAMESPACE, UNKNOWN_CHANNEL, guide, vocabularies
 from .choreography import CHANNEL_QUEUES, Flow, flows
 from .choreography_map import mermaid, splice
 
-REPOSITORY = Path(__file__).resolve().parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
 ROOT = REPOSITORY / "contracts"
 DOCS = REPOSITORY / "docs"
 AMQP_BINDING = "0.2.0"

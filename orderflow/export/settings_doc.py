@@ -28,7 +28,7 @@ from rich.table import Table
 
 from shared.settings import RetryPolicy, Settings
 
-from .registry import NAMES
+from ..cluster.registry import NAMES
 
 UNITS = {"_seconds": "seconds", "_days": "days", "_grams": "grams", "_percent": "percent"}
 

@@ -12,7 +12,7 @@ import typer
 
 from shared.contracts import original_order
 
-from .cli_support import Wait, act, check_order, console, fail, sending_settings, valid
+from .support import Wait, act, check_order, console, fail, sending_settings, valid
 
 return_app = typer.Typer(no_args_is_help=True, help="Returned goods arriving at the warehouse.")
 
@@ -94,8 +94,8 @@ def return_receive(
     """Record a returned parcel as inspected: refunds it, or sends the exchange's replacement."""
     from shared.contracts import ReturnReceive
 
+    from ..cluster.databases import WorkerDatabases
     from .commands import NotAllowed, rma_awaiting_goods
-    from .databases import WorkerDatabases
 
     good, bad = _counted(resellable or [], "resellable"), _counted(damaged or [], "damaged")
     if not good and not bad:
@@ -130,7 +130,7 @@ def _authorized(data: Mapping[str, Any]) -> str:
 
 
 def _received(data: Mapping[str, Any]) -> str:
-    from .views import money
+    from ..operator.views import money
 
     refund = data.get("refund")
     if refund is None:

@@ -17,8 +17,8 @@ from shared.actions import Done, OutsideRelay, operate
 from shared.clock import Clock, SystemClock
 from shared.settings import Settings
 
-from .databases import WorkerDatabases
-from .registry import build
+from ..cluster.databases import WorkerDatabases
+from ..cluster.registry import build
 
 SKU = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,63}$")
 

@@ -18,9 +18,10 @@ from shared import health
 from shared.envelope import describe
 from shared.worker import Worker
 
-from .cli_aftersales import order_exchange, order_resend, order_return, return_app
-from .cli_parking import parking_app
-from .cli_support import (
+from ..cluster.registry import NAMES, UnknownWorker, build
+from .aftersales import order_exchange, order_resend, order_return, return_app
+from .parking import parking_app
+from .support import (
     Wait,
     act,
     check_order,
@@ -30,7 +31,6 @@ from .cli_support import (
     real_broker_settings,
     valid,
 )
-from .registry import NAMES, UnknownWorker, build
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 order_app = typer.Typer(no_args_is_help=True, help="Look at orders.")
@@ -86,7 +86,7 @@ def run(
     log_level: LogLevel = "info",
 ) -> None:
     """Run every worker in this process, one thread each, until SIGTERM or Ctrl-C."""
-    from .embedded import Cluster
+    from ..cluster.embedded import Cluster
 
     configure_logging(log_level)
     settings = load_settings()
@@ -104,7 +104,7 @@ def submit(
     file: Annotated[Path, typer.Argument(help="JSON: one order object, or a list of them.")],
 ) -> None:
     """Publish order.submit commands exactly as an upstream sales channel would."""
-    from .channel import ChannelPublisher, submit_envelope
+    from ..cluster.channel import ChannelPublisher, submit_envelope
 
     orders = read_orders(file)
     settings = real_broker_settings(
@@ -139,7 +139,7 @@ def order_show(
     order_id: Annotated[str, typer.Argument(help="The order id intake assigned.")],
 ) -> None:
     """An order's status and its timeline across every worker."""
-    from .views import OrderNotFound, render_order
+    from ..operator.views import OrderNotFound, render_order
 
     try:
         render_order(console, load_settings(), order_id)
@@ -228,7 +228,7 @@ def stock_policy(
     lead_time_days: Annotated[int | None, typer.Option(help="The supplier's lead time.")] = None,
 ) -> None:
     """Set how a SKU is bought: backorders, reorder point and quantity, supplier lead time."""
-    from .operations import StockRefused, set_stock_policy
+    from ..operator.operations import StockRefused, set_stock_policy
 
     try:
         item = set_stock_policy(
@@ -329,7 +329,7 @@ def stock_set(
     weight_grams: Annotated[int | None, typer.Option(help="Weight of one unit in grams.")] = None,
 ) -> None:
     """Set a SKU's on-hand quantity; the difference is recorded in stock's ledger."""
-    from .operations import StockRefused, set_stock
+    from ..operator.operations import StockRefused, set_stock
 
     try:
         item = set_stock(load_settings(), sku, quantity, location, weight_grams)
@@ -347,7 +347,7 @@ app.add_typer(contracts_app, name="contracts")
 @contracts_app.command("export")
 def contracts_export() -> None:
     """Regenerate contracts/ (AsyncAPI, JSON Schemas), the generated docs/ and the pages' maps."""
-    from .asyncapi import export
+    from ..export.asyncapi import export
 
     for path in export():
         console.print(f"wrote {path}")
@@ -365,8 +365,8 @@ def contracts_map(
     ] = MapFormat.TEXT,
 ) -> None:
     """The choreography: who publishes each message and who consumes it, read from the code."""
-    from .choreography import flows
-    from .choreography_map import mermaid, text
+    from ..export.choreography import flows
+    from ..export.choreography_map import mermaid, text
 
     print((mermaid if drawn_as is MapFormat.MERMAID else text)(flows()), end="")
 
@@ -376,8 +376,8 @@ def settings_list(
     markdown: Annotated[bool, typer.Option(help="Print docs/settings.md instead.")] = False,
 ) -> None:
     """Every setting: environment variable, type, default, format and meaning."""
-    from .settings_doc import markdown as settings_markdown
-    from .settings_doc import print_settings
+    from ..export.settings_doc import markdown as settings_markdown
+    from ..export.settings_doc import print_settings
 
     if markdown:
         print(settings_markdown(), end="")
@@ -392,6 +392,6 @@ def demo(
     ] = 6,
 ) -> None:
     """Run the whole saga in this process on the in-memory broker and SQLite."""
-    from .demo import run_demo
+    from ..demo import run_demo
 
     run_demo(console, extra_orders=orders)

@@ -75,8 +75,8 @@ def act(
     """Send a command, then print the owning worker's answer (exit 1 if it refused). ``match``
     names fields the answer must carry (a request id), so another request's answer is not taken
     for this one's."""
+    from ..cluster.databases import WorkerDatabases
     from .commands import NotAllowed, await_answer, now, send
-    from .databases import WorkerDatabases
 
     settings = sending_settings()
     started = now()
@@ -108,8 +108,8 @@ def _said(answer: Answer, data: Mapping[str, Any]) -> str:
 
 def check_order(order_id: str, action: str, check: Callable[..., None] | None = None) -> None:
     """Refuse at once what the order's state (as intake sees it) makes pointless."""
+    from ..cluster.databases import WorkerDatabases
     from .commands import NotAllowed, order_state, refuse_if_closed
-    from .databases import WorkerDatabases
 
     dbs = WorkerDatabases(sending_settings(), ["intake"])
     try:

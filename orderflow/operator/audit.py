@@ -28,8 +28,8 @@ from services.stock.model import ReservationStatus
 from services.stock.store import StockUnitOfWork
 from shared.contracts import original_order
 
-from .databases import WorkerDatabases
-from .registry import build
+from ..cluster.databases import WorkerDatabases
+from ..cluster.registry import build
 
 NOTIFIED_TYPES = [contract.type for contract in build("notifier").subscriptions]
 

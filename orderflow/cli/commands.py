@@ -22,7 +22,7 @@ from shared.messaging import BrokerLink, Outgoing
 from shared.settings import Settings, refuse_unless_real_broker
 from shared.topology import Topology
 
-from .databases import Entry, WorkerDatabases
+from ..cluster.databases import Entry, WorkerDatabases
 
 NO_WORKER_SEES_COMMANDS = "no worker would see this command"
 

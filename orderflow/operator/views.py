@@ -12,7 +12,7 @@ from services.intake.store import IntakeUnitOfWork
 from shared.currencies import plain
 from shared.settings import Settings
 
-from .databases import Entry, WorkerDatabases
+from ..cluster.databases import Entry, WorkerDatabases
 
 
 class OrderNotFound(LookupError):

@@ -1,0 +1,1 @@
+"""The ``orderflow`` command: its sub-commands and what they share."""
