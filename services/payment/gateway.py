@@ -86,19 +86,8 @@ class SimulatedGateway:
             return ChargeOutcome(stored.outcome == APPROVED, stored.reason)
         timeouts = self._time_out_if_flaky(request.idempotency_key, request.token, "charging")
         outcome = decide(request.token)
-        ledger.add(
-            GatewayEntry(
-                idempotency_key=request.idempotency_key,
-                kind=CHARGE,
-                route=request.route,
-                reference=request.reference,
-                amount=request.amount.amount,
-                currency=request.amount.currency,
-                outcome=APPROVED if outcome.approved else DECLINED,
-                reason=outcome.reason,
-                attempts=timeouts + 1,
-            )
-        )
+        verdict = APPROVED if outcome.approved else DECLINED
+        ledger.add(_entry(request, CHARGE, verdict, outcome.reason, attempts=timeouts + 1))
         return outcome
 
     def refund(self, request: RefundRequest, ledger: Ledger) -> None:
@@ -109,19 +98,7 @@ class SimulatedGateway:
             stored.attempts += 1
             return
         timeouts = self._time_out_if_flaky(request.idempotency_key, request.token, "refunding")
-        ledger.add(
-            GatewayEntry(
-                idempotency_key=request.idempotency_key,
-                kind=REFUND,
-                route=request.route,
-                reference=request.reference,
-                amount=request.amount.amount,
-                currency=request.amount.currency,
-                outcome=APPROVED,
-                reason=str(request.reason),
-                attempts=timeouts + 1,
-            )
-        )
+        ledger.add(_entry(request, REFUND, APPROVED, str(request.reason), attempts=timeouts + 1))
 
     def _time_out_if_flaky(self, key: str, token: str | None, doing: str) -> int:
         """Raise for the first calls with a ``tok_transient`` token; the timeouts so far."""
@@ -133,6 +110,22 @@ class SimulatedGateway:
                 self._timeouts[key] = timeouts + 1
                 raise TransientError(f"gateway timed out {doing} {key} (simulated)")
             return self._timeouts.pop(key, 0)
+
+
+def _entry(
+    request: ChargeRequest | RefundRequest, kind: str, outcome: str, reason: str, attempts: int
+) -> GatewayEntry:
+    return GatewayEntry(
+        idempotency_key=request.idempotency_key,
+        kind=kind,
+        route=request.route,
+        reference=request.reference,
+        amount=request.amount.amount,
+        currency=request.amount.currency,
+        outcome=outcome,
+        reason=reason,
+        attempts=attempts,
+    )
 
 
 def _check_repeat(stored: GatewayEntry, kind: str, key: str, amount: Money) -> None:
