@@ -16,6 +16,7 @@ from .support import Wait, act, check_order, console, fail, sending_settings, va
 
 return_app = typer.Typer(no_args_is_help=True, help="Returned goods arriving at the warehouse.")
 
+DeliveredOrder = Annotated[str, typer.Argument(help="The delivered order.")]
 Lines = Annotated[list[str], typer.Argument(help="What it is about: SKU=QUANTITY (or SKU for 1).")]
 Reason = Annotated[str, typer.Option(help="The customer's reason (recorded).")]
 RequestId = Annotated[
@@ -26,7 +27,7 @@ REFUSED = "aftersales.request_refused"
 
 
 def order_return(
-    order_id: Annotated[str, typer.Argument(help="The delivered order.")],
+    order_id: DeliveredOrder,
     lines: Lines,
     reason: Reason,
     exchange: Annotated[bool, typer.Option(help="Replace the goods instead of refunding.")] = False,
@@ -49,7 +50,7 @@ def order_return(
 
 
 def order_exchange(
-    order_id: Annotated[str, typer.Argument(help="The delivered order.")],
+    order_id: DeliveredOrder,
     lines: Lines,
     reason: Reason,
     request_id: RequestId = None,
@@ -60,7 +61,7 @@ def order_exchange(
 
 
 def order_resend(
-    order_id: Annotated[str, typer.Argument(help="The delivered order.")],
+    order_id: DeliveredOrder,
     lines: Lines,
     reason: Reason,
     request_id: RequestId = None,

@@ -53,14 +53,15 @@ def stop_on_signals() -> threading.Event:
 
 
 LogLevel = Annotated[str, typer.Option(help="Logging level.")]
+MetricsPort = Annotated[
+    int | None, typer.Option(help="Serve /metrics, /healthz and /readyz on this port.")
+]
 
 
 @app.command()
 def worker(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(NAMES)}.")],
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve /metrics, /healthz and /readyz on this port.")
-    ] = None,
+    metrics_port: MetricsPort = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run one worker in this process until SIGTERM or Ctrl-C."""
@@ -80,9 +81,7 @@ def worker(
 
 @app.command()
 def run(
-    metrics_port: Annotated[
-        int | None, typer.Option(help="Serve /metrics, /healthz and /readyz on this port.")
-    ] = None,
+    metrics_port: MetricsPort = None,
     log_level: LogLevel = "info",
 ) -> None:
     """Run every worker in this process, one thread each, until SIGTERM or Ctrl-C."""
