@@ -12,7 +12,7 @@ meets ours at the primary key on commit, which the runtime treats as transient a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event, inspect, select
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
@@ -78,6 +78,20 @@ def _primary_key(model: type[DeclarativeBase]) -> InstrumentedAttribute[Any]:
         model, mapper.get_property_by_column(mapper.primary_key[0]).key
     )
     return attribute
+
+
+class KeyedRows(Generic[Row]):
+    """One table's rows by primary key, for a store that only gets and adds them."""
+
+    def __init__(self, session: Session, model: type[Row]) -> None:
+        self.model = model
+        self.rows = locked_rows(session)
+
+    def get(self, key: Any) -> Row | None:
+        return self.rows.get(self.model, key)
+
+    def add(self, row: Row) -> None:
+        self.rows.add(row)
 
 
 def locked_rows(session: Session) -> LockedRows:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message, PaymentNotification
-from shared.rows import locked_rows
+from shared.rows import KeyedRows, locked_rows
 from shared.service import UnitOfWork
 
 from .gateway import APPROVED, CHARGE, REFUND, GatewayEntry
@@ -23,7 +23,7 @@ class PaymentUnitOfWork(UnitOfWork):
         super().__init__(session)
         self.payments = PaymentStore(session)
         self.gateway_ledger = GatewayLedger(session)
-        self.receipts = ReceiptStore(session)
+        self.receipts = KeyedRows(session, Receipt)
 
     def preload(self, messages: Sequence[Message]) -> None:
         """Payments, then the gateway's books, then bank receipts: one query each, in key order.
@@ -132,15 +132,3 @@ class GatewayLedger:
             .order_by(GatewayEntry.idempotency_key)
         )
         return list(self.session.scalars(query))
-
-
-class ReceiptStore:
-    def __init__(self, session: Session) -> None:
-        self.rows = locked_rows(session)
-
-    def get(self, notification_id: str) -> Receipt | None:
-        """The notification's receipt, locked for the rest of the transaction."""
-        return self.rows.get(Receipt, notification_id)
-
-    def add(self, receipt: Receipt) -> None:
-        self.rows.add(receipt)

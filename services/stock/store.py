@@ -18,13 +18,13 @@ from shared.contracts import (
     StockReceive,
     StockWaitlistDue,
 )
-from shared.rows import locked_rows
+from shared.rows import KeyedRows, locked_rows
 from shared.service import UnitOfWork
 
 from .model import Item, LedgerEntry, Movement, Reservation, ReservationStatus
 from .rules import resellable
 from .supply import Receipt, ReturnReceipt
-from .supply_store import BackorderStore, PurchaseOrderStore, ReceiptStore, ReturnReceiptStore
+from .supply_store import BackorderStore, PurchaseOrderStore
 
 
 class StockUnitOfWork(UnitOfWork):
@@ -34,8 +34,8 @@ class StockUnitOfWork(UnitOfWork):
         self.reservations = ReservationStore(session)
         self.backorders = BackorderStore(session)
         self.purchase_orders = PurchaseOrderStore(session)
-        self.receipts = ReceiptStore(session)
-        self.returns = ReturnReceiptStore(session)
+        self.receipts = KeyedRows(session, Receipt)
+        self.returns = KeyedRows(session, ReturnReceipt)
 
     def preload(self, messages: Sequence[Message]) -> None:
         """Lock what the batch touches, one query per table, always in this order: the queue of

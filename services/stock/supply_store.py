@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from shared.rows import locked_rows
 
-from .supply import Backorder, PurchaseOrder, PurchaseOrderStatus, Receipt, ReturnReceipt
+from .supply import Backorder, PurchaseOrder, PurchaseOrderStatus
 
 
 @dataclass(frozen=True)
@@ -144,25 +144,3 @@ class PurchaseOrderStore:
         known = self._open.get(order.sku)
         if known is not None and order.status == PurchaseOrderStatus.OPEN and order not in known:
             known.append(order)
-
-
-class ReceiptStore:
-    def __init__(self, session: Session) -> None:
-        self.rows = locked_rows(session)
-
-    def get(self, receipt_id: str) -> Receipt | None:
-        return self.rows.get(Receipt, receipt_id)
-
-    def add(self, receipt: Receipt) -> None:
-        self.rows.add(receipt)
-
-
-class ReturnReceiptStore:
-    def __init__(self, session: Session) -> None:
-        self.rows = locked_rows(session)
-
-    def get(self, rma: str) -> ReturnReceipt | None:
-        return self.rows.get(ReturnReceipt, rma)
-
-    def add(self, receipt: ReturnReceipt) -> None:
-        self.rows.add(receipt)
