@@ -75,7 +75,7 @@ def show(
         o = by_key[story.key]
         state = o.status + (f": {o.cancel_reason}" if o.cancel_reason else "")
         if o.status == "rejected":
-            state += ": " + ", ".join(problem["field"] for problem in o.problems)
+            state += ": " + ", ".join(problem.field for problem in o.problems)
         colours = {
             "completed": "green",
             "returned": "cyan",

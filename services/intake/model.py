@@ -17,7 +17,6 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     BinaryExpression,
     Boolean,
     Date,
@@ -102,9 +101,8 @@ class Order(Base):
     shipping_fee: Mapped[int] = mapped_column(Integer)
     delivery: Mapped[Delivery | None] = mapped_column(TypedJson(Delivery))
     payment: Mapped[PaymentInstruction | None] = mapped_column(TypedJson(PaymentInstruction))
-    problems: Mapped[list[dict[str, str]]] = mapped_column(JSON)
-    """The last rejection's, as dicts, unlike the columns around it: ``orderflow.demo`` reads
-    them so. Read them as ``Problem``s through ``rejection_problems``."""
+    problems: Mapped[list[Problem]] = mapped_column(TypedJson(list[Problem]))
+    """The last rejection's."""
     cancel_reason: Mapped[str | None] = mapped_column(String(64))
     submitted_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
@@ -159,10 +157,6 @@ class Order(Base):
         """A placed order ignores further submissions; a rejected one takes corrections."""
         return self.status in (OrderStatus.RECEIVED, OrderStatus.REJECTED)
 
-    @property
-    def rejection_problems(self) -> list[Problem]:
-        return [Problem.model_validate(problem) for problem in self.problems]
-
     def place(
         self, submit: OrderSubmit, expected_delivery: date | None, now: datetime
     ) -> OrderPlaced:
@@ -202,7 +196,7 @@ class Order(Base):
         self._judged(OrderStatus.REJECTED, now)
         customer = customer or self.customer
         self.customer = customer
-        self.problems = [problem.model_dump() for problem in problems]
+        self.problems = list(problems)
         return OrderRejected(
             order_id=self.id,
             channel=self.channel,

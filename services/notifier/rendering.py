@@ -120,7 +120,13 @@ def written_money(minor_units: int, currency: str, locale: Locale) -> str:
 def day(context: Context, value: str) -> str:
     """The date of an ISO date or (UTC) timestamp from a message, in the locale's long format:
     ``7 March 2026``, ``March 7, 2026``, ``7 марта 2026 г.``, ``2026年3月7日``."""  # noqa: RUF002
-    return format_date(datetime.fromisoformat(value).date(), "long", locale=_locale(context))
+    return written_day(value, _locale(context))
+
+
+@lru_cache(maxsize=4096)
+def written_day(value: str, locale: Locale) -> str:
+    """Cached, as money is: an order's dates repeat across its e-mails and across orders."""
+    return format_date(datetime.fromisoformat(value).date(), "long", locale=locale)
 
 
 @pass_context

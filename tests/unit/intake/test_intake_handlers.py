@@ -187,7 +187,7 @@ def test_a_rejection_lists_every_problem_by_field(service: Service, uow: IntakeU
     assert rejected.customer == submit.customer
     order = order_of(uow, rejected.order_id)
     assert order.status == OrderStatus.REJECTED
-    assert order.rejection_problems == rejected.problems
+    assert order.problems == rejected.problems
 
 
 @pytest.mark.parametrize("method", [PaymentMethod.CARD, PaymentMethod.E_WALLET])
@@ -543,7 +543,7 @@ def test_a_correction_that_is_still_wrong_is_rejected_again_with_the_new_problem
 
     assert [problem.field for problem in second.problems] == ["payment.token"]
     assert (second.order_id, first.attempt, second.attempt) == (first.order_id, 1, 2)
-    assert order_of(uow, first.order_id).rejection_problems == second.problems
+    assert order_of(uow, first.order_id).problems == second.problems
 
 
 # -- submissions that fail their schema -----------------------------------------------------
