@@ -127,8 +127,7 @@ class Courier:
         recorded first on the next pass."""
         with sessions() as session:
             engine = _engine_of(session)
-            with _autocommitting(engine) as marks:
-                settled = self._mark_unmarked(marks)
+            settled = self._mark_unmarked(engine) if self._unmarked else 0
             claimed = self._claim(session)
             if claimed:
                 settled += self._deliver(session, engine, claimed, reach)
@@ -136,11 +135,13 @@ class Courier:
                 self._announce_sent(session, announce)
         return settled
 
-    def _mark_unmarked(self, marks: Connection) -> int:
+    def _mark_unmarked(self, engine: Engine) -> int:
+        """Record what was sent and not recorded yet (the database failed), first of all."""
         marked = 0
-        while self._unmarked:
-            marked += self._record(marks, self._unmarked[0])
-            self._unmarked.pop(0)
+        with _autocommitting(engine) as marks:
+            while self._unmarked:
+                marked += self._record(marks, self._unmarked[0])
+                self._unmarked.pop(0)
         return marked
 
     def _claim(self, session: Session) -> list[Notification]:
