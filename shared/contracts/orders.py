@@ -6,11 +6,11 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import EmailStr, Field
+from pydantic import Field
 
 from shared.currencies import ACCEPTED
 
-from .base import Currency, Message, MinorUnits, OrderLine, OrderMessage, _Frozen
+from .base import Currency, Email, Message, MinorUnits, OrderLine, OrderMessage, _Frozen
 
 Language = Literal["en", "ru", "uk", "zh"]
 
@@ -39,7 +39,7 @@ class PaymentMethod(StrEnum):
 
 class Customer(_Frozen):
     name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: EmailStr
+    email: Email
     phone: Annotated[str, Field(max_length=32)] | None = None
     language: Language = "en"
 
@@ -131,7 +131,7 @@ class OrderPlaced(OrderMessage):
 class Contact(_Frozen):
     """Where to write about a submission whose customer part is invalid as a whole."""
 
-    email: EmailStr
+    email: Email
     language: Language = "en"
 
 
