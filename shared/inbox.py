@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Column, MetaData, String, Table, insert, select
 from sqlalchemy.orm import Session
 
-from shared.database import UtcDateTime
+from shared.database import UtcDateTime, one_of
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -34,7 +34,7 @@ class Inbox:
         if not ids:
             return set()
         column = self.table.c.message_id
-        return set(session.scalars(select(column).where(column.in_(ids))))
+        return set(session.scalars(select(column).where(one_of(session, column, ids))))
 
     def record(self, session: Session, handled: list[tuple[str, str]], at: datetime) -> None:
         if handled:

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from shared.database import UtcDateTime, of_subject
+from shared.database import UtcDateTime, of_subject, one_of
 from shared.envelope import Envelope
 
 
@@ -69,7 +69,9 @@ class Outbox:
         if message_ids:
             c = self.table.c
             session.execute(
-                update(self.table).where(c.message_id.in_(message_ids)).values(published_at=at)
+                update(self.table)
+                .where(one_of(session, c.message_id, message_ids))
+                .values(published_at=at)
             )
 
     def unpublished(self, session: Session, created_before: datetime, limit: int) -> list[Envelope]:
@@ -86,7 +88,7 @@ class Outbox:
 
     def present(self, session: Session, message_ids: Sequence[str]) -> set[str]:
         column = self.table.c.message_id
-        return set(session.scalars(select(column).where(column.in_(list(message_ids)))))
+        return set(session.scalars(select(column).where(one_of(session, column, message_ids))))
 
     def backlog(self, session: Session) -> int:
         c = self.table.c

@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Session
+from sqlalchemy.orm import ColumnProperty, DeclarativeBase, InstrumentedAttribute, Session
+
+from shared.database import one_of
 
 Row = TypeVar("Row", bound=DeclarativeBase)
 
@@ -34,7 +36,9 @@ class LockedRows:
         wanted = sorted({key for key in keys if key is not None} - known.keys())
         if not wanted:
             return
-        query = select(model).where(column.in_(wanted)).order_by(column).with_for_update()
+        simple = isinstance(column.property, ColumnProperty)
+        where = one_of(self.session, column, wanted) if simple else column.in_(wanted)
+        query = select(model).where(where).order_by(column).with_for_update()
         for row in self.session.scalars(query):
             known[getattr(row, column.key)] = row
         for key in wanted:

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message
-from shared.database import UtcDateTime, of_subject
+from shared.database import UtcDateTime, of_subject, one_of
 from shared.envelope import Envelope
 
 
@@ -111,7 +111,9 @@ class Timers:
 
     def remove(self, session: Session, message_ids: Sequence[str]) -> None:
         if message_ids:
-            session.execute(delete(self.table).where(self.table.c.message_id.in_(message_ids)))
+            session.execute(
+                delete(self.table).where(one_of(session, self.table.c.message_id, message_ids))
+            )
 
     def next_due(self, session: Session) -> datetime | None:
         due: datetime | None = session.scalar(select(func.min(self.table.c.due_at)))

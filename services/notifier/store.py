@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, up
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message, OrderMessage
+from shared.database import one_of
 from shared.rows import locked_rows
 from shared.service import UnitOfWork
 
@@ -64,7 +65,7 @@ class NotificationStore:
             self._of_order[order_id] = []
         query = (
             select(Notification)
-            .where(Notification.order_id.in_(wanted))
+            .where(one_of(self.session, Notification.order_id, wanted))
             .order_by(Notification.order_id, Notification.created_at, Notification.id)
             .with_for_update()
         )
