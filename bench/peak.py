@@ -2,10 +2,14 @@
 step by step while the backlog in the workers' queues stays small and flat; then a paced window
 at half that rate, where latency is an order's own.
 
-A step holds when the backlog at its end is within one second's worth of messages at its rate
-and the line through its samples does not climb by more than half that over the step. The climb
-goes up by ``STEP_FACTOR`` after each step that holds and stops at the first that does not; if
-the first step already fails it comes down instead, until one holds.
+The backlog is the messages ready in the workers' queues, sampled every ``SAMPLE_SECONDS``; the
+inflow is the messages a second the rate brings (orders a second times the messages the workers
+handle per order, measured in a warm-up). A step holds when the backlog at its end is within
+``BOUND_SECONDS`` of inflow and the least-squares line through its samples climbs by no more than
+``GROWTH_SHARE`` of the inflow: the workers keep up with all but a few per cent of what arrives,
+which a step of ``STEP_FACTOR`` cannot resolve anyway. The climb goes up by ``STEP_FACTOR``
+after each step that holds and stops at the first that does not; if the first step already
+fails it comes down instead, until one holds.
 """
 
 from __future__ import annotations
@@ -23,8 +27,9 @@ from orderflow.scenarios.orders import extra
 from shared.settings import Settings
 
 STEP_FACTOR = 1.15
-SAMPLES_PER_STEP = 5
+SAMPLE_SECONDS = 0.5
 BOUND_SECONDS = 1.0
+GROWTH_SHARE = 0.03
 MAX_STEPS = 12
 CLIMB_BUDGET_SECONDS = 200.0
 WARM_UP_SECONDS = 3.0
@@ -36,24 +41,28 @@ class Step:
     rate: float
     samples: list[tuple[float, int]]
     """(seconds into the step, messages ready in the workers' queues)"""
-    bound: float
+    inflow: float
+    """messages a second the rate brings to the workers' queues"""
     held: bool
 
 
 def growth(samples: Sequence[tuple[float, int]]) -> float:
-    """How much the backlog grew from the first sample to the last, by the least-squares line
-    through them (one noisy sample does not decide)."""
+    """How fast the backlog grew (messages a second), by the least-squares line through the
+    samples: one noisy sample does not decide."""
     if len(samples) < 2:
         return 0.0
     times = [t for t, _ in samples]
-    fit = statistics.linear_regression(times, [float(n) for _, n in samples])
-    return fit.slope * (times[-1] - times[0])
+    return statistics.linear_regression(times, [float(n) for _, n in samples]).slope
 
 
-def holds(samples: Sequence[tuple[float, int]], bound: float) -> bool:
-    """Whether a step sustained its rate: the backlog at its end is at most ``bound`` and it did
-    not grow by more than half of ``bound`` over the step."""
-    return bool(samples) and samples[-1][1] <= bound and growth(samples) <= bound / 2
+def holds(samples: Sequence[tuple[float, int]], inflow: float) -> bool:
+    """Whether a step sustained its rate, ``inflow`` messages a second: the backlog at its end is
+    at most ``BOUND_SECONDS`` of inflow, and it grew by no more than ``GROWTH_SHARE`` of it."""
+    return (
+        bool(samples)
+        and samples[-1][1] <= inflow * BOUND_SECONDS
+        and growth(samples) <= inflow * GROWTH_SHARE
+    )
 
 
 def next_rate(steps: Sequence[Step], factor: float = STEP_FACTOR) -> float | None:
@@ -88,7 +97,7 @@ class OrderSource:
 
 def fan_out(bench: BenchCluster, source: OrderSource, rate: float) -> float:
     """Warm the workers up with a few seconds of orders at ``rate``; returns the messages the
-    workers handled per order, to turn the step's bound from orders into messages."""
+    workers handled per order, to turn a rate of orders into an inflow of messages."""
     handled = "orderflow_messages_total"
     before = sum(bench.cluster.scrape(handled, outcome="handled").values())
     orders = source.take(max(1, round(rate * WARM_UP_SECONDS)))
@@ -101,18 +110,16 @@ def run_step(
     bench: BenchCluster, source: OrderSource, rate: float, seconds: float, messages: float
 ) -> Step:
     samples: list[tuple[float, int]] = []
-    every = seconds / SAMPLES_PER_STEP
 
     def sample(elapsed: float) -> None:
-        if elapsed >= every * (len(samples) + 1):
+        if elapsed >= SAMPLE_SECONDS * (len(samples) + 1):
             samples.append((elapsed, bench.backlog()))
 
     started = time.monotonic()
     submit(bench, source.take(max(1, round(rate * seconds))), rate, sample)
-    if len(samples) < SAMPLES_PER_STEP:
-        samples.append((time.monotonic() - started, bench.backlog()))
-    bound = rate * BOUND_SECONDS * messages
-    return Step(rate, samples, bound, holds(samples, bound))
+    samples.append((time.monotonic() - started, bench.backlog()))
+    inflow = rate * messages
+    return Step(rate, samples, inflow, holds(samples, inflow))
 
 
 def climb(bench: BenchCluster, source: OrderSource, start: float, seconds: float) -> list[Step]:
@@ -126,9 +133,11 @@ def climb(bench: BenchCluster, source: OrderSource, start: float, seconds: float
             drain(bench, source)
         steps.append(run_step(bench, source, rate, seconds, messages))
         step = steps[-1]
-        backlog = ", ".join(str(n) for _, n in step.samples)
         verdict = "held" if step.held else "not held"
-        print(f"peak: {rate:.1f} orders/s, backlog {backlog} (bound {step.bound:.0f}): {verdict}")
+        print(
+            f"peak: {rate:.1f} orders/s, backlog {step.samples[0][1]} to {step.samples[-1][1]}, "
+            f"growing {growth(step.samples):.0f}/s (inflow {step.inflow:.0f}/s): {verdict}"
+        )
         rate = next_rate(steps)
     return steps
 

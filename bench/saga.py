@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.counts import table
 from bench.embedded import run_embedded
 from bench.paced import Window, run_saga
-from bench.peak import Step, peak_of, run_peak
+from bench.peak import Step, growth, peak_of, run_peak
 from bench.raw_chain import measure as measure_raw_chain
 from orderflow.cluster.registry import NAMES
 from tests.support import configured_broker_url, configured_postgres_url, real_settings, tear_down
@@ -127,9 +127,11 @@ def on_processes(args: argparse.Namespace, replicas: dict[str, int]) -> dict[str
     result["queue_type"] = queue_type
     if steps:
         peak = peak_of(steps)
-        print(f"peak: {peak} orders/s sustained (logs in {log_dir})")
+        print(f"peak: {peak or 0:.1f} orders/s sustained (logs in {log_dir})")
         result["peak_orders_per_s"] = peak and round(peak, 1)
-        result["peak_steps"] = [[round(s.rate, 1), s.samples[-1][1], s.held] for s in steps]
+        result["peak_steps"] = [
+            [round(s.rate, 1), s.samples[-1][1], round(growth(s.samples)), s.held] for s in steps
+        ]
     if window is not None:
         saga, counts = window
         print(("saga at half the peak: " if args.peak else "saga: ") + describe(saga))
@@ -140,7 +142,7 @@ def on_processes(args: argparse.Namespace, replicas: dict[str, int]) -> dict[str
         result["per_order"] = counts
         if args.peak:
             result["paced_p99_ms"] = result["dispatched_p99_ms"]
-            result["rate"] = round(peak_of(steps) or 0.0, 1) / 2
+            result["rate"] = round((peak_of(steps) or 0.0) / 2, 1)
     return result
 
 
