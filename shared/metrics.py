@@ -45,3 +45,8 @@ RETRY_BACKLOG = Gauge("orderflow_retry_backlog", "Messages waiting for a delayed
 RECONNECTS = Counter(
     "orderflow_reconnects_total", "Times the broker link was lost and opened again", ["worker"]
 )
+DATABASE_STATEMENTS = Counter(
+    "orderflow_database_statements_total",
+    "SQL statements a worker sent to its database (an executemany counts once)",
+    ["worker"],
+)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData, text
+from sqlalchemy import Engine, MetaData, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import metrics
 from shared.database import open_database
 from shared.health import Health
 
@@ -19,6 +20,7 @@ class WorkerDatabase:
 
     def open(self, url: str, metadata: MetaData) -> None:
         self.sessions = open_database(url, metadata)
+        count_statements(self.sessions.kw["bind"], self.health.worker)
         self.answered()
 
     @property
@@ -40,3 +42,15 @@ class WorkerDatabase:
             return False
         self.answered()
         return True
+
+
+def count_statements(engine: Engine, worker: str) -> None:
+    """Count what ``engine`` sends as ``orderflow_database_statements_total``: statements per
+    order is a cost the bench reports, and the database's own statistics count transactions and
+    rows, not statements."""
+    statements = metrics.DATABASE_STATEMENTS.labels(worker)
+
+    def counted(*_: object) -> None:
+        statements.inc()
+
+    event.listen(engine, "before_cursor_execute", counted)
