@@ -2,8 +2,10 @@
 publisher that confirms a whole batch with one wait.
 
 On RabbitMQ the publishing channel is in confirm mode; ``publish_confirmed`` sends every message
-first and then waits once for the broker's acks, instead of a round trip per message. On kombu's
-in-memory transport a publish is already synchronous.
+first and then waits once for the broker's acks, instead of a round trip per message. ``send``
+does not wait at all: the acks are read with whatever else arrives on the connection, and
+``confirmed_through`` tells how far they have come (the relay's way, see ``shared.relay``). On
+kombu's in-memory transport a publish is already synchronous: it is confirmed when sent.
 
 Every failure of the connection or of a channel (a broker restart, a reset socket, missed
 heartbeats, a channel the broker closed, a call the broker leaves unanswered for
@@ -22,6 +24,9 @@ from typing import Any
 from kombu import Connection, Consumer, Exchange, Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message as Delivery
+
+READ_ONLY_WHAT_IS_THERE = 0.0001
+"""Seconds a read for frames already received waits (0 itself would raise on an empty socket)."""
 
 RPC_TIMEOUT = 10.0
 """Seconds to wait for the broker's answer to a call, or to write to it, before giving the link
@@ -60,6 +65,8 @@ class BrokerLink:
         self._consumer: Consumer | None = None
         self._publish_channel: Any = None
         self._confirms = _Confirms()
+        self.epoch = 0
+        """Counts the connections: a publish of an earlier one is confirmed never."""
 
     def _new_connection(self) -> Connection:
         if not self.url.startswith("amqp"):
@@ -102,6 +109,7 @@ class BrokerLink:
         self.connection = self._new_connection()
         self._consumer = self._publish_channel = None
         self._confirms = _Confirms()
+        self.epoch += 1
 
     def _skip_blocked_check_per_publish(self) -> None:
         """py-amqp reads the socket before every publish to notice ``connection.blocked`` early,
@@ -167,14 +175,16 @@ class BrokerLink:
         self.send(messages)
         self.confirm()
 
-    def send(self, messages: Sequence[Outgoing]) -> None:
-        """Publish ``messages`` without waiting for the broker's confirms (see ``confirm``)."""
+    def send(self, messages: Sequence[Outgoing]) -> int:
+        """Publish ``messages`` without waiting for the broker's confirms (see ``confirm``);
+        returns the publish number of the last, which ``confirmed_through`` reaches once the
+        broker has confirmed them all."""
         if not messages:
-            return
+            return self._confirms.published
         if self._publish_channel is None:
             raise LinkDown("not connected")
         channel = self._publish_channel
-        self._confirms.expect(len(messages))
+        self._confirms.expect(len(messages), awaited=self.is_amqp)
         with self._guard():
             for message in messages:
                 prepared = channel.prepare_message(
@@ -188,6 +198,22 @@ class BrokerLink:
                 channel.basic_publish(
                     prepared, exchange=message.exchange.name, routing_key=message.routing_key
                 )
+        return self._confirms.published
+
+    def confirmed_through(self) -> int:
+        """Every publish on this connection up to this number is confirmed (none nacked: see
+        ``take_nack``). Reads the acks already on the wire, without waiting for more."""
+        if self._confirms.pending:
+            with self._guard():
+                for _ in range(len(self._confirms.pending)):
+                    if not self._confirms.pending or not self._drain(READ_ONLY_WHAT_IS_THERE):
+                        break
+        return self._confirms.through()
+
+    def take_nack(self) -> bool:
+        """Whether the broker nacked a publish since the last call."""
+        nacked, self._confirms.nacked = self._confirms.nacked, False
+        return nacked
 
     def confirm(self) -> None:
         """Wait for the broker to confirm everything sent (at once on memory://)."""
@@ -243,9 +269,13 @@ class _Confirms:
         self.pending: set[int] = set()
         self.nacked = False
 
-    def expect(self, count: int) -> None:
-        self.pending.update(range(self.published + 1, self.published + count + 1))
+    def expect(self, count: int, awaited: bool = True) -> None:
+        if awaited:
+            self.pending.update(range(self.published + 1, self.published + count + 1))
         self.published += count
+
+    def through(self) -> int:
+        return min(self.pending) - 1 if self.pending else self.published
 
     def on_ack(self, tag: int, multiple: bool) -> None:
         if multiple:

@@ -1,5 +1,6 @@
-"""What a worker sends: its committed announcements, each batch with one confirm wait, and the
-messages it parks, with the reason in their headers."""
+"""What a worker sends: its committed announcements (the relay's without waiting for the broker's
+confirms, an operator action's with one wait), and the messages it parks, with the reason in
+their headers."""
 
 from __future__ import annotations
 
@@ -28,24 +29,43 @@ class Publisher:
         self.crash = crash
 
     def announce(self, envelopes: Sequence[Envelope]) -> bool:
-        """Publish committed outbox rows; False if the broker failed (the outbox keeps them
-        for the sweep, and the next use of the link finds out what is wrong with it)."""
+        """Publish committed outbox rows and wait for the broker's confirms; False if the
+        broker failed (the outbox keeps them for the sweep, and the next use of the link finds
+        out what is wrong with it)."""
+        if self.send(envelopes) is None:
+            return False
         try:
-            self.link.send([self.outgoing(e) for e in envelopes])
-            self.crash.reach("after_publish")
             self.link.confirm()
         except Exception as error:
-            log.warning(
-                "%s: publishing %d messages failed (%s); the outbox keeps them",
-                self.worker,
-                len(envelopes),
-                error,
-                exc_info=not isinstance(error, LinkDown),
-            )
+            self._failed(envelopes, error)
             return False
+        self.count(envelopes)
+        return True
+
+    def send(self, envelopes: Sequence[Envelope]) -> int | None:
+        """Publish committed outbox rows without waiting: their last publish number (see
+        ``BrokerLink.confirmed_through``), or None if the broker failed."""
+        try:
+            last = self.link.send([self.outgoing(e) for e in envelopes])
+            self.crash.reach("after_publish")
+        except Exception as error:
+            self._failed(envelopes, error)
+            return None
+        return last
+
+    def count(self, envelopes: Sequence[Envelope]) -> None:
+        """Count ``envelopes`` as published, once the broker confirmed them."""
         for envelope in envelopes:
             metrics.PUBLISHED.labels(self.worker, envelope.type).inc()
-        return True
+
+    def _failed(self, envelopes: Sequence[Envelope], error: Exception) -> None:
+        log.warning(
+            "%s: publishing %d messages failed (%s); the outbox keeps them",
+            self.worker,
+            len(envelopes),
+            error,
+            exc_info=not isinstance(error, LinkDown),
+        )
 
     def republish(self, envelopes: Sequence[Envelope]) -> None:
         """Publish rows the outbox sweep found, raising if the broker fails."""

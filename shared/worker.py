@@ -79,7 +79,14 @@ class Worker:
         self.crash = CrashPoints(settings.crash_at, settings.crash_after)
         self.publisher = Publisher(self.name, self.link, self.topology, self.crash)
         self.database = WorkerDatabase(self.health)
-        self.relay = Relay(self.name, self.database, self.tables, self.publisher, self.clock)
+        self.relay = Relay(
+            self.name,
+            self.database,
+            self.tables,
+            self.publisher,
+            self.clock,
+            self.link.confirm_timeout,
+        )
         self.failures = Failures(
             self.name, settings.retry, self.database, self.tables.timers, self.clock
         )
@@ -181,9 +188,10 @@ class Worker:
         if not self.health.dead:
             WORKERS.remove(self.health)
         try:
+            self.relay.await_confirms()
             self.relay.flush_marks()
         except Exception as error:
-            if not is_transient(error):
+            if not (is_transient(error) or isinstance(error, LinkDown | PublishNotConfirmed)):
                 raise
             log.warning("%s: published rows left unmarked (%r)", self.name, error)
         self.link.close()
@@ -237,7 +245,9 @@ class Worker:
 
     def _pass(self, wait: float) -> int:
         done = 0
-        if self.link.fill(self.settings.batch_size, 0.0 if self._after_commit_busy else wait):
+        filled = self.link.fill(self.settings.batch_size, 0.0 if self._after_commit_busy else wait)
+        self.relay.settle()  # the confirms that arrived with the deliveries
+        if filled:
             done += self.deliveries.handle(self.link.take(self.settings.batch_size))
         now = time.monotonic()
         if now >= self._next_timer_check:
@@ -251,7 +261,7 @@ class Worker:
             self._next_sweep = now + self.settings.outbox_sweep_seconds
             self._sweep_grace = OUTBOX_GRACE
         if not done:
-            self.relay.flush_marks()
+            self.relay.flush_marks(idle=True)
         return done
 
     # -- outages ----------------------------------------------------------------------------
