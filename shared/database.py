@@ -7,10 +7,10 @@ column a newer version adds to an existing table (nullable or with a server defa
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import TypeAdapter
 from sqlalchemy import (
@@ -31,18 +31,34 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import IntegrityError, ProgrammingError
 from sqlalchemy.orm import QueryableAttribute, Session, sessionmaker
 from sqlalchemy.schema import CreateColumn
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.types import TypeDecorator
+
+S = TypeVar("S", bound=Executable)
 
 
 def open_database(url: str, metadata: MetaData, pre_ping: bool = False) -> sessionmaker[Session]:
     """The worker's tables, created (or given new columns) as needed. ``pre_ping`` checks each
     pooled connection before use: for tools that read now and then, not for a worker's loop."""
     engine = make_engine(url, pre_ping)
-    metadata.create_all(engine)
+    _create_tables(engine, metadata)
     add_missing_columns(engine, metadata)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def _create_tables(engine: Engine, metadata: MetaData, tries: int = 3) -> None:
+    """``create_all``, tried again when another process (a replica, a tool) created a table
+    between this one's check and its ``CREATE``: PostgreSQL then refuses the second."""
+    for attempt in range(tries):
+        try:
+            metadata.create_all(engine)
+            return
+        except (ProgrammingError, IntegrityError):
+            if attempt == tries - 1:
+                raise
 
 
 def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
@@ -166,14 +182,32 @@ def of_subject(column: ColumnElement[str], subject: str) -> ColumnElement[bool]:
     return or_(column == subject, column.startswith(subject + ".", autoescape=True))
 
 
-def one_of(
-    session: Session, column: ColumnElement[Any] | QueryableAttribute[Any], values: Collection[Any]
-) -> ColumnElement[bool]:
-    """``column IN values``; on PostgreSQL ``column = ANY(:values)``, one array parameter.
+class KeyedStatement(Generic[S]):
+    """A statement over a list of keys bound as ``:keys`` when it runs, built once per dialect.
 
-    The statement's text is then the same however many values a batch names, so psycopg parses
-    it once: an ``IN`` of a hundred keys is a new, long statement that it parses again every
-    time (up to a tenth of a worker's CPU under load)."""
-    if session.get_bind().dialect.name != "postgresql":
-        return column.in_(list(values))
-    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    On PostgreSQL the keys are one array parameter (``column = ANY(:keys)``), elsewhere an
+    expanding ``IN``. Built once, a statement skips SQLAlchemy's construction and coercion on
+    every batch; with one array parameter its text is the same however many keys a batch names,
+    so psycopg parses it once and PostgreSQL prepares it (an ``IN`` of a hundred keys is a new,
+    long statement, parsed again every time: up to a tenth of a worker's CPU under load)."""
+
+    def __init__(
+        self,
+        column: ColumnElement[Any] | QueryableAttribute[Any],
+        build: Callable[[ColumnElement[bool]], S],
+    ) -> None:
+        self.column = column
+        self.build = build
+        self._built: dict[str, S] = {}
+
+    def on(self, session: Session) -> S:
+        dialect = session.get_bind().dialect.name
+        statement = self._built.get(dialect)
+        if statement is None:
+            statement = self._built[dialect] = self.build(self._where(dialect))
+        return statement
+
+    def _where(self, dialect: str) -> ColumnElement[bool]:
+        if dialect == "postgresql":
+            return self.column == any_(bindparam("keys", type_=ARRAY(self.column.type)))
+        return self.column.in_(bindparam("keys", expanding=True))

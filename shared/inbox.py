@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import Column, MetaData, String, Table, insert, select
 from sqlalchemy.orm import Session
 
-from shared.database import UtcDateTime, one_of
+from shared.database import KeyedStatement, UtcDateTime
 
 
 def inbox_table(metadata: MetaData) -> Table:
@@ -28,13 +28,14 @@ def inbox_table(metadata: MetaData) -> Table:
 class Inbox:
     def __init__(self, table: Table) -> None:
         self.table = table
+        column = table.c.message_id
+        self._seen = KeyedStatement(column, lambda keys: select(column).where(keys))
 
     def seen(self, session: Session, message_ids: Iterable[str]) -> set[str]:
         ids = list(message_ids)
         if not ids:
             return set()
-        column = self.table.c.message_id
-        return set(session.scalars(select(column).where(one_of(session, column, ids))))
+        return set(session.scalars(self._seen.on(session), {"keys": ids}))
 
     def record(self, session: Session, handled: list[tuple[str, str]], at: datetime) -> None:
         if handled:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     func,
     insert,
     select,
@@ -23,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from shared.database import UtcDateTime, of_subject, one_of
+from shared.database import KeyedStatement, UtcDateTime, of_subject
 from shared.envelope import Envelope
 
 
@@ -50,6 +51,12 @@ def outbox_table(metadata: MetaData) -> Table:
 class Outbox:
     def __init__(self, table: Table) -> None:
         self.table = table
+        c = table.c
+        self._mark = KeyedStatement(
+            c.message_id,
+            lambda keys: update(table).where(keys).values(published_at=bindparam("at")),
+        )
+        self._present = KeyedStatement(c.message_id, lambda keys: select(c.message_id).where(keys))
 
     def add(self, session: Session, envelopes: Sequence[Envelope]) -> None:
         if envelopes:
@@ -67,12 +74,7 @@ class Outbox:
 
     def mark_published(self, session: Session, message_ids: Sequence[str], at: datetime) -> None:
         if message_ids:
-            c = self.table.c
-            session.execute(
-                update(self.table)
-                .where(one_of(session, c.message_id, message_ids))
-                .values(published_at=at)
-            )
+            session.execute(self._mark.on(session), {"keys": list(message_ids), "at": at})
 
     def unpublished(self, session: Session, created_before: datetime, limit: int) -> list[Envelope]:
         """Rows a crash or a broker outage left behind; skips rows another replica holds."""
@@ -87,8 +89,7 @@ class Outbox:
         return [Envelope.model_validate_json(body) for body in session.scalars(query)]
 
     def present(self, session: Session, message_ids: Sequence[str]) -> set[str]:
-        column = self.table.c.message_id
-        return set(session.scalars(select(column).where(one_of(session, column, message_ids))))
+        return set(session.scalars(self._present.on(session), {"keys": list(message_ids)}))
 
     def backlog(self, session: Session) -> int:
         c = self.table.c

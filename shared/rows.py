@@ -14,10 +14,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import event, inspect, select
+from sqlalchemy import Select, event, inspect, select
 from sqlalchemy.orm import ColumnProperty, DeclarativeBase, InstrumentedAttribute, Session
 
-from shared.database import one_of
+from shared.database import KeyedStatement
 
 Row = TypeVar("Row", bound=DeclarativeBase)
 
@@ -36,10 +36,14 @@ class LockedRows:
         wanted = sorted({key for key in keys if key is not None} - known.keys())
         if not wanted:
             return
-        simple = isinstance(column.property, ColumnProperty)
-        where = one_of(self.session, column, wanted) if simple else column.in_(wanted)
-        query = select(model).where(where).order_by(column).with_for_update()
-        for row in self.session.scalars(query):
+        if isinstance(column.property, ColumnProperty):
+            rows = self.session.scalars(
+                _locking(model, column.key).on(self.session), {"keys": wanted}
+            )
+        else:  # a composite key: its own IN of tuples
+            query = select(model).where(column.in_(wanted)).order_by(column).with_for_update()
+            rows = self.session.scalars(query)
+        for row in rows:
             known[getattr(row, column.key)] = row
         for key in wanted:
             known.setdefault(key, None)
@@ -72,6 +76,20 @@ class LockedRows:
     def _remember_primary_key(self, row: DeclarativeBase) -> None:
         attribute = _primary_key(type(row)).key
         self._rows.setdefault((type(row), attribute), {})[getattr(row, attribute)] = row
+
+
+def _locking(model: type[Any], attribute: str) -> KeyedStatement[Select[Any]]:
+    """Loads and locks the rows of ``model`` whose ``attribute`` is one of ``:keys``."""
+    statement = _LOCKING.get((model, attribute))
+    if statement is None:
+        column = getattr(model, attribute)
+        statement = _LOCKING[(model, attribute)] = KeyedStatement(
+            column, lambda keys: select(model).where(keys).order_by(column).with_for_update()
+        )
+    return statement
+
+
+_LOCKING: dict[tuple[type[Any], str], KeyedStatement[Select[Any]]] = {}
 
 
 def _primary_key(model: type[DeclarativeBase]) -> InstrumentedAttribute[Any]:

@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message
-from shared.database import UtcDateTime, of_subject, one_of
+from shared.database import KeyedStatement, UtcDateTime, of_subject
 from shared.envelope import Envelope
 
 
@@ -70,6 +70,7 @@ def timers_table(metadata: MetaData) -> Table:
 class Timers:
     def __init__(self, table: Table) -> None:
         self.table = table
+        self._remove = KeyedStatement(table.c.message_id, lambda keys: delete(table).where(keys))
 
     def add(self, session: Session, timers: Sequence[tuple[Envelope, datetime]]) -> None:
         if timers:
@@ -111,9 +112,7 @@ class Timers:
 
     def remove(self, session: Session, message_ids: Sequence[str]) -> None:
         if message_ids:
-            session.execute(
-                delete(self.table).where(one_of(session, self.table.c.message_id, message_ids))
-            )
+            session.execute(self._remove.on(session), {"keys": list(message_ids)})
 
     def next_due(self, session: Session) -> datetime | None:
         due: datetime | None = session.scalar(select(func.min(self.table.c.due_at)))

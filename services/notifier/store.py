@@ -10,7 +10,7 @@ from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, up
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message, OrderMessage
-from shared.database import one_of
+from shared.database import KeyedStatement
 from shared.rows import locked_rows
 from shared.service import UnitOfWork
 
@@ -63,13 +63,8 @@ class NotificationStore:
             return
         for order_id in wanted:
             self._of_order[order_id] = []
-        query = (
-            select(Notification)
-            .where(one_of(self.session, Notification.order_id, wanted))
-            .order_by(Notification.order_id, Notification.created_at, Notification.id)
-            .with_for_update()
-        )
-        for notification in self.session.scalars(query):
+        query = _OF_ORDERS.on(self.session)
+        for notification in self.session.scalars(query, {"keys": wanted}):
             self._of_order[notification.order_id].append(notification)
 
     def find(self, order_id: str, about: str, reference: str = "") -> Notification | None:
@@ -103,6 +98,17 @@ class NotificationStore:
         )
         return {(order_id, about): count for order_id, about, count in self.session.execute(query)}
 
+
+_OF_ORDERS = KeyedStatement(
+    Notification.order_id,
+    lambda keys: (
+        select(Notification)
+        .where(keys)
+        .order_by(Notification.order_id, Notification.created_at, Notification.id)
+        .with_for_update()
+    ),
+)
+"""The notifications of ``:keys`` (order ids), locked."""
 
 NOTIFICATIONS: Table = Notification.__table__  # type: ignore[assignment]
 _HELD = (
