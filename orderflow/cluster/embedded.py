@@ -62,12 +62,15 @@ class Cluster:
         )
 
     def pump(self, max_rounds: int = 10_000) -> int:
-        """Poll round-robin until a round handles nothing; returns messages handled."""
+        """Poll round-robin until a round handles nothing, then mark what every worker has
+        published (an idle worker of its own waits a moment first); returns messages handled."""
         total = 0
         for _ in range(max_rounds):
             done = self.step()
             total += done
             if not done:
+                for worker in self.workers.values():
+                    worker.relay.flush_marks()
                 return total
         raise RuntimeError(f"still busy after {max_rounds} rounds")
 
