@@ -4,8 +4,9 @@ published; its sweep publishes what a crash or an outage left in the outbox.
 A batch's rows are published after its transaction without waiting for the broker's confirms:
 the worker goes on to its next batch, and the confirms are read with whatever else arrives on
 the connection (a wait per batch cost a blocking round trip and a wake-up, about a millisecond
-of CPU on a small batch). Confirmed rows are marked in the worker's next transaction (one write
-fewer per batch), or on their own when the worker is idle or stops. Until then, and if the
+of CPU on a small batch). Confirmed rows are marked by a later transaction of the worker's, a
+few hundred or half a second's worth at a time (``MARK_AFTER``), or on their own when the worker
+is idle or stops. Until then, and if the
 broker nacked them, did not confirm them within ``confirm_timeout`` or the connection was lost,
 they stay unpublished in the outbox: the sweep sends them (again, at worst; the receiver's inbox
 keeps the effect single).
@@ -33,10 +34,14 @@ log = logging.getLogger("orderflow.worker")
 
 SWEEP_BATCH = 500
 
-IDLE_MARK_AFTER = 0.5
-"""Seconds a confirmed row waits for the next transaction to mark it before an idle worker marks
-it in one of its own: a worker that is only briefly idle (a pass woken by the confirms
-themselves) would otherwise spend a transaction per batch on marks."""
+MARK_AFTER = 0.5
+"""Seconds confirmed rows wait to be marked, unless ``MARK_ROWS`` of them wait: a batch's
+transaction marks them when either is reached, an idle worker in a transaction of its own. A
+small batch would otherwise spend a statement (a round trip) on the marks of one or two rows,
+and a worker briefly idle (a pass woken by the confirms themselves) a whole transaction. A crash
+leaves at most this much unmarked, for the sweep to send again (its grace is longer)."""
+
+MARK_ROWS = 200
 
 
 @dataclass(frozen=True)
@@ -109,26 +114,32 @@ class Relay:
             kept = self.tables.outbox.present(session, [e.id for e in envelopes])
         self.publish([e for e in envelopes if e.id in kept])
 
-    def mark(self, session: Session, now: datetime) -> list[str]:
-        """Mark what was published and confirmed (``settle``) in ``session``'s transaction;
-        ``marked`` once it committed."""
-        if self._unmarked:
-            self.tables.outbox.mark_published(session, self._unmarked, now)
+    def mark(self, session: Session, now: datetime, waiting: bool = True) -> list[str]:
+        """Mark what was published and confirmed (``settle``) in ``session``'s transaction, if
+        it has waited long enough (see ``MARK_AFTER``) or ``waiting`` is False; ``marked`` once
+        it committed."""
+        if not self._unmarked or (waiting and not self._marks_due()):
+            return []
+        self.tables.outbox.mark_published(session, self._unmarked, now)
         return list(self._unmarked)
+
+    def _marks_due(self) -> bool:
+        waited = time.monotonic() - self._unmarked_since
+        return len(self._unmarked) >= MARK_ROWS or waited >= MARK_AFTER
 
     def marked(self, ids: Sequence[str]) -> None:
         done = set(ids)
         self._unmarked = [i for i in self._unmarked if i not in done]
 
     def flush_marks(self, idle: bool = False) -> None:
-        """Mark what was published in a transaction of its own; when ``idle``, only what has
-        waited ``IDLE_MARK_AFTER`` for a transaction to ride in."""
+        """Mark what was published in a transaction of its own; when ``idle``, only if the
+        marks are due (see ``MARK_AFTER``)."""
         self.settle()
-        if idle and time.monotonic() - self._unmarked_since < IDLE_MARK_AFTER:
+        if not self._unmarked or (idle and not self._marks_due()):
             return
-        if self._unmarked and self.database.sessions is not None:
+        if self.database.sessions is not None:
             with self.database.sessions() as session, session.begin():
-                marking = self.mark(session, self.clock.now())
+                marking = self.mark(session, self.clock.now(), waiting=False)
             self.marked(marking)
 
     def sweep(self, grace: timedelta) -> None:
