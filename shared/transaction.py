@@ -1,9 +1,10 @@
 """The batch transaction: a batch of messages (deliveries or due timers) handled in one
 database transaction, then its announcements handed to the relay.
 
-In the transaction: the inbox's ids skip what was handled before; the handlers run over one unit
-of work; their announcements go to the outbox, their timers to the timer table, the ids to the
-inbox; and rows published since the last transaction are marked so. Then it commits.
+In the transaction: the batch's ids are claimed in the inbox, which skips what was handled before;
+the handlers run over one unit of work; their announcements go to the outbox, their timers to
+the timer table; and rows published and confirmed since an earlier transaction are marked so.
+Then it commits.
 """
 
 from __future__ import annotations
@@ -58,17 +59,18 @@ class BatchTransaction:
             if claim is not None:
                 items = claim(session)
             uow = self.service.unit_of_work(session)
-            seen = self.tables.inbox.seen(session, [i.envelope.id for i in items if not i.forward])
-            uow.preload([i.message for i in items if i.message and i.envelope.id not in seen])
+            arrived = [(i.envelope.id, i.envelope.type) for i in items if not i.forward]
+            fresh = self.tables.inbox.claim(session, arrived, now)
+            uow.preload([i.message for i in items if i.message and i.envelope.id in fresh])
             for item in items:
                 envelope = item.envelope
                 if item.forward:
                     outgoing.append(envelope)
                     continue
-                if envelope.id in seen:
+                if envelope.id not in fresh:
                     duplicates.append(envelope.type)
                     continue
-                seen.add(envelope.id)
+                fresh.discard(envelope.id)
                 for result in self._call(item, uow):
                     if isinstance(result, Scheduled):
                         message = wrap(result.message, source=self.name, cause=envelope, now=now)
@@ -78,7 +80,6 @@ class BatchTransaction:
                 handled.append((envelope.id, envelope.type))
             self.tables.outbox.add(session, outgoing)
             self.tables.timers.add(session, timers)
-            self.tables.inbox.record(session, handled, now)
             self.crash.reach("before_commit")
         self.crash.reach("after_commit")
         self.database.answered()
