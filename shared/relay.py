@@ -6,10 +6,9 @@ the worker goes on to its next batch, and the confirms are read with whatever el
 the connection (a wait per batch cost a blocking round trip and a wake-up, about a millisecond
 of CPU on a small batch). Confirmed rows are marked by a later transaction of the worker's, a
 few hundred or half a second's worth at a time (``MARK_AFTER``), or on their own when the worker
-is idle or stops. Until then, and if the
-broker nacked them, did not confirm them within ``confirm_timeout`` or the connection was lost,
-they stay unpublished in the outbox: the sweep sends them (again, at worst; the receiver's inbox
-keeps the effect single).
+is idle or stops. Until then, and if the broker nacked them, did not confirm them within
+``confirm_timeout`` or the connection was lost, they stay unpublished in the outbox: the sweep
+sends them (again, at worst; the receiver's inbox keeps the effect single).
 """
 
 from __future__ import annotations
