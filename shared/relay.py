@@ -142,7 +142,12 @@ class Relay:
             self.marked(marking)
 
     def sweep(self, grace: timedelta) -> None:
-        """Publish rows older than ``grace`` that nobody confirmed (a crash, a broker outage)."""
+        """Publish rows older than ``grace`` that nobody confirmed (a crash, a broker outage).
+
+        What this connection still has in flight is waited for and marked first: the sweep
+        right after a start or a reconnect takes rows of any age, and would otherwise send a
+        batch again that the broker was about to confirm."""
+        self.await_confirms()
         self.flush_marks()
         outbox = self.tables.outbox
         with self.database.opened() as session, session.begin():
