@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import MetaData
 
 from orderflow.cli.stuck import _duration
 from orderflow.operator.stuck import waits_on
@@ -18,6 +19,7 @@ from services.intake.status import ACTIVE, STUCK_AFTER_SECONDS, OrderStatus
 from services.intake.store import StatusCount
 from services.payment.money import Reason
 from shared.batch_metrics import count_batch
+from shared.clock import SystemClock
 from shared.compensations import PAYMENT_REASONS, compensation, label_sets
 from shared.contracts import (
     FulfillmentCancelled,
@@ -28,6 +30,13 @@ from shared.contracts import (
     StockReleased,
 )
 from shared.envelope import Envelope
+from shared.errors import TransientError
+from shared.failures import Failures
+from shared.health import Health
+from shared.inbound import Inbound
+from shared.settings import RetryPolicy
+from shared.timers import Timers, timers_table
+from shared.worker_database import WorkerDatabase
 from tests.factories import order_placed
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
@@ -206,3 +215,21 @@ def test_durations_read_at_a_glance() -> None:
 def test_an_order_placed_factory_is_no_compensation() -> None:
     placed = order_placed()
     assert compensation(placed.type, placed.model_dump(mode="json")) is None
+
+
+def test_a_transient_error_retried_in_process_is_counted_by_its_class() -> None:
+    policy = RetryPolicy(handler_attempts=4, handler_backoff_seconds=0.001)
+    database = WorkerDatabase(Health("unit-retries", 60))
+    timers = Timers(timers_table(MetaData()))
+    failures = Failures("unit-retries", policy, database, timers, SystemClock())
+    calls = 0
+
+    def gateway_times_out_twice() -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 2:
+            raise TransientError("gateway timed out charging (simulated)")
+
+    item = Inbound(wrapped("payment.failed", "timeout"))
+    assert failures.try_alone(item, gateway_times_out_twice) == []
+    assert sample("orderflow_retries_total", worker="unit-retries", error="TransientError") == 2
