@@ -10,9 +10,12 @@ disagree by a little: a negative time counts as 0.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from datetime import datetime
+
+from prometheus_client import Counter, Histogram
 
 from shared import metrics
 from shared.compensations import count_compensations
@@ -32,12 +35,21 @@ def count_batch(
 ) -> None:
     done = committed_at.timestamp()
     for type_name, since in handled:
-        metrics.MESSAGES.labels(worker, type_name, "handled").inc()
-        critical = done - since.timestamp()
-        metrics.CRITICAL_TIME_SECONDS.labels(worker, type_name).observe(max(critical, 0.0))
+        count, critical_time = _per_type(worker, type_name)
+        count.inc()
+        critical_time.observe(max(done - since.timestamp(), 0.0))
     for type_name in duplicates:
         metrics.MESSAGES.labels(worker, type_name, "duplicate").inc()
     if handled or duplicates:
         metrics.BATCH_SIZE.labels(worker).observe(len(handled) + len(duplicates))
         metrics.BATCH_SECONDS.labels(worker).observe(time.perf_counter() - started)
     count_compensations(worker, announced)
+
+
+@functools.cache
+def _per_type(worker: str, type_name: str) -> tuple[Counter, Histogram]:
+    """A handled type's series, looked up once: a label lookup costs more than the count."""
+    return (
+        metrics.MESSAGES.labels(worker, type_name, "handled"),
+        metrics.CRITICAL_TIME_SECONDS.labels(worker, type_name),
+    )
