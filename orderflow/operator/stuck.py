@@ -23,6 +23,7 @@ from ..cluster.databases import Pending, WorkerDatabases
 S = OrderStatus
 
 PLACED_STEPS: Sequence[tuple[str, tuple[str, str]]] = (
+    ("shipment.delivered", ("intake", "recording the delivery")),
     ("shipment.delivery_failed", ("shipping", "the carrier's next delivery attempt")),
     ("shipment.in_transit", ("shipping", "the carrier to deliver")),
     ("shipment.dispatched", ("shipping", "the carrier to deliver")),
