@@ -122,6 +122,8 @@ class Inbound:
     retries: int = 0
     attempts: int = 0
     origin: str = ""
+    since: datetime | None = None
+    """A timer's due time: its critical time runs from there, not from its envelope's time."""
 
     @property
     def body(self) -> bytes:
