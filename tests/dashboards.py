@@ -13,7 +13,9 @@ from typing import Any
 
 import promql_parser
 
-DASHBOARD = Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "dashboards" / "orderflow.json"
+DASHBOARD = (
+    Path(__file__).resolve().parents[1] / "deploy" / "grafana" / "dashboards" / "orderflow.json"
+)
 
 GRAFANA_VARIABLES = {
     "__rate_interval": "1m",

@@ -59,7 +59,9 @@ def test_each_expression_names_orderflow_or_rabbitmq_metrics_only(
 ) -> None:
     names = dashboards.metric_names(expression.text)
     assert names, "an expression that reads no metric"
-    assert {n for n in names if not n.startswith(("orderflow_", "rabbitmq_")) and n != "up"} == set()
+    assert {
+        n for n in names if not n.startswith(("orderflow_", "rabbitmq_")) and n != "up"
+    } == set()
 
 
 @pytest.mark.parametrize("expression", EXPRESSIONS, ids=lambda e: e.where)
@@ -74,12 +76,16 @@ def test_gauges_every_replica_reports_alike_are_maxed_not_summed(
 def test_grafana_variables_are_known_and_replaced() -> None:
     assert all("$" not in e.text for e in EXPRESSIONS)
     with pytest.raises(KeyError, match=r"\$nope"):
-        dashboards.substitute("rate(x{worker=~\"$nope\"}[$__rate_interval])")
+        dashboards.substitute('rate(x{worker=~"$nope"}[$__rate_interval])')
 
 
 def panel_area(panel: dict[str, Any]) -> set[tuple[int, int]]:
     box = panel["gridPos"]
-    return {(x, y) for x in range(box["x"], box["x"] + box["w"]) for y in range(box["y"], box["y"] + box["h"])}
+    return {
+        (x, y)
+        for x in range(box["x"], box["x"] + box["w"])
+        for y in range(box["y"], box["y"] + box["h"])
+    }
 
 
 def test_no_two_panels_overlap() -> None:
