@@ -143,6 +143,8 @@ def test_saga_health_reads_right_from_a_scrape(
         wait_until(
             lambda: scrape("orderflow_ready") == {name: 1.0 for name in WORKERS}, 10, what="ready"
         )
+        assert scrape("orderflow_broker_connected") == {name: 1.0 for name in WORKERS}
+        assert scrape("orderflow_database_reachable") == {name: 1.0 for name in WORKERS}
 
         set_stock(settings, "MUG-BLUE", 100, "A-1", 350)
         await_listed(settings, ["MUG-BLUE"])

@@ -1,10 +1,12 @@
 """Saga-health metrics of one worker in this process, on kombu's memory:// transport and SQLite
 (the embedded mode): its counters at 0 from the start, a rolled-back batch counts no
-compensation, the parking lot's depth read from the in-memory broker."""
+compensation, the parking lot's depth read from the in-memory broker, the outbox's and the timers'
+gauges from a sweep, health as gauges."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from kombu import Connection
@@ -106,3 +108,27 @@ def test_the_parking_lot_depth_is_read_from_the_in_memory_broker(
 def parked_depth(worker: Worker) -> float | None:
     worker.gauges.read()
     return sample("orderflow_parking_lot_messages", worker=PROBE)
+
+
+def test_the_sweep_reports_the_oldest_unconfirmed_row_and_the_overdue_timers(
+    probe: Worker,
+) -> None:
+    """A row a crash left in the outbox 90 s ago, a timer due 2 minutes ago that nobody fired:
+    the next sweep (with a grace that leaves the row alone) reports both."""
+    now = SystemClock().now()
+    left = failed("ord-left").model_copy(update={"time": now - timedelta(seconds=90)})
+    due = failed("ord-due")
+    assert probe.sessions is not None
+    with probe.sessions() as session, session.begin():
+        probe.tables.outbox.add(session, [left])
+        probe.tables.timers.add(session, [(due, now - timedelta(minutes=2))])
+
+    probe.sweep_outbox(timedelta(hours=1))
+
+    age = sample("orderflow_outbox_oldest_age_seconds", worker=PROBE)
+    assert age is not None and 90 <= age < 120
+    assert sample("orderflow_outbox_backlog", worker=PROBE) == 1
+    assert sample("orderflow_timers_overdue", worker=PROBE) == 1
+    assert sample("orderflow_ready", worker=PROBE) == 1
+    assert sample("orderflow_broker_connected", worker=PROBE) == 1
+    assert sample("orderflow_database_reachable", worker=PROBE) == 1
