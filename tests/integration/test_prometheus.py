@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlsplit
 from urllib.request import urlopen
@@ -66,7 +66,7 @@ PAID = 3
 SCRAPE_JOBS = 'job=~"orderflow|rabbitmq|rabbitmq-queues"'
 
 
-def required(what: str) -> None:
+def required(what: str) -> NoReturn:
     """Skip, or in CI fail: ``what`` is missing."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"{what}; CI needs it (.ci/run provides it)")
@@ -79,7 +79,7 @@ def free_ports(count: int) -> int:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             base: int = probe.getsockname()[1]
-        if base + count < 65535 and all(listening_on(base + n) is False for n in range(count)):
+        if base + count < 65535 and not any(listening_on(base + n) for n in range(count)):
             return base
     raise RuntimeError(f"no {count} free consecutive ports")
 
@@ -136,25 +136,22 @@ class Prometheus:
             self.process.wait(5)
 
 
-def start_prometheus(config: dict[str, Any], directory: Path) -> Prometheus:
-    binary = shutil.which("prometheus")
-    if binary is None:
-        required("prometheus is not installed (Debian: apt-get install prometheus)")
-        raise AssertionError("unreachable")
+def start_prometheus(binary: str, config: dict[str, Any], directory: Path) -> Prometheus:
+    """``binary`` on a free port with ``config`` and its own storage in ``directory``, ready."""
     (directory / "prometheus.yml").write_text(json.dumps(config, indent=2))  # JSON is YAML
     port = free_ports(1)
     log = directory / "prometheus.log"
-    process = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={directory / 'prometheus.yml'}",
-            f"--storage.tsdb.path={directory / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-            "--web.enable-lifecycle",
-        ],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={directory / 'prometheus.yml'}",
+                f"--storage.tsdb.path={directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     prometheus = Prometheus(f"http://127.0.0.1:{port}", process, log)
 
     def ready() -> bool:
@@ -246,8 +243,9 @@ def saga(
     rabbitmq_url: str, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Saga]:
     rabbitmq = rabbitmq_exporter(rabbitmq_url)
-    if shutil.which("prometheus") is None:
-        required("prometheus is not installed (Debian: apt-get install prometheus)")
+    binary = shutil.which("prometheus") or required(
+        "prometheus is not installed (Debian: apt-get install prometheus)"
+    )
     directory = tmp_path_factory.mktemp("prometheus")
     settings = real_settings(f"t{uuid.uuid4().hex[:10]}", rabbitmq_url, postgres_url)
     topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
@@ -265,7 +263,7 @@ def saga(
         (warehouse,) = [r for r in cluster.running if r.name == "warehouse"]
         warehouse.process.send_signal(signal.SIGTERM)
         assert warehouse.process.wait(30) == 0
-        prometheus = start_prometheus(prometheus_config(cluster, rabbitmq), directory)
+        prometheus = start_prometheus(binary, prometheus_config(cluster, rabbitmq), directory)
         cleanup.callback(prometheus.stop)
         wait_until(
             lambda: len(prometheus.query(f"up{{{SCRAPE_JOBS}}}")) == len(NAMES) + 2,

@@ -50,7 +50,8 @@ CASE = re.compile(r"alertname: (\S+)\n\s*exp_alerts:(?P<none> \[\])?")
 def test_every_alert_has_a_case_that_fires_and_one_that_must_not() -> None:
     alerts = set(ALERT.findall((PROMETHEUS / "alerts.yml").read_text()))
     cases = CASE.finditer((PROMETHEUS / "alerts.test.yml").read_text())
-    fires, silent = set(), set()
+    fires: set[str] = set()
+    silent: set[str] = set()
     for case in cases:
         (silent if case["none"] else fires).add(case[1])
     assert alerts, "no alert found in alerts.yml"
