@@ -2,9 +2,10 @@
 exporter, asked the on-call SRE's questions in PromQL.
 
 One Prometheus (scraping every second, loading deploy/prometheus/alerts.yml) and one set of worker
-processes on the real RabbitMQ and PostgreSQL serve the whole module. The warehouse is not
-started, so paid orders wait for it; one order is declined (a compensation), one meets gateway
-timeouts (retries in process), and a malformed message is parked. The workers reach RabbitMQ
+processes on the real RabbitMQ and PostgreSQL serve the whole module. The warehouse is stopped
+right after its start (its queue stays, with no consumer), so paid orders wait for it; one order
+is declined (a compensation), one meets gateway timeouts (retries in process), and a malformed
+``order.placed`` is parked by every worker that consumes the type. The workers reach RabbitMQ
 through a fault proxy, so the test can break their links without touching anyone else's.
 
 Needs ``prometheus`` on PATH and RabbitMQ's ``rabbitmq_prometheus`` plugin (port 15692); without
@@ -228,7 +229,7 @@ def card_order(external_id: str, token: str) -> dict[str, Any]:
 
 
 def park_junk(settings: Settings, topology: Topology) -> None:
-    """A message no worker can read, on a route stock consumes."""
+    """A message no worker can read, on a route stock (and others) consume."""
     sender = BrokerLink(settings.broker_url, heartbeat=0)
     sender.connect()
     try:
