@@ -312,40 +312,43 @@ def test_prometheus_scrapes_every_worker_and_rabbitmq(saga: Saga) -> None:
 
 
 def test_promql_says_how_many_orders_are_stuck_and_where(saga: Saga) -> None:
-    """Every paid order waits for the warehouse (not running): stuck in ``placed``, as intake's
-    gauge says, as the operator's ``order stuck`` lists them, and as RabbitMQ holds their
-    ``payment.captured`` in the warehouse's queue with no one to consume it."""
+    """Every paid order waits for the warehouse (stopped): stuck in ``placed``, as intake's gauge
+    says, as the operator's ``order stuck`` lists them, and as RabbitMQ holds their messages in
+    the warehouse's queue with no one to consume it."""
     stuck = "max by (state) (orderflow_orders_stuck) > 0"
     wait_until(
         lambda: saga.prometheus.by("state", stuck) == {"placed": float(len(saga.paid))},
         60,
         what=f"{len(saga.paid)} orders stuck in placed, in Prometheus",
     )
-    listed = stuck_orders(
-        saga.settings, IntakeSettings(stuck_after_seconds={"placed": 1}), SystemClock().now(), 100
-    )
-    assert sorted((o.status, o.waits_on) for o in listed) == [("placed", "warehouse")] * len(
-        saga.paid
-    )
+    intake = IntakeSettings(stuck_after_seconds={"placed": 1})
+
+    def waiting() -> list[tuple[str, str]]:
+        listed = stuck_orders(saga.settings, intake, SystemClock().now(), 100)
+        return sorted((order.status, order.waits_on) for order in listed)
+
+    paid_for = [("placed", "warehouse")] * len(saga.paid)
+    wait_until(lambda: waiting() == paid_for, 30, what="every paid order waiting on the warehouse")
 
     warehouse_queue = saga.topology.worker_queue_name("warehouse")
-    with Connection(saga.settings.broker_url) as connection:
-        _, ready, consumers = connection.channel().queue_declare(warehouse_queue, passive=True)
-    assert consumers == 0 and ready >= len(saga.paid)
     where = f'sum by (queue) (rabbitmq_detailed_queue_messages_ready{{queue="{warehouse_queue}"}})'
-    wait_until(
-        lambda: saga.prometheus.by("queue", where) == {warehouse_queue: float(ready)},
-        20,
-        what="the warehouse's queue depth in RabbitMQ's metrics",
-    )
+    held: list[tuple[int, int]] = []
+
+    def depth_as_the_broker_counts() -> bool:
+        with Connection(saga.settings.broker_url) as connection:
+            _, ready, consumers = connection.channel().queue_declare(warehouse_queue, passive=True)
+        held[:] = [(ready, consumers)]
+        return saga.prometheus.by("queue", where) == {warehouse_queue: float(ready)}
+
+    wait_until(depth_as_the_broker_counts, 30, what="the warehouse's queue depth, in both")
+    ((ready, consumers),) = held
+    assert consumers == 0 and ready >= len(saga.paid)
     # the rule sees them too: pending until they have been stuck for its `for`
+    alerting = 'ALERTS{alertname="OrderflowOrdersStuck"}'
     wait_until(
-        lambda: (
-            saga.prometheus.by("state", 'ALERTS{alertname="OrderflowOrdersStuck"}')
-            == {"placed": 1.0}
-        ),
+        lambda: saga.prometheus.by("state", alerting) == {"placed": 1.0},
         10,
-        what="OrderflowOrdersStuck pending",
+        what="OrderflowOrdersStuck pending or firing for placed",
     )
 
 
@@ -364,31 +367,32 @@ def test_promql_says_what_is_parked_per_worker(saga: Saga) -> None:
                     counted[worker] = float(messages)
         return counted
 
-    wait_until(lambda: at_the_broker().get("stock", 0) >= 1, 20, what="the junk parked by stock")
-    parked = at_the_broker()
     per_worker = "max by (worker) (orderflow_parking_lot_messages) > 0"
-    wait_until(
-        lambda: saga.prometheus.by("worker", per_worker) == parked,
-        20,
-        what=f"{parked} parked, in Prometheus",
-    )
     lots = any_of(*(saga.topology.parking_queue_name(w) for w in WORKERS))
     in_lots = f'sum by (queue) (rabbitmq_detailed_queue_messages{{queue=~"{lots}"}}) > 0'
-    expected = {saga.topology.parking_queue_name(w): n for w, n in parked.items()}
+    seen: list[dict[str, float]] = []
+
+    def all_three_agree() -> bool:
+        parked = at_the_broker()
+        seen[:] = [parked]
+        by_queue = {saga.topology.parking_queue_name(w): n for w, n in parked.items()}
+        return (
+            "stock" in parked
+            and saga.prometheus.by("worker", per_worker) == parked
+            and saga.prometheus.by("queue", in_lots) == by_queue
+        )
+
     wait_until(
-        lambda: saga.prometheus.by("queue", in_lots) == expected,
-        20,
-        what="the same in RabbitMQ's own metrics",
+        all_three_agree,
+        30,
+        what="the broker's count of each parking lot, in the gauges and in RabbitMQ's metrics",
     )
-    kinds = saga.prometheus.by(
-        "worker", 'sum by (worker) (orderflow_parked_total{kind="malformed"})'
-    )
-    assert kinds.get("stock") == 1.0
+    assert seen[0]["stock"] == 1.0
+    malformed = 'sum by (worker) (orderflow_parked_total{kind="malformed"})'
+    assert saga.prometheus.by("worker", malformed)["stock"] == 1.0
+    growing = 'ALERTS{alertname="OrderflowParkingLotGrowing"}'
     wait_until(
-        lambda: (
-            "stock"
-            in saga.prometheus.by("worker", 'ALERTS{alertname="OrderflowParkingLotGrowing"}')
-        ),
+        lambda: "stock" in saga.prometheus.by("worker", growing),
         10,
         what="OrderflowParkingLotGrowing pending for stock",
     )
@@ -414,7 +418,7 @@ def test_an_increase_over_a_reconnect_is_not_zero(saga: Saga) -> None:
     )
     assert set(saga.prometheus.by("worker", increase)) == set(WORKERS)
     totals = saga.cluster.scrape("orderflow_reconnects_total")
-    assert totals == dict.fromkeys(WORKERS, 1.0)  # the workers' own count: once each
+    assert set(totals) == set(WORKERS) and min(totals.values()) >= 1  # the workers' own count
 
 
 def test_the_rules_evaluate_on_the_live_series(saga: Saga) -> None:
