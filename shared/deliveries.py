@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from kombu.message import Message as Delivery
 
+from shared.brokers import Senders
 from shared.clock import Clock
 from shared.crash import CrashPoints
 from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem, decode
@@ -28,6 +29,8 @@ class Deliveries:
     publisher: Publisher
     crash: CrashPoints
     clock: Clock
+    senders: Senders | None = None
+    """Who may send what, when the worker verifies publishers (``shared.brokers``)."""
 
     def handle(self, deliveries: list[Delivery]) -> int:
         """Handle, park and ack ``deliveries``; returns how many were handled. In an outage
@@ -50,8 +53,9 @@ class Deliveries:
 
     def _open(self, delivery: Delivery, parked: list[Parked]) -> Inbound | None:
         """The delivery to handle, or None when it is parked: malformed (its reason names a
-        wrong content type too), of a type this worker does not handle, or invalid (a wrong
-        content type included) where the service has no invalid-message handler for it."""
+        wrong content type too), forged (sent by a broker user that may not send its type, when
+        the worker verifies publishers), of a type this worker does not handle, or invalid (a
+        wrong content type included) where the service has no invalid-message handler for it."""
         content_type = delivery.content_type
         try:
             envelope = decode(delivery.body, self.max_message_bytes)
@@ -60,6 +64,12 @@ class Deliveries:
             reason = f"{CONTENT_TYPE_FIELD}: {wrong_type}; " if wrong_type else ""
             parked.append(Parked.delivery(delivery, reason + problem.reason, ParkKind.MALFORMED))
             return None
+        if self.senders is not None:
+            user_id = (delivery.properties or {}).get("user_id")
+            forged = self.senders.problem(user_id, envelope.type)
+            if forged is not None:
+                parked.append(Parked.delivery(delivery, forged, ParkKind.FORGED))
+                return None
         try:
             return admit(
                 self.service, envelope, content_type, delivery=delivery, origin=origin_of(delivery)

@@ -50,6 +50,7 @@ PARKING_HEADERS = frozenset(
         "routing-key",
         "attempts",
         "parked-at",
+        "user-id",
     )
 )
 """The headers the runtime adds to a parked copy, next to the publisher's own."""
@@ -69,6 +70,8 @@ class ParkKind(StrEnum):
     """The handler raised a permanent error."""
     RETRIES_EXHAUSTED = "retries_exhausted"
     """A transient error that outlasted every try (or the broker's delivery limit)."""
+    FORGED = "forged"
+    """Its ``user_id`` names no broker user allowed to send its type (``shared.brokers``)."""
 
 
 class UnknownType(InvalidMessage):
@@ -149,6 +152,8 @@ class Sent:
     headers: Mapping[str, Any] = field(default_factory=dict)
     exchange: str = ""
     routing_key: str = ""
+    user_id: str = ""
+    """The broker user that published it (RabbitMQ checked it); the copy says it in a header."""
 
     @classmethod
     def of(cls, delivery: Delivery) -> Sent:
@@ -163,6 +168,7 @@ class Sent:
             headers=dict(delivery.headers or {}),
             exchange=str(info.get("exchange", "")),
             routing_key=str(info.get("routing_key", "")),
+            user_id=str(given.get("user_id") or ""),
         )
 
     @classmethod
@@ -219,6 +225,7 @@ class Parked:
                 "x-orderflow-routing-key": self.sent.routing_key,
                 "x-orderflow-attempts": self.attempts,
                 "x-orderflow-parked-at": now.isoformat(),
+                "x-orderflow-user-id": self.sent.user_id,
             },
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from shared import metrics
@@ -21,12 +22,20 @@ log = logging.getLogger("orderflow.worker")
 
 class Publisher:
     def __init__(
-        self, worker: str, link: BrokerLink, topology: Topology, crash: CrashPoints
+        self,
+        worker: str,
+        link: BrokerLink,
+        topology: Topology,
+        crash: CrashPoints,
+        user_id: str = "",
     ) -> None:
         self.worker = worker
         self.link = link
         self.topology = topology
         self.crash = crash
+        self.signed = {"user_id": user_id} if user_id else {}
+        """The AMQP ``user_id`` on every publish: the broker user the link connects as, which
+        RabbitMQ checks and consumers look up (``shared.brokers``)."""
 
     def announce(self, envelopes: Sequence[Envelope]) -> bool:
         """Publish committed outbox rows and wait for the broker's confirms; False if the
@@ -74,8 +83,9 @@ class Publisher:
     def park(self, parked: Sequence[Parked], now: datetime) -> None:
         if not parked:
             return
+        copies = [p.outgoing(self.topology, self.worker, n, now) for n, p in enumerate(parked)]
         self.link.publish_confirmed(
-            [p.outgoing(self.topology, self.worker, n, now) for n, p in enumerate(parked)]
+            [replace(c, properties={**c.properties, **self.signed}) for c in copies]
         )
         for p in parked:
             metrics.PARKED.labels(self.worker, p.kind).inc()
@@ -90,4 +100,5 @@ class Publisher:
             message_id=envelope.id,
             correlation_id=envelope.correlationid,
             headers=channel_headers(envelope.type, envelope.data),
+            properties=self.signed,
         )

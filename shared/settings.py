@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat
+from pydantic import Field, NonNegativeFloat, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.brokers import url_for
+from shared.contracts import Channel
 from shared.crash import CrashPoint
+from shared.topology import CHANNEL_NAME
 
 
 class RetryPolicy(BaseSettings):
@@ -49,7 +52,30 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
 
     broker_url: str = Field(
-        default="memory://", description="kombu URL: memory:// embedded, amqp://... for RabbitMQ"
+        default="memory://",
+        description="kombu URL: memory:// embedded, amqp://... for RabbitMQ; {worker} becomes "
+        "the worker's name (operator for the orderflow CLI), e.g. amqp://orderflow-{worker}@...",
+    )
+    broker_password_file: str = Field(
+        default="",
+        description="file holding the broker password, which replaces the URL's; {worker} "
+        "becomes the worker's name (operator for the CLI), e.g. /run/secrets/broker-{worker}",
+    )
+    verify_publishers: bool = Field(
+        default=False,
+        description="park (kind forged) a delivery whose AMQP user_id is not a broker user "
+        "allowed to send its type (see orderflow topology export); on in deploy",
+    )
+    broker_user_prefix: str = Field(
+        default="orderflow-",
+        pattern=r"^[A-Za-z0-9_.-]*$",
+        description="broker users are <prefix><worker>, <prefix>channel-<channel> and "
+        "<prefix>operator",
+    )
+    channels: list[str] = Field(
+        default=[c.value for c in Channel],
+        description="the sales channels that get a broker user and a queue of their own",
+        json_schema_extra={"format": 'JSON list, e.g. ["web", "pos"]'},
     )
     database_url: str = Field(
         default="sqlite:///.orderflow/{worker}.db",
@@ -113,6 +139,19 @@ class Settings(BaseSettings):
     )
     crash_at: CrashPoint | None = Field(default=None, description="test only: see shared.crash")
     crash_after: int = Field(default=1, ge=1, description="test only: the occurrence to crash at")
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, channels: list[str]) -> list[str]:
+        for channel in channels:
+            if not CHANNEL_NAME.match(channel):
+                raise ValueError(f"{channel!r} is not a channel name (a-z, 0-9, _ and - only)")
+        return channels
+
+    def broker_url_for(self, who: str) -> str:
+        """The broker URL ``who`` (a worker, or ``operator``) connects with: ``{worker}``
+        filled in, the password read from ``broker_password_file`` if one is set."""
+        return url_for(self.broker_url, self.broker_password_file, who)
 
     def database_url_for(self, worker: str) -> str:
         return self.database_urls.get(worker) or self.database_url.format(worker=worker)

@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.actions import Done, operate
 from shared.after_commit import AfterCommitWork
+from shared.brokers import Senders, user_name, user_of, verified_senders
 from shared.clock import Clock, SystemClock
 from shared.connections import Connections
 from shared.crash import CrashPoints
@@ -65,7 +66,15 @@ OUTBOX_GRACE = timedelta(seconds=5)
 
 
 class Worker:
-    def __init__(self, service: Service, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        service: Service,
+        settings: Settings,
+        clock: Clock | None = None,
+        senders: Senders | None = None,
+    ) -> None:
+        """``senders``: who may send what, which the worker checks every delivery against
+        when ``settings.verify_publishers`` is on (see ``shared.brokers``)."""
         self.service = service
         self.name = service.name
         self.settings = settings
@@ -74,10 +83,13 @@ class Worker:
             settings.namespace, settings.use_quorum_queues, settings.delivery_limit
         )
         self.tables = RuntimeTables(service.metadata)
-        self.link = BrokerLink(settings.broker_url, heartbeat=settings.heartbeat_seconds)
+        url = settings.broker_url_for(self.name)
+        self.link = BrokerLink(url, heartbeat=settings.heartbeat_seconds)
+        user = user_of(self.link, user_name(settings.broker_user_prefix, self.name))
+        senders = verified_senders(settings.verify_publishers, senders, user, service)
         self.health = Health(self.name, settings.health_window_seconds)
         self.crash = CrashPoints(settings.crash_at, settings.crash_after)
-        self.publisher = Publisher(self.name, self.link, self.topology, self.crash)
+        self.publisher = Publisher(self.name, self.link, self.topology, self.crash, user)
         self.database = WorkerDatabase(self.health)
         self.relay = Relay(
             self.name,
@@ -102,6 +114,7 @@ class Worker:
             self.publisher,
             self.crash,
             self.clock,
+            senders,
         )
         self.due_timers = DueTimers(
             service,

@@ -15,12 +15,14 @@ import typer
 from pydantic import ValidationError
 
 from shared import health
+from shared.brokers import BrokerUrlError
 from shared.envelope import describe
 from shared.worker import Worker
 
 from ..cluster.registry import NAMES, UnknownWorker, build
 from .aftersales import order_exchange, order_resend, order_return, return_app
 from .parking import parking_app
+from .topology import topology_app
 from .support import (
     Wait,
     act,
@@ -75,8 +77,14 @@ def worker(
         raise fail(
             f"{name} settings: {describe(error)} (from ORDERFLOW_{name.upper()}_*)"
         ) from None
+    from ..cluster.users import senders
+
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
-    Worker(service, settings).run(stop_on_signals())
+    try:
+        running = Worker(service, settings, senders=senders(settings))
+    except BrokerUrlError as error:
+        raise fail(str(error)) from None
+    running.run(stop_on_signals())
 
 
 @app.command()
@@ -214,6 +222,7 @@ order_app.command("exchange")(order_exchange)
 order_app.command("resend")(order_resend)
 app.add_typer(return_app, name="return")
 app.add_typer(parking_app, name="parking")
+app.add_typer(topology_app, name="topology")
 
 
 @stock_app.command("policy")

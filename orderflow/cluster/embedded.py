@@ -19,6 +19,7 @@ from shared.settings import Settings
 from shared.worker import Worker
 
 from .registry import NAMES, build
+from .users import senders
 
 
 class Cluster:
@@ -37,8 +38,9 @@ class Cluster:
         self.clock = clock or SystemClock()
         self.settings = settings
         own = worker_settings or {}
+        who_sends = senders(settings)
         self.workers = {
-            name: Worker(build(name, self.clock, own.get(name)), settings, self.clock)
+            name: Worker(build(name, self.clock, own.get(name)), settings, self.clock, who_sends)
             for name in names
         }
         for worker in self.workers.values():

@@ -1,0 +1,151 @@
+"""Who is who on the broker: one RabbitMQ user per worker, per sales channel and for the
+operator, the URL each one connects with, and the check a worker makes on every delivery that
+its publisher was allowed to send it.
+
+RabbitMQ refuses (406) a publish whose AMQP ``user_id`` is not the user of the connection, so a
+``user_id`` names its publisher truthfully; topic permissions (``orderflow topology export``)
+keep each user to the routing keys it may publish. What they cannot see is the envelope's
+``type``, which is what a worker acts on: ``Senders`` compares that with what the ``user_id``'s
+owner declares it publishes, with one dict lookup per delivery.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from amqp.exceptions import NotFound
+from kombu import Exchange, Queue
+
+OPERATOR = "operator"
+"""The people behind the ``orderflow`` CLI: customer service, warehouse staff, a bank's
+notifications typed in, the parking lot's replays."""
+CHANNEL = "channel-"
+
+ANY_TYPE = None
+"""What the operator may send: a parking-lot replay can be of any type."""
+_UNKNOWN: frozenset[str] = frozenset()
+
+
+def user_name(prefix: str, who: str) -> str:
+    """``who`` (a worker, ``channel-<name>`` or ``operator``) as a broker user."""
+    return f"{prefix}{who}"
+
+
+def channel_user(prefix: str, channel: str) -> str:
+    return user_name(prefix, CHANNEL + channel)
+
+
+class BrokerUrlError(ValueError):
+    """A broker URL that cannot be completed; the message names the setting."""
+
+
+def url_for(template: str, password_file: str, who: str) -> str:
+    """``template`` with ``{worker}`` replaced by ``who`` and, when ``password_file`` is set,
+    the password read from it (``{worker}`` replaced too) put in, URL-quoted."""
+    url = template.replace("{worker}", who)
+    if not password_file:
+        return url
+    path = Path(password_file.replace("{worker}", who))
+    try:
+        password = path.read_text().strip()
+    except OSError as error:
+        raise BrokerUrlError(
+            f"ORDERFLOW_BROKER_PASSWORD_FILE: cannot read {path}: {error.strerror}"
+        ) from None
+    if not password:
+        raise BrokerUrlError(f"ORDERFLOW_BROKER_PASSWORD_FILE: {path} is empty")
+    parts = urlsplit(url)
+    if not parts.username:
+        raise BrokerUrlError(
+            "ORDERFLOW_BROKER_URL: names no user, so a password from "
+            f"ORDERFLOW_BROKER_PASSWORD_FILE has nobody to go with ({url.split('@')[-1]})"
+        )
+    host = parts.netloc.rsplit("@", 1)[1]
+    netloc = f"{parts.username}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class Senders:
+    """Which broker user may send which message types: a worker what its bootstrap
+    ``publishes``, a channel ``order.submit``, the operator anything (``ANY_TYPE``)."""
+
+    def __init__(self, allowed: Mapping[str, frozenset[str] | None]) -> None:
+        self.allowed = dict(allowed)
+
+    def problem(self, user_id: object, type_name: str) -> str | None:
+        """Why a delivery of ``type_name`` published as ``user_id`` is forged; None if not."""
+        if not user_id:
+            return "user_id: missing; the publisher must set it to its broker user"
+        types = self.allowed.get(str(user_id), _UNKNOWN)
+        if types is ANY_TYPE or type_name in types:
+            return None
+        if types is _UNKNOWN:
+            return f"user_id: {user_id!r} is no broker user of orderflow's"
+        return f"type: {user_id!r} may not send {type_name!r}"
+
+
+def declare(link: Any, channel: Any, entities: Sequence[Exchange | Queue]) -> None:
+    """Declare ``entities`` in order, exchanges before the queues bound to them. On RabbitMQ an
+    exchange that exists already is only checked (a passive declare, on a channel of its own,
+    which the broker closes if it is missing), and a queue's bindings do not declare their
+    exchanges again: unlike a declare, that needs no configure permission, so a worker need not
+    be able to delete the exchanges the definitions made."""
+    for entity in entities:
+        if not link.is_amqp:
+            entity(channel).declare()
+        elif isinstance(entity, Queue):
+            bound = entity(channel)
+            bound.queue_declare()
+            if bound.exchange is not None and bound.exchange.name:
+                bound.queue_bind()
+            for route in bound.bindings:
+                route.bind(bound)
+        elif not _exists(link, entity):
+            entity(channel).declare()
+
+
+def _exists(link: Any, exchange: Exchange) -> bool:
+    probe = link.connection.channel()
+    try:
+        exchange(probe).declare(passive=True)
+    except NotFound:
+        return False
+    finally:
+        with suppress(Exception):
+            probe.close()
+    return True
+
+
+def user_of(link: Any, default: str) -> str:
+    """The broker user ``link`` connects as; ``default`` on memory://, which has none."""
+    if not link.is_amqp:
+        return default
+    return str(link.connection.userid or "guest")
+
+
+def verified_senders(
+    verify: bool, senders: Senders | None, user: str, service: Any
+) -> Senders | None:
+    """The ``senders`` a worker checks deliveries against (None when it does not verify
+    publishers); refuses to start a worker whose own announcements its peers would park."""
+    if not verify:
+        return None
+    worker = service.name
+    if senders is None:
+        raise BrokerUrlError(
+            f"ORDERFLOW_VERIFY_PUBLISHERS: on, but {worker} was given no map of who may send what"
+        )
+    allowed = senders.allowed.get(user, frozenset())
+    publishes = {contract.type for contract in service.publishes}
+    if allowed is not ANY_TYPE and not publishes <= allowed:
+        raise BrokerUrlError(
+            f"ORDERFLOW_BROKER_URL: {worker} connects as {user!r}, which may not send what "
+            f"{worker} publishes; with ORDERFLOW_VERIFY_PUBLISHERS on, every other worker "
+            "would park its messages as forged (connect as the user orderflow topology export "
+            f"made for {worker})"
+        )
+    return senders
