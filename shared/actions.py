@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.brokers import OPERATOR, user_of
 from shared.clock import Clock
 from shared.contracts import Message
 from shared.crash import CrashPoints
@@ -81,11 +82,12 @@ class OutsideRelay:
         if not self.settings.on_real_broker:
             return False
         s = self.settings
-        link = BrokerLink(s.broker_url, heartbeat=0)
         topology = Topology(s.namespace, s.use_quorum_queues, s.delivery_limit)
+        link = BrokerLink(s.broker_url_for(OPERATOR), heartbeat=0)
+        publisher = Publisher(self.worker, link, topology, CrashPoints(None), user_of(link, ""))
         try:
             link.connect(retries=1)
-            return Publisher(self.worker, link, topology, CrashPoints(None)).announce(envelopes)
+            return publisher.announce(envelopes)
         except Exception as error:
             log.warning("%s: cannot relay now (%s); the outbox sweep will", self.worker, error)
             return False

@@ -127,6 +127,12 @@ def user_of(link: Any, default: str) -> str:
     return str(link.connection.userid or "guest")
 
 
+def signed(link: Any) -> dict[str, str]:
+    """The AMQP properties that name the broker user ``link`` connects as (none on memory://)."""
+    user = user_of(link, "")
+    return {"user_id": user} if user else {}
+
+
 def verified_senders(
     verify: bool, senders: Senders | None, user: str, service: Any
 ) -> Senders | None:

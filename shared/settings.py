@@ -69,8 +69,8 @@ class Settings(BaseSettings):
     broker_user_prefix: str = Field(
         default="orderflow-",
         pattern=r"^[A-Za-z0-9_.-]*$",
-        description="broker users are <prefix><worker>, <prefix>channel-<channel> and "
-        "<prefix>operator",
+        description="start of every broker user's name: with orderflow-, the users are "
+        "orderflow-stock (a worker), orderflow-channel-web (a channel), orderflow-operator",
     )
     channels: list[str] = Field(
         default=[c.value for c in Channel],

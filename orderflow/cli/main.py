@@ -22,7 +22,6 @@ from shared.worker import Worker
 from ..cluster.registry import NAMES, UnknownWorker, build
 from .aftersales import order_exchange, order_resend, order_return, return_app
 from .parking import parking_app
-from .topology import topology_app
 from .support import (
     Wait,
     act,
@@ -33,6 +32,7 @@ from .support import (
     real_broker_settings,
     valid,
 )
+from .topology import topology_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 order_app = typer.Typer(no_args_is_help=True, help="Look at orders.")

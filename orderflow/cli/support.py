@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from shared.brokers import OPERATOR, BrokerUrlError
 from shared.envelope import describe
 from shared.settings import LocalBroker, Settings, refuse_unless_real_broker
 
@@ -52,7 +53,8 @@ def real_broker_settings(consequence: str, instead: str = "") -> Settings:
     settings = load_settings()
     try:
         refuse_unless_real_broker(settings, consequence, instead)
-    except LocalBroker as error:
+        settings.broker_url_for(OPERATOR)
+    except (LocalBroker, BrokerUrlError) as error:
         raise fail(str(error)) from None
     return settings
 

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from shared.brokers import signed
 from shared.envelope import Envelope, new_message_id
 from shared.messaging import BrokerLink, Outgoing
 from shared.settings import Settings
@@ -35,6 +36,8 @@ class ChannelPublisher:
             settings.namespace, settings.use_quorum_queues, settings.delivery_limit
         )
         self.link = BrokerLink(settings.broker_url, heartbeat=0)
+        """As whoever ``ORDERFLOW_BROKER_URL`` names: a channel's broker user, where there are."""
+        self.signed = signed(self.link)
 
     def __enter__(self) -> ChannelPublisher:
         self.link.connect()
@@ -54,6 +57,7 @@ class ChannelPublisher:
                     routing_key=e.type,
                     message_id=e.id,
                     correlation_id=e.correlationid,
+                    properties=self.signed,
                 )
                 for e in envelopes
             ]

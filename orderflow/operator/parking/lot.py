@@ -13,6 +13,7 @@ import amqp
 from amqp.exceptions import ChannelError, MessageNacked, NotFound, PreconditionFailed
 from kombu import Connection
 
+from shared.brokers import OPERATOR
 from shared.clock import Clock, SystemClock
 from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode
 from shared.inbound import admit
@@ -61,7 +62,7 @@ class ParkingLot:
         self.audit = audit
         self.who = who or operator()
         self.clock = clock or SystemClock()
-        self.connection = Connection(settings.broker_url, heartbeat=0)
+        self.connection = Connection(settings.broker_url_for(OPERATOR), heartbeat=0)
         self._reader: Any = None
         self._publisher: Any = None
         self._held: dict[int, ParkedMessage] = {}
@@ -84,7 +85,7 @@ class ParkingLot:
         try:
             self.connection.ensure_connection(max_retries=2)
         except Exception as error:
-            where = self.settings.broker_url.split("@")[-1]
+            where = self.connection.as_uri().split("@")[-1]
             raise ParkingError(f"cannot reach the broker at {where}: {error}") from error
         self._reader = self.connection.channel()
         self._reader.auto_decode = False  # the body exactly as parked
@@ -266,6 +267,7 @@ class ParkingLot:
                 HEADER + "replayed-at": self.clock.now().isoformat(),
             },
             **as_sent(message, envelope),
+            user_id=self.connection.userid or "guest",  # the operator vouches for it
         )
         try:
             self._publisher.basic_publish_confirm(
