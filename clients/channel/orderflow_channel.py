@@ -130,13 +130,18 @@ class ChannelClient:
         self._connection: pika.BlockingConnection | None = None
         self._amqp: BlockingChannel | None = None
         self._seen: set[str] = set()
+        self._user: str | None = None
+        """The broker user it connects as, which it names as ``user_id`` in every submit:
+        RabbitMQ refuses another user's name, and orderflow parks a submit without one."""
 
     @property
     def queue(self) -> str:
         return channel_queue(self.namespace, self.channel)
 
     def __enter__(self) -> ChannelClient:
-        self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        parameters = pika.URLParameters(self.url)
+        self._user = getattr(parameters.credentials, "username", None)
+        self._connection = pika.BlockingConnection(parameters)
         self._amqp = self._connection.channel()
         self._amqp.confirm_delivery()
         return self
@@ -186,6 +191,7 @@ class ChannelClient:
                 delivery_mode=pika.DeliveryMode.Persistent,
                 message_id=envelope["id"],
                 correlation_id=envelope["correlationid"],
+                user_id=self._user,
             ),
             mandatory=True,
         )
