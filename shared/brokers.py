@@ -71,16 +71,31 @@ def url_for(template: str, password_file: str, who: str) -> str:
 
 class Senders:
     """Which broker user may send which message types: a worker what its bootstrap
-    ``publishes``, a channel ``order.submit``, the operator anything (``ANY_TYPE``)."""
+    ``publishes``, the operator anything (``ANY_TYPE``), and any user named
+    ``channel_prefix<channel>`` what a channel sends: the broker's users, not the workers'
+    settings, say which channels there are, so a channel added there is not parked here."""
 
-    def __init__(self, allowed: Mapping[str, frozenset[str] | None]) -> None:
+    def __init__(
+        self,
+        allowed: Mapping[str, frozenset[str] | None],
+        channel_prefix: str = "",
+        channel_sends: frozenset[str] = frozenset(),
+    ) -> None:
         self.allowed = dict(allowed)
+        self.channel_prefix = channel_prefix
+        self.channel_sends = channel_sends
 
     def problem(self, user_id: object, type_name: str) -> str | None:
         """Why a delivery of ``type_name`` published as ``user_id`` is forged; None if not."""
         if not user_id:
             return "user_id: missing; the publisher must set it to its broker user"
         types = self.allowed.get(str(user_id), _UNKNOWN)
+        if (
+            types is _UNKNOWN
+            and self.channel_prefix
+            and str(user_id).startswith(self.channel_prefix)
+        ):
+            types = self.allowed[str(user_id)] = self.channel_sends
         if types is ANY_TYPE or type_name in types:
             return None
         if types is _UNKNOWN:

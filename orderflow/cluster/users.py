@@ -8,7 +8,8 @@ warehouse staff (``stock.receive``, ``return.receive``) and a bank's notificatio
 them; never a channel, whose user could otherwise cancel or redirect any channel's orders.
 Carriers' tracking updates are scheduled inside shipping and cross no broker. The operator also
 relays what its actions on a worker's data announce (``OPERATOR_ANNOUNCES``) and replays parked
-messages of any type: give its password to people, not to programs.
+messages of any type: give its password to people, not to programs. A ``monitoring`` user
+(KEDA, dashboards) may look but touch nothing.
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from shared.settings import Settings
 
 from .registry import NAMES, PUBLISHES
 
+MONITORING = "monitoring"
+"""Who only looks: KEDA counting a queue's messages (a passive declare), the management UI's
+read-only views (its ``monitoring`` tag). It may use no queue or exchange and send nothing."""
 CHANNEL_SENDS: frozenset[type[Message]] = frozenset({OrderSubmit})
 OPERATOR_SENDS: frozenset[type[Message]] = frozenset(
     {
@@ -65,6 +69,10 @@ class BrokerUser:
     def operator(self) -> bool:
         return self.who == OPERATOR
 
+    @property
+    def monitoring(self) -> bool:
+        return self.who == MONITORING
+
 
 def broker_users(settings: Settings) -> list[BrokerUser]:
     prefix = settings.broker_user_prefix
@@ -75,6 +83,7 @@ def broker_users(settings: Settings) -> list[BrokerUser]:
     ]
     operator_sends = OPERATOR_SENDS | OPERATOR_ANNOUNCES
     users.append(BrokerUser(user_name(prefix, OPERATOR), OPERATOR, operator_sends))
+    users.append(BrokerUser(user_name(prefix, MONITORING), MONITORING, frozenset()))
     return users
 
 
@@ -85,5 +94,7 @@ def senders(settings: Settings) -> Senders:
         {
             user.name: ANY_TYPE if user.operator else frozenset(c.type for c in user.sends)
             for user in broker_users(settings)
-        }
+        },
+        channel_prefix=channel_user(settings.broker_user_prefix, ""),
+        channel_sends=frozenset(c.type for c in CHANNEL_SENDS),
     )

@@ -12,7 +12,9 @@ Permissions, per user (regular expressions over exchange and queue names in the 
   queue) and writes the commands exchange;
 - the operator configures and reads the parking queues (the parking lot reads and requeues
   them) and writes the commands and events exchanges and the default exchange (``amq.default``,
-  the parking lot's replays go to one queue by name).
+  the parking lot's replays go to one queue by name);
+- the monitoring user (tag ``monitoring``) nothing: a passive declare, KEDA's way to count a
+  queue's messages, needs no permission.
 
 Nobody configures an exchange: workers and clients only check they exist (``shared.brokers``),
 so nobody can delete one. Topic permissions apply to topic exchanges only (events, commands):
@@ -152,7 +154,8 @@ def definitions(
 
 def _user(user: BrokerUser, passwords: Mapping[str, str] | None) -> dict[str, Any]:
     hashed = "" if passwords is None else password_hash(passwords[user.name])
-    return {"name": user.name, "password_hash": hashed, "hashing_algorithm": HASHING, "tags": []}
+    tags = ["monitoring"] if user.monitoring else []
+    return {"name": user.name, "password_hash": hashed, "hashing_algorithm": HASHING, "tags": tags}
 
 
 @dataclass(frozen=True)
@@ -170,6 +173,8 @@ class Grants:
         if user.channel is not None:
             own = [t.channel_queue_name(user.channel)]
             return _grant(own, [*own, t.commands.name], [*own, t.events.name])
+        if user.monitoring:
+            return _grant([], [], [])
         parking = [t.parking_queue_name(name) for name in NAMES]
         return _grant(parking, [t.commands.name, t.events.name, "amq.default"], parking)
 

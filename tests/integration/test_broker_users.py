@@ -155,6 +155,11 @@ def test_the_broker_refuses_what_a_user_may_not_publish(secured: Secured) -> Non
     with pytest.raises(ChannelClosedByBroker, match=r"406.*user_id property set to"):
         _publish(secured, web, "commands", "order.submit", secured.user("intake"))
     _publish(secured, payment, "events", "payment.captured", payment)  # what it may
+    with _connection(secured, secured.user("monitoring")) as connection:  # KEDA's way to count
+        queue = f"{secured.settings.namespace}.payment"
+        assert connection.channel().queue_declare(queue, passive=True).method.queue == queue
+    with pytest.raises(ChannelClosedByBroker, match=r"403.*exchange '.*commands'"):
+        _publish(secured, secured.user("monitoring"), "commands", "order.submit", None)
 
 
 def test_every_worker_under_its_own_user_completes_an_order_and_parks_an_unsigned_one(

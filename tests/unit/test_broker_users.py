@@ -82,6 +82,15 @@ def test_one_user_per_worker_per_channel_and_the_operator(exported: dict[str, An
         "orderflow-channel-web",
         "orderflow-channel-pos",
         "orderflow-operator",
+        "orderflow-monitoring",
+    }
+    assert users["orderflow-monitoring"]["tags"] == ["monitoring"]
+    assert permission(exported, "orderflow-monitoring") == {
+        "user": "orderflow-monitoring",
+        "vhost": "shop",
+        "configure": "^$",
+        "write": "^$",
+        "read": "^$",
     }
     stored = base64.b64decode(users["orderflow-stock"]["password_hash"])
     assert stored[4:] == hashlib.sha256(stored[:4] + b"secret-orderflow-stock").digest()
@@ -190,6 +199,11 @@ def test_the_workers_check_who_may_send_what() -> None:
         "user_id: 'guest' is no broker user of orderflow's"
     )
     assert check.problem(None, "order.submit") is not None
+    assert check.problem("orderflow-monitoring", "order.submit") is not None
+    assert check.problem("orderflow-channel-newshop", "order.submit") is None, (
+        "the broker's users say which channels there are"
+    )
+    assert check.problem("orderflow-channel-newshop", "order.cancel") is not None
 
 
 def test_passwords_come_from_files_then_the_environment_or_are_refused(tmp_path: Path) -> None:
