@@ -71,8 +71,8 @@ class MissingPasswords(ValueError):
 class Passwords:
     """Where the export finds each user's password: ``directory/<user>`` first, then the
     environment variable ``ORDERFLOW_BROKER_PASSWORD_<USER>`` (upper case, ``_`` for anything
-    but letters and digits). ``generate`` writes a random one to ``directory/<user>`` (mode 0600)
-    for a user that has none."""
+    but letters and digits). ``generate`` writes a random one to ``directory/<user>`` for a user
+    that has none."""
 
     directory: Path | None = None
     environ: Mapping[str, str] | None = None
@@ -105,12 +105,16 @@ class Passwords:
         return environ.get(password_variable(user))
 
     def _generate(self, user: str) -> str:
+        """A random password in ``directory/<user>``. The directory is the lock (mode 0700):
+        the file itself is readable (0644) because compose mounts it into a worker's container
+        as it is, where the worker runs as a user of its own."""
         assert self.directory is not None
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if not self.directory.exists():
+            self.directory.mkdir(parents=True, mode=0o700)
         password = secrets.token_urlsafe(24)
         path = self.directory / user
-        path.touch(mode=0o600)
         path.write_text(password + "\n")
+        path.chmod(0o644)
         return password
 
 

@@ -210,6 +210,7 @@ def test_passwords_come_from_files_then_the_environment_or_are_refused(tmp_path:
     (tmp_path / "orderflow-stock").write_text("from-file\n")
     environ = {"ORDERFLOW_BROKER_PASSWORD_ORDERFLOW_PAYMENT": "from-env"}
     source = Passwords(tmp_path, environ)
+    fresh = tmp_path / "fresh"
 
     assert source.of(["orderflow-stock", "orderflow-payment"]) == {
         "orderflow-stock": "from-file",
@@ -217,9 +218,10 @@ def test_passwords_come_from_files_then_the_environment_or_are_refused(tmp_path:
     }
     with pytest.raises(MissingPasswords, match="none for orderflow-intake"):
         source.of(["orderflow-intake"])
-    generated = Passwords(tmp_path, environ, generate=True).of(["orderflow-intake"])
-    assert (tmp_path / "orderflow-intake").read_text().strip() == generated["orderflow-intake"]
-    assert stat.S_IMODE((tmp_path / "orderflow-intake").stat().st_mode) == 0o600
+    generated = Passwords(fresh, environ, generate=True).of(["orderflow-intake"])
+    assert (fresh / "orderflow-intake").read_text().strip() == generated["orderflow-intake"]
+    assert len(generated["orderflow-intake"]) >= 32
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o700, "the directory keeps others out"
 
 
 def test_the_export_command_writes_definitions_without_passwords_when_asked(
