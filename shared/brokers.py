@@ -72,8 +72,10 @@ def url_for(template: str, password_file: str, who: str) -> str:
 class Senders:
     """Which broker user may send which message types: a worker what its bootstrap
     ``publishes``, the operator anything (``ANY_TYPE``), and any user named
-    ``channel_prefix<channel>`` what a channel sends: the broker's users, not the workers'
-    settings, say which channels there are, so a channel added there is not parked here."""
+    ``channel_prefix<channel>`` what a channel sends, about its own channel's orders only (its
+    ``data.channel``: else one channel could answer for, or block by duplicate, another's). The
+    broker's users, not the workers' settings, say which channels there are, so a channel added
+    there is not parked here."""
 
     def __init__(
         self,
@@ -84,23 +86,37 @@ class Senders:
         self.allowed = dict(allowed)
         self.channel_prefix = channel_prefix
         self.channel_sends = channel_sends
+        self.channels: dict[str, str] = {}
+        """Each channel user met so far, to its channel's name."""
+        for user in allowed:
+            self._channel(user)
 
-    def problem(self, user_id: object, type_name: str) -> str | None:
-        """Why a delivery of ``type_name`` published as ``user_id`` is forged; None if not."""
+    def _channel(self, user: str) -> bool:
+        if not self.channel_prefix or not user.startswith(self.channel_prefix):
+            return False
+        self.channels[user] = user[len(self.channel_prefix) :]
+        self.allowed[user] = self.channel_sends
+        return True
+
+    def problem(
+        self, user_id: object, type_name: str, data: Mapping[str, Any] | None = None
+    ) -> str | None:
+        """Why a delivery of ``type_name`` about ``data``, published as ``user_id``, is
+        forged; None if not."""
         if not user_id:
             return "user_id: missing; the publisher must set it to its broker user"
-        types = self.allowed.get(str(user_id), _UNKNOWN)
-        if (
-            types is _UNKNOWN
-            and self.channel_prefix
-            and str(user_id).startswith(self.channel_prefix)
-        ):
-            types = self.allowed[str(user_id)] = self.channel_sends
-        if types is ANY_TYPE or type_name in types:
-            return None
-        if types is _UNKNOWN:
-            return f"user_id: {user_id!r} is no broker user of orderflow's"
-        return f"type: {user_id!r} may not send {type_name!r}"
+        user = str(user_id)
+        types = self.allowed.get(user, _UNKNOWN)
+        if types is _UNKNOWN and self._channel(user):
+            types = self.channel_sends
+        if types is not ANY_TYPE and type_name not in types:
+            if types is _UNKNOWN:
+                return f"user_id: {user!r} is no broker user of orderflow's"
+            return f"type: {user!r} may not send {type_name!r}"
+        channel = self.channels.get(user)
+        if channel is not None and (data or {}).get("channel") != channel:
+            return f"data.channel: {user!r} may send for channel {channel!r} only"
+        return None
 
 
 def declare(link: Any, channel: Any, entities: Sequence[Exchange | Queue]) -> None:

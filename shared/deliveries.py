@@ -66,7 +66,7 @@ class Deliveries:
             return None
         if self.senders is not None:
             user_id = (delivery.properties or {}).get("user_id")
-            forged = self.senders.problem(user_id, envelope.type)
+            forged = self.senders.problem(user_id, envelope.type, envelope.data)
             if forged is not None:
                 parked.append(Parked.delivery(delivery, forged, ParkKind.FORGED))
                 return None

@@ -192,18 +192,24 @@ def test_the_workers_check_who_may_send_what() -> None:
     assert check.problem("orderflow-payment", "stock.reserved") == (
         "type: 'orderflow-payment' may not send 'stock.reserved'"
     )
-    assert check.problem("orderflow-channel-web", "order.submit") is None
-    assert check.problem("orderflow-channel-web", "payment.captured") is not None
+    web, pos = {"channel": "web"}, {"channel": "pos"}
+    assert check.problem("orderflow-channel-web", "order.submit", web) is None
+    assert check.problem("orderflow-channel-web", "order.submit", pos) == (
+        "data.channel: 'orderflow-channel-web' may send for channel 'web' only"
+    )
+    assert check.problem("orderflow-channel-web", "order.submit", {}) is not None
+    assert check.problem("orderflow-channel-web", "payment.captured", web) is not None
     assert check.problem("orderflow-operator", "payment.captured") is None, "replays"
     assert check.problem("guest", "order.submit") == (
         "user_id: 'guest' is no broker user of orderflow's"
     )
     assert check.problem(None, "order.submit") is not None
     assert check.problem("orderflow-monitoring", "order.submit") is not None
-    assert check.problem("orderflow-channel-newshop", "order.submit") is None, (
+    newshop = {"channel": "newshop"}
+    assert check.problem("orderflow-channel-newshop", "order.submit", newshop) is None, (
         "the broker's users say which channels there are"
     )
-    assert check.problem("orderflow-channel-newshop", "order.cancel") is not None
+    assert check.problem("orderflow-channel-newshop", "order.cancel", newshop) is not None
 
 
 def test_passwords_come_from_files_then_the_environment_or_are_refused(tmp_path: Path) -> None:
@@ -299,10 +305,12 @@ def test_with_every_delivery_checked_an_order_completes_and_a_forged_one_is_park
     verifying: tuple[Cluster, Settings],
 ) -> None:
     cluster, settings = verifying
-    [order, unsigned, forged] = extra(3, seed=5)
+    [order, unsigned, forged, elsewhere] = extra(4, seed=5)
     submit(settings, submit_envelope(order), f"orderflow-channel-{order['channel']}")
     submit(settings, submit_envelope(unsigned), None)
     submit(settings, submit_envelope(forged), "orderflow-payment")
+    other = "web" if elsewhere["channel"] != "web" else "pos"
+    submit(settings, submit_envelope(elsewhere), f"orderflow-channel-{other}")
 
     cluster.settle()
 
@@ -313,7 +321,11 @@ def test_with_every_delivery_checked_an_order_completes_and_a_forged_one_is_park
         dbs.dispose()
     assert (report.orders, report.by_status["completed"], report.violations) == (1, 1, [])
     parked = parked_kinds(settings)
-    assert parked == [("forged", ""), ("forged", "orderflow-payment")]
+    assert parked == [
+        ("forged", ""),
+        ("forged", f"orderflow-channel-{other}"),
+        ("forged", "orderflow-payment"),
+    ]
 
 
 def parked_kinds(settings: Settings) -> list[tuple[str, str]]:
