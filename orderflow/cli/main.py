@@ -15,9 +15,7 @@ import typer
 from pydantic import ValidationError
 
 from shared import health
-from shared.brokers import BrokerUrlError
 from shared.envelope import describe
-from shared.worker import Worker
 
 from ..cluster.registry import NAMES, UnknownWorker, build
 from .aftersales import order_exchange, order_resend, order_return, return_app
@@ -26,6 +24,7 @@ from .support import (
     Wait,
     act,
     check_order,
+    checked_worker,
     console,
     fail,
     load_settings,
@@ -77,13 +76,8 @@ def worker(
         raise fail(
             f"{name} settings: {describe(error)} (from ORDERFLOW_{name.upper()}_*)"
         ) from None
-    from ..cluster.users import senders
-
+    running = checked_worker(service, settings)
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
-    try:
-        running = Worker(service, settings, senders=senders(settings))
-    except BrokerUrlError as error:
-        raise fail(str(error)) from None
     running.run(stop_on_signals())
 
 

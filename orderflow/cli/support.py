@@ -13,7 +13,9 @@ from rich.markup import escape
 
 from shared.brokers import OPERATOR, BrokerUrlError
 from shared.envelope import describe
+from shared.service import Service
 from shared.settings import LocalBroker, Settings, refuse_unless_real_broker
+from shared.worker import Worker
 
 console = Console()
 errors = Console(stderr=True)
@@ -120,3 +122,14 @@ def check_order(order_id: str, action: str, check: Callable[..., None] | None = 
         raise fail(str(error)) from None
     finally:
         dbs.dispose()
+
+
+def checked_worker(service: Service, settings: Settings) -> Worker:
+    """The worker for ``service``, checking every delivery's sender when the settings say so;
+    a broker user its peers would refuse is a clear error, not a traceback."""
+    from ..cluster.users import senders
+
+    try:
+        return Worker(service, settings, senders=senders(settings))
+    except BrokerUrlError as error:
+        raise fail(str(error)) from None
