@@ -37,6 +37,9 @@ DATA_CONTENT_TYPE = "application/json"
 REQUIRED = ("specversion", "id", "source", "type", "subject", "time", "correlationid")
 """The attributes a binary-mode message must carry: CloudEvents' own and the envelope's."""
 OPTIONAL = ("causationid", "schemaversion")
+TRACE_CONTEXT = ("traceparent", "tracestate")
+"""The CloudEvents Distributed Tracing extension's attributes (Knative's RabbitMQ binding adds
+them): trace context for the tracing, which reads the AMQP headers, not fields of the envelope."""
 _PREFIXES = tuple(prefix.lower() for prefix in PREFIXES)
 
 
@@ -102,7 +105,9 @@ def from_binary(
         raise InvalidMessage(f"CloudEvents binary mode: body is not JSON: {error}") from error
     if not isinstance(data, dict):
         raise InvalidMessage("CloudEvents binary mode: body is JSON but not an object")
-    fields = {name: _value(name, value) for name, value in attributes.items()}
+    fields = {
+        name: _value(name, value) for name, value in attributes.items() if name not in TRACE_CONTEXT
+    }
     try:
         return Envelope.model_validate({**fields, "data": data})
     except ValidationError as error:

@@ -199,3 +199,13 @@ def test_the_size_limit_holds_in_binary_mode_too() -> None:
 
     with pytest.raises(InvalidMessage, match="over the 100-byte limit"):
         open_message(body, content_type, headers, 100)
+
+
+def test_the_distributed_tracing_extension_is_trace_context_not_an_envelope_field() -> None:
+    """Knative's RabbitMQ binding adds ``ce-traceparent``: it must not get the message parked."""
+    traced = submit_event(traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+    body, content_type, headers = sdk_rabbitmq(traced)
+
+    envelope = open_message(body, content_type, headers, LIMIT).envelope
+
+    assert envelope.id == "ce-submit-1" and "traceparent" not in envelope.model_dump()
