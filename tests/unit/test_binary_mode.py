@@ -7,17 +7,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import amqp
 import pytest
 from cloudevents.core.bindings import amqp as ce_amqp
 from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
 
+from orderflow.operator.parking.lot import ParkingLot
+from orderflow.operator.parking.messages import ParkedMessage, parse
 from services.intake import bootstrap as intake
 from shared.binary_mode import Opened, is_binary, open_message
 from shared.contracts import OrderSubmit
 from shared.envelope import CONTENT_TYPE, InvalidMessage, wrap
 from shared.inbound import admit
+from shared.settings import Settings
 from tests.factories import order_submit
 
 LIMIT = 100_000
@@ -209,3 +213,40 @@ def test_the_distributed_tracing_extension_is_trace_context_not_an_envelope_fiel
     envelope = open_message(body, content_type, headers, LIMIT).envelope
 
     assert envelope.id == "ce-submit-1" and "traceparent" not in envelope.model_dump()
+
+
+def parked_copy(headers: dict[str, Any], body: bytes) -> ParkedMessage:
+    """A binary-mode message as the parking lot reads it back: its headers and properties as
+    sent, the runtime's reason beside them."""
+    raw = amqp.Message(
+        body,
+        content_type="application/json",
+        message_id="ce-submit-1",
+        application_headers={
+            **headers,
+            "x-orderflow-parked-id": "parked-1",
+            "x-orderflow-kind": "malformed",
+            "x-orderflow-reason": "whatever it was",
+        },
+    )
+    raw.delivery_info = {"delivery_tag": 1, "redelivered": False}
+    return parse("intake", "orderflow.intake.parking", raw)
+
+
+def test_the_parking_lot_lists_and_judges_a_binary_mode_message_as_the_worker_does() -> None:
+    body, _, headers = sdk_rabbitmq(submit_event())
+    lot = ParkingLot(Settings(broker_url="amqp://guest:guest@127.0.0.1:5672//"))
+
+    whole = parked_copy(headers, body)
+    nameless = parked_copy({k: v for k, v in headers.items() if k != "ce-subject"}, body)
+
+    assert (whole.type, whole.order_id, whole.message_id) == (
+        "order.submit",
+        "web:WEB-1001",
+        "ce-submit-1",
+    )
+    assert lot.problem(whole) is None  # a replay would be handled
+    assert lot.problem(nameless) == (
+        "CloudEvents binary mode: missing attribute subject "
+        "(header cloudEvents:subject or cloudEvents_subject or ce-subject)"
+    )
