@@ -57,8 +57,7 @@ def open_message(
     body: bytes | str, content_type: str | None, headers: Mapping[str, Any] | None, max_bytes: int
 ) -> Opened:
     """The envelope of a message in either content mode, or ``InvalidMessage`` saying why not."""
-    attributes = attributes_of(headers)
-    if not attributes or is_structured(content_type):
+    if is_structured(content_type) or not (attributes := attributes_of(headers)):
         return Opened(decode(body, max_bytes), content_type)
     return Opened(from_binary(body, content_type, attributes, max_bytes), CONTENT_TYPE, True)
 

@@ -166,8 +166,9 @@ def guide() -> str:
             "AMQP properties:",
             "",
             f"- `content_type`: `{CONTENT_TYPE}` (a parameter such as `; charset=utf-8` may "
-            "follow). A message with another content type is refused: a submit is answered by "
-            "`order.rejected` naming the problem field `(content_type)`.",
+            "follow). A message with another content type and no CloudEvents attribute headers "
+            "(binary mode, below) is refused: a submit is answered by `order.rejected` naming "
+            "the problem field `(content_type)`.",
             "- `content_encoding`: `utf-8`.",
             "- `message_id`: the envelope's `id`. It is the deduplication key: intake drops a "
             "second message with an id it has handled, so a retry of the same submit must "
