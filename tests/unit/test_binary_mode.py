@@ -13,6 +13,7 @@ from cloudevents.core.bindings import amqp as ce_amqp
 from cloudevents.core.bindings import rabbitmq as ce_rabbitmq
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from kombu.message import Message as Delivery
 
 from orderflow.operator.parking.lot import ParkingLot
 from orderflow.operator.parking.messages import ParkedMessage, parse
@@ -20,7 +21,7 @@ from services.intake import bootstrap as intake
 from shared.binary_mode import Opened, is_binary, open_message
 from shared.contracts import OrderSubmit
 from shared.envelope import CONTENT_TYPE, InvalidMessage, wrap
-from shared.inbound import admit
+from shared.inbound import Inbound, admit
 from shared.settings import Settings
 from tests.factories import order_submit
 
@@ -250,3 +251,16 @@ def test_the_parking_lot_lists_and_judges_a_binary_mode_message_as_the_worker_do
         "CloudEvents binary mode: missing attribute subject "
         "(header cloudEvents:subject or cloudEvents_subject or ce-subject)"
     )
+
+
+def test_a_binary_mode_delivery_may_wait_for_a_delayed_try_as_the_envelope_it_carries() -> None:
+    """The timer table keeps only the envelope: a binary-mode message comes back from it as the
+    same message, sent structured; one with a wrong content type would come back as if right."""
+    body, content_type, headers = sdk_rabbitmq(submit_event())
+    envelope = open_message(body, content_type, headers, LIMIT).envelope
+
+    binary = Delivery(body=body, content_type=content_type, headers=headers)
+    mislabelled = Delivery(body=envelope.encode(), content_type="application/json", headers={})
+
+    assert Inbound(envelope, delivery=binary).waits_as_it_came
+    assert not Inbound(envelope, delivery=mislabelled).waits_as_it_came
