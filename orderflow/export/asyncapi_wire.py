@@ -72,25 +72,31 @@ HEADERS = {
 }
 """What each AMQP header orderflow sets means (a test keeps every header sent described)."""
 
-ATTRIBUTE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "specversion": {"type": "string", "const": "1.0"},
-    "id": {"type": "string", "minLength": 1, "maxLength": 64},
-    "source": {"type": "string", "minLength": 1},
-    "type": {"type": "string", "minLength": 1},
-    "subject": {"type": "string", "minLength": 1},
-    "time": {
-        "description": "RFC 3339 text, an AMQP timestamp, or milliseconds since the epoch.",
-        "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}],
-    },
-    "correlationid": {"type": "string", "minLength": 1},
-    "causationid": {"type": "string"},
-    "schemaversion": {
-        "description": "An integer, or its text; 1 when left out.",
-        "type": ["integer", "string"],
-    },
+HEADER_VALUES = {
+    "time": "RFC 3339 text, an AMQP timestamp, or an integer of milliseconds since the epoch.",
+    "schemaversion": "An integer, or its text; 1 when left out.",
 }
-"""The binary-mode attribute headers' values (strings in the canonical form, or native AMQP
-values), by attribute."""
+"""How a binary-mode attribute's header value may be written, where it differs from the
+envelope field's JSON (strings in the canonical form are always accepted)."""
+
+
+def attribute_schema(name: str) -> dict[str, Any]:
+    """A binary-mode attribute header's value as a JSON Schema: the envelope field's own, with
+    the forms a header may take besides."""
+    field = dict(Envelope.model_json_schema()["properties"][name])
+    field.pop("title", None)
+    field.pop("default", None)
+    if name == "time":
+        field = {
+            "description": field["description"] + " " + HEADER_VALUES[name],
+            "oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}],
+        }
+    elif name == "schemaversion":
+        field["type"] = ["integer", "string"]
+        field["description"] += " " + HEADER_VALUES[name]
+    elif name == "causationid":
+        field = {"type": "string", "description": field["description"]}
+    return field
 
 
 @dataclass(frozen=True)
@@ -214,7 +220,7 @@ def binary_headers() -> dict[str, Any]:
             "title": f"attributes as {prefix}<attribute>",
             "type": "object",
             "properties": {
-                prefix + name: ATTRIBUTE_SCHEMAS[name]
+                prefix + name: attribute_schema(name)
                 for name in (*binary_mode.REQUIRED, *binary_mode.OPTIONAL)
             },
             "required": [prefix + name for name in binary_mode.REQUIRED],

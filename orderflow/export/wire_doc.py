@@ -128,7 +128,7 @@ def markdown() -> str:
                 f"`{ENVELOPE_FIELDS.get(name, name)}`",
                 f"`{binary_mode.PREFIXES[1]}{name}`",
                 "yes" if name in binary_mode.REQUIRED else "no",
-                asyncapi_wire.ATTRIBUTE_SCHEMAS[name].get("description", "text"),
+                asyncapi_wire.HEADER_VALUES.get(name, "text"),
             )
             for name in (*binary_mode.REQUIRED, *binary_mode.OPTIONAL)
         ),
