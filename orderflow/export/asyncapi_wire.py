@@ -131,7 +131,7 @@ def sent(contracts: Iterable[type[Message]]) -> dict[str, Wire]:
                         delivery = reader.get_nowait()
                     except reader.Empty:
                         break
-                    found[delivery.delivery_info["routing_key"]] = _wire(delivery)
+                    found[delivery.delivery_info["routing_key"]] = wire_of(delivery)
                     delivery.ack()
                 reader.queue(connection.default_channel).delete()
                 reader.close()
@@ -156,7 +156,8 @@ def _sample(contract: type[Message]) -> Envelope:
     )
 
 
-def _wire(delivery: Any) -> Wire:
+def wire_of(delivery: Any) -> Wire:
+    """What a delivery carries besides its body: its AMQP properties, set, and its header names."""
     given = {
         **(delivery.properties or {}),
         "content_type": delivery.content_type,

@@ -18,6 +18,8 @@ from cloudevents.core.v1.event import CloudEvent
 from kombu import Connection, Queue
 from kombu.simple import SimpleQueue
 
+from orderflow.export.asyncapi import asyncapi
+from orderflow.export.asyncapi_wire import wire_of
 from services.intake import bootstrap as intake
 from shared.contracts import StockItemListed
 from shared.envelope import wrap
@@ -157,3 +159,9 @@ def test_a_channel_submitting_with_the_cloudevents_sdk_over_pika_is_answered_pla
     assert (envelope["causationid"], envelope["correlationid"]) == ("ce-web-77", "web:WEB-77")
     assert envelope["data"]["external_id"] == "WEB-77"
     assert envelope["subject"].startswith("ord_")
+    described = asyncapi()["components"]["messages"]["order.placed"]["x-amqp-properties"]
+    arrived = wire_of(answer)
+    assert set(arrived.properties) == set(described)  # the contract's, as the worker sent it
+    assert arrived.properties["message_id"] == envelope["id"]
+    assert arrived.properties["correlation_id"] == envelope["correlationid"]
+    assert arrived.headers == ()  # the broker took the BCC header off
