@@ -39,7 +39,10 @@ def _fetch() -> None:
         )
         if done.returncode == 0:
             with tarfile.open(CACHE / done.stdout.strip().splitlines()[-1]) as packed:
-                packed.extractall(CACHE, filter="data")
+                if hasattr(tarfile, "data_filter"):  # Python 3.11.4 and later
+                    packed.extractall(CACHE, filter="data")
+                else:
+                    packed.extractall(CACHE)
             return
         problem = f"npm pack {SPECS_PACKAGE} failed: {done.stderr.strip()[-500:]}"
     if os.environ.get("CI", "").lower() == "true":
