@@ -47,7 +47,22 @@ class RetryPolicy(BaseSettings):
         "works again within about this long of its return",
     )
 
-    @field_validator("handler_backoff_max_seconds", "outage_pause_max_seconds")
+    after_commit_pause_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="first pause of the after-commit work (e-mail) while its third party "
+        "cannot be reached, doubling (with jitter) while it stays so",
+    )
+    after_commit_pause_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="longest pause of the after-commit work while its third party cannot be "
+        "reached: the worker is ready and sending again within about this long of its return",
+    )
+
+    @field_validator(
+        "handler_backoff_max_seconds", "outage_pause_max_seconds", "after_commit_pause_max_seconds"
+    )
     @classmethod
     def _longest_not_below_first(cls, longest: float, info: ValidationInfo) -> float:
         assert info.field_name is not None

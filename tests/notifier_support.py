@@ -189,6 +189,8 @@ class MailServer:
     logins: list[str] = field(default_factory=list)
     peers: list[Any] = field(default_factory=list)
     """The client connection (its address and port) each received e-mail came over."""
+    deferrals: int = 0
+    """How many times it answered 451 to a deferred address: the tries the server saw."""
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -196,6 +198,7 @@ class MailServer:
         if address in self.refused:
             return "550 5.1.1 <" + address + ">: mailbox unavailable"
         if address in self.deferred:
+            self.deferrals += 1
             return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
         return "250 OK"

@@ -23,10 +23,12 @@ what it sent in memory and records it first when the database answers, before it
 sends anything else: a database outage sends nothing twice. The pass ends announcing every sent
 e-mail's ``notification.sent`` in one transaction.
 
-A transient failure (the server down, busy or answering 4xx) ends the lane and gives back what
-it did not send. A send starts only while the lease has more than ``longest_send`` left, so the
-claim still holds when the server's answer comes. Each courier reads leases by its own clock:
-replicas' clocks must agree to well within a lease (NTP keeps them to milliseconds).
+A transient failure (the server down, busy or answering 4xx, the maildir not writable) ends the
+lane and gives back what it did not send; the pass then ends raising ``Unavailable``, so the
+worker is unready and tries again with backoff, logging the outage once (``shared.after_commit``).
+A send starts only while the lease has more than ``longest_send`` left, so the claim still holds
+when the server's answer comes. Each courier reads leases by its own clock: replicas' clocks
+must agree to well within a lease (NTP keeps them to milliseconds).
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.clock import Clock
 from shared.crash import CrashPoint
-from shared.errors import TransientError
+from shared.errors import TransientError, Unavailable
 from shared.service import Announce, Reach
 
 from .composing import compose
@@ -79,12 +81,14 @@ def into_lanes(claimed: Sequence[Notification], count: int) -> list[list[Notific
 
 @dataclass
 class LaneOutcome:
-    """What one lane did: how many it settled, what it gives back unsent, and the database
-    error that stopped it (its rest then stays claimed, to be taken again by this courier)."""
+    """What one lane did: how many it settled, what it gives back unsent, the database error
+    that stopped it (its rest then stays claimed, to be taken again by this courier), and the
+    mail server's or maildir's trouble that stopped it (its rest given back)."""
 
     settled: int = 0
     unsent: list[Notification] = field(default_factory=list)
     error: Exception | None = None
+    trouble: TransientError | None = None
 
 
 class Courier:
@@ -124,15 +128,20 @@ class Courier:
         """One pass: returns how many notifications it settled (sent, or failed for good).
 
         A database error ends the pass and goes to the caller; what was sent is kept to be
-        recorded first on the next pass."""
+        recorded first on the next pass. If the mail could not go out (the server or the maildir
+        failed), the pass ends raising ``Unavailable``, after announcing what did go."""
+        trouble: TransientError | None = None
         with sessions() as session:
             engine = _engine_of(session)
             settled = self._mark_unmarked(engine) if self._unmarked else 0
             claimed = self._claim(session)
             if claimed:
-                settled += self._deliver(session, engine, claimed, reach)
+                delivered, trouble = self._deliver(session, engine, claimed, reach)
+                settled += delivered
             if self._announce_due:
                 self._announce_sent(session, announce)
+        if trouble is not None:
+            raise Unavailable(f"e-mail cannot go out: {trouble}")
         return settled
 
     def _mark_unmarked(self, engine: Engine) -> int:
@@ -153,7 +162,7 @@ class Courier:
 
     def _deliver(
         self, session: Session, engine: Engine, claimed: Sequence[Notification], reach: Reach
-    ) -> int:
+    ) -> tuple[int, TransientError | None]:
         lanes = into_lanes(claimed, 1 if engine.dialect.name == "sqlite" else self.lanes)
         if len(lanes) == 1:
             outcomes = [self._run_lane(engine, lanes[0], reach)]
@@ -167,7 +176,8 @@ class Courier:
         for outcome in outcomes:
             if outcome.error is not None:
                 raise outcome.error
-        return sum(outcome.settled for outcome in outcomes)
+        troubles = [outcome.trouble for outcome in outcomes if outcome.trouble is not None]
+        return sum(outcome.settled for outcome in outcomes), next(iter(troubles), None)
 
     def _lane_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -192,7 +202,7 @@ class Courier:
                         self._unmarked.remove(notification)
                     outcome.settled += 1
         except TransientError as trouble:
-            log.warning("notifier: %s; %d e-mails wait", trouble, len(lane) - outcome.settled)
+            outcome.trouble = trouble
         except Exception as error:
             outcome.error = error
             return outcome
