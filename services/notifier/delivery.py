@@ -23,9 +23,10 @@ what it sent in memory and records it first when the database answers, before it
 sends anything else: a database outage sends nothing twice. The pass ends announcing every sent
 e-mail's ``notification.sent`` in one transaction.
 
-A transient failure (the server down, busy or answering 4xx, the maildir not writable) ends the
-lane and gives back what it did not send; the pass then ends raising ``Unavailable``, so the
-worker is unready and tries again with backoff, logging the outage once (``shared.after_commit``).
+A transient failure ends the lane and gives back what it did not send. If the server deferred one
+recipient (``Deferred``), that is all; otherwise (the server down, busy or answering 4xx, the
+maildir not writable) the pass ends raising ``Unavailable``, so the worker is unready and tries
+again with backoff, logging the outage once (``shared.after_commit``).
 A send starts only while the lease has more than ``longest_send`` left, so the claim still holds
 when the server's answer comes. Each courier reads leases by its own clock: replicas' clocks
 must agree to well within a lease (NTP keeps them to milliseconds).
@@ -56,7 +57,7 @@ from shared.service import Announce, Reach
 from .composing import compose
 from .model import Notification, sent_announcement
 from .store import CourierStore, claimed_by, record_outcome
-from .transports import Postbox, Refused, Transport
+from .transports import Deferred, Postbox, Refused, Transport
 
 log = logging.getLogger("orderflow.notifier")
 
@@ -113,6 +114,7 @@ class Courier:
         self._unmarked: list[Notification] = []
         self._announce_due = True  # a courier before it may have died between send and announce
         self._pool: ThreadPoolExecutor | None = None
+        self._deferred: set[str] = set()  # logged once each, until it goes
 
     @property
     def unmarked(self) -> list[str]:
@@ -201,6 +203,8 @@ class Courier:
                     if notification.sent_at is not None:
                         self._unmarked.remove(notification)
                     outcome.settled += 1
+        except Deferred as deferral:
+            self._put_off(lane[outcome.settled], deferral)
         except TransientError as trouble:
             outcome.trouble = trouble
         except Exception as error:
@@ -226,6 +230,13 @@ class Courier:
             return
         log.warning("notifier: %s (%s) failed for good", notification.id, notification.about)
 
+    def _put_off(self, notification: Notification, deferral: Deferred) -> None:
+        """A deferred recipient: the e-mail stays pending, its lane ends; said once per e-mail
+        (without the address), not on every pass that tries it again."""
+        if notification.id not in self._deferred:
+            self._deferred.add(notification.id)
+            log.warning("notifier: %s (%s): %s", notification.id, notification.about, deferral)
+
     def _record(self, marks: Connection, notification: Notification) -> bool:
         """Record its outcome, committed by the time this returns, if this courier still holds
         it. If the database fails, the e-mail stays unmarked: recorded first on the next pass."""
@@ -240,6 +251,7 @@ class Courier:
                 )
             raise
         self._announce_due = self._announce_due or notification.sent_at is not None
+        self._deferred.discard(notification.id)
         if not recorded:
             holder = claimed_by(marks, notification.id)
             if holder not in (self.name, None):

@@ -112,7 +112,12 @@ def test_an_unwritable_maildir_makes_the_notifier_unready_once_logged_until_it_i
         stderr=subprocess.STDOUT,
     )
     try:
-        wait_until(lambda: readyz(port)[0] == 503, 20, lambda: time.sleep(0.05), "unready")
+        wait_until(
+            lambda: "e-mail" in readyz(port)[1].get("reason", ""),
+            20,
+            lambda: time.sleep(0.05),
+            "unready for the e-mail",
+        )
         assert readyz(port)[1] == {
             "status": "unavailable",
             "reason": "notifier: e-mail cannot go out: the maildir cannot be opened "
