@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from amqp.exceptions import NotFound
 from kombu import Exchange, Queue
@@ -162,6 +162,19 @@ def signed(link: Any) -> dict[str, str]:
     """The AMQP properties that name the broker user ``link`` connects as (none on memory://)."""
     user = user_of(link, "")
     return {"user_id": user} if user else {}
+
+
+def identity(
+    settings: Any, service: Any, senders: Senders | None
+) -> tuple[str, str, Senders | None]:
+    """A worker's broker URL, the broker user it publishes as (on memory://, which has none,
+    the one ``orderflow topology export`` names for it), and ``senders``, who may send what,
+    to check each delivery against when ``settings.verify_publishers`` is on (else None)."""
+    url = settings.broker_url_for(service.name)
+    user = user_name(settings.broker_user_prefix, service.name)
+    if not url.startswith("memory"):
+        user = unquote(urlsplit(url).username or "guest")
+    return url, user, verified_senders(settings.verify_publishers, senders, user, service)
 
 
 def verified_senders(

@@ -39,6 +39,11 @@ class Topology:
     quorum: bool
     delivery_limit: int
 
+    @classmethod
+    def of(cls, settings: Any) -> Topology:
+        """The topology ``settings`` (``shared.settings.Settings``) describe."""
+        return cls(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
+
     @property
     def events(self) -> Exchange:
         return Exchange(f"{self.namespace}.events", type="topic", durable=True)
