@@ -3,7 +3,6 @@ committed (``Service.after_commit``), its announcements published once they comm
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,12 +14,13 @@ from shared.contracts import Message
 from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
 from shared.errors import is_transient
+from shared.logs import get_logger
 from shared.outbox import Outbox
 from shared.relay import Relay
 from shared.service import Service
 from shared.worker_database import WorkerDatabase
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 
 @dataclass(eq=False)
@@ -52,7 +52,7 @@ class AfterCommitWork:
             done = work(sessions, announce, self.crash.reach)
         except Exception as error:
             if not is_transient(error):
-                log.exception("%s: after-commit work failed", self.name)
+                log.exception("after-commit work failed", worker=self.name)
             done = 0
         self.relay.publish_committed(announced)
         return done

@@ -13,23 +13,30 @@ process, gives a delayed try, parks. The settings are one block: ``RetryPolicy``
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from shared import metrics
 from shared.clock import Clock
 from shared.errors import is_transient
 from shared.inbound import Inbound, Parked, ParkKind
+from shared.log_events import error_text
+from shared.logs import get_logger, handling
 from shared.messaging import LinkDown, PublishNotConfirmed
 from shared.settings import RetryPolicy
 from shared.timers import Timers
 from shared.worker_database import WorkerDatabase
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 
 class DatabaseDown(Exception):
@@ -55,7 +62,7 @@ class Failures:
     def raise_if_outage(self, error: Exception, what: str) -> None:
         """Raise ``DatabaseDown`` if ``error`` is transient and the database does not answer."""
         if is_transient(error) and not self.database.answers():
-            raise DatabaseDown(f"{what}: {error!r}") from error
+            raise DatabaseDown(f"{what}: {error_text(error)}") from error
 
     def one_by_one_if_failing(
         self, items: Sequence[Inbound], attempt: Callable[[list[Inbound]], object]
@@ -71,7 +78,13 @@ class Failures:
             self.raise_if_outage(error, f"a batch of {len(items)} failed")
             if len(items) == 1:
                 return self.try_alone(items[0], functools.partial(attempt, [items[0]]), error)
-            log.info("%s: a batch of %d failed (%r); one by one", self.name, len(items), error)
+            log.info(
+                "batch failed; one by one",
+                worker=self.name,
+                messages=len(items),
+                error_type=type(error).__name__,
+                error=error_text(error),
+            )
         alone = [self.try_alone(item, functools.partial(attempt, [item])) for item in items]
         return [parked for item_parked in alone for parked in item_parked]
 
@@ -80,7 +93,13 @@ class Failures:
     ) -> list[Parked]:
         """Make ``attempt`` at ``item`` on its own, ``handler_attempts`` times in all (with
         ``error``, the first failed already: in a batch of one), retrying transient errors with
-        backoff; then see ``_failed``."""
+        backoff; then see ``_failed``. Its log lines are about ``item``."""
+        with handling(self.name, item.envelope):
+            return self._try_alone(item, attempt, error)
+
+    def _try_alone(
+        self, item: Inbound, attempt: Callable[[], object], error: Exception | None
+    ) -> list[Parked]:
         attempts = self.policy.handler_attempts
         tries = 0 if error is None else 1
         try:
@@ -102,6 +121,7 @@ class Failures:
                 multiplier=pause, max=self.policy.handler_backoff_max_seconds, jitter=pause
             ),
             retry=retry_if_exception(is_transient),
+            before_sleep=_retrying_in_process,
             reraise=True,
         )
 
@@ -115,19 +135,19 @@ class Failures:
                 raise failure
             return [self._parked(item, failure, attempts, ParkKind.HANDLER_ERROR)]
         if not self.database.answers():
-            raise DatabaseDown(f"{item.envelope.type} {item.envelope.id}: {failure!r}") from failure
+            raise DatabaseDown(
+                f"{item.envelope.type} {item.envelope.id}: {error_text(failure)}"
+            ) from failure
         delays = self.policy.retry_delays_seconds
         if item.retries >= len(delays) or not item.waits_as_it_came:
             return [self._parked(item, failure, attempts, ParkKind.RETRIES_EXHAUSTED)]
         self._retry_later(item, attempts, timedelta(seconds=delays[item.retries]))
         log.warning(
-            "%s: %s %s failed %d times (%r); next try in %gs",
-            self.name,
-            item.envelope.type,
-            item.envelope.id,
-            attempts,
-            failure,
-            delays[item.retries],
+            "message retried later",
+            attempts=attempts,
+            delay_seconds=delays[item.retries],
+            error_type=type(failure).__name__,
+            error=error_text(failure),
         )
         return []
 
@@ -144,8 +164,26 @@ class Failures:
 
     def _parked(self, item: Inbound, failure: Exception, attempts: int, kind: ParkKind) -> Parked:
         envelope = item.envelope
-        log.error("%s: %s %s failed (%s): %r", self.name, envelope.type, envelope.id, kind, failure)
+        error, reason = type(failure).__name__, error_text(failure)
+        log.error(
+            "handling failed",
+            kind=kind.value,
+            attempts=attempts,
+            error_type=error,
+            error=reason,
+            exc_info=failure if kind is ParkKind.HANDLER_ERROR else None,
+        )
         metrics.MESSAGES.labels(self.name, envelope.type, "failed").inc()
-        error = type(failure).__name__
-        reason = str(failure) or error
         return Parked(item.body, reason, kind, item.origin, error, attempts, item.sent)
+
+
+def _retrying_in_process(state: RetryCallState) -> None:
+    """A line for each in-process retry of a transient error (inside ``handling``)."""
+    error = state.outcome.exception() if state.outcome else None
+    log.info(
+        "retrying in process",
+        attempt=state.attempt_number,
+        delay_seconds=round(state.upcoming_sleep, 3),
+        error_type=type(error).__name__,
+        error=error_text(error) if error else "",
+    )

@@ -71,11 +71,15 @@ class Backoff:
         self.first = first
         self.longest = longest
         self._next = first
+        self._pausing = False
 
     def pause(self) -> float:
+        self._pausing = True
         seconds = self._next * random.uniform(0.5, 1.0)
         self._next = min(self._next * 2, self.longest)
         return seconds
 
-    def reset(self) -> None:
-        self._next = self.first
+    def reset(self) -> bool:
+        """Back to the first pause; True if it was pausing (an outage is over)."""
+        pausing, self._pausing, self._next = self._pausing, False, self.first
+        return pausing

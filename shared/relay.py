@@ -13,7 +13,6 @@ sends them (again, at worst; the receiver's inbox keeps the effect single).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,12 +23,13 @@ from sqlalchemy.orm import Session
 from shared import metrics
 from shared.clock import Clock
 from shared.envelope import Envelope
+from shared.logs import get_logger
 from shared.messaging import PublishNotConfirmed
 from shared.publisher import Publisher
 from shared.runtime_tables import RuntimeTables
 from shared.worker_database import WorkerDatabase
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 SWEEP_BATCH = 500
 
@@ -82,7 +82,7 @@ class Relay:
             return
         link = self.publisher.link
         if link.take_nack():
-            log.warning("%s: the broker nacked a publish; the sweep sends it again", self.name)
+            log.warning("broker nacked a publish; the sweep sends it again", worker=self.name)
             self._in_flight.clear()
             return
         self._in_flight = [f for f in self._in_flight if f.epoch == link.epoch]
@@ -156,6 +156,6 @@ class Relay:
             if left:
                 self.publisher.republish(left)
                 outbox.mark_published(session, [e.id for e in left], self.clock.now())
-                log.info("%s: published %d messages left in the outbox", self.name, len(left))
+                log.info("outbox swept", worker=self.name, published=len(left))
             metrics.OUTBOX_BACKLOG.labels(self.name).set(outbox.backlog(session))
             metrics.RETRY_BACKLOG.labels(self.name).set(self.tables.timers.retrying(session))

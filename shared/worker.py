@@ -25,7 +25,6 @@ The loop reports its health (``shared.health``) and passes the test-only crash p
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +43,8 @@ from shared.due_timers import DueTimers
 from shared.errors import is_transient
 from shared.failures import DatabaseDown, Failures, is_outage
 from shared.health import WORKERS, Health
+from shared.log_events import error_text
+from shared.logs import bound_worker, get_logger
 from shared.messaging import BrokerLink, LinkDown, PublishNotConfirmed
 from shared.outages import Backoff
 from shared.publisher import Publisher
@@ -57,11 +58,12 @@ from shared.worker_database import WorkerDatabase
 
 __all__ = ["RuntimeTables", "Worker"]
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 T = TypeVar("T")
 
 OUTBOX_GRACE = timedelta(seconds=5)
+OUTAGE_OVER = {"database unavailable": "database back", "transient error; pausing": "going on"}
 
 
 class Worker:
@@ -129,6 +131,7 @@ class Worker:
         self._stop = threading.Event()
         retry = settings.retry
         self._backoff = Backoff(retry.outage_pause_seconds, retry.outage_pause_max_seconds)
+        self._outage = ""  # what the loop is pausing for, for the line when it is over
         self._next_timer_check = 0.0
         self._next_sweep = 0.0
         self._sweep_grace = timedelta(0)  # the first sweep, and the first after a reconnect
@@ -155,16 +158,17 @@ class Worker:
     def run(self, stop: threading.Event, wait: float = 0.2) -> None:
         """Poll until ``stop`` is set, then finish the deliveries in hand and close."""
         self._stop = stop
-        try:
-            if self.start():
-                while not stop.is_set():
-                    self.poll(wait)
-                self.finish()
-        except BaseException as error:
-            self.health.died(error)
-            raise
-        finally:
-            self.close()
+        with bound_worker(self.name):
+            try:
+                if self.start():
+                    while not stop.is_set():
+                        self.poll(wait)
+                    self.finish()
+            except BaseException as error:
+                self.health.died(error)
+                raise
+            finally:
+                self.close()
 
     def finish(self) -> None:
         """Stop consuming; handle, ack and publish the deliveries in hand, within
@@ -178,11 +182,11 @@ class Worker:
         except Exception as error:
             if not is_outage(error):
                 raise
-            log.warning("%s: stopping in an outage: %s", self.name, error)
+            log.warning("stopping in an outage", worker=self.name, error=error_text(error))
             if isinstance(error, LinkDown | PublishNotConfirmed):
                 self.link.reset()  # no goodbye on a broken link
         if self.link.buffer:
-            log.warning("%s: left %d deliveries unacked", self.name, len(self.link.buffer))
+            log.warning("deliveries left unacked", worker=self.name, count=len(self.link.buffer))
 
     def close(self) -> None:
         if not self.health.dead:
@@ -193,7 +197,7 @@ class Worker:
         except Exception as error:
             if not (is_transient(error) or isinstance(error, LinkDown | PublishNotConfirmed)):
                 raise
-            log.warning("%s: published rows left unmarked (%r)", self.name, error)
+            log.warning("published rows left unmarked", worker=self.name, error=error_text(error))
         self.link.close()
 
     def operate(self, action: Callable[[Any], Done[T]]) -> T:
@@ -240,7 +244,8 @@ class Worker:
                 raise
             self._back_off(error)
             return 0
-        self._backoff.reset()
+        if self._backoff.reset():
+            log.info(OUTAGE_OVER[self._outage], worker=self.name)
         return done
 
     def _pass(self, wait: float) -> int:
@@ -267,8 +272,8 @@ class Worker:
     # -- outages ----------------------------------------------------------------------------
 
     def _back_off(self, error: Exception) -> None:
-        if not isinstance(error, DatabaseDown):
-            self.database.answers()
+        down = isinstance(error, DatabaseDown) or not self.database.answers()
         pause = self._backoff.pause()
-        log.warning("%s: %s; trying again in %.1fs", self.name, error, pause)
+        self._outage = "database unavailable" if down else "transient error; pausing"
+        log.warning(self._outage, worker=self.name, error=error_text(error), pause_seconds=pause)
         self._stop.wait(pause)

@@ -1,0 +1,83 @@
+"""The runtime's log events that need more than a call: what an error may say in a log line,
+and the line for each compensation committed and each message parked.
+
+An error's text is kept to what names the problem, never the data it came with: a validation
+error by its fields (``describe``), a database error by the server's primary message (its
+DETAIL may echo the row's values, and SQLAlchemy hides statement parameters:
+``shared.database``), anything else by its message, cut short.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
+
+from shared.envelope import Envelope, describe
+from shared.inbound import Parked
+from shared.logs import get_logger
+
+log = get_logger("orderflow.worker")
+
+COMPENSATIONS = frozenset(
+    {
+        "stock.released",
+        "payment.voided",
+        "payment.refunded",
+        "fulfillment.cancelled",
+        "order.cancelled",
+    }
+)
+"""Announcements that undo part of an order's saga."""
+
+CODE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
+"""A reason that is a code (``out_of_stock``), not words someone typed (which may say anything)."""
+
+LONGEST = 300
+
+
+def error_text(error: BaseException) -> str:
+    """What ``error`` may say in a log line: see the module's docstring."""
+    if isinstance(error, ValidationError):
+        return describe(error)[:LONGEST]
+    if isinstance(error, DBAPIError):
+        primary = getattr(getattr(error.orig, "diag", None), "message_primary", None)
+        text = primary or str(error.orig).split("\n", 1)[0]
+        return f"{type(error.orig).__name__}: {text}"[:LONGEST]
+    return (str(error).split("\n", 1)[0] or type(error).__name__)[:LONGEST]
+
+
+def log_compensations(worker: str, committed: Sequence[Envelope]) -> None:
+    """An INFO line for each compensating announcement just committed: what it undoes and why
+    (a reason that is no code is not written: it is someone's words)."""
+    for envelope in committed:
+        if envelope.type in COMPENSATIONS:
+            reason = str(envelope.data.get("reason") or "")
+            log.info(
+                "compensation committed",
+                worker=worker,
+                compensation=envelope.type,
+                reason=reason if CODE.fullmatch(reason) else "(free text, not logged)",
+                order_id=envelope.subject,
+                announcement_id=envelope.id,
+            )
+
+
+def log_parked(worker: str, parked: Sequence[Parked]) -> None:
+    """A WARNING line for each message parked, with the message's ids from its properties."""
+    for p in parked:
+        properties = p.sent.properties
+        log.warning(
+            "message parked",
+            worker=worker,
+            kind=p.kind.value,
+            reason=p.reason[:LONGEST],
+            error_type=p.exception or None,
+            attempts=p.attempts,
+            origin=p.origin,
+            message_id=properties.get("message_id"),
+            message_type=p.sent.routing_key or None,
+            correlation_id=properties.get("correlation_id"),
+        )
