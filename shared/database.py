@@ -1,7 +1,8 @@
 """Engines for a worker's own database: SQLite by default, PostgreSQL by URL.
 
-Every engine hides statement parameters, in its log lines and in the errors it raises: a row's
-values are customers' names and addresses, and neither logs nor error text may carry them.
+Every engine hides statement parameters, in its log lines and in the errors it raises, and never
+logs the rows it reads (``without_rows``): their values are customers' names and addresses, and
+neither logs nor error text may carry them, whatever level SQLAlchemy's loggers are set to.
 
 A PostgreSQL database that does not exist yet is created on first start, so giving each
 worker its own database is a matter of the URL alone. Tables are created on start too, and a
@@ -10,6 +11,7 @@ column a newer version adds to an existing table (nullable or with a server defa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +84,15 @@ def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
                             f"ADD COLUMN {if_absent}{definition}"
                         )
                     )
+
+
+def without_rows(record: logging.LogRecord) -> bool:
+    """SQLAlchemy's engine logs statements at INFO (their parameters hidden) and every row it
+    reads at DEBUG: never the rows."""
+    return record.levelno > logging.DEBUG
+
+
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(without_rows)
 
 
 def make_engine(url: str, pre_ping: bool = False) -> Engine:
