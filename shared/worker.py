@@ -63,7 +63,10 @@ log = get_logger("orderflow.worker")
 T = TypeVar("T")
 
 OUTBOX_GRACE = timedelta(seconds=5)
-OUTAGE_OVER = {"database unavailable": "database back", "transient error; pausing": "going on"}
+OUTAGE_OVER = {
+    "database unavailable": "database back",
+    "transient errors; pausing": "transient errors over",
+}
 
 
 class Worker:
@@ -274,6 +277,6 @@ class Worker:
     def _back_off(self, error: Exception) -> None:
         down = isinstance(error, DatabaseDown) or not self.database.answers()
         pause = self._backoff.pause()
-        self._outage = "database unavailable" if down else "transient error; pausing"
+        self._outage = "database unavailable" if down else "transient errors; pausing"
         log.warning(self._outage, worker=self.name, error=error_text(error), pause_seconds=pause)
         self._stop.wait(pause)
