@@ -164,9 +164,11 @@ class Worker:
         with bound_worker(self.name):
             try:
                 if self.start():
+                    log.info("worker started", worker=self.name, queue=self.connections.queue.name)
                     while not stop.is_set():
                         self.poll(wait)
                     self.finish()
+                    log.info("worker stopped", worker=self.name)
             except BaseException as error:
                 self.health.died(error)
                 raise
