@@ -51,14 +51,17 @@ def test_a_worker_writes_json_lines_and_a_parked_message_names_itself(
     assert codes == {"stock-0": 0}
     lines = [json.loads(line) for line in processes.running[0].log.read_text().splitlines()]
     (line,) = [line for line in lines if line["event"] == "message parked"]
-    assert line.items() >= {
-        "level": "warning",
-        "logger": "orderflow.worker",
-        "worker": "stock",
-        "replica": "stock-a1b2/7",
-        "kind": "malformed",
-        "message_id": "poison-7",
-        "message_type": "order.placed",
-        "correlation_id": "corr-7",
-    }.items()
+    assert (
+        line.items()
+        >= {
+            "level": "warning",
+            "logger": "orderflow.worker",
+            "worker": "stock",
+            "replica": "stock-a1b2/7",
+            "kind": "malformed",
+            "message_id": "poison-7",
+            "message_type": "order.placed",
+            "correlation_id": "corr-7",
+        }.items()
+    )
     assert line["reason"].startswith("body is not JSON")
