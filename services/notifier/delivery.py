@@ -31,7 +31,6 @@ replicas' clocks must agree to well within a lease (NTP keeps them to millisecon
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import socket
@@ -49,6 +48,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.clock import Clock
 from shared.crash import CrashPoint
 from shared.errors import TransientError
+from shared.log_events import error_text
+from shared.logs import get_logger
 from shared.service import Announce, Reach
 
 from .composing import compose
@@ -56,7 +57,8 @@ from .model import Notification, sent_announcement
 from .store import CourierStore, claimed_by, record_outcome
 from .transports import Postbox, Refused, Transport
 
-log = logging.getLogger("orderflow.notifier")
+log = get_logger("orderflow.notifier")
+WORKER = "notifier"
 
 
 def courier_name() -> str:
@@ -109,6 +111,7 @@ class Courier:
         self._unmarked: list[Notification] = []
         self._announce_due = True  # a courier before it may have died between send and announce
         self._pool: ThreadPoolExecutor | None = None
+        self._mail_down = False  # the server failed to take an e-mail, and has not taken one since
 
     @property
     def unmarked(self) -> list[str]:
@@ -184,15 +187,22 @@ class Courier:
                 for notification in lane:
                     if self.clock.now() >= last_start:
                         waiting = len(lane) - outcome.settled
-                        log.warning("notifier: the claim runs out; %d e-mails wait", waiting)
+                        log.warning("mail claim runs out", worker=WORKER, waiting=waiting)
                         break
                     self._send(notification, postbox, reach)
+                    self._server_answers()
                     self._record(marks, notification)
                     if notification.sent_at is not None:
                         self._unmarked.remove(notification)
                     outcome.settled += 1
         except TransientError as trouble:
-            log.warning("notifier: %s; %d e-mails wait", trouble, len(lane) - outcome.settled)
+            self._mail_down = True
+            log.warning(
+                "mail server unavailable",
+                worker=WORKER,
+                error=str(trouble),
+                waiting=len(lane) - outcome.settled,
+            )
         except Exception as error:
             outcome.error = error
             return outcome
@@ -214,7 +224,19 @@ class Courier:
             self._unmarked.append(notification)
             reach("after_send")
             return
-        log.warning("notifier: %s (%s) failed for good", notification.id, notification.about)
+        log.warning(
+            "e-mail failed for good",
+            worker=WORKER,
+            notification_id=notification.id,
+            about=notification.about,
+            order_id=notification.order_id,
+        )
+
+    def _server_answers(self) -> None:
+        """A line when the mail server takes e-mails again after it did not."""
+        if self._mail_down:
+            self._mail_down = False
+            log.info("mail server back", worker=WORKER)
 
     def _record(self, marks: Connection, notification: Notification) -> bool:
         """Record its outcome, committed by the time this returns, if this courier still holds
@@ -224,9 +246,11 @@ class Courier:
         except Exception as error:
             if self._unmarked:
                 log.warning(
-                    "notifier: %s went; recorded when the database answers (%r)",
-                    notification.id,
-                    error,
+                    "e-mail sent; recorded when the database answers",
+                    worker=WORKER,
+                    notification_id=notification.id,
+                    error_type=type(error).__name__,
+                    error=error_text(error),
                 )
             raise
         self._announce_due = self._announce_due or notification.sent_at is not None
@@ -234,9 +258,10 @@ class Courier:
             holder = claimed_by(marks, notification.id)
             if holder not in (self.name, None):
                 log.warning(
-                    "notifier: %s was taken over by %s before its outcome was recorded",
-                    notification.id,
-                    holder,
+                    "e-mail taken over before its outcome was recorded",
+                    worker=WORKER,
+                    notification_id=notification.id,
+                    holder=holder,
                 )
         return recorded
 

@@ -109,8 +109,11 @@ NotifierFor = Callable[[NotifierSettings], Notifier]
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
-    """What orderflow logged (the test's SMTP server logs every address it sees)."""
-    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("orderflow"))
+    """What orderflow logged, each line's fields included (the test's SMTP server logs every
+    address it sees)."""
+    return "\n".join(
+        f"{r.getMessage()} {vars(r)}" for r in caplog.records if r.name.startswith("orderflow")
+    )
 
 
 # -- sent once, after the commit ------------------------------------------------------------
@@ -299,6 +302,7 @@ def test_a_transient_failure_keeps_what_was_sent_before_it_in_the_same_pass(
 def test_an_unreachable_server_leaves_everything_pending_until_it_is_back(
     notifier_for: NotifierFor, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     port = free_port()
     notifier = notifier_for(smtp(port))
     notifier.handle(order_placed())
@@ -310,6 +314,8 @@ def test_an_unreachable_server_leaves_everything_pending_until_it_is_back(
     with mail_server(port) as server:
         assert notifier.courier() == 1
     assert server.subjects() == ["We have received your order WEB-1001"]
+    said = [r.getMessage() for r in caplog.records if r.name == "orderflow.notifier"]
+    assert said == ["mail server unavailable", "mail server back"]
 
 
 # -- without an SMTP server: the maildir ----------------------------------------------------
