@@ -9,8 +9,10 @@ DETAIL may echo the row's values, and SQLAlchemy hides statement parameters:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
@@ -36,6 +38,8 @@ CODE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
 """A reason that is a code (``out_of_stock``), not words someone typed (which may say anything)."""
 
 LONGEST = 300
+READ_AT_MOST = 64 * 1024
+"""A parked body larger than this is not read for its order id."""
 
 
 def error_text(error: BaseException) -> str:
@@ -66,7 +70,8 @@ def log_compensations(worker: str, committed: Sequence[Envelope]) -> None:
 
 
 def log_parked(worker: str, parked: Sequence[Parked]) -> None:
-    """A WARNING line for each message parked, with the message's ids from its properties."""
+    """A WARNING line for each message parked, with the message's ids from its properties, and
+    its order's from its body where it names one (parks are rare: reading it costs nothing)."""
     for p in parked:
         properties = p.sent.properties
         log.warning(
@@ -79,5 +84,18 @@ def log_parked(worker: str, parked: Sequence[Parked]) -> None:
             origin=p.origin,
             message_id=properties.get("message_id"),
             message_type=p.sent.routing_key or None,
+            order_id=_order_id(p.body),
             correlation_id=properties.get("correlation_id"),
         )
+
+
+def _order_id(body: bytes) -> str | None:
+    """The order a parked body is about, if it is an envelope whose data names one."""
+    if len(body) > READ_AT_MOST:
+        return None
+    try:
+        data: Any = json.loads(body).get("data")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    order_id = data.get("order_id") if isinstance(data, dict) else None
+    return order_id[:64] if isinstance(order_id, str) else None
