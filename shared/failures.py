@@ -8,6 +8,9 @@ process, gives a delayed try, parks. The settings are one block: ``RetryPolicy``
   (``DatabaseDown``): nothing is acked and the loop backs off until it answers. If it does, it
   is this message that keeps failing: it waits in the timer table for a delayed try after each of
   ``retry_delays_seconds`` in turn and is parked after the last (``RETRIES_EXHAUSTED``).
+
+Every in-process try again after a transient error (a gateway's timeout, a deadlock) counts in
+``orderflow_retries_total`` by the error's class; each of a message's is a log line too.
 """
 
 from __future__ import annotations
@@ -76,6 +79,8 @@ class Failures:
             return []
         except Exception as error:
             self.raise_if_outage(error, f"a batch of {len(items)} failed")
+            if len(items) > 1 and is_transient(error):
+                self._retried(error)
             if len(items) == 1:
                 return self.try_alone(items[0], functools.partial(attempt, [items[0]]), error)
             log.info(
@@ -105,6 +110,9 @@ class Failures:
         try:
             if error is not None and (not is_transient(error) or tries >= attempts):
                 raise error
+            if error is not None:
+                self._retried(error)
+                _retry_line(error, 1, 0.0)
             for retry in self._retrying(attempts - tries):
                 with retry:
                     tries += 1
@@ -121,9 +129,18 @@ class Failures:
                 multiplier=pause, max=self.policy.handler_backoff_max_seconds, jitter=pause
             ),
             retry=retry_if_exception(is_transient),
-            before_sleep=_retrying_in_process,
+            before_sleep=self._retrying_again,
             reraise=True,
         )
+
+    def _retrying_again(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        self._retried(error if isinstance(error, BaseException) else None)
+        _retry_line(error, state.attempt_number, state.upcoming_sleep)
+
+    def _retried(self, error: BaseException | None) -> None:
+        """A transient ``error`` is tried again in process: counted by its class."""
+        metrics.RETRIES.labels(self.name, type(error).__name__).inc()
 
     def _failed(self, item: Inbound, failure: Exception, attempts: int) -> list[Parked]:
         """A message that failed on its own: parked if the error is permanent; if it is
@@ -177,13 +194,13 @@ class Failures:
         return Parked(item.body, reason, kind, item.origin, error, attempts, item.sent)
 
 
-def _retrying_in_process(state: RetryCallState) -> None:
-    """A line for each in-process retry of a transient error (inside ``handling``)."""
-    error = state.outcome.exception() if state.outcome else None
+def _retry_line(error: BaseException | None, attempt: int, delay: float) -> None:
+    """A line for each in-process retry of a message's transient error (inside ``handling``):
+    ``attempt`` tries failed, the next after ``delay`` seconds."""
     log.info(
         "retrying in process",
-        attempt=state.attempt_number,
-        delay_seconds=round(state.upcoming_sleep, 3),
+        attempt=attempt,
+        delay_seconds=round(delay, 3),
         error_type=type(error).__name__,
         error=error_text(error) if error else "",
     )

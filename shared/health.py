@@ -8,6 +8,9 @@
   within the window; 503 otherwise. An outage makes a worker unready, never dead: it reconnects
   on its own.
 
+The same verdicts are gauges (``orderflow_ready``, ``orderflow_broker_connected``,
+``orderflow_database_reachable``), asked on every scrape: ``shared.vitals``.
+
 A 503 carries a short JSON reason: ``{"status": "unavailable", "reason": "stock: broker: ..."}``.
 """
 
@@ -74,12 +77,20 @@ class Health:
             return self._ended
         if self._broker_problem:
             return f"broker: {self._broker_problem}"
+        problem = self.database_problem()
+        return f"database: {problem}" if problem else None
+
+    def broker_problem(self) -> str | None:
+        return self._broker_problem
+
+    def database_problem(self) -> str | None:
+        """Why the database counts as not answering, or ``None``."""
         if self._database_problem:
-            return f"database: {self._database_problem}"
+            return self._database_problem
         if self._database_at is None:
-            return "database: not checked yet"
+            return "not checked yet"
         silent = time.monotonic() - self._database_at
-        return f"database: no answer for {silent:.0f}s" if silent > self.window else None
+        return f"no answer for {silent:.0f}s" if silent > self.window else None
 
 
 class Workers:

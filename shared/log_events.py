@@ -10,32 +10,18 @@ DETAIL may echo the row's values, and SQLAlchemy hides statement parameters:
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from shared.compensations import compensation
 from shared.envelope import Envelope, describe
 from shared.inbound import Parked
 from shared.logs import get_logger
 
 log = get_logger("orderflow.worker")
-
-COMPENSATIONS = frozenset(
-    {
-        "stock.released",
-        "payment.voided",
-        "payment.refunded",
-        "fulfillment.cancelled",
-        "order.cancelled",
-    }
-)
-"""Announcements that undo part of an order's saga."""
-
-CODE = re.compile(r"[a-z][a-z0-9_.-]{0,63}")
-"""A reason that is a code (``out_of_stock``), not words someone typed (which may say anything)."""
 
 LONGEST = 300
 READ_AT_MOST = 64 * 1024
@@ -54,16 +40,18 @@ def error_text(error: BaseException) -> str:
 
 
 def log_compensations(worker: str, committed: Sequence[Envelope]) -> None:
-    """An INFO line for each compensating announcement just committed: what it undoes and why
-    (a reason that is no code is not written: it is someone's words)."""
+    """An INFO line for each compensating announcement just committed, with its kind and reason
+    as ``orderflow_compensations_total`` counts them (``shared.compensations``: a reason someone
+    typed is never written, only a known cause or ``other``)."""
     for envelope in committed:
-        if envelope.type in COMPENSATIONS:
-            reason = str(envelope.data.get("reason") or "")
+        found = compensation(envelope.type, envelope.data)
+        if found is not None:
             log.info(
                 "compensation committed",
                 worker=worker,
-                compensation=envelope.type,
-                reason=reason if CODE.fullmatch(reason) else "(free text, not logged)",
+                kind=found[0],
+                reason=found[1],
+                announced=envelope.type,
                 order_id=envelope.subject,
                 announcement_id=envelope.id,
             )

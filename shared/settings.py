@@ -123,6 +123,18 @@ class Settings(BaseSettings):
     timer_poll_seconds: float = Field(
         default=0.2, gt=0, description="how often an idle worker looks for due timers"
     )
+    timer_overdue_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="a timer or delayed try due longer ago than this and not fired counts in "
+        "orderflow_timers_overdue",
+    )
+    gauge_refresh_seconds: float = Field(
+        default=15,
+        gt=0,
+        description="how often a worker reads its slow gauges: its parking lot's depth from the "
+        "broker and, in intake, the orders per status from its database",
+    )
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables the endpoint")
     heartbeat_seconds: int = Field(
         default=30,

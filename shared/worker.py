@@ -6,7 +6,8 @@
 3. run the service's after-commit work (e-mail, ``shared.after_commit``): after messages were
    handled, now and then, and at once again while it keeps finding work, so a backlog drains
    without pauses between passes;
-4. now and then sweep the outbox for rows left unpublished.
+4. now and then sweep the outbox for rows left unpublished, and read the slow gauges
+   (``shared.gauges``).
 
 A message that keeps failing: ``shared.failures``. Outages:
 - A lost broker link (a restart, a reset socket, missed heartbeats) drops the deliveries in hand
@@ -19,7 +20,8 @@ A message that keeps failing: ``shared.failures``. Outages:
   in hand are handled, acked and published within ``shutdown_seconds``, and the link closed.
   Past the bound, or in an outage, the rest are left unacked for the broker to hand out again.
 
-The loop reports its health (``shared.health``) and passes the test-only crash points
+Counters start at 0 (``shared.metric_start``). The loop reports its health (``shared.health``,
+``shared.vitals``) and passes the test-only crash points
 (``shared.crash``).
 """
 
@@ -42,10 +44,12 @@ from shared.deliveries import Deliveries
 from shared.due_timers import DueTimers
 from shared.errors import is_transient
 from shared.failures import DatabaseDown, Failures, is_outage
+from shared.gauges import SlowGauges
 from shared.health import WORKERS, Health
 from shared.log_events import error_text
 from shared.logs import bound_worker, get_logger
 from shared.messaging import BrokerLink, LinkDown, PublishNotConfirmed
+from shared.metric_start import start_at_zero
 from shared.outages import Backoff
 from shared.publisher import Publisher
 from shared.relay import Relay
@@ -54,6 +58,7 @@ from shared.service import Service
 from shared.settings import Settings
 from shared.topology import Topology
 from shared.transaction import BatchTransaction
+from shared.vitals import watch
 from shared.worker_database import WorkerDatabase
 
 __all__ = ["RuntimeTables", "Worker"]
@@ -63,10 +68,6 @@ log = get_logger("orderflow.worker")
 T = TypeVar("T")
 
 OUTBOX_GRACE = timedelta(seconds=5)
-OUTAGE_OVER = {
-    "database unavailable": "database back",
-    "transient errors; pausing": "transient errors over",
-}
 
 
 class Worker:
@@ -91,6 +92,7 @@ class Worker:
             self.publisher,
             self.clock,
             self.link.confirm_timeout,
+            timedelta(seconds=settings.timer_overdue_seconds),
         )
         self.failures = Failures(
             self.name, settings.retry, self.database, self.tables.timers, self.clock
@@ -131,10 +133,17 @@ class Worker:
             self.health,
             settings.reconnect_max_seconds,
         )
+        self.gauges = SlowGauges(
+            service,
+            self.link,
+            self.topology.parking_queue_name(self.name),
+            self.database,
+            self.clock,
+            settings.gauge_refresh_seconds,
+        )
         self._stop = threading.Event()
         retry = settings.retry
         self._backoff = Backoff(retry.outage_pause_seconds, retry.outage_pause_max_seconds)
-        self._outage = ""  # what the loop is pausing for, for the line when it is over
         self._next_timer_check = 0.0
         self._next_sweep = 0.0
         self._sweep_grace = timedelta(0)  # the first sweep, and the first after a reconnect
@@ -155,6 +164,8 @@ class Worker:
         """Open the database and the broker link, waiting out outages of either; False if the
         worker was stopped first."""
         WORKERS.add(self.health)
+        start_at_zero(self.service)
+        watch(self.health)
         url = self.settings.database_url_for(self.name)
         return self.connections.open(url, self.service.metadata, self._stop)
 
@@ -249,8 +260,8 @@ class Worker:
                 raise
             self._back_off(error)
             return 0
-        if self._backoff.reset():
-            log.info(OUTAGE_OVER[self._outage], worker=self.name)
+        if over := self._backoff.reset():
+            log.info(over, worker=self.name)
         return done
 
     def _pass(self, wait: float) -> int:
@@ -270,6 +281,7 @@ class Worker:
             self.sweep_outbox(self._sweep_grace)
             self._next_sweep = now + self.settings.outbox_sweep_seconds
             self._sweep_grace = OUTBOX_GRACE
+        self.gauges.refresh(now)
         if not done:
             self.relay.flush_marks(idle=True)
         return done
@@ -278,7 +290,8 @@ class Worker:
 
     def _back_off(self, error: Exception) -> None:
         down = isinstance(error, DatabaseDown) or not self.database.answers()
-        pause = self._backoff.pause()
-        self._outage = "database unavailable" if down else "transient errors; pausing"
-        log.warning(self._outage, worker=self.name, error=error_text(error), pause_seconds=pause)
+        what, over = ("database", "back") if down else ("transient errors", "over")
+        pause = self._backoff.pause(f"{what} {over}")
+        event = "database unavailable" if down else "transient errors; pausing"
+        log.warning(event, worker=self.name, error=error_text(error), pause_seconds=pause)
         self._stop.wait(pause)

@@ -21,6 +21,7 @@ from shared.worker import Worker
 from ..cluster.registry import NAMES, UnknownWorker, build
 from .aftersales import order_exchange, order_resend, order_return, return_app
 from .parking import parking_app
+from .stuck import order_stuck
 from .support import (
     Wait,
     act,
@@ -218,6 +219,7 @@ def order_change_address(
 order_app.command("return")(order_return)
 order_app.command("exchange")(order_exchange)
 order_app.command("resend")(order_resend)
+order_app.command("stuck")(order_stuck)
 app.add_typer(return_app, name="return")
 app.add_typer(parking_app, name="parking")
 
