@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.actions import Done, operate
-from shared.after_commit import AfterCommitWork
+from shared.after_commit import AfterCommitWork, ThirdPartyOutage
 from shared.clock import Clock, SystemClock
 from shared.connections import Connections
 from shared.crash import CrashPoints
@@ -120,8 +120,11 @@ class Worker:
             self.publisher,
             self.clock,
         )
+        retry = settings.retry
+        pauses = Backoff(retry.after_commit_pause_seconds, retry.after_commit_pause_max_seconds)
+        outage = ThirdPartyOutage(self.name, self.health, pauses)
         self.after_commit = AfterCommitWork(
-            service, self.database, self.tables.outbox, self.relay, self.crash, self.clock
+            service, self.database, self.tables.outbox, self.relay, self.crash, self.clock, outage
         )
         self.connections = Connections(
             self.name,
@@ -142,7 +145,6 @@ class Worker:
             settings.gauge_refresh_seconds,
         )
         self._stop = threading.Event()
-        retry = settings.retry
         self._backoff = Backoff(retry.outage_pause_seconds, retry.outage_pause_max_seconds)
         self._next_timer_check = 0.0
         self._next_sweep = 0.0

@@ -11,10 +11,8 @@ from pathlib import Path
 from typing import Annotated, Any, get_args
 
 import typer
-from pydantic import ValidationError
 
 from shared import health, logs
-from shared.envelope import describe
 from shared.settings import Settings
 from shared.worker import Worker
 
@@ -31,6 +29,7 @@ from .support import (
     load_settings,
     real_broker_settings,
     valid,
+    worker_settings_checked,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -75,13 +74,10 @@ def worker(
     settings = load_settings()
     configure_logging(settings, log_level)
     try:
-        service = build(name)
+        with worker_settings_checked():
+            service = build(name)
     except UnknownWorker as error:
         raise fail(str(error)) from None
-    except ValidationError as error:
-        raise fail(
-            f"{name} settings: {describe(error)} (from ORDERFLOW_{name.upper()}_*)"
-        ) from None
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
     Worker(service, settings).run(stop_on_signals())
 
@@ -98,7 +94,8 @@ def run(
     configure_logging(settings, log_level)
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
     stop = stop_on_signals()
-    threads = Cluster(settings).run_threads(stop)
+    with worker_settings_checked():
+        threads = Cluster(settings).run_threads(stop)
     console.print(f"running {len(threads)} workers on {settings.broker_url.split('@')[-1]}")
     stop.wait()
     for thread in threads:
