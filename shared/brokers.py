@@ -11,14 +11,12 @@ owner declares it publishes, with one dict lookup per delivery.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from contextlib import suppress
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from amqp.exceptions import NotFound
-from kombu import Exchange, Queue
+from shared.messaging import BrokerLink
 
 OPERATOR = "operator"
 """The people behind the ``orderflow`` CLI: customer service, warehouse staff, a bank's
@@ -119,38 +117,6 @@ class Senders:
         return None
 
 
-def declare(link: Any, channel: Any, entities: Sequence[Exchange | Queue]) -> None:
-    """Declare ``entities`` in order, exchanges before the queues bound to them. On RabbitMQ an
-    exchange that exists already is only checked (a passive declare, on a channel of its own,
-    which the broker closes if it is missing), and a queue's bindings do not declare their
-    exchanges again: unlike a declare, that needs no configure permission, so a worker need not
-    be able to delete the exchanges the definitions made."""
-    for entity in entities:
-        if not link.is_amqp:
-            entity(channel).declare()
-        elif isinstance(entity, Queue):
-            bound = entity(channel)
-            bound.queue_declare()
-            if bound.exchange is not None and bound.exchange.name:
-                bound.queue_bind()
-            for route in bound.bindings:
-                route.bind(bound)
-        elif not _exists(link, entity):
-            entity(channel).declare()
-
-
-def _exists(link: Any, exchange: Exchange) -> bool:
-    probe = link.connection.channel()
-    try:
-        exchange(probe).declare(passive=True)
-    except NotFound:
-        return False
-    finally:
-        with suppress(Exception):
-            probe.close()
-    return True
-
-
 def user_of(link: Any, default: str) -> str:
     """The broker user ``link`` connects as; ``default`` on memory://, which has none."""
     if not link.is_amqp:
@@ -164,17 +130,20 @@ def signed(link: Any) -> dict[str, str]:
     return {"user_id": user} if user else {}
 
 
-def identity(
-    settings: Any, service: Any, senders: Senders | None
-) -> tuple[str, str, Senders | None]:
-    """A worker's broker URL, the broker user it publishes as (on memory://, which has none,
-    the one ``orderflow topology export`` names for it), and ``senders``, who may send what,
+Trust = Senders | None
+"""Who a worker trusts to send what, if it checks at all."""
+
+
+def connect_as(
+    settings: Any, service: Any, senders: Trust
+) -> tuple[BrokerLink, str, Senders | None]:
+    """A worker's broker link; the broker user it publishes as (on memory://, which has none,
+    the one ``orderflow topology export`` names for it); and ``senders``, who may send what,
     to check each delivery against when ``settings.verify_publishers`` is on (else None)."""
     url = settings.broker_url_for(service.name)
-    user = user_name(settings.broker_user_prefix, service.name)
-    if not url.startswith("memory"):
-        user = unquote(urlsplit(url).username or "guest")
-    return url, user, verified_senders(settings.verify_publishers, senders, user, service)
+    link = BrokerLink(url, heartbeat=settings.heartbeat_seconds)
+    user = user_of(link, user_name(settings.broker_user_prefix, service.name))
+    return link, user, verified_senders(settings.verify_publishers, senders, user, service)
 
 
 def verified_senders(

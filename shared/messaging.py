@@ -25,7 +25,7 @@ from kombu import Connection, Consumer, Exchange, Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message as Delivery
 
-from shared.brokers import declare
+from shared.declaring import declare
 
 READ_ONLY_WHAT_IS_THERE = 0.0001
 """Seconds a read for frames already received waits (0 itself would raise on an empty socket)."""

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import threading
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
-from shared import health
+from shared import health, logs
+from shared.settings import Settings
 
 from ..cluster.registry import NAMES, UnknownWorker, build
 from .aftersales import order_exchange, order_resend, order_return, return_app
@@ -40,10 +40,13 @@ app.add_typer(order_app, name="order")
 app.add_typer(stock_app, name="stock")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def configure_logging(settings: Settings, level: str | None) -> None:
+    """Every line of this process as the log settings say (``--log-level`` overriding theirs)."""
+    chosen = settings.logs
+    levels = get_args(logs.LogLevel)
+    if level is not None and level.lower() not in levels:
+        raise fail(f"--log-level: {level!r} is not one of {', '.join(levels)}")
+    logs.configure(chosen.log_format, level or chosen.log_level, chosen.replica)
 
 
 def stop_on_signals() -> threading.Event:
@@ -53,7 +56,10 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-LogLevel = Annotated[str, typer.Option(help="Logging level.")]
+LogLevel = Annotated[
+    str | None,
+    typer.Option(help="debug, info, warning, error or critical [default: ORDERFLOW_LOG_LEVEL]"),
+]
 MetricsPort = Annotated[
     int | None, typer.Option(help="Serve /metrics, /healthz and /readyz on this port.")
 ]
@@ -63,31 +69,30 @@ MetricsPort = Annotated[
 def worker(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(NAMES)}.")],
     metrics_port: MetricsPort = None,
-    log_level: LogLevel = "info",
+    log_level: LogLevel = None,
 ) -> None:
     """Run one worker in this process until SIGTERM or Ctrl-C."""
-    configure_logging(log_level)
     settings = load_settings()
+    configure_logging(settings, log_level)
     try:
         with worker_settings_checked():
             service = build(name)
     except UnknownWorker as error:
         raise fail(str(error)) from None
-    running = checked_worker(service, settings)
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
-    running.run(stop_on_signals())
+    checked_worker(service, settings).run(stop_on_signals())
 
 
 @app.command()
 def run(
     metrics_port: MetricsPort = None,
-    log_level: LogLevel = "info",
+    log_level: LogLevel = None,
 ) -> None:
     """Run every worker in this process, one thread each, until SIGTERM or Ctrl-C."""
     from ..cluster.embedded import Cluster
 
-    configure_logging(log_level)
     settings = load_settings()
+    configure_logging(settings, log_level)
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
     stop = stop_on_signals()
     with worker_settings_checked():

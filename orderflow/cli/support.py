@@ -156,6 +156,6 @@ def checked_worker(service: Service, settings: Settings) -> Worker:
     from ..cluster.users import senders
 
     try:
-        return Worker(service, settings, senders=senders(settings))
+        return Worker(service, settings, trust=senders(settings))
     except BrokerUrlError as error:
         raise fail(str(error)) from None

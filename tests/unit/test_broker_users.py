@@ -264,7 +264,7 @@ def test_a_worker_that_would_sign_as_someone_else_refuses_to_start(tmp_path: Pat
         Worker(build("stock"), settings)
     other = settings.model_copy(update={"broker_user_prefix": "shop-"})
     with pytest.raises(BrokerUrlError, match="stock connects as 'shop-stock'"):
-        Worker(build("stock"), other, senders=senders(settings))
+        Worker(build("stock"), other, trust=senders(settings))
 
 
 # -- the saga in one process, every delivery checked -------------------------------------------
