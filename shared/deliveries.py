@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from kombu.message import Message as Delivery
 
+from shared import tracing
 from shared.clock import Clock
 from shared.crash import CrashPoints
 from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem, decode
@@ -55,6 +56,7 @@ class Deliveries:
         content_type = delivery.content_type
         try:
             envelope = decode(delivery.body, self.max_message_bytes)
+            envelope.travels_with(tracing.carried(delivery.headers))
         except InvalidMessage as problem:
             wrong_type = content_type_problem(content_type)
             reason = f"{CONTENT_TYPE_FIELD}: {wrong_type}; " if wrong_type else ""

@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.clock import Clock
 from shared.errors import is_transient
 from shared.inbound import Inbound, Parked, ParkKind
@@ -92,7 +92,8 @@ class Failures:
                     attempt()
             return []
         except Exception as failure:
-            return self._failed(item, failure, item.attempts + tries)
+            with tracing.resumed(item.envelope):  # its log lines carry its trace
+                return self._failed(item, failure, item.attempts + tries)
 
     def _retrying(self, attempts: int) -> Retrying:
         pause = self.policy.handler_backoff_seconds

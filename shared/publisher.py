@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 from datetime import datetime
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.contracts import contract_for
 from shared.crash import CrashPoints
 from shared.envelope import Envelope
@@ -89,5 +89,8 @@ class Publisher:
             routing_key=envelope.type,
             message_id=envelope.id,
             correlation_id=envelope.correlationid,
-            headers=channel_headers(envelope.type, envelope.data),
+            headers={
+                **channel_headers(envelope.type, envelope.data),
+                **tracing.headers(envelope.trace),
+            },
         )

@@ -9,6 +9,9 @@ A message that keeps failing transiently while the database answers waits here t
 is stored under its own id, due after the next of the retry delays, with how often it was tried
 (``attempts``), how many delays it has had (``retries``) and the route it first came by
 (``origin``; empty for a handler's own timer). When due it is handled like a local timer.
+
+Each row keeps the trace context of the message that set it (or of the delivery that waits), so
+firing it continues that trace (``shared.tracing``).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from sqlalchemy.orm import Session
 from shared.contracts import Message
 from shared.database import KeyedStatement, UtcDateTime, of_subject
 from shared.envelope import Envelope
+from shared.outbox import trace_columns, trace_values, traced
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,7 @@ def timers_table(metadata: MetaData) -> Table:
         Column("retries", Integer, nullable=False, server_default="0"),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("origin", String(300), nullable=False, server_default=""),
+        *trace_columns(),
     )
 
 
@@ -101,12 +106,18 @@ class Timers:
         self, session: Session, now: datetime, limit: int, message_id: str | None = None
     ) -> list[TimerRow]:
         c = self.table.c
-        query = select(c.body, c.retries, c.attempts, c.origin).where(c.due_at <= now)
+        columns = (c.body, c.retries, c.attempts, c.origin, c.traceparent, c.tracestate)
+        query = select(*columns).where(c.due_at <= now)
         if message_id is not None:
             query = query.where(c.message_id == message_id)
         query = query.order_by(c.due_at).limit(limit).with_for_update(skip_locked=True)
         return [
-            TimerRow(Envelope.model_validate_json(row.body), row.retries, row.attempts, row.origin)
+            TimerRow(
+                traced(row.body, row.traceparent, row.tracestate),
+                row.retries,
+                row.attempts,
+                row.origin,
+            )
             for row in session.execute(query)
         ]
 
@@ -136,4 +147,5 @@ class Timers:
             "subject": envelope.subject,
             "due_at": due,
             "body": envelope.model_dump_json(),
+            **trace_values(envelope),
         }

@@ -34,6 +34,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import tracing
 from shared.actions import Done, operate
 from shared.after_commit import AfterCommitWork
 from shared.clock import Clock, SystemClock
@@ -149,6 +150,7 @@ class Worker:
         """Open the database and the broker link, waiting out outages of either; False if the
         worker was stopped first."""
         WORKERS.add(self.health)
+        tracing.start(self.name)
         url = self.settings.database_url_for(self.name)
         return self.connections.open(url, self.service.metadata, self._stop)
 
@@ -195,6 +197,7 @@ class Worker:
                 raise
             log.warning("%s: published rows left unmarked (%r)", self.name, error)
         self.link.close()
+        tracing.stop(self.name)
 
     def operate(self, action: Callable[[Any], Done[T]]) -> T:
         """An operator action on this worker's database, for a process that runs the worker

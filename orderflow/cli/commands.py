@@ -16,6 +16,7 @@ from typing import Any
 from services.aftersales.model import Case
 from services.intake.model import TERMINAL
 from services.intake.store import IntakeUnitOfWork
+from shared import tracing
 from shared.contracts import Message
 from shared.envelope import Envelope, wrap
 from shared.messaging import BrokerLink, Outgoing
@@ -115,6 +116,7 @@ def send(settings: Settings, message: Message) -> Envelope:
                     routing_key=envelope.type,
                     message_id=envelope.id,
                     correlation_id=envelope.correlationid,
+                    headers=tracing.new_trace(),
                 )
             ]
         )
