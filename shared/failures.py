@@ -92,7 +92,7 @@ class Failures:
                     attempt()
             return []
         except Exception as failure:
-            with tracing.resumed(item.envelope):  # its log lines carry its trace
+            with tracing.resumed(item.envelope.trace):  # its log lines carry its trace
                 return self._failed(item, failure, item.attempts + tries)
 
     def _retrying(self, attempts: int) -> Retrying:

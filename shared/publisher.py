@@ -79,7 +79,8 @@ class Publisher:
         )
         for p in parked:
             metrics.PARKED.labels(self.worker, p.kind).inc()
-            log.warning("%s: parked a message (%s): %s", self.worker, p.kind, p.reason)
+            with tracing.resumed(tracing.carried(p.sent.headers)):
+                log.warning("%s: parked a message (%s): %s", self.worker, p.kind, p.reason)
 
     def outgoing(self, envelope: Envelope) -> Outgoing:
         contract = contract_for(envelope.type)

@@ -37,7 +37,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from shared.envelope import Envelope, TraceContext
+from shared.envelope import TraceContext
 from shared.inbound import Inbound
 
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
@@ -134,9 +134,9 @@ def started(worker: str, name: str) -> TraceContext:
 
 
 @contextmanager
-def resumed(envelope: Envelope) -> Iterator[None]:
-    """Be in the context ``envelope`` came with (logging its failure, after its span ended)."""
-    context = _extracted(envelope.trace)
+def resumed(trace_context: TraceContext | None) -> Iterator[None]:
+    """Be in ``trace_context``, a message's (logging its failure, after its span ended)."""
+    context = _extracted(trace_context)
     if context is None:
         yield
         return

@@ -177,9 +177,9 @@ def test_a_batch_that_rolls_back_ends_every_span_failed_and_the_failing_one_with
 
 
 def test_a_failure_is_logged_in_the_context_its_message_came_with() -> None:
-    with tracing.resumed(placed("ord-1", INCOMING)):
+    with tracing.resumed(INCOMING):
         assert (current().trace_id, current().span_id) == (TRACE_ID, SPAN_ID)
-    with tracing.resumed(placed("ord-1")):
+    with tracing.resumed(None):
         assert not current().is_valid
 
 
