@@ -30,10 +30,18 @@ from sqlalchemy.orm import Session
 from shared.database import KeyedStatement, UtcDateTime, of_subject
 from shared.envelope import Envelope, TraceContext
 
+TRACEPARENT_LENGTH = 55
+"""A W3C ``traceparent`` of version 00; ``shared.tracing`` takes no longer one."""
+TRACESTATE_LENGTH = 512
+"""What W3C asks to pass on of a ``tracestate`` at least; ``shared.tracing`` drops a longer one."""
+
 
 def trace_columns() -> list[Column[str]]:
     """Where a row of the outbox or the timer table keeps its message's trace context."""
-    return [Column("traceparent", String(55)), Column("tracestate", String(512))]
+    return [
+        Column("traceparent", String(TRACEPARENT_LENGTH)),
+        Column("tracestate", String(TRACESTATE_LENGTH)),
+    ]
 
 
 def trace_values(envelope: Envelope) -> dict[str, str | None]:

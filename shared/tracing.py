@@ -39,6 +39,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 from shared.envelope import TraceContext
 from shared.inbound import Inbound
+from shared.outbox import TRACEPARENT_LENGTH, TRACESTATE_LENGTH
 
 ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 """Either turns export on (OTLP over HTTP); the exporter reads the rest of the standard
@@ -93,14 +94,16 @@ def exporting(worker: str) -> bool:
 
 
 def carried(headers: Mapping[str, Any] | None) -> TraceContext | None:
-    """The trace context in a delivery's AMQP headers, if it has a ``traceparent``."""
+    """The trace context in a delivery's AMQP headers, if it has a ``traceparent`` of at most
+    ``TRACEPARENT_LENGTH`` characters (a version this code knows); a ``tracestate`` longer than
+    ``TRACESTATE_LENGTH`` is left behind (W3C asks to pass on at least that much)."""
     if not headers:
         return None
     parent = headers.get("traceparent")
-    if not isinstance(parent, str):
+    if not isinstance(parent, str) or len(parent) > TRACEPARENT_LENGTH:
         return None
     state = headers.get("tracestate")
-    if isinstance(state, str) and state:
+    if isinstance(state, str) and state and len(state) <= TRACESTATE_LENGTH:
         return {"traceparent": parent, "tracestate": state}
     return {"traceparent": parent}
 
@@ -207,9 +210,13 @@ class Handling:
         envelope = self.item.envelope
         parent = _extracted(envelope.trace)
         tracer = self.spans.tracer
-        if tracer is None:
-            outgoing = _inject(parent) if parent is not None else new_trace()
-            context = parent if parent is not None else _extracted(outgoing)
+        context: Context | None
+        if tracer is None:  # no span: the context is passed on as it came
+            if parent is not None and envelope.trace is not None:
+                outgoing, context = envelope.trace, parent
+            else:
+                outgoing = new_trace()
+                context = _extracted(outgoing)
         else:
             self.span = tracer.start_span(
                 f"process {envelope.type}",

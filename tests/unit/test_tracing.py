@@ -85,6 +85,13 @@ def test_a_delivery_brings_the_trace_context_of_its_headers() -> None:
     assert tracing.carried(None) is None
 
 
+def test_a_context_too_long_for_its_column_is_left_behind() -> None:
+    future = {"traceparent": INCOMING["traceparent"].replace("00-", "01-", 1) + "-more"}
+    assert tracing.carried(future) is None
+    crowded = {**INCOMING, "tracestate": ",".join(f"v{n}=x" for n in range(200))}
+    assert tracing.carried(crowded) == {"traceparent": INCOMING["traceparent"]}
+
+
 def test_without_an_exporter_a_handler_runs_in_its_message_context_and_passes_it_on() -> None:
     item = delivered(placed("ord-1", INCOMING))
 
