@@ -12,7 +12,8 @@
    (each reserves stock and announces ``stock.reserved``): process CPU per message, the best of
    a few rounds, with no exporter, and with spans exported through a ``BatchSpanProcessor`` to an
    exporter that drops them (everything but the network). Its ``--baseline`` run does without
-   traces altogether: run it on a checkout from before them (``PYTHONPATH=<that checkout>``).
+   traces altogether, on a checkout from before them:
+   ``PYTHONPATH=<that checkout> .venv/bin/python bench/tracing.py --baseline``.
 
 It needs no broker and no database server, and takes about half a minute.
 """
