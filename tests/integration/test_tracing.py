@@ -357,6 +357,45 @@ def test_a_worker_publishes_a_valid_traceparent_in_its_causes_trace(
         assert span.parent is not None and span.parent.span_id == CHANNEL_SPAN
 
 
+def test_a_row_another_replica_sweeps_goes_out_with_the_context_it_was_written_in(
+    start_worker: StartWorker, events: SimpleQueue, sender: BrokerLink, topology: Topology
+) -> None:
+    """The first replica commits the announcement but dies before publishing it; the second's
+    outbox sweep publishes it, with the context of the first one's span."""
+    exporter = install_in_memory(["stock"])
+    first = start_worker(outbox_sweep_seconds=3600)
+    first.poll(0)  # its first sweep, on an empty outbox
+    first.relay.publish = lambda envelopes: None  # type: ignore[method-assign]
+    cause = placed("ord-s")
+    sender.publish_confirmed(
+        [
+            Outgoing(
+                body=cause.encode(),
+                exchange=topology.events,
+                routing_key=cause.type,
+                message_id=cause.id,
+                headers=CHANNEL,
+            )
+        ]
+    )
+    try:
+        wait_until(
+            lambda: bool(exporter.get_finished_spans()),
+            timeout=20,
+            step=lambda: first.poll(0.05),
+            what="the first replica handled it",
+        )
+        second = start_worker()
+        second.sweep_outbox(timedelta(0))
+        [reserved] = taken(events, second, 1)
+    finally:
+        tracing.stop("stock")
+
+    [span] = exporter.get_finished_spans()
+    assert ids(reserved.headers["traceparent"]) == (CHANNEL_TRACE, span.context.span_id)
+    assert reserved.headers["tracestate"] == CHANNEL["tracestate"]
+
+
 class Collector(BaseHTTPRequestHandler):
     received: ClassVar[list[tuple[str, bytes]]] = []
 
