@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from kombu.message import Message as Delivery
 
 from shared import tracing
+from shared.binary_mode import is_binary, open_message
 from shared.clock import Clock
 from shared.crash import CrashPoints
-from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem, decode
+from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem
 from shared.failures import Failures
 from shared.inbound import Inbound, Parked, ParkKind, UnknownType, admit, origin_of
 from shared.messaging import BrokerLink
@@ -55,16 +56,23 @@ class Deliveries:
         content type included) where the service has no invalid-message handler for it."""
         content_type = delivery.content_type
         try:
-            envelope = decode(delivery.body, self.max_message_bytes)
-            envelope.travels_with(tracing.carried(delivery.headers))
+            opened = open_message(
+                delivery.body, content_type, delivery.headers, self.max_message_bytes
+            )
+            opened.envelope.travels_with(tracing.carried(delivery.headers))
         except InvalidMessage as problem:
-            wrong_type = content_type_problem(content_type)
+            binary = is_binary(content_type, delivery.headers)
+            wrong_type = None if binary else content_type_problem(content_type)
             reason = f"{CONTENT_TYPE_FIELD}: {wrong_type}; " if wrong_type else ""
             parked.append(Parked.delivery(delivery, reason + problem.reason, ParkKind.MALFORMED))
             return None
         try:
             return admit(
-                self.service, envelope, content_type, delivery=delivery, origin=origin_of(delivery)
+                self.service,
+                opened.envelope,
+                opened.content_type,
+                delivery=delivery,
+                origin=origin_of(delivery),
             )
         except UnknownType as problem:
             parked.append(Parked.delivery(delivery, problem.reason, ParkKind.UNKNOWN_TYPE))

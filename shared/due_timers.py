@@ -112,6 +112,8 @@ def _row_item(row: TimerRow) -> Inbound:
 
 
 def _row_context(row: TimerRow) -> dict[str, Any]:
-    """How often a due row was tried, and whence it came."""
+    """How often a due row was tried, whence it came, and (a timer's, not a delayed try's) when
+    it came due: its critical time runs from then."""
     origin = row.origin or f"timer/{row.envelope.type}"
-    return {"retries": row.retries, "attempts": row.attempts, "origin": origin}
+    since = None if row.origin else row.due_at
+    return {"retries": row.retries, "attempts": row.attempts, "origin": origin, "since": since}

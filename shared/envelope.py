@@ -81,7 +81,9 @@ class Envelope(BaseModel):
         "id); null in a message nobody caused.",
     )
     schemaversion: int = Field(default=1, description="The version of the data's schema.")
-    datacontenttype: Literal["application/json"] = "application/json"
+    datacontenttype: Literal["application/json"] = Field(
+        default="application/json", description="The media type of data: JSON."
+    )
     data: dict[str, Any] = Field(description="The message itself, per its type's schema.")
 
     @property

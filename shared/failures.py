@@ -8,6 +8,9 @@ process, gives a delayed try, parks. The settings are one block: ``RetryPolicy``
   (``DatabaseDown``): nothing is acked and the loop backs off until it answers. If it does, it
   is this message that keeps failing: it waits in the timer table for a delayed try after each of
   ``retry_delays_seconds`` in turn and is parked after the last (``RETRIES_EXHAUSTED``).
+
+Every in-process try again after a transient error (a gateway's timeout, a deadlock) counts in
+``orderflow_retries_total`` by the error's class.
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from shared import metrics, tracing
 from shared.clock import Clock
@@ -69,6 +78,8 @@ class Failures:
             return []
         except Exception as error:
             self.raise_if_outage(error, f"a batch of {len(items)} failed")
+            if len(items) > 1 and is_transient(error):
+                self._retried(error)
             if len(items) == 1:
                 return self.try_alone(items[0], functools.partial(attempt, [items[0]]), error)
             log.info("%s: a batch of %d failed (%r); one by one", self.name, len(items), error)
@@ -86,6 +97,8 @@ class Failures:
         try:
             if error is not None and (not is_transient(error) or tries >= attempts):
                 raise error
+            if error is not None:
+                self._retried(error)
             for retry in self._retrying(attempts - tries):
                 with retry:
                     tries += 1
@@ -103,8 +116,17 @@ class Failures:
                 multiplier=pause, max=self.policy.handler_backoff_max_seconds, jitter=pause
             ),
             retry=retry_if_exception(is_transient),
+            before_sleep=self._retrying_again,
             reraise=True,
         )
+
+    def _retrying_again(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        self._retried(error if isinstance(error, BaseException) else None)
+
+    def _retried(self, error: BaseException | None) -> None:
+        """A transient ``error`` is tried again in process: counted by its class."""
+        metrics.RETRIES.labels(self.name, type(error).__name__).inc()
 
     def _failed(self, item: Inbound, failure: Exception, attempts: int) -> list[Parked]:
         """A message that failed on its own: parked if the error is permanent; if it is

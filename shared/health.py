@@ -4,9 +4,12 @@
 - ``/healthz`` (liveness): 200 while every worker's loop made a pass within the health window;
   a loop stuck in a call that never returns, or a worker thread that died, answers 503, and the
   orchestrator restarts the process;
-- ``/readyz`` (readiness): 200 while every worker's broker link is up and its database answered
-  within the window; 503 otherwise. An outage makes a worker unready, never dead: it reconnects
-  on its own.
+- ``/readyz`` (readiness): 200 while every worker's broker link is up, its database answered
+  within the window and its after-commit work (e-mail) can reach its third party; 503
+  otherwise. An outage makes a worker unready, never dead: it reconnects on its own.
+
+The same verdicts are gauges (``orderflow_ready``, ``orderflow_broker_connected``,
+``orderflow_database_reachable``), asked on every scrape: ``shared.vitals``.
 
 A 503 carries a short JSON reason: ``{"status": "unavailable", "reason": "stock: broker: ..."}``.
 """
@@ -35,6 +38,7 @@ class Health:
         self._database_at: float | None = None
         self._database_problem: str | None = None
         self._broker_problem: str | None = "not connected yet"
+        self._work_problem: str | None = None
         self._ended: str | None = None
 
     def passed(self) -> None:
@@ -49,6 +53,10 @@ class Health:
         self._database_problem = problem
         if problem is None:
             self._database_at = time.monotonic()
+
+    def after_commit(self, problem: str | None) -> None:
+        """Its after-commit work got through (``None``), or cannot reach its third party."""
+        self._work_problem = problem
 
     def stopping(self) -> None:
         self._ended = "stopping"
@@ -73,12 +81,20 @@ class Health:
             return self._ended
         if self._broker_problem:
             return f"broker: {self._broker_problem}"
+        problem = self.database_problem()
+        return f"database: {problem}" if problem else self._work_problem
+
+    def broker_problem(self) -> str | None:
+        return self._broker_problem
+
+    def database_problem(self) -> str | None:
+        """Why the database counts as not answering, or ``None``."""
         if self._database_problem:
-            return f"database: {self._database_problem}"
+            return self._database_problem
         if self._database_at is None:
-            return "database: not checked yet"
+            return "not checked yet"
         silent = time.monotonic() - self._database_at
-        return f"database: no answer for {silent:.0f}s" if silent > self.window else None
+        return f"no answer for {silent:.0f}s" if silent > self.window else None
 
 
 class Workers:

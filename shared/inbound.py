@@ -11,6 +11,7 @@ from typing import Any
 
 from kombu.message import Message as Delivery
 
+from shared.binary_mode import is_binary
 from shared.contracts import Message, contract_for
 from shared.envelope import (
     CONTENT_TYPE,
@@ -122,6 +123,8 @@ class Inbound:
     retries: int = 0
     attempts: int = 0
     origin: str = ""
+    since: datetime | None = None
+    """A timer's due time: its critical time runs from there, not from its envelope's time."""
 
     @property
     def body(self) -> bytes:
@@ -131,8 +134,10 @@ class Inbound:
     def waits_as_it_came(self) -> bool:
         """Whether the timer table, which keeps only the envelope, can hold it for a delayed
         try: not a delivery sent with a wrong content type, which would come back as if sent
-        right."""
-        return self.delivery is None or content_type_problem(self.delivery.content_type) is None
+        right (a CloudEvents binary-mode delivery comes back as the envelope it carries)."""
+        if self.delivery is None or is_binary(self.delivery.content_type, self.delivery.headers):
+            return True
+        return content_type_problem(self.delivery.content_type) is None
 
     @property
     def sent(self) -> Sent:

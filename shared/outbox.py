@@ -127,6 +127,13 @@ class Outbox:
         query = select(func.count()).select_from(self.table).where(c.published_at.is_(None))
         return int(session.scalar(query) or 0)
 
+    def unconfirmed(self, session: Session) -> tuple[int, datetime | None]:
+        """The backlog and the oldest row's time, in one query (the partial index serves it)."""
+        c = self.table.c
+        query = select(func.count(), func.min(c.created_at)).where(c.published_at.is_(None))
+        count, oldest = session.execute(query).one()
+        return int(count or 0), oldest
+
     def counts(self, session: Session, types: Sequence[str]) -> dict[tuple[str, str], int]:
         """Rows per (subject, type) for the given types: what an audit compares against."""
         c = self.table.c

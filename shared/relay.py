@@ -9,6 +9,9 @@ few hundred or half a second's worth at a time (``MARK_AFTER``), or on their own
 is idle or stops. Until then, and if the broker nacked them, did not confirm them within
 ``confirm_timeout`` or the connection was lost, they stay unpublished in the outbox: the sweep
 sends them (again, at worst; the receiver's inbox keeps the effect single).
+
+Each sweep also sets the outbox's gauges (its backlog and its oldest row's age) and the timers'
+(delayed tries waiting, timers overdue), with one aggregate query each.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class Relay:
     publisher: Publisher
     clock: Clock
     confirm_timeout: float = 30.0
+    timers_overdue_after: timedelta = timedelta(seconds=60)
     _in_flight: list[InFlight] = field(default_factory=list, init=False)
     _unmarked: list[str] = field(default_factory=list, init=False)
     _unmarked_since: float = field(default=0.0, init=False)
@@ -157,5 +161,14 @@ class Relay:
                 self.publisher.republish(left)
                 outbox.mark_published(session, [e.id for e in left], self.clock.now())
                 log.info("%s: published %d messages left in the outbox", self.name, len(left))
-            metrics.OUTBOX_BACKLOG.labels(self.name).set(outbox.backlog(session))
-            metrics.RETRY_BACKLOG.labels(self.name).set(self.tables.timers.retrying(session))
+            self._gauge(session, now)
+
+    def _gauge(self, session: Session, now: datetime) -> None:
+        """The outbox's and the timers' gauges, with one aggregate query each."""
+        backlog, oldest = self.tables.outbox.unconfirmed(session)
+        age = (now - oldest).total_seconds() if oldest is not None else 0.0
+        retrying, overdue = self.tables.timers.waiting(session, now - self.timers_overdue_after)
+        metrics.OUTBOX_BACKLOG.labels(self.name).set(backlog)
+        metrics.OUTBOX_OLDEST_AGE.labels(self.name).set(max(age, 0.0))
+        metrics.RETRY_BACKLOG.labels(self.name).set(retrying)
+        metrics.TIMERS_OVERDUE.labels(self.name).set(overdue)

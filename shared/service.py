@@ -11,6 +11,7 @@ import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import MetaData
@@ -29,6 +30,7 @@ InvalidHandler = Callable[[Envelope, InvalidMessage, Any], Result]
 Announce = Callable[[Session, Sequence[Message]], None]
 Reach = Callable[[CrashPoint], None]
 AfterCommit = Callable[[sessionmaker[Session], Announce, Reach], int]
+Gauges = Callable[[Session, datetime], None]
 
 
 class UnitOfWork:
@@ -64,6 +66,10 @@ class Service:
     what to do; this does it, records that it was done and may ``announce`` messages in the
     same transaction (they go to the outbox; the sweep publishes them). It passes its own crash
     points with ``reach`` (``shared.crash``). Returns how much it did."""
+    gauges: Gauges | None = None
+    """Sets the service's own gauges from its database as of a time (intake's orders per
+    status); the runtime calls it every ``gauge_refresh_seconds``, off the message path
+    (``shared.gauges``). Handlers never touch metrics."""
 
     @property
     def subscriptions(self) -> list[type[Message]]:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, NonNegativeFloat, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import setting_checks as check
 from shared.crash import CrashPoint
 
 
@@ -44,23 +47,51 @@ class RetryPolicy(BaseSettings):
         "works again within about this long of its return",
     )
 
+    after_commit_pause_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="first pause of the after-commit work (e-mail) while its third party "
+        "cannot be reached, doubling (with jitter) while it stays so",
+    )
+    after_commit_pause_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="longest pause of the after-commit work while its third party cannot be "
+        "reached: the worker is ready and sending again within about this long of its return",
+    )
+
+    @field_validator(
+        "handler_backoff_max_seconds", "outage_pause_max_seconds", "after_commit_pause_max_seconds"
+    )
+    @classmethod
+    def _longest_not_below_first(cls, longest: float, info: ValidationInfo) -> float:
+        assert info.field_name is not None
+        first = info.field_name.replace("_max_seconds", "_seconds")
+        if first in info.data:
+            check.at_most(info.data[first], longest, first, info.field_name)
+        return longest
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
 
-    broker_url: str = Field(
+    broker_url: Annotated[str, AfterValidator(check.broker_url)] = Field(
         default="memory://", description="kombu URL: memory:// embedded, amqp://... for RabbitMQ"
     )
-    database_url: str = Field(
+    database_url: Annotated[str, AfterValidator(check.database_url_template)] = Field(
         default="sqlite:///.orderflow/{worker}.db",
-        description="SQLAlchemy URL template; {worker} becomes the worker's name",
+        description="SQLAlchemy URL template; {worker} (exactly once) becomes the worker's name",
     )
-    database_urls: dict[str, str] = Field(
+    database_urls: dict[str, Annotated[str, AfterValidator(check.database_url)]] = Field(
         default_factory=dict,
         description="per-worker URLs overriding the template",
         json_schema_extra={"format": "JSON object, worker name to URL"},
     )
-    namespace: str = Field(default="orderflow", description="prefix of every exchange and queue")
+    namespace: str = Field(
+        default="orderflow",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="prefix of every exchange and queue",
+    )
     prefetch: int = Field(
         default=200, ge=1, description="deliveries the broker hands a worker before it acks"
     )
@@ -88,6 +119,18 @@ class Settings(BaseSettings):
     )
     timer_poll_seconds: float = Field(
         default=0.2, gt=0, description="how often an idle worker looks for due timers"
+    )
+    timer_overdue_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="a timer or delayed try due longer ago than this and not fired counts in "
+        "orderflow_timers_overdue",
+    )
+    gauge_refresh_seconds: float = Field(
+        default=15,
+        gt=0,
+        description="how often a worker reads its slow gauges: its parking lot's depth from the "
+        "broker and, in intake, the orders per status from its database",
     )
     metrics_port: int = Field(default=0, ge=0, le=65535, description="0 disables the endpoint")
     heartbeat_seconds: int = Field(

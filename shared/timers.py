@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    case,
     delete,
     func,
     insert,
@@ -54,6 +55,7 @@ class TimerRow:
     retries: int = 0
     attempts: int = 0
     origin: str = ""
+    due_at: datetime | None = None
 
 
 def timers_table(metadata: MetaData) -> Table:
@@ -106,7 +108,7 @@ class Timers:
         self, session: Session, now: datetime, limit: int, message_id: str | None = None
     ) -> list[TimerRow]:
         c = self.table.c
-        columns = (c.body, c.retries, c.attempts, c.origin, c.traceparent, c.tracestate)
+        columns = (c.body, c.retries, c.attempts, c.origin, c.due_at, c.traceparent, c.tracestate)
         query = select(*columns).where(c.due_at <= now)
         if message_id is not None:
             query = query.where(c.message_id == message_id)
@@ -117,6 +119,7 @@ class Timers:
                 row.retries,
                 row.attempts,
                 row.origin,
+                row.due_at,
             )
             for row in session.execute(query)
         ]
@@ -129,10 +132,16 @@ class Timers:
         due: datetime | None = session.scalar(select(func.min(self.table.c.due_at)))
         return due
 
-    def retrying(self, session: Session) -> int:
-        """Messages waiting for a delayed try."""
-        query = select(func.count()).select_from(self.table).where(self.table.c.retries > 0)
-        return int(session.scalar(query) or 0)
+    def waiting(self, session: Session, overdue_before: datetime) -> tuple[int, int]:
+        """Messages waiting for a delayed try, and rows due before ``overdue_before`` (timers a
+        worker should have fired by now), in one query."""
+        c = self.table.c
+        query = select(
+            func.coalesce(func.sum(case((c.retries > 0, 1), else_=0)), 0),
+            func.coalesce(func.sum(case((c.due_at < overdue_before, 1), else_=0)), 0),
+        )
+        retrying, overdue = session.execute(query).one()
+        return int(retrying), int(overdue)
 
     def pending(self, session: Session, subject: str) -> list[tuple[str, datetime]]:
         c = self.table.c

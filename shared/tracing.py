@@ -37,6 +37,7 @@ from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from shared.binary_mode import attributes_of
 from shared.envelope import TraceContext
 from shared.inbound import Inbound
 from shared.outbox import TRACEPARENT_LENGTH, TRACESTATE_LENGTH
@@ -96,9 +97,14 @@ def exporting(worker: str) -> bool:
 def carried(headers: Mapping[str, Any] | None) -> TraceContext | None:
     """The trace context in a delivery's AMQP headers, if it has a ``traceparent`` of at most
     ``TRACEPARENT_LENGTH`` characters (a version this code knows); a ``tracestate`` longer than
-    ``TRACESTATE_LENGTH`` is left behind (W3C asks to pass on at least that much)."""
+    ``TRACESTATE_LENGTH`` is left behind (W3C asks to pass on at least that much).
+
+    A CloudEvents binary-mode message may carry it as the Distributed Tracing extension's
+    attributes instead (``ce-traceparent``, ``cloudEvents:traceparent``; ``shared.binary_mode``)."""
     if not headers:
         return None
+    if "traceparent" not in headers:
+        headers = attributes_of(headers)
     parent = headers.get("traceparent")
     if not isinstance(parent, str) or len(parent) > TRACEPARENT_LENGTH:
         return None

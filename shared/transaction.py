@@ -4,7 +4,7 @@ database transaction, then its announcements handed to the relay.
 In the transaction: the batch's ids are claimed in the inbox, which skips what was handled before;
 the handlers run over one unit of work; their announcements go to the outbox, their timers to
 the timer table; and rows published and confirmed since an earlier transaction are marked so.
-Then it commits.
+Then it commits, and the batch is counted (``shared.batch_metrics``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from shared import metrics, tracing
+from shared.batch_metrics import Handled, count_batch
 from shared.clock import Clock
 from shared.contracts import Message, contract_for
 from shared.crash import CrashPoints
@@ -57,7 +58,7 @@ class BatchTransaction:
         started = time.perf_counter()
         outgoing: list[Envelope] = []
         timers: list[tuple[Envelope, datetime]] = []
-        handled: list[tuple[str, str]] = []
+        handled: list[Handled] = []
         duplicates: list[str] = []
         with self.database.opened() as session, session.begin():
             marking = self.relay.mark(session, now)
@@ -88,14 +89,14 @@ class BatchTransaction:
                         outgoing.append(
                             wrap(result, source=self.name, cause=envelope, now=now, trace=trace)
                         )
-                handled.append((envelope.id, envelope.type))
+                handled.append((envelope.type, item.since or envelope.time))
             self.tables.outbox.add(session, outgoing)
             self.tables.timers.add(session, timers)
             self.crash.reach("before_commit")
         self.crash.reach("after_commit")
         self.database.answered()
         self.relay.marked(marking)
-        self._count(handled, duplicates, started)
+        count_batch(self.name, handled, duplicates, outgoing, started, self.clock.now())
         self.relay.publish(outgoing)
         return len(items)
 
@@ -114,12 +115,3 @@ class BatchTransaction:
             time.perf_counter() - started
         )
         return results
-
-    def _count(self, handled: list[tuple[str, str]], duplicates: list[str], started: float) -> None:
-        for _id, type_name in handled:
-            metrics.MESSAGES.labels(self.name, type_name, "handled").inc()
-        for type_name in duplicates:
-            metrics.MESSAGES.labels(self.name, type_name, "duplicate").inc()
-        if handled or duplicates:
-            metrics.BATCH_SIZE.labels(self.name).observe(len(handled) + len(duplicates))
-            metrics.BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)

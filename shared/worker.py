@@ -6,7 +6,8 @@
 3. run the service's after-commit work (e-mail, ``shared.after_commit``): after messages were
    handled, now and then, and at once again while it keeps finding work, so a backlog drains
    without pauses between passes;
-4. now and then sweep the outbox for rows left unpublished.
+4. now and then sweep the outbox for rows left unpublished, and read the slow gauges
+   (``shared.gauges``).
 
 A message that keeps failing: ``shared.failures``. Outages:
 - A lost broker link (a restart, a reset socket, missed heartbeats) drops the deliveries in hand
@@ -19,7 +20,8 @@ A message that keeps failing: ``shared.failures``. Outages:
   in hand are handled, acked and published within ``shutdown_seconds``, and the link closed.
   Past the bound, or in an outage, the rest are left unacked for the broker to hand out again.
 
-The loop reports its health (``shared.health``) and passes the test-only crash points
+Counters start at 0 (``shared.metric_start``). The loop reports its health (``shared.health``,
+``shared.vitals``) and passes the test-only crash points
 (``shared.crash``).
 """
 
@@ -36,7 +38,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared import tracing
 from shared.actions import Done, operate
-from shared.after_commit import AfterCommitWork
+from shared.after_commit import AfterCommitWork, ThirdPartyOutage
 from shared.clock import Clock, SystemClock
 from shared.connections import Connections
 from shared.crash import CrashPoints
@@ -44,8 +46,10 @@ from shared.deliveries import Deliveries
 from shared.due_timers import DueTimers
 from shared.errors import is_transient
 from shared.failures import DatabaseDown, Failures, is_outage
+from shared.gauges import SlowGauges
 from shared.health import WORKERS, Health
 from shared.messaging import BrokerLink, LinkDown, PublishNotConfirmed
+from shared.metric_start import start_at_zero
 from shared.outages import Backoff
 from shared.publisher import Publisher
 from shared.relay import Relay
@@ -54,6 +58,7 @@ from shared.service import Service
 from shared.settings import Settings
 from shared.topology import Topology
 from shared.transaction import BatchTransaction
+from shared.vitals import watch
 from shared.worker_database import WorkerDatabase
 
 __all__ = ["RuntimeTables", "Worker"]
@@ -87,6 +92,7 @@ class Worker:
             self.publisher,
             self.clock,
             self.link.confirm_timeout,
+            timedelta(seconds=settings.timer_overdue_seconds),
         )
         self.failures = Failures(
             self.name, settings.retry, self.database, self.tables.timers, self.clock
@@ -114,8 +120,11 @@ class Worker:
             self.publisher,
             self.clock,
         )
+        retry = settings.retry
+        pauses = Backoff(retry.after_commit_pause_seconds, retry.after_commit_pause_max_seconds)
+        outage = ThirdPartyOutage(self.name, self.health, pauses)
         self.after_commit = AfterCommitWork(
-            service, self.database, self.tables.outbox, self.relay, self.crash, self.clock
+            service, self.database, self.tables.outbox, self.relay, self.crash, self.clock, outage
         )
         self.connections = Connections(
             self.name,
@@ -127,8 +136,15 @@ class Worker:
             self.health,
             settings.reconnect_max_seconds,
         )
+        self.gauges = SlowGauges(
+            service,
+            self.link,
+            self.topology.parking_queue_name(self.name),
+            self.database,
+            self.clock,
+            settings.gauge_refresh_seconds,
+        )
         self._stop = threading.Event()
-        retry = settings.retry
         self._backoff = Backoff(retry.outage_pause_seconds, retry.outage_pause_max_seconds)
         self._next_timer_check = 0.0
         self._next_sweep = 0.0
@@ -150,6 +166,8 @@ class Worker:
         """Open the database and the broker link, waiting out outages of either; False if the
         worker was stopped first."""
         WORKERS.add(self.health)
+        start_at_zero(self.service)
+        watch(self.health)
         tracing.start(self.name)
         url = self.settings.database_url_for(self.name)
         return self.connections.open(url, self.service.metadata, self._stop)
@@ -263,6 +281,7 @@ class Worker:
             self.sweep_outbox(self._sweep_grace)
             self._next_sweep = now + self.settings.outbox_sweep_seconds
             self._sweep_grace = OUTBOX_GRACE
+        self.gauges.refresh(now)
         if not done:
             self.relay.flush_marks(idle=True)
         return done

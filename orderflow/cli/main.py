@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from pydantic import ValidationError
 
 from shared import health
-from shared.envelope import describe
 from shared.worker import Worker
 
 from ..cluster.registry import NAMES, UnknownWorker, build
 from .aftersales import order_exchange, order_resend, order_return, return_app
 from .parking import parking_app
+from .stuck import order_stuck
 from .support import (
     Wait,
     act,
@@ -30,6 +29,7 @@ from .support import (
     load_settings,
     real_broker_settings,
     valid,
+    worker_settings_checked,
 )
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -68,13 +68,10 @@ def worker(
     configure_logging(log_level)
     settings = load_settings()
     try:
-        service = build(name)
+        with worker_settings_checked():
+            service = build(name)
     except UnknownWorker as error:
         raise fail(str(error)) from None
-    except ValidationError as error:
-        raise fail(
-            f"{name} settings: {describe(error)} (from ORDERFLOW_{name.upper()}_*)"
-        ) from None
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
     Worker(service, settings).run(stop_on_signals())
 
@@ -91,7 +88,8 @@ def run(
     settings = load_settings()
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
     stop = stop_on_signals()
-    threads = Cluster(settings).run_threads(stop)
+    with worker_settings_checked():
+        threads = Cluster(settings).run_threads(stop)
     console.print(f"running {len(threads)} workers on {settings.broker_url.split('@')[-1]}")
     stop.wait()
     for thread in threads:
@@ -212,6 +210,7 @@ def order_change_address(
 order_app.command("return")(order_return)
 order_app.command("exchange")(order_exchange)
 order_app.command("resend")(order_resend)
+order_app.command("stuck")(order_stuck)
 app.add_typer(return_app, name="return")
 app.add_typer(parking_app, name="parking")
 

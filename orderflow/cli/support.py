@@ -3,7 +3,8 @@ sending a command to the workers and reading back the answer of the one that dec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -33,9 +34,34 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        raise fail(
-            f"settings: {describe(error)} (from ORDERFLOW_* environment variables)"
-        ) from None
+        raise fail(f"settings: {settings_problems(error, 'ORDERFLOW_')}") from None
+
+
+@contextmanager
+def worker_settings_checked() -> Iterator[None]:
+    """Turn a worker's own bad settings (``ORDERFLOW_<WORKER>_*``), met while its service is
+    built, into a clean error naming each variable."""
+    try:
+        yield
+    except ValidationError as error:
+        name = error.title.removesuffix("Settings").lower()
+        problems = settings_problems(error, f"ORDERFLOW_{name.upper()}_")
+        raise fail(f"{name} settings: {problems}") from None
+
+
+def settings_problems(error: ValidationError, prefix: str) -> str:
+    """Each bad setting with its environment variable and its problem, e.g. ``database_url
+    (ORDERFLOW_DATABASE_URL): contains {worker} 2 times; ...``."""
+    problems = []
+    for problem in error.errors():
+        names = [part for part in problem["loc"] if isinstance(part, str)]
+        if names:
+            variable = f"{prefix}{names[0].upper()}"
+            where = f"{'.'.join(names)} ({variable})"
+        else:
+            where = f"{prefix}* settings"
+        problems.append(f"{where}: {problem['msg']}")
+    return "; ".join(problems)
 
 
 def sending_settings() -> Settings:

@@ -9,6 +9,7 @@ from shared.contracts import Message, OrderCancelled, OrderCompleted, OrderPlace
 from shared.service import Service, inject
 
 from .estimate import DeliveryEstimate
+from .gauges import SagaGauges
 from .handlers import HANDLERS, INVALID_HANDLERS
 from .model import Base
 from .settings import IntakeSettings
@@ -38,4 +39,5 @@ def bootstrap(clock: Clock | None = None, settings: IntakeSettings | None = None
         handlers=handlers,
         publishes=PUBLISHES,
         invalid_handlers=inject(INVALID_HANDLERS, positional=3, clock=clock),
+        gauges=SagaGauges(settings.stuck_after_seconds),
     )

@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.contracts import Channel, DeliveryOption, PaymentMethod
 from shared.currencies import ACCEPTED, known, to_minor
 
+from .status import STUCK_AFTER_SECONDS, TERMINAL, OrderStatus
+
 EU_COUNTRIES = [
     *("AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"),
     *("IE", "IT", "LT", "LU", "LV", "MT", "NL", "PL", "PT", "RO", "SE", "SI", "SK"),
@@ -79,6 +81,26 @@ class IntakeSettings(BaseSettings):
         "after-sales case still open then holds it until the case closes. Keep it no shorter "
         "than after-sales' return window",
     )
+
+    stuck_after_seconds: dict[OrderStatus, float] = Field(
+        default_factory=lambda: dict(STUCK_AFTER_SECONDS),
+        description="per non-terminal status, how long an order may stay in it (since its last "
+        'change) before it counts as stuck, e.g. {"placed": 86400}: orderflow_orders_stuck and '
+        "`orderflow order stuck`. Statuses not named keep their default. placed lasts until "
+        "delivery (intake hears nothing between), so its bound is a delivery's time and more",
+        json_schema_extra={"format": "JSON object: status to seconds"},
+    )
+
+    @field_validator("stuck_after_seconds", mode="after")
+    @classmethod
+    def _over_stuck_defaults(cls, given: dict[OrderStatus, float]) -> dict[OrderStatus, float]:
+        ended = sorted(status for status in given if status in TERMINAL)
+        if ended:
+            raise ValueError(f"{', '.join(ended)}: an order that ended is never stuck")
+        wrong = sorted(status for status, seconds in given.items() if not seconds > 0)
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)}: a bound must be more than 0 seconds")
+        return {**STUCK_AFTER_SECONDS, **given}
 
     @field_validator("accepted_currencies")
     @classmethod

@@ -63,7 +63,25 @@ ORDER_MACHINE = StateMachine(
 TERMINAL = ORDER_MACHINE.terminal | {S.REJECTED}
 """The saga's ends: the machine's, and ``rejected``, which only its channel's correction leaves."""
 WAITING = frozenset({S.BACKORDERED, S.AWAITING_PAYMENT, S.IN_AFTERSALES})
+ACTIVE = frozenset(OrderStatus) - TERMINAL
+"""Not ended: where an order can be stuck."""
 OPEN = frozenset({S.PLACED, S.BACKORDERED, S.AWAITING_PAYMENT})
 """Placed and not delivered: what a cancellation or a delivery may still end."""
 AFTER_DELIVERY = frozenset({S.DELIVERED, S.IN_AFTERSALES})
 """Delivered and not finished: where after-sales cases open and close."""
+
+_DAY = 24 * 3600.0
+STUCK_AFTER_SECONDS: dict[OrderStatus, float] = {
+    S.RECEIVED: 300.0,
+    S.PLACED: 10 * _DAY,
+    S.BACKORDERED: 15 * _DAY,
+    S.AWAITING_PAYMENT: 8 * _DAY,
+    S.DELIVERED: 15 * _DAY,
+    S.IN_AFTERSALES: 35 * _DAY,
+}
+"""How long an order may stay in each status before it counts as stuck, by default: a little
+longer than what it waits for takes at most with the other workers' defaults: intake's own
+judgement (``received``); reservation, payment, packing, shipping and delivery (``placed``:
+intake hears nothing between, and delivery takes up to a week); stock's 14-day backorder grace;
+payment's 7-day transfer window; intake's 14-day completion window; after-sales' 14-day return
+window and 14 days to send the goods back."""

@@ -3,10 +3,11 @@ of SKUs stock listed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, case, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from shared.contracts import (
@@ -89,9 +90,45 @@ class OrderStore:
             query = query.where(Order.status == status)
         return list(self.session.scalars(query))
 
+    def by_status(self, now: datetime, bounds: Mapping[str, float]) -> list[StatusCount]:
+        """Orders per (status, channel): how many, the oldest's last change, and how many are
+        past their status's bound (see ``stuck``); one aggregate query."""
+        past = case((_past_bound(now, bounds), 1), else_=0)
+        query = select(
+            Order.status, Order.channel, func.count(), func.min(Order.updated_at), func.sum(past)
+        ).group_by(Order.status, Order.channel)
+        return [
+            StatusCount(status, channel, int(count), oldest, int(stuck or 0))
+            for status, channel, count, oldest, stuck in self.session.execute(query)
+        ]
+
+    def stuck(self, now: datetime, bounds: Mapping[str, float], limit: int) -> list[Order]:
+        """Orders in a status longer (since their last change) than its bound, oldest first."""
+        query = select(Order).where(_past_bound(now, bounds))
+        return list(self.session.scalars(query.order_by(Order.updated_at, Order.id).limit(limit)))
+
     def counts_by_status(self) -> dict[str, int]:
         query = select(Order.status, func.count()).group_by(Order.status)
         return {status: int(count) for status, count in self.session.execute(query)}
+
+
+@dataclass(frozen=True)
+class StatusCount:
+    status: str
+    channel: str
+    count: int
+    oldest: datetime
+    """The last change of the one that changed longest ago."""
+    stuck: int
+
+
+def _past_bound(now: datetime, bounds: Mapping[str, float]) -> ColumnElement[bool]:
+    """An order in one of ``bounds``' statuses that has not changed for longer than its bound."""
+    past = [
+        and_(Order.status == status, Order.updated_at < now - timedelta(seconds=seconds))
+        for status, seconds in bounds.items()
+    ]
+    return or_(*past) if past else false()
 
 
 class CatalogueStore:

@@ -38,7 +38,8 @@ def test_the_client_sends_and_listens_where_the_contract_says() -> None:
     submit = channels[client.SUBMIT]
     placed = channels["channel.{channel}.order.placed"]
 
-    assert "publish" in submit
+    assert contract()["operations"]["receiveOrderSubmit"]["action"] == "receive"
+    assert submit["address"] == client.SUBMIT
     exchange = submit["bindings"]["amqp"]["exchange"]["name"]
     assert exchange == client.commands_exchange("orderflow")
     assert contract()["defaultContentType"] == client.CONTENT_TYPE

@@ -85,6 +85,13 @@ def test_a_delivery_brings_the_trace_context_of_its_headers() -> None:
     assert tracing.carried(None) is None
 
 
+@pytest.mark.parametrize("prefix", ["ce-", "cloudEvents:", "cloudEvents_"])
+def test_a_binary_mode_message_may_bring_it_as_cloudevents_attributes(prefix: str) -> None:
+    headers = {f"{prefix}{name}": value for name, value in INCOMING.items()}
+    assert tracing.carried({**headers, f"{prefix}id": "x"}) == INCOMING
+    assert tracing.carried({**headers, "traceparent": "00-a-b-01"}) == {"traceparent": "00-a-b-01"}
+
+
 def test_a_context_too_long_for_its_column_is_left_behind() -> None:
     future = {"traceparent": INCOMING["traceparent"].replace("00-", "01-", 1) + "-more"}
     assert tracing.carried(future) is None

@@ -13,8 +13,9 @@ import amqp
 from amqp.exceptions import ChannelError, MessageNacked, NotFound, PreconditionFailed
 from kombu import Connection
 
+from shared.binary_mode import open_message
 from shared.clock import Clock, SystemClock
-from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode
+from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage
 from shared.inbound import admit
 from shared.service import Service
 from shared.settings import Settings, refuse_unless_real_broker
@@ -212,11 +213,16 @@ class ParkingLot:
         """The envelope, or why the worker would park it again on arrival: the worker's own
         checks (``shared.inbound.admit``), against the contracts and handler table of this code."""
         try:
-            envelope = decode(message.body, self.settings.max_message_bytes)
-            admit(self._service(message.worker), envelope, message.content_type)
+            opened = open_message(
+                message.body,
+                message.content_type,
+                message.sent_headers,
+                self.settings.max_message_bytes,
+            )
+            admit(self._service(message.worker), opened.envelope, opened.content_type)
         except InvalidMessage as problem:
             return None, problem.reason
-        return envelope, None
+        return opened.envelope, None
 
     def _replay_one(
         self, message: ParkedMessage, queue: tuple[str, str | None], dry_run: bool
