@@ -11,7 +11,6 @@ it; the inbox of whoever receives it twice makes the second a no-op.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -23,6 +22,8 @@ from shared.clock import Clock
 from shared.contracts import Message
 from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
+from shared.log_events import error_text
+from shared.logs import get_logger
 from shared.messaging import BrokerLink
 from shared.publisher import Publisher
 from shared.runtime_tables import RuntimeTables
@@ -35,7 +36,7 @@ T = TypeVar("T")
 Relay = Callable[[Sequence[Envelope]], bool]
 """Publishes committed announcements with a confirm; False if it could not (they wait)."""
 
-log = logging.getLogger("orderflow.actions")
+log = get_logger("orderflow.actions")
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,12 @@ def operate(
             with sessions() as session, session.begin():
                 outbox.mark_published(session, [e.id for e in envelopes], clock.now())
         except Exception as error:
-            log.warning("%s: published, left unmarked (%r): sent again later", service.name, error)
+            log.warning(
+                "published, left unmarked: sent again later",
+                worker=service.name,
+                error_type=type(error).__name__,
+                error=error_text(error),
+            )
     return done.result
 
 
@@ -91,7 +97,12 @@ class OutsideRelay:
             link.connect(retries=1)
             return Publisher(self.worker, link, topology, CrashPoints(None)).announce(envelopes)
         except Exception as error:
-            log.warning("%s: cannot relay now (%s); the outbox sweep will", self.worker, error)
+            log.warning(
+                "cannot relay now; the outbox sweep will",
+                worker=self.worker,
+                error_type=type(error).__name__,
+                error=error_text(error),
+            )
             return False
         finally:
             link.close()

@@ -8,7 +8,6 @@ once when it ends, not on every try."""
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -23,13 +22,14 @@ from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
 from shared.errors import Unavailable, is_transient
 from shared.health import Health
+from shared.logs import get_logger
 from shared.outages import Backoff
 from shared.outbox import Outbox
 from shared.relay import Relay
 from shared.service import Service
 from shared.worker_database import WorkerDatabase
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 
 @dataclass(eq=False)
@@ -50,10 +50,10 @@ class ThirdPartyOutage:
         if self.began is None:
             self.began = now
             log.warning(
-                "%s: %s; unready, trying again with backoff (up to %gs apart)",
-                self.worker,
-                reason,
-                self.pauses.longest,
+                "after-commit work unavailable; unready, trying again with backoff",
+                worker=self.worker,
+                error=reason,
+                longest_pause_seconds=self.pauses.longest,
             )
         self.health.after_commit(reason)
         self.next_try = now + self.pauses.pause()
@@ -62,7 +62,7 @@ class ThirdPartyOutage:
         if self.began is None:
             return
         lasted = time.monotonic() - self.began
-        log.warning("%s: after-commit work gets through again after %.0fs", self.worker, lasted)
+        log.warning("after-commit work back", worker=self.worker, down_seconds=round(lasted, 1))
         self.began = None
         self.pauses.reset()
         self.health.after_commit(None)
@@ -105,7 +105,7 @@ class AfterCommitWork:
             done = 0
         except Exception as error:
             if not is_transient(error):
-                log.exception("%s: after-commit work failed", self.name)
+                log.exception("after-commit work failed", worker=self.name)
             done = 0
         else:
             self.outage.got_through()

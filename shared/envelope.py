@@ -44,7 +44,7 @@ class InvalidMessage(Exception):
 class Envelope(BaseModel):
     """The JSON body of every message (CloudEvents 1.0, structured mode), around its ``data``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     specversion: Literal["1.0"] = Field(default="1.0", description="CloudEvents version.")
     id: str = Field(

@@ -17,7 +17,6 @@ A 503 carries a short JSON reason: ``{"status": "unavailable", "reason": "stock:
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-log = logging.getLogger("orderflow.health")
+from shared.logs import get_logger
+
+log = get_logger("orderflow.health")
 
 
 class Health:
@@ -177,5 +178,5 @@ def serve(port: int) -> HealthServer | None:
     if not port:
         return None
     server = HealthServer(port)
-    log.info("serving /metrics, /healthz and /readyz on port %d", server.port)
+    log.info("serving /metrics, /healthz and /readyz", port=server.port)
     return server

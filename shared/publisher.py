@@ -4,7 +4,6 @@ their headers."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -13,10 +12,12 @@ from shared.contracts import contract_for
 from shared.crash import CrashPoints
 from shared.envelope import Envelope
 from shared.inbound import Parked
+from shared.log_events import error_text, log_parked
+from shared.logs import get_logger
 from shared.messaging import BrokerLink, LinkDown, Outgoing
 from shared.topology import Topology, channel_headers
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 
 class Publisher:
@@ -60,10 +61,11 @@ class Publisher:
 
     def _failed(self, envelopes: Sequence[Envelope], error: Exception) -> None:
         log.warning(
-            "%s: publishing %d messages failed (%s); the outbox keeps them",
-            self.worker,
-            len(envelopes),
-            error,
+            "publishing failed; the outbox keeps them",
+            worker=self.worker,
+            messages=len(envelopes),
+            error_type=type(error).__name__,
+            error=error_text(error),
             exc_info=not isinstance(error, LinkDown),
         )
 
@@ -79,8 +81,8 @@ class Publisher:
         )
         for p in parked:
             metrics.PARKED.labels(self.worker, p.kind).inc()
-            with tracing.resumed(tracing.carried(p.sent.headers)):
-                log.warning("%s: parked a message (%s): %s", self.worker, p.kind, p.reason)
+            with tracing.resumed(tracing.carried(p.sent.headers)):  # the line in its trace
+                log_parked(self.worker, [p])
 
     def outgoing(self, envelope: Envelope) -> Outgoing:
         contract = contract_for(envelope.type)

@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import setting_checks as check
 from shared.crash import CrashPoint
+from shared.logs import LogFormat, LogLevel
 
 
 class RetryPolicy(BaseSettings):
@@ -72,6 +73,35 @@ class RetryPolicy(BaseSettings):
         return longest
 
 
+class LogSettings(BaseSettings):
+    """How a worker process writes its log lines (to stderr), and who it says it is in them:
+    ``docs/logs.md`` describes the lines and their fields."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
+
+    log_format: LogFormat = Field(
+        default=LogFormat.CONSOLE,
+        description="console: readable lines for development; json: one JSON object per line, "
+        "for a log collector (deploy)",
+    )
+    log_level: LogLevel = Field(
+        default="info",
+        description="the least severe lines written (the CLI's --log-level overrides it); "
+        "debug adds a line per message handled",
+    )
+    replica: str | None = Field(
+        default=None,
+        max_length=200,
+        description="this process's name in every log line; unset: host name/pid (on "
+        "Kubernetes the host name is the pod's)",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
 
@@ -111,6 +141,10 @@ class Settings(BaseSettings):
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy,
         description="the retry policy: its settings are listed on their own",
+    )
+    logs: LogSettings = Field(
+        default_factory=LogSettings,
+        description="the log settings: their settings are listed on their own",
     )
     outbox_sweep_seconds: float = Field(
         default=2.0,

@@ -59,7 +59,10 @@ _tracers: dict[str, trace.Tracer] = {}
 
 def start(worker: str) -> bool:
     """Export ``worker``'s spans over OTLP/HTTP, as service ``orderflow-<worker>``, if an
-    endpoint is set (and ``OTEL_SDK_DISABLED`` is not ``true``); whether they are exported."""
+    endpoint is set (and ``OTEL_SDK_DISABLED`` is not ``true``); whether they are exported.
+
+    Called as a worker is built (by its ``BatchTransaction``). What waits to be exported goes
+    when the process exits (the SDK's exit hook), or at once with ``stop``."""
     if worker in _providers:
         return True
     disabled = os.environ.get("OTEL_SDK_DISABLED", "").strip().lower() == "true"

@@ -9,6 +9,7 @@ Then it commits, and the batch is counted (``shared.batch_metrics``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +24,8 @@ from shared.contracts import Message, contract_for
 from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
 from shared.inbound import Inbound
+from shared.log_events import log_compensations
+from shared.logs import get_logger, handling
 from shared.relay import Relay
 from shared.runtime_tables import RuntimeTables
 from shared.service import Service, call
@@ -31,6 +34,8 @@ from shared.worker_database import WorkerDatabase
 
 Claim = Callable[[Session], list[Inbound]]
 """Takes the items to handle inside the transaction (due timer rows, claimed and removed)."""
+
+log = get_logger("orderflow.worker")
 
 
 @dataclass(eq=False)
@@ -41,6 +46,9 @@ class BatchTransaction:
     relay: Relay
     crash: CrashPoints
     clock: Clock
+
+    def __post_init__(self) -> None:
+        tracing.start(self.name)  # export this worker's spans, if an endpoint is set
 
     @property
     def name(self) -> str:
@@ -97,21 +105,26 @@ class BatchTransaction:
         self.database.answered()
         self.relay.marked(marking)
         count_batch(self.name, handled, duplicates, outgoing, started, self.clock.now())
+        log_compensations(self.name, outgoing)
         self.relay.publish(outgoing)
         return len(items)
 
     def _call(self, item: Inbound, uow: object) -> list[Message | Scheduled]:
+        """The item's handler's results; what is logged meanwhile is about its message."""
         started = time.perf_counter()
         envelope = item.envelope
-        if item.message is not None:
-            handler = self.service.handlers[type(item.message)]
-            results = list(call(handler, item.message, uow, envelope))
-        else:
-            assert item.problem is not None
-            contract = contract_for(envelope.type)
-            assert contract is not None
-            results = list(self.service.invalid_handlers[contract](envelope, item.problem, uow))
-        metrics.HANDLER_SECONDS.labels(self.name, envelope.type).observe(
-            time.perf_counter() - started
-        )
+        with handling(self.name, envelope):
+            if item.message is not None:
+                handler = self.service.handlers[type(item.message)]
+                results = list(call(handler, item.message, uow, envelope))
+            else:
+                assert item.problem is not None
+                contract = contract_for(envelope.type)
+                assert contract is not None
+                invalid = self.service.invalid_handlers[contract]
+                results = list(invalid(envelope, item.problem, uow))
+            took = time.perf_counter() - started
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("message handled", seconds=round(took, 6), announced=len(results))
+        metrics.HANDLER_SECONDS.labels(self.name, envelope.type).observe(took)
         return results

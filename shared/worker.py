@@ -27,7 +27,6 @@ Counters start at 0 (``shared.metric_start``). The loop reports its health (``sh
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -36,7 +35,6 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared import tracing
 from shared.actions import Done, operate
 from shared.after_commit import AfterCommitWork, ThirdPartyOutage
 from shared.clock import Clock, SystemClock
@@ -48,6 +46,8 @@ from shared.errors import is_transient
 from shared.failures import DatabaseDown, Failures, is_outage
 from shared.gauges import SlowGauges
 from shared.health import WORKERS, Health
+from shared.log_events import error_text
+from shared.logs import bound_worker, get_logger
 from shared.messaging import BrokerLink, LinkDown, PublishNotConfirmed
 from shared.metric_start import start_at_zero
 from shared.outages import Backoff
@@ -63,7 +63,7 @@ from shared.worker_database import WorkerDatabase
 
 __all__ = ["RuntimeTables", "Worker"]
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 T = TypeVar("T")
 
@@ -168,23 +168,25 @@ class Worker:
         WORKERS.add(self.health)
         start_at_zero(self.service)
         watch(self.health)
-        tracing.start(self.name)
         url = self.settings.database_url_for(self.name)
         return self.connections.open(url, self.service.metadata, self._stop)
 
     def run(self, stop: threading.Event, wait: float = 0.2) -> None:
         """Poll until ``stop`` is set, then finish the deliveries in hand and close."""
         self._stop = stop
-        try:
-            if self.start():
-                while not stop.is_set():
-                    self.poll(wait)
-                self.finish()
-        except BaseException as error:
-            self.health.died(error)
-            raise
-        finally:
-            self.close()
+        with bound_worker(self.name):
+            try:
+                if self.start():
+                    log.info("worker started", worker=self.name, queue=self.connections.queue.name)
+                    while not stop.is_set():
+                        self.poll(wait)
+                    self.finish()
+                    log.info("worker stopped", worker=self.name)
+            except BaseException as error:
+                self.health.died(error)
+                raise
+            finally:
+                self.close()
 
     def finish(self) -> None:
         """Stop consuming; handle, ack and publish the deliveries in hand, within
@@ -198,11 +200,11 @@ class Worker:
         except Exception as error:
             if not is_outage(error):
                 raise
-            log.warning("%s: stopping in an outage: %s", self.name, error)
+            log.warning("stopping in an outage", worker=self.name, error=error_text(error))
             if isinstance(error, LinkDown | PublishNotConfirmed):
                 self.link.reset()  # no goodbye on a broken link
         if self.link.buffer:
-            log.warning("%s: left %d deliveries unacked", self.name, len(self.link.buffer))
+            log.warning("deliveries left unacked", worker=self.name, count=len(self.link.buffer))
 
     def close(self) -> None:
         if not self.health.dead:
@@ -213,9 +215,8 @@ class Worker:
         except Exception as error:
             if not (is_transient(error) or isinstance(error, LinkDown | PublishNotConfirmed)):
                 raise
-            log.warning("%s: published rows left unmarked (%r)", self.name, error)
+            log.warning("published rows left unmarked", worker=self.name, error=error_text(error))
         self.link.close()
-        tracing.stop(self.name)
 
     def operate(self, action: Callable[[Any], Done[T]]) -> T:
         """An operator action on this worker's database, for a process that runs the worker
@@ -261,7 +262,8 @@ class Worker:
                 raise
             self._back_off(error)
             return 0
-        self._backoff.reset()
+        if over := self._backoff.reset():
+            log.info(over, worker=self.name)
         return done
 
     def _pass(self, wait: float) -> int:
@@ -289,8 +291,9 @@ class Worker:
     # -- outages ----------------------------------------------------------------------------
 
     def _back_off(self, error: Exception) -> None:
-        if not isinstance(error, DatabaseDown):
-            self.database.answers()
-        pause = self._backoff.pause()
-        log.warning("%s: %s; trying again in %.1fs", self.name, error, pause)
+        down = isinstance(error, DatabaseDown) or not self.database.answers()
+        what, over = ("database", "back") if down else ("transient errors", "over")
+        pause = self._backoff.pause(f"{what} {over}")
+        event = "database unavailable" if down else "transient errors; pausing"
+        log.warning(event, worker=self.name, error=error_text(error), pause_seconds=pause)
         self._stop.wait(pause)

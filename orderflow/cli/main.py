@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import threading
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
 
-from shared import health
+from shared import health, logs
+from shared.settings import Settings
 from shared.worker import Worker
 
 from ..cluster.registry import NAMES, UnknownWorker, build
@@ -39,10 +39,13 @@ app.add_typer(order_app, name="order")
 app.add_typer(stock_app, name="stock")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def configure_logging(settings: Settings, level: str | None) -> None:
+    """Every line of this process as the log settings say (``--log-level`` overriding theirs)."""
+    chosen = settings.logs
+    levels = get_args(logs.LogLevel)
+    if level is not None and level.lower() not in levels:
+        raise fail(f"--log-level: {level!r} is not one of {', '.join(levels)}")
+    logs.configure(chosen.log_format, level or chosen.log_level, chosen.replica)
 
 
 def stop_on_signals() -> threading.Event:
@@ -52,7 +55,10 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-LogLevel = Annotated[str, typer.Option(help="Logging level.")]
+LogLevel = Annotated[
+    str | None,
+    typer.Option(help="debug, info, warning, error or critical [default: ORDERFLOW_LOG_LEVEL]"),
+]
 MetricsPort = Annotated[
     int | None, typer.Option(help="Serve /metrics, /healthz and /readyz on this port.")
 ]
@@ -62,11 +68,11 @@ MetricsPort = Annotated[
 def worker(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(NAMES)}.")],
     metrics_port: MetricsPort = None,
-    log_level: LogLevel = "info",
+    log_level: LogLevel = None,
 ) -> None:
     """Run one worker in this process until SIGTERM or Ctrl-C."""
-    configure_logging(log_level)
     settings = load_settings()
+    configure_logging(settings, log_level)
     try:
         with worker_settings_checked():
             service = build(name)
@@ -79,13 +85,13 @@ def worker(
 @app.command()
 def run(
     metrics_port: MetricsPort = None,
-    log_level: LogLevel = "info",
+    log_level: LogLevel = None,
 ) -> None:
     """Run every worker in this process, one thread each, until SIGTERM or Ctrl-C."""
     from ..cluster.embedded import Cluster
 
-    configure_logging(log_level)
     settings = load_settings()
+    configure_logging(settings, log_level)
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
     stop = stop_on_signals()
     with worker_settings_checked():

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from pydantic_settings import BaseSettings
 
 from shared.clock import Clock, ManualClock, SystemClock
+from shared.logs import bound_worker
 from shared.settings import Settings
 from shared.worker import Worker
 
@@ -57,9 +58,11 @@ class Cluster:
 
     def step(self) -> int:
         """One round: every worker handles what it has; returns messages and timers handled."""
-        return sum(
-            w.poll(0) + w.fire_timers() + w.run_after_commit() for w in self.workers.values()
-        )
+        done = 0
+        for name, w in self.workers.items():
+            with bound_worker(name):
+                done += w.poll(0) + w.fire_timers() + w.run_after_commit()
+        return done
 
     def pump(self, max_rounds: int = 10_000) -> int:
         """Poll round-robin until a round handles nothing, then mark what every worker has

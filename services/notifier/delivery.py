@@ -34,7 +34,6 @@ must agree to well within a lease (NTP keeps them to milliseconds).
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import socket
@@ -52,6 +51,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.clock import Clock
 from shared.crash import CrashPoint
 from shared.errors import TransientError, Unavailable
+from shared.log_events import error_text
+from shared.logs import get_logger
 from shared.service import Announce, Reach
 
 from .composing import compose
@@ -59,7 +60,9 @@ from .model import Notification, sent_announcement
 from .store import CourierStore, claimed_by, record_outcome
 from .transports import Deferred, Postbox, Refused, Transport
 
-log = logging.getLogger("orderflow.notifier")
+log = get_logger("orderflow.notifier")
+WORKER = "notifier"
+"""Named in each line: the courier's lanes are threads of a pool, without the worker's context."""
 
 
 def courier_name() -> str:
@@ -196,7 +199,7 @@ class Courier:
                 for notification in lane:
                     if self.clock.now() >= last_start:
                         waiting = len(lane) - outcome.settled
-                        log.warning("notifier: the claim runs out; %d e-mails wait", waiting)
+                        log.warning("mail claim runs out", worker=WORKER, waiting=waiting)
                         break
                     self._send(notification, postbox, reach)
                     self._record(marks, notification)
@@ -228,14 +231,27 @@ class Courier:
             self._unmarked.append(notification)
             reach("after_send")
             return
-        log.warning("notifier: %s (%s) failed for good", notification.id, notification.about)
+        log.warning(
+            "e-mail failed for good",
+            worker=WORKER,
+            notification_id=notification.id,
+            about=notification.about,
+            order_id=notification.order_id,
+        )
 
     def _put_off(self, notification: Notification, deferral: Deferred) -> None:
         """A deferred recipient: the e-mail stays pending, its lane ends; said once per e-mail
         (without the address), not on every pass that tries it again."""
         if notification.id not in self._deferred:
             self._deferred.add(notification.id)
-            log.warning("notifier: %s (%s): %s", notification.id, notification.about, deferral)
+            log.warning(
+                "e-mail deferred",
+                worker=WORKER,
+                notification_id=notification.id,
+                about=notification.about,
+                order_id=notification.order_id,
+                error=str(deferral),
+            )
 
     def _record(self, marks: Connection, notification: Notification) -> bool:
         """Record its outcome, committed by the time this returns, if this courier still holds
@@ -245,9 +261,11 @@ class Courier:
         except Exception as error:
             if self._unmarked:
                 log.warning(
-                    "notifier: %s went; recorded when the database answers (%r)",
-                    notification.id,
-                    error,
+                    "e-mail sent; recorded when the database answers",
+                    worker=WORKER,
+                    notification_id=notification.id,
+                    error_type=type(error).__name__,
+                    error=error_text(error),
                 )
             raise
         self._announce_due = self._announce_due or notification.sent_at is not None
@@ -256,9 +274,10 @@ class Courier:
             holder = claimed_by(marks, notification.id)
             if holder not in (self.name, None):
                 log.warning(
-                    "notifier: %s was taken over by %s before its outcome was recorded",
-                    notification.id,
-                    holder,
+                    "e-mail taken over before its outcome was recorded",
+                    worker=WORKER,
+                    notification_id=notification.id,
+                    holder=holder,
                 )
         return recorded
 

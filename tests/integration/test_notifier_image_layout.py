@@ -102,6 +102,7 @@ def test_an_unwritable_maildir_makes_the_notifier_unready_once_logged_until_it_i
         "ORDERFLOW_NOTIFIER_MAILDIR": str(app / "mail"),
         "ORDERFLOW_AFTER_COMMIT_PAUSE_SECONDS": "0.05",
         "ORDERFLOW_AFTER_COMMIT_PAUSE_MAX_SECONDS": "0.3",
+        "ORDERFLOW_LOG_FORMAT": "json",
     }
     log = (layout / "notifier.log").open("w")
     worker = subprocess.Popen(
@@ -135,10 +136,12 @@ def test_an_unwritable_maildir_makes_the_notifier_unready_once_logged_until_it_i
         worker.wait(15)
         log.close()
 
-    lines = (layout / "notifier.log").read_text().splitlines()
-    outage = [line for line in lines if "WARNING" in line]
-    assert len(outage) == 2, "\n".join(lines)
-    began = "e-mail cannot go out: the maildir cannot be opened (PermissionError); unready"
-    assert began in outage[0]
-    assert "after-commit work gets through again after" in outage[1]
+    text = (layout / "notifier.log").read_text()
+    outage = [line for line in map(json.loads, text.splitlines()) if line["level"] == "warning"]
+    assert len(outage) == 2, text
+    assert outage[0]["event"] == "after-commit work unavailable; unready, trying again with backoff"
+    assert outage[0]["error"] == (
+        "e-mail cannot go out: the maildir cannot be opened (PermissionError)"
+    )
+    assert (outage[1]["event"], outage[1]["worker"]) == ("after-commit work back", "notifier")
     assert worker.returncode == 0

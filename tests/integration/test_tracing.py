@@ -9,6 +9,7 @@ an OTLP/HTTP endpoint.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
 from pathlib import Path
 from typing import ClassVar
 
@@ -23,13 +25,12 @@ import pytest
 from kombu import Connection, Queue
 from kombu.message import Message as Delivery
 from kombu.simple import SimpleQueue
-from opentelemetry import trace
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import select
 
 from orderflow.cluster.channel import submit_envelope
@@ -38,7 +39,7 @@ from orderflow.cluster.registry import NAMES
 from orderflow.operator.operations import unlisted_at_intake
 from orderflow.scenarios.catalogue import SHELVES, stock_shelves
 from orderflow.scenarios.orders import order
-from shared import tracing
+from shared import logs, tracing
 from shared.clock import ManualClock
 from shared.contracts import StockReceive
 from shared.envelope import Envelope, TraceContext, wrap
@@ -272,50 +273,51 @@ def drained(queue: SimpleQueue) -> list[Delivery]:
             found.append(message)
 
 
-class SpanOfEachRecord(logging.Handler):
-    """Notes the current span's context of each record, as a log formatter reads it."""
+@pytest.fixture
+def written() -> Iterator[StringIO]:
+    """The JSON log lines of this process, as a log collector reads them."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    out = StringIO()
+    logs.configure("json", "debug", replica="test", stream=out)
+    yield out
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen: list[tuple[str, trace.SpanContext]] = []
 
-    def emit(self, record: logging.LogRecord) -> None:
-        context = trace.get_current_span().get_span_context()
-        self.seen.append((record.getMessage(), context))
-
-
-def test_a_failure_is_logged_in_its_messages_trace(
-    namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_messages_log_lines_carry_its_trace_even_once_it_failed(
+    namespace: str, tmp_path: Path, written: StringIO
 ) -> None:
+    """Handled (its span current), failed and parked (after its span): each line names the
+    trace of the message, which came from a channel that traces."""
     settings = memory_settings(namespace, tmp_path)
     cluster = Cluster(settings, ManualClock(), names=["stock"])
     cluster.start()
-    handler = SpanOfEachRecord()
-    logging.getLogger("orderflow").addHandler(handler)
+    exporter = install_in_memory(["stock"])
     try:
         unknown = wrap(StockReceive(receipt_id="GR-7", sku="LAMP-NEW", quantity=5), source="erp")
         link = BrokerLink(settings.broker_url)
         link.connect()
-        link.publish_confirmed(
-            [
-                Outgoing(
-                    body=unknown.encode(),
-                    exchange=cluster["stock"].topology.commands,
-                    routing_key=unknown.type,
-                    message_id=unknown.id,
-                    headers=CHANNEL,
-                )
-            ]
+        outgoing = Outgoing(
+            body=unknown.encode(),
+            exchange=cluster["stock"].topology.commands,
+            routing_key=unknown.type,
+            message_id=unknown.id,
+            headers=CHANNEL,
         )
+        link.publish_confirmed([outgoing])
         link.close()
         cluster.pump()
     finally:
-        logging.getLogger("orderflow").removeHandler(handler)
         cluster.close()
+        tracing.stop("stock")
 
-    failed, parked = [context for message, context in handler.seen if "LAMP-NEW" in message]
-    assert (failed.trace_id, failed.span_id) == (CHANNEL_TRACE, CHANNEL_SPAN)
-    assert (parked.trace_id, parked.span_id) == (CHANNEL_TRACE, CHANNEL_SPAN)
+    lines = {line["event"]: line for line in map(json.loads, written.getvalue().splitlines())}
+    for event in ("handling failed", "message parked"):
+        assert lines[event]["trace_id"] == f"{CHANNEL_TRACE:032x}", event
+        assert lines[event]["message_id"] == unknown.id, event
+    [span] = exporter.get_finished_spans()
+    assert (span.context.trace_id, span.status.status_code) == (CHANNEL_TRACE, StatusCode.ERROR)
 
 
 # -- at the broker, and at an OTLP endpoint ------------------------------------------------------

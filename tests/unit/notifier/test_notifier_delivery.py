@@ -110,8 +110,11 @@ NotifierFor = Callable[[NotifierSettings], Notifier]
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
-    """What orderflow logged (the test's SMTP server logs every address it sees)."""
-    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("orderflow"))
+    """What orderflow logged, each line's fields included (the test's SMTP server logs every
+    address it sees)."""
+    return "\n".join(
+        f"{r.getMessage()} {vars(r)}" for r in caplog.records if r.name.startswith("orderflow")
+    )
 
 
 # -- sent once, after the commit ------------------------------------------------------------
@@ -274,8 +277,11 @@ def test_a_recipient_the_server_defers_stays_pending_for_the_next_pass(
 
     assert [notifier.courier(), notifier.courier()] == [0, 0], "the server itself takes mail"
     assert [n.status for n in notifier.notifications()] == ["pending"]
-    [deferred] = logged(caplog).splitlines()
-    assert deferred.endswith("the mail server deferred the recipient (451)")
+    [deferred] = [r for r in caplog.records if r.name.startswith("orderflow")]
+    assert (deferred.getMessage(), getattr(deferred, "error", None)) == (
+        "e-mail deferred",
+        "the mail server deferred the recipient (451)",
+    )
     assert ADA not in logged(caplog), "said once, without the address"
 
     server.deferred.clear()
