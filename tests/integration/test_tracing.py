@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -35,13 +36,18 @@ from sqlalchemy import select
 
 from orderflow.cluster.channel import submit_envelope
 from orderflow.cluster.embedded import Cluster
+from orderflow.cluster.processes import ProcessCluster
 from orderflow.cluster.registry import NAMES
 from orderflow.operator.operations import unlisted_at_intake
 from orderflow.scenarios.catalogue import SHELVES, stock_shelves
 from orderflow.scenarios.orders import order
+from services.stock import bootstrap as stock
+from services.stock.admin import set_level
+from services.stock.store import StockUnitOfWork
 from shared import logs, tracing
-from shared.clock import ManualClock
+from shared.clock import ManualClock, SystemClock
 from shared.contracts import StockReceive
+from shared.database import open_database
 from shared.envelope import Envelope, TraceContext, wrap
 from shared.messaging import BrokerLink, Outgoing
 from shared.settings import Settings
@@ -462,3 +468,55 @@ def test_with_an_endpoint_set_a_worker_exports_its_spans_over_otlp(
     assert span.name == "process order.placed"
     assert span.trace_id.hex() == f"{CHANNEL_TRACE:032x}"
     assert span.parent_span_id.hex() == f"{CHANNEL_SPAN:016x}"
+
+
+@pytest.mark.parametrize("settings", ["rabbitmq"], indirect=True)
+def test_a_worker_process_exports_its_spans_before_it_exits_on_sigterm(
+    collector: list[tuple[str, bytes]],
+    settings: Settings,
+    tmp_path: Path,
+    events: SimpleQueue,
+    sender: BrokerLink,
+    topology: Topology,
+) -> None:
+    """``orderflow worker stock`` as operators run it, with the endpoint in its environment: its
+    span is exported by the time it has exited, well before the exporter's 5 s schedule."""
+    service = stock.bootstrap()
+    sessions = open_database(settings.database_url_for("stock"), service.metadata)
+    with sessions() as session, session.begin():
+        set_level(StockUnitOfWork(session), "MUG-BLUE", 100, SystemClock().now(), "A-1", 1)
+    sessions.kw["bind"].dispose()
+    processes = ProcessCluster(settings, tmp_path)
+    replica = processes.spawn("stock")
+    try:
+        processes.wait_ready(30)
+        cause = placed("ord-p")
+        sender.publish_confirmed(
+            [
+                Outgoing(
+                    body=cause.encode(),
+                    exchange=topology.events,
+                    routing_key=cause.type,
+                    message_id=cause.id,
+                    headers=CHANNEL,
+                )
+            ]
+        )
+        reserved = events.get(timeout=20)
+        reserved.ack()
+    finally:
+        replica.process.send_signal(signal.SIGTERM)
+        assert replica.process.wait(30) == 0
+
+    spans = [
+        (resource, span)
+        for _, body in collector
+        for resource in ExportTraceServiceRequest.FromString(body).resource_spans
+        for scope in resource.scope_spans
+        for span in scope.spans
+    ]
+    [(resource, span)] = spans
+    names = {a.key: a.value.string_value for a in resource.resource.attributes}
+    assert (names["service.name"], span.name) == ("orderflow-stock", "process order.placed")
+    assert span.trace_id.hex() == f"{CHANNEL_TRACE:032x}"
+    assert ids(reserved.headers["traceparent"]) == (CHANNEL_TRACE, int(span.span_id.hex(), 16))
