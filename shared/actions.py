@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import tracing
 from shared.brokers import OPERATOR, user_of
 from shared.clock import Clock
 from shared.contracts import Message
@@ -59,7 +60,10 @@ def operate(
     outbox = RuntimeTables(service.metadata).outbox
     with sessions() as session, session.begin():
         done = action(service.unit_of_work(session))
-        envelopes = [wrap(m, source=service.name, now=clock.now()) for m in done.announced]
+        trace = tracing.started(service.name, "operator action") if done.announced else None
+        envelopes = [
+            wrap(m, source=service.name, now=clock.now(), trace=trace) for m in done.announced
+        ]
         outbox.add(session, envelopes)
     if envelopes and relay(envelopes):
         try:

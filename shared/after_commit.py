@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.orm import Session
 
+from shared import tracing
 from shared.clock import Clock
 from shared.contracts import Message
 from shared.crash import CrashPoints
@@ -90,7 +91,10 @@ class AfterCommitWork:
         announced: list[Envelope] = []
 
         def announce(session: Session, messages: Sequence[Message]) -> None:
-            envelopes = [wrap(m, source=self.name, now=self.clock.now()) for m in messages]
+            envelopes = [
+                wrap(m, source=self.name, now=self.clock.now(), trace=tracing.new_trace())
+                for m in messages
+            ]
             self.outbox.add(session, envelopes)
             announced.extend(envelopes)
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from kombu.message import Message as Delivery
 
+from shared import tracing
 from shared.binary_mode import is_binary, open_message
 from shared.brokers import Senders
 from shared.clock import Clock
@@ -62,6 +63,7 @@ class Deliveries:
             opened = open_message(
                 delivery.body, content_type, delivery.headers, self.max_message_bytes
             )
+            opened.envelope.travels_with(tracing.carried(delivery.headers))
         except InvalidMessage as problem:
             binary = is_binary(content_type, delivery.headers)
             wrong_type = None if binary else content_type_problem(content_type)

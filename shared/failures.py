@@ -28,7 +28,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.clock import Clock
 from shared.errors import is_transient
 from shared.inbound import Inbound, Parked, ParkKind
@@ -99,7 +99,7 @@ class Failures:
         """Make ``attempt`` at ``item`` on its own, ``handler_attempts`` times in all (with
         ``error``, the first failed already: in a batch of one), retrying transient errors with
         backoff; then see ``_failed``. Its log lines are about ``item``."""
-        with handling(self.name, item.envelope):
+        with handling(self.name, item.envelope), tracing.resumed(item.envelope.trace):
             return self._try_alone(item, attempt, error)
 
     def _try_alone(

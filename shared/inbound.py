@@ -179,14 +179,15 @@ class Sent:
     @classmethod
     def of_envelope(cls, envelope: Envelope) -> Sent:
         """A message from the worker's own timer table (a timer, a delayed try): it has only
-        its envelope, sent as every envelope is."""
+        its envelope, sent as every envelope is, and its trace context."""
         return cls(
             properties={
                 "message_id": envelope.id,
                 "correlation_id": envelope.correlationid,
                 "content_type": CONTENT_TYPE,
                 "content_encoding": "utf-8",
-            }
+            },
+            headers=dict(envelope.trace or {}),
         )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
+from shared import tracing
 from shared.compensations import compensation
 from shared.envelope import Envelope, describe
 from shared.inbound import Parked
@@ -45,7 +46,9 @@ def log_compensations(worker: str, committed: Sequence[Envelope]) -> None:
     typed is never written, only a known cause or ``other``)."""
     for envelope in committed:
         found = compensation(envelope.type, envelope.data)
-        if found is not None:
+        if found is None:
+            continue
+        with tracing.resumed(envelope.trace):  # the trace of the handling that compensated
             log.info(
                 "compensation committed",
                 worker=worker,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.contracts import contract_for
 from shared.crash import CrashPoints
 from shared.envelope import Envelope
@@ -91,7 +91,8 @@ class Publisher:
         )
         for p in parked:
             metrics.PARKED.labels(self.worker, p.kind).inc()
-        log_parked(self.worker, parked)
+            with tracing.resumed(tracing.carried(p.sent.headers)):  # the line in its trace
+                log_parked(self.worker, [p])
 
     def outgoing(self, envelope: Envelope) -> Outgoing:
         contract = contract_for(envelope.type)
@@ -101,6 +102,9 @@ class Publisher:
             routing_key=envelope.type,
             message_id=envelope.id,
             correlation_id=envelope.correlationid,
-            headers=channel_headers(envelope.type, envelope.data),
+            headers={
+                **channel_headers(envelope.type, envelope.data),
+                **tracing.headers(envelope.trace),
+            },
             properties=self.signed,
         )

@@ -17,7 +17,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.batch_metrics import Handled, count_batch
 from shared.clock import Clock
 from shared.contracts import Message, contract_for
@@ -47,13 +47,21 @@ class BatchTransaction:
     crash: CrashPoints
     clock: Clock
 
+    def __post_init__(self) -> None:
+        tracing.start(self.name)  # export this worker's spans, if an endpoint is set
+
     @property
     def name(self) -> str:
         return self.service.name
 
     def run(self, items: list[Inbound], claim: Claim | None = None) -> int:
         """Handle ``items`` (or what ``claim`` takes) in one transaction, then publish its
-        announcements; returns how many items there were."""
+        announcements; returns how many items there were. Each item is handled in its span,
+        which ends with the transaction (``shared.tracing``)."""
+        with tracing.batch(self.name) as spans:
+            return self._run(items, claim, spans)
+
+    def _run(self, items: list[Inbound], claim: Claim | None, spans: tracing.Spans) -> int:
         now = self.clock.now()
         started = time.perf_counter()
         outgoing: list[Envelope] = []
@@ -77,12 +85,18 @@ class BatchTransaction:
                     duplicates.append(envelope.type)
                     continue
                 fresh.discard(envelope.id)
-                for result in self._call(item, uow):
+                with spans.handling(item) as trace:
+                    results = self._call(item, uow)
+                for result in results:
                     if isinstance(result, Scheduled):
-                        message = wrap(result.message, source=self.name, cause=envelope, now=now)
+                        message = wrap(
+                            result.message, source=self.name, cause=envelope, now=now, trace=trace
+                        )
                         timers.append((message, result.due))
                     else:
-                        outgoing.append(wrap(result, source=self.name, cause=envelope, now=now))
+                        outgoing.append(
+                            wrap(result, source=self.name, cause=envelope, now=now, trace=trace)
+                        )
                 handled.append((envelope.type, item.since or envelope.time))
             self.tables.outbox.add(session, outgoing)
             self.tables.timers.add(session, timers)

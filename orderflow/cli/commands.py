@@ -16,6 +16,7 @@ from typing import Any
 from services.aftersales.model import Case
 from services.intake.model import TERMINAL
 from services.intake.store import IntakeUnitOfWork
+from shared import tracing
 from shared.brokers import OPERATOR, signed
 from shared.contracts import Message
 from shared.envelope import Envelope, wrap
@@ -117,6 +118,7 @@ def send(settings: Settings, message: Message) -> Envelope:
                     message_id=envelope.id,
                     correlation_id=envelope.correlationid,
                     properties=signed(link),
+                    headers=tracing.new_trace(),
                 )
             ]
         )

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import tracing
 from shared.brokers import signed
 from shared.envelope import Envelope, new_message_id
 from shared.messaging import BrokerLink, Outgoing
@@ -48,7 +49,8 @@ class ChannelPublisher:
         self.link.close()
 
     def send(self, envelopes: Sequence[Envelope]) -> None:
-        """Publish commands (order submissions or any other) with one confirm wait."""
+        """Publish commands (order submissions or any other) with one confirm wait, each with
+        the trace context it travels with, or a new trace's: the order's trace starts here."""
         self.link.publish_confirmed(
             [
                 Outgoing(
@@ -58,6 +60,7 @@ class ChannelPublisher:
                     message_id=e.id,
                     correlation_id=e.correlationid,
                     properties=self.signed,
+                    headers=tracing.headers(e.trace),
                 )
                 for e in envelopes
             ]

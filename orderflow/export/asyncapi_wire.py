@@ -66,9 +66,11 @@ HEADERS = {
     "BCC": "RabbitMQ's sender-selected distribution: the further routing key "
     "`channel.<channel>.<type>` of the order's channel, for that channel's queue. The broker "
     "removes the header before delivery, so no consumer sees it.",
-    "traceparent": "W3C Trace Context: the trace of the order and the span that published the "
-    "message, so one order is one trace across every worker.",
-    "tracestate": "W3C Trace Context: vendor-specific trace state, passed on unchanged.",
+    "traceparent": "W3C Trace Context (version 00): the order's trace, and as parent the span "
+    "that handled the message's cause, so one order is one trace across every worker. Every "
+    "message carries one; one that came without starts a new trace (docs/tracing.md).",
+    "tracestate": "W3C Trace Context: vendor-specific trace state, passed on as it came, when "
+    "the trace has one.",
 }
 """What each AMQP header orderflow sets means (a test keeps every header sent described)."""
 
@@ -140,8 +142,15 @@ def sent(contracts: Iterable[type[Message]]) -> dict[str, Wire]:
     return found
 
 
+SAMPLE_TRACE = {
+    "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+    "tracestate": "vendor=value",
+}
+"""A sample's trace context: one with a ``tracestate``, so that both its headers are described."""
+
+
 def _sample(contract: type[Message]) -> Envelope:
-    return Envelope.model_construct(
+    envelope = Envelope.model_construct(
         id="m-1",
         type=contract.type,
         source="contract",
@@ -154,6 +163,7 @@ def _sample(contract: type[Message]) -> Envelope:
         datacontenttype="application/json",
         data={"channel": str(next(iter(Channel)))},
     )
+    return envelope.travels_with(SAMPLE_TRACE)
 
 
 def wire_of(delivery: Any) -> Wire:
@@ -208,6 +218,12 @@ def _header_schema(name: str) -> dict[str, Any]:
         return {
             "type": "array",
             "items": {"type": "string", "pattern": r"^channel\.[a-z0-9_-]+\."},
+            "description": HEADERS[name],
+        }
+    if name == "traceparent":
+        return {
+            "type": "string",
+            "pattern": r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$",
             "description": HEADERS[name],
         }
     return {"type": "string", "description": HEADERS.get(name, "")}

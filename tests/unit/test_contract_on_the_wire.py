@@ -52,7 +52,9 @@ def test_the_properties_and_headers_described_are_those_a_worker_sends() -> None
         described = messages[type_name]
         assert set(described["x-amqp-properties"]) == set(wire.properties)
         assert set(described.get("headers", {}).get("properties", {})) == set(wire.headers)
-    assert wires["order.placed"].headers == ("BCC",) and wires["stock.reserved"].headers == ()
+    trace = ("traceparent", "tracestate")
+    assert wires["order.placed"].headers == ("BCC", *trace)
+    assert wires["stock.reserved"].headers == trace
     placed = messages["order.placed"]["x-amqp-properties"]
     assert placed["message_id"]["location"] == "$message.payload#/id"
     assert placed["content_type"]["const"] == "application/cloudevents+json"
