@@ -112,7 +112,7 @@ class Wire:
 def sent(contracts: Iterable[type[Message]]) -> dict[str, Wire]:
     """Each contract's properties and header names, as a worker publishes it: each type once,
     through ``Publisher``, on the in-memory transport (its data names a sales channel, so the
-    headers of a channel's events are among them)."""
+    headers of a channel's events are among them; it signs as a worker does)."""
     namespace = f"contract-{uuid.uuid4().hex}"
     topology = Topology(namespace, quorum=False, delivery_limit=1)
     probe = Queue(f"{namespace}.probe", exchange=topology.events, routing_key="#")
@@ -122,7 +122,9 @@ def sent(contracts: Iterable[type[Message]]) -> dict[str, Wire]:
     try:
         link.connect()
         link.declare([topology.events, topology.commands, probe, commands])
-        publisher = Publisher("contract", link, topology, CrashPoints(None))
+        publisher = Publisher(
+            "contract", link, topology, CrashPoints(None), user_id="orderflow-intake"
+        )
         publisher.send([_sample(contract) for contract in contracts])  # the relay's way
         link.confirm()
         with Connection("memory://") as connection:
