@@ -11,17 +11,20 @@ it; the inbox of whoever receives it twice makes the second a no-op.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import tracing
+from shared.brokers import OPERATOR, user_of
 from shared.clock import Clock
 from shared.contracts import Message
 from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
+from shared.log_events import error_text
+from shared.logs import get_logger
 from shared.messaging import BrokerLink
 from shared.publisher import Publisher
 from shared.runtime_tables import RuntimeTables
@@ -34,7 +37,7 @@ T = TypeVar("T")
 Relay = Callable[[Sequence[Envelope]], bool]
 """Publishes committed announcements with a confirm; False if it could not (they wait)."""
 
-log = logging.getLogger("orderflow.actions")
+log = get_logger("orderflow.actions")
 
 
 @dataclass(frozen=True)
@@ -57,14 +60,22 @@ def operate(
     outbox = RuntimeTables(service.metadata).outbox
     with sessions() as session, session.begin():
         done = action(service.unit_of_work(session))
-        envelopes = [wrap(m, source=service.name, now=clock.now()) for m in done.announced]
+        trace = tracing.started(service.name, "operator action") if done.announced else None
+        envelopes = [
+            wrap(m, source=service.name, now=clock.now(), trace=trace) for m in done.announced
+        ]
         outbox.add(session, envelopes)
     if envelopes and relay(envelopes):
         try:
             with sessions() as session, session.begin():
                 outbox.mark_published(session, [e.id for e in envelopes], clock.now())
         except Exception as error:
-            log.warning("%s: published, left unmarked (%r): sent again later", service.name, error)
+            log.warning(
+                "published, left unmarked: sent again later",
+                worker=service.name,
+                error_type=type(error).__name__,
+                error=error_text(error),
+            )
     return done.result
 
 
@@ -81,13 +92,19 @@ class OutsideRelay:
         if not self.settings.on_real_broker:
             return False
         s = self.settings
-        link = BrokerLink(s.broker_url, heartbeat=0)
         topology = Topology(s.namespace, s.use_quorum_queues, s.delivery_limit)
+        link = BrokerLink(s.broker_url_for(OPERATOR), heartbeat=0)
+        publisher = Publisher(self.worker, link, topology, CrashPoints(None), user_of(link, ""))
         try:
             link.connect(retries=1)
-            return Publisher(self.worker, link, topology, CrashPoints(None)).announce(envelopes)
+            return publisher.announce(envelopes)
         except Exception as error:
-            log.warning("%s: cannot relay now (%s); the outbox sweep will", self.worker, error)
+            log.warning(
+                "cannot relay now; the outbox sweep will",
+                worker=self.worker,
+                error_type=type(error).__name__,
+                error=error_text(error),
+            )
             return False
         finally:
             link.close()

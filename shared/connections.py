@@ -4,8 +4,8 @@ and the worker's queue consumed each time."""
 
 from __future__ import annotations
 
-import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
@@ -16,12 +16,14 @@ from sqlalchemy import MetaData
 from shared import metrics
 from shared.failures import is_outage
 from shared.health import Health
+from shared.log_events import error_text
+from shared.logs import get_logger
 from shared.messaging import BrokerLink
 from shared.outages import keep_trying
 from shared.topology import Topology
 from shared.worker_database import WorkerDatabase
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 
 @dataclass(eq=False)
@@ -48,14 +50,14 @@ class Connections:
     def reopen_link(self, trouble: Exception, stop: threading.Event) -> bool:
         """The link was lost (``trouble``): open it again; False if ``stop`` was set first."""
         log.warning(
-            "%s: broker link lost (%s); what was not acked is handed out again", self.name, trouble
+            "broker link lost; what was not acked is handed out again",
+            worker=self.name,
+            error_type=type(trouble).__name__,
+            error=error_text(trouble),
         )
         self.health.broker(f"{type(trouble).__name__}: {trouble}"[:300])
         metrics.RECONNECTS.labels(self.name).inc()
-        if not self._keep_trying("broker", self._open_link, stop):
-            return False
-        log.info("%s: broker link open again", self.name)
-        return True
+        return self._keep_trying("broker", self._open_link, stop, lost=time.monotonic())
 
     def _open_link(self) -> None:
         self.link.reset()
@@ -70,12 +72,28 @@ class Connections:
         what: Literal["database", "broker"],
         step: Callable[[], None],
         stop: threading.Event,
+        lost: float | None = None,
     ) -> bool:
+        """``step`` until it works, with a line for each failure, and one when ``what`` is back
+        after an outage (``lost``: when the outage began, if before the first try)."""
         report = self.health.broker if what == "broker" else self.health.database
+        down_since = [lost]
 
         def failed(error: BaseException, pause: float) -> None:
-            log.warning("%s: %s unavailable (%s); again in %.1fs", self.name, what, error, pause)
+            log.warning(
+                f"{what} unavailable",
+                worker=self.name,
+                error_type=type(error).__name__,
+                error=error_text(error),
+                retry_in_seconds=round(pause, 2),
+            )
             report(f"{type(error).__name__}: {error}"[:300])
             self.health.passed()
+            down_since[0] = down_since[0] or time.monotonic()
 
-        return keep_trying(step, stop, is_outage, failed, self.longest_pause)
+        if not keep_trying(step, stop, is_outage, failed, self.longest_pause):
+            return False
+        if down_since[0] is not None:
+            down = round(time.monotonic() - down_since[0], 2)
+            log.info(f"{what} back", worker=self.name, down_seconds=down)
+        return True

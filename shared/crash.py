@@ -14,16 +14,17 @@ would: no ``finally``, no goodbye to the broker, nothing committed that was not 
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 from typing import Literal
+
+from shared.logs import get_logger
 
 CrashPoint = Literal[
     "after_receive", "before_commit", "after_commit", "after_publish", "after_send"
 ]
 
-log = logging.getLogger("orderflow.crash")
+log = get_logger("orderflow.crash")
 
 
 class CrashPoints:
@@ -38,5 +39,5 @@ class CrashPoints:
             return
         self.reached += 1
         if self.reached == self.after:
-            log.critical("crash point %s reached (occurrence %d): SIGKILL", point, self.reached)
+            log.critical("crash point reached: SIGKILL", point=point, occurrence=self.reached)
             os.kill(os.getpid(), signal.SIGKILL)

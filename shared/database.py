@@ -1,5 +1,9 @@
 """Engines for a worker's own database: SQLite by default, PostgreSQL by URL.
 
+Every engine hides statement parameters, in its log lines and in the errors it raises, and never
+logs the rows it reads (``without_rows``): their values are customers' names and addresses, and
+neither logs nor error text may carry them, whatever level SQLAlchemy's loggers are set to.
+
 A PostgreSQL database that does not exist yet is created on first start, so giving each
 worker its own database is a matter of the URL alone. Tables are created on start too, and a
 column a newer version adds to an existing table (nullable or with a server default) is added.
@@ -7,6 +11,7 @@ column a newer version adds to an existing table (nullable or with a server defa
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -81,6 +86,15 @@ def add_missing_columns(engine: Engine, metadata: MetaData) -> None:
                     )
 
 
+def without_rows(record: logging.LogRecord) -> bool:
+    """SQLAlchemy's engine logs statements at INFO (their parameters hidden) and every row it
+    reads at DEBUG: never the rows."""
+    return record.levelno > logging.DEBUG
+
+
+logging.getLogger("sqlalchemy.engine.Engine").addFilter(without_rows)
+
+
 def make_engine(url: str, pre_ping: bool = False) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -90,14 +104,20 @@ def make_engine(url: str, pre_ping: bool = False) -> Engine:
         # A worker does without pre-ping (a round trip per transaction): a connection a restart
         # killed fails its transaction with a disconnect, which makes SQLAlchemy discard the
         # whole pool, and the runtime retries the transaction as transient.
-        return create_engine(parsed, pool_pre_ping=pre_ping, pool_size=2, max_overflow=2)
-    return create_engine(parsed)
+        return create_engine(
+            parsed,
+            pool_pre_ping=pre_ping,
+            pool_size=2,
+            max_overflow=2,
+            hide_parameters=True,
+        )
+    return create_engine(parsed, hide_parameters=True)
 
 
 def _sqlite_engine(url: URL) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False})
+    engine = create_engine(url, connect_args={"check_same_thread": False}, hide_parameters=True)
 
     @event.listens_for(engine, "connect")
     def _pragmas(connection: Any, _record: Any) -> None:

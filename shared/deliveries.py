@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 from kombu.message import Message as Delivery
 
+from shared import tracing
+from shared.binary_mode import is_binary, open_message
+from shared.brokers import Senders
 from shared.clock import Clock
 from shared.crash import CrashPoints
-from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem, decode
+from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem
 from shared.failures import Failures
 from shared.inbound import Inbound, Parked, ParkKind, UnknownType, admit, origin_of
 from shared.messaging import BrokerLink
@@ -28,6 +31,8 @@ class Deliveries:
     publisher: Publisher
     crash: CrashPoints
     clock: Clock
+    senders: Senders | None = None
+    """Who may send what, when the worker verifies publishers (``shared.brokers``)."""
 
     def handle(self, deliveries: list[Delivery]) -> int:
         """Handle, park and ack ``deliveries``; returns how many were handled. In an outage
@@ -50,19 +55,35 @@ class Deliveries:
 
     def _open(self, delivery: Delivery, parked: list[Parked]) -> Inbound | None:
         """The delivery to handle, or None when it is parked: malformed (its reason names a
-        wrong content type too), of a type this worker does not handle, or invalid (a wrong
-        content type included) where the service has no invalid-message handler for it."""
+        wrong content type too), forged (sent by a broker user that may not send its type, when
+        the worker verifies publishers), of a type this worker does not handle, or invalid (a
+        wrong content type included) where the service has no invalid-message handler for it."""
         content_type = delivery.content_type
         try:
-            envelope = decode(delivery.body, self.max_message_bytes)
+            opened = open_message(
+                delivery.body, content_type, delivery.headers, self.max_message_bytes
+            )
+            opened.envelope.travels_with(tracing.carried(delivery.headers))
         except InvalidMessage as problem:
-            wrong_type = content_type_problem(content_type)
+            binary = is_binary(content_type, delivery.headers)
+            wrong_type = None if binary else content_type_problem(content_type)
             reason = f"{CONTENT_TYPE_FIELD}: {wrong_type}; " if wrong_type else ""
             parked.append(Parked.delivery(delivery, reason + problem.reason, ParkKind.MALFORMED))
             return None
+        if self.senders is not None:
+            user_id = (delivery.properties or {}).get("user_id")
+            envelope = opened.envelope
+            forged = self.senders.problem(user_id, envelope.type, envelope.data)
+            if forged is not None:
+                parked.append(Parked.delivery(delivery, forged, ParkKind.FORGED))
+                return None
         try:
             return admit(
-                self.service, envelope, content_type, delivery=delivery, origin=origin_of(delivery)
+                self.service,
+                opened.envelope,
+                opened.content_type,
+                delivery=delivery,
+                origin=origin_of(delivery),
             )
         except UnknownType as problem:
             parked.append(Parked.delivery(delivery, problem.reason, ParkKind.UNKNOWN_TYPE))

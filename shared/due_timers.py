@@ -8,7 +8,6 @@ then given a delayed try or parked and removed, so none blocks those behind it.
 from __future__ import annotations
 
 import functools
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -20,13 +19,15 @@ from shared.contracts import contract_for
 from shared.envelope import CONTENT_TYPE
 from shared.failures import Failures
 from shared.inbound import Inbound, Parked, admit
+from shared.log_events import error_text
+from shared.logs import get_logger
 from shared.publisher import Publisher
 from shared.service import Service
 from shared.timers import TimerRow, Timers
 from shared.transaction import BatchTransaction
 from shared.worker_database import WorkerDatabase
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 
 @dataclass(eq=False)
@@ -59,7 +60,12 @@ class DueTimers:
             return self._fire(None)
         except Exception as error:
             self.failures.raise_if_outage(error, "timers")
-            log.info("%s: a batch of timers failed (%r); one by one", self.name, error)
+            log.info(
+                "batch of timers failed; one by one",
+                worker=self.name,
+                error_type=type(error).__name__,
+                error=error_text(error),
+            )
             return self._fire_one_by_one(error)
 
     def _fire_one_by_one(self, error: Exception) -> int:

@@ -7,6 +7,7 @@ on; the consumer parks such messages instead of dropping them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, Literal
@@ -18,6 +19,11 @@ from shared.contracts import Message, contract_for
 CONTENT_TYPE = "application/cloudevents+json"
 CONTENT_TYPE_FIELD = "(content_type)"
 """The field a wrong AMQP content type is reported under (it is no field of the envelope)."""
+
+TraceContext = Mapping[str, str]
+"""W3C trace context: ``traceparent`` and, if there is one, ``tracestate`` (``shared.tracing``)."""
+
+_TRACE = "trace_context"
 
 
 class InvalidMessage(Exception):
@@ -38,7 +44,7 @@ class InvalidMessage(Exception):
 class Envelope(BaseModel):
     """The JSON body of every message (CloudEvents 1.0, structured mode), around its ``data``."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     specversion: Literal["1.0"] = Field(default="1.0", description="CloudEvents version.")
     id: str = Field(
@@ -75,8 +81,24 @@ class Envelope(BaseModel):
         "id); null in a message nobody caused.",
     )
     schemaversion: int = Field(default=1, description="The version of the data's schema.")
-    datacontenttype: Literal["application/json"] = "application/json"
+    datacontenttype: Literal["application/json"] = Field(
+        default="application/json", description="The media type of data: JSON."
+    )
     data: dict[str, Any] = Field(description="The message itself, per its type's schema.")
+
+    @property
+    def trace(self) -> TraceContext | None:
+        """The trace context it travels with, outside its JSON: in AMQP headers on the wire, in
+        columns beside it in the outbox and the timer table (see ``shared.tracing``). It is no
+        part of what the message says: kept beside the fields, as ``body`` is, it is neither
+        serialized nor compared."""
+        trace: TraceContext | None = self.__dict__.get(_TRACE)
+        return trace
+
+    def travels_with(self, trace: TraceContext | None) -> Envelope:
+        """Set the trace context it travels with; returns it."""
+        self.__dict__[_TRACE] = trace
+        return self
 
     @cached_property
     def body(self) -> bytes:
@@ -119,13 +141,15 @@ def wrap(
     cause: Envelope | None = None,
     message_id: str | None = None,
     now: datetime | None = None,
+    trace: TraceContext | None = None,
 ) -> Envelope:
-    """Put a message in an envelope; a caused message inherits its cause's saga.
+    """Put a message in an envelope; a caused message inherits its cause's saga, and travels
+    with ``trace`` (the context its cause was handled in).
 
     The message was validated when it was built, so the envelope skips a second validation.
     """
     subject = message.subject
-    return Envelope.model_construct(
+    envelope = Envelope.model_construct(
         id=message_id or new_message_id(),
         type=message.type,
         source=source,
@@ -138,6 +162,7 @@ def wrap(
         datacontenttype="application/json",
         data=message.model_dump(mode="json"),
     )
+    return envelope.travels_with(trace)
 
 
 def decode(body: bytes | str, max_bytes: int) -> Envelope:

@@ -16,6 +16,12 @@ class TransientError(Exception):
     """Raised by a third party's adapter when the same call may succeed later."""
 
 
+class Unavailable(TransientError):
+    """Raised by after-commit work whose third party cannot be reached at all (the mail server
+    is down, the maildir cannot be written): the worker is unready, and the work paused with
+    backoff, until a pass gets through (``shared.after_commit``)."""
+
+
 class PermanentError(Exception):
     """Raised when a message can never succeed as it is; it goes to the parking lot."""
 

@@ -10,13 +10,12 @@ process, gives a delayed try, parks. The settings are one block: ``RetryPolicy``
   ``retry_delays_seconds`` in turn and is parked after the last (``RETRIES_EXHAUSTED``).
 
 Every in-process try again after a transient error (a gateway's timeout, a deadlock) counts in
-``orderflow_retries_total`` by the error's class.
+``orderflow_retries_total`` by the error's class; each of a message's is a log line too.
 """
 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -29,16 +28,18 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.clock import Clock
 from shared.errors import is_transient
 from shared.inbound import Inbound, Parked, ParkKind
+from shared.log_events import error_text
+from shared.logs import get_logger, handling
 from shared.messaging import LinkDown, PublishNotConfirmed
 from shared.settings import RetryPolicy
 from shared.timers import Timers
 from shared.worker_database import WorkerDatabase
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 
 class DatabaseDown(Exception):
@@ -64,7 +65,7 @@ class Failures:
     def raise_if_outage(self, error: Exception, what: str) -> None:
         """Raise ``DatabaseDown`` if ``error`` is transient and the database does not answer."""
         if is_transient(error) and not self.database.answers():
-            raise DatabaseDown(f"{what}: {error!r}") from error
+            raise DatabaseDown(f"{what}: {error_text(error)}") from error
 
     def one_by_one_if_failing(
         self, items: Sequence[Inbound], attempt: Callable[[list[Inbound]], object]
@@ -82,7 +83,13 @@ class Failures:
                 self._retried(error)
             if len(items) == 1:
                 return self.try_alone(items[0], functools.partial(attempt, [items[0]]), error)
-            log.info("%s: a batch of %d failed (%r); one by one", self.name, len(items), error)
+            log.info(
+                "batch failed; one by one",
+                worker=self.name,
+                messages=len(items),
+                error_type=type(error).__name__,
+                error=error_text(error),
+            )
         alone = [self.try_alone(item, functools.partial(attempt, [item])) for item in items]
         return [parked for item_parked in alone for parked in item_parked]
 
@@ -91,7 +98,13 @@ class Failures:
     ) -> list[Parked]:
         """Make ``attempt`` at ``item`` on its own, ``handler_attempts`` times in all (with
         ``error``, the first failed already: in a batch of one), retrying transient errors with
-        backoff; then see ``_failed``."""
+        backoff; then see ``_failed``. Its log lines are about ``item``."""
+        with handling(self.name, item.envelope), tracing.resumed(item.envelope.trace):
+            return self._try_alone(item, attempt, error)
+
+    def _try_alone(
+        self, item: Inbound, attempt: Callable[[], object], error: Exception | None
+    ) -> list[Parked]:
         attempts = self.policy.handler_attempts
         tries = 0 if error is None else 1
         try:
@@ -99,6 +112,7 @@ class Failures:
                 raise error
             if error is not None:
                 self._retried(error)
+                _retry_line(error, 1, 0.0)
             for retry in self._retrying(attempts - tries):
                 with retry:
                     tries += 1
@@ -122,6 +136,7 @@ class Failures:
     def _retrying_again(self, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         self._retried(error if isinstance(error, BaseException) else None)
+        _retry_line(error, state.attempt_number, state.upcoming_sleep)
 
     def _retried(self, error: BaseException | None) -> None:
         """A transient ``error`` is tried again in process: counted by its class."""
@@ -137,19 +152,19 @@ class Failures:
                 raise failure
             return [self._parked(item, failure, attempts, ParkKind.HANDLER_ERROR)]
         if not self.database.answers():
-            raise DatabaseDown(f"{item.envelope.type} {item.envelope.id}: {failure!r}") from failure
+            raise DatabaseDown(
+                f"{item.envelope.type} {item.envelope.id}: {error_text(failure)}"
+            ) from failure
         delays = self.policy.retry_delays_seconds
         if item.retries >= len(delays) or not item.waits_as_it_came:
             return [self._parked(item, failure, attempts, ParkKind.RETRIES_EXHAUSTED)]
         self._retry_later(item, attempts, timedelta(seconds=delays[item.retries]))
         log.warning(
-            "%s: %s %s failed %d times (%r); next try in %gs",
-            self.name,
-            item.envelope.type,
-            item.envelope.id,
-            attempts,
-            failure,
-            delays[item.retries],
+            "message retried later",
+            attempts=attempts,
+            delay_seconds=delays[item.retries],
+            error_type=type(failure).__name__,
+            error=error_text(failure),
         )
         return []
 
@@ -166,8 +181,26 @@ class Failures:
 
     def _parked(self, item: Inbound, failure: Exception, attempts: int, kind: ParkKind) -> Parked:
         envelope = item.envelope
-        log.error("%s: %s %s failed (%s): %r", self.name, envelope.type, envelope.id, kind, failure)
+        error, reason = type(failure).__name__, error_text(failure)
+        log.error(
+            "handling failed",
+            kind=kind.value,
+            attempts=attempts,
+            error_type=error,
+            error=reason,
+            exc_info=failure if kind is ParkKind.HANDLER_ERROR else None,
+        )
         metrics.MESSAGES.labels(self.name, envelope.type, "failed").inc()
-        error = type(failure).__name__
-        reason = str(failure) or error
         return Parked(item.body, reason, kind, item.origin, error, attempts, item.sent)
+
+
+def _retry_line(error: BaseException | None, attempt: int, delay: float) -> None:
+    """A line for each in-process retry of a message's transient error (inside ``handling``):
+    ``attempt`` tries failed, the next after ``delay`` seconds."""
+    log.info(
+        "retrying in process",
+        attempt=attempt,
+        delay_seconds=round(delay, 3),
+        error_type=type(error).__name__,
+        error=error_text(error) if error else "",
+    )

@@ -4,9 +4,9 @@
 - ``/healthz`` (liveness): 200 while every worker's loop made a pass within the health window;
   a loop stuck in a call that never returns, or a worker thread that died, answers 503, and the
   orchestrator restarts the process;
-- ``/readyz`` (readiness): 200 while every worker's broker link is up and its database answered
-  within the window; 503 otherwise. An outage makes a worker unready, never dead: it reconnects
-  on its own.
+- ``/readyz`` (readiness): 200 while every worker's broker link is up, its database answered
+  within the window and its after-commit work (e-mail) can reach its third party; 503
+  otherwise. An outage makes a worker unready, never dead: it reconnects on its own.
 
 The same verdicts are gauges (``orderflow_ready``, ``orderflow_broker_connected``,
 ``orderflow_database_reachable``), asked on every scrape: ``shared.vitals``.
@@ -17,7 +17,6 @@ A 503 carries a short JSON reason: ``{"status": "unavailable", "reason": "stock:
 from __future__ import annotations
 
 import json
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +24,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-log = logging.getLogger("orderflow.health")
+from shared.logs import get_logger
+
+log = get_logger("orderflow.health")
 
 
 class Health:
@@ -38,6 +39,7 @@ class Health:
         self._database_at: float | None = None
         self._database_problem: str | None = None
         self._broker_problem: str | None = "not connected yet"
+        self._work_problem: str | None = None
         self._ended: str | None = None
 
     def passed(self) -> None:
@@ -52,6 +54,10 @@ class Health:
         self._database_problem = problem
         if problem is None:
             self._database_at = time.monotonic()
+
+    def after_commit(self, problem: str | None) -> None:
+        """Its after-commit work got through (``None``), or cannot reach its third party."""
+        self._work_problem = problem
 
     def stopping(self) -> None:
         self._ended = "stopping"
@@ -77,7 +83,7 @@ class Health:
         if self._broker_problem:
             return f"broker: {self._broker_problem}"
         problem = self.database_problem()
-        return f"database: {problem}" if problem else None
+        return f"database: {problem}" if problem else self._work_problem
 
     def broker_problem(self) -> str | None:
         return self._broker_problem
@@ -172,5 +178,5 @@ def serve(port: int) -> HealthServer | None:
     if not port:
         return None
     server = HealthServer(port)
-    log.info("serving /metrics, /healthz and /readyz on port %d", server.port)
+    log.info("serving /metrics, /healthz and /readyz", port=server.port)
     return server

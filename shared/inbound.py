@@ -11,6 +11,7 @@ from typing import Any
 
 from kombu.message import Message as Delivery
 
+from shared.binary_mode import is_binary
 from shared.contracts import Message, contract_for
 from shared.envelope import (
     CONTENT_TYPE,
@@ -50,6 +51,7 @@ PARKING_HEADERS = frozenset(
         "routing-key",
         "attempts",
         "parked-at",
+        "user-id",
     )
 )
 """The headers the runtime adds to a parked copy, next to the publisher's own."""
@@ -69,6 +71,8 @@ class ParkKind(StrEnum):
     """The handler raised a permanent error."""
     RETRIES_EXHAUSTED = "retries_exhausted"
     """A transient error that outlasted every try (or the broker's delivery limit)."""
+    FORGED = "forged"
+    """Its ``user_id`` names no broker user allowed to send its type (``shared.brokers``)."""
 
 
 class UnknownType(InvalidMessage):
@@ -133,8 +137,10 @@ class Inbound:
     def waits_as_it_came(self) -> bool:
         """Whether the timer table, which keeps only the envelope, can hold it for a delayed
         try: not a delivery sent with a wrong content type, which would come back as if sent
-        right."""
-        return self.delivery is None or content_type_problem(self.delivery.content_type) is None
+        right (a CloudEvents binary-mode delivery comes back as the envelope it carries)."""
+        if self.delivery is None or is_binary(self.delivery.content_type, self.delivery.headers):
+            return True
+        return content_type_problem(self.delivery.content_type) is None
 
     @property
     def sent(self) -> Sent:
@@ -151,6 +157,8 @@ class Sent:
     headers: Mapping[str, Any] = field(default_factory=dict)
     exchange: str = ""
     routing_key: str = ""
+    user_id: str = ""
+    """The broker user that published it (RabbitMQ checked it); the copy says it in a header."""
 
     @classmethod
     def of(cls, delivery: Delivery) -> Sent:
@@ -165,19 +173,21 @@ class Sent:
             headers=dict(delivery.headers or {}),
             exchange=str(info.get("exchange", "")),
             routing_key=str(info.get("routing_key", "")),
+            user_id=str(given.get("user_id") or ""),
         )
 
     @classmethod
     def of_envelope(cls, envelope: Envelope) -> Sent:
         """A message from the worker's own timer table (a timer, a delayed try): it has only
-        its envelope, sent as every envelope is."""
+        its envelope, sent as every envelope is, and its trace context."""
         return cls(
             properties={
                 "message_id": envelope.id,
                 "correlation_id": envelope.correlationid,
                 "content_type": CONTENT_TYPE,
                 "content_encoding": "utf-8",
-            }
+            },
+            headers=dict(envelope.trace or {}),
         )
 
 
@@ -221,6 +231,7 @@ class Parked:
                 "x-orderflow-routing-key": self.sent.routing_key,
                 "x-orderflow-attempts": self.attempts,
                 "x-orderflow-parked-at": now.isoformat(),
+                "x-orderflow-user-id": self.sent.user_id,
             },
         )
 

@@ -25,6 +25,8 @@ from kombu import Connection, Consumer, Exchange, Queue
 from kombu.exceptions import OperationalError as KombuOperationalError
 from kombu.message import Message as Delivery
 
+from shared.declaring import declare
+
 READ_ONLY_WHAT_IS_THERE = 0.0001
 """Seconds a read for frames already received waits (0 itself would raise on an empty socket)."""
 
@@ -122,14 +124,15 @@ class BrokerLink:
 
     def declare(self, entities: Sequence[Exchange | Queue]) -> None:
         with self._guard():
-            channel = self.connection.default_channel
-            for entity in entities:
-                entity(channel).declare()
+            declare(self, self.connection.default_channel, entities)
 
     def consume(self, queue: Queue, prefetch: int) -> None:
         with self._guard():
-            self._consumer = Consumer(
-                self.connection.channel(), queues=[queue], on_message=self.buffer.append
+            self._consumer = Consumer(  # declared already, by ``declare``
+                self.connection.channel(),
+                queues=[queue],
+                on_message=self.buffer.append,
+                auto_declare=False,
             )
             self._consumer.qos(prefetch_count=prefetch)
             self._consumer.consume()

@@ -71,11 +71,16 @@ class Backoff:
         self.first = first
         self.longest = longest
         self._next = first
+        self._over: str | None = None
 
-    def pause(self) -> float:
+    def pause(self, over: str = "outage over") -> float:
+        """The next pause; ``over`` is what ``reset`` says after it."""
+        self._over = over
         seconds = self._next * random.uniform(0.5, 1.0)
         self._next = min(self._next * 2, self.longest)
         return seconds
 
-    def reset(self) -> None:
-        self._next = self.first
+    def reset(self) -> str | None:
+        """Back to the first pause; if it was pausing, the words for the outage being over."""
+        over, self._over, self._next = self._over, None, self.first
+        return over

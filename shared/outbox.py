@@ -1,5 +1,8 @@
 """The transactional outbox: what a worker announces is committed with its state change.
 
+Each row keeps the trace context its message travels with (``traceparent``, ``tracestate``; see
+``shared.tracing``) beside the body, so whoever publishes it sends the same.
+
 Rows stay after publishing (``published_at`` set) so that they double as the worker's record of
 what it said about each order; ``orderflow order show`` reads them as the order's timeline.
 """
@@ -25,7 +28,33 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shared.database import KeyedStatement, UtcDateTime, of_subject
-from shared.envelope import Envelope
+from shared.envelope import Envelope, TraceContext
+
+TRACEPARENT_LENGTH = 55
+"""A W3C ``traceparent`` of version 00; ``shared.tracing`` takes no longer one."""
+TRACESTATE_LENGTH = 512
+"""What W3C asks to pass on of a ``tracestate`` at least; ``shared.tracing`` drops a longer one."""
+
+
+def trace_columns() -> list[Column[str]]:
+    """Where a row of the outbox or the timer table keeps its message's trace context."""
+    return [
+        Column("traceparent", String(TRACEPARENT_LENGTH)),
+        Column("tracestate", String(TRACESTATE_LENGTH)),
+    ]
+
+
+def trace_values(envelope: Envelope) -> dict[str, str | None]:
+    trace = envelope.trace or {}
+    return {"traceparent": trace.get("traceparent"), "tracestate": trace.get("tracestate")}
+
+
+def traced(body: str, traceparent: str | None, tracestate: str | None) -> Envelope:
+    """A row's envelope, travelling with the trace context kept beside it."""
+    trace: TraceContext | None = None
+    if traceparent:
+        trace = {"traceparent": traceparent, **({"tracestate": tracestate} if tracestate else {})}
+    return Envelope.model_validate_json(body).travels_with(trace)
 
 
 def outbox_table(metadata: MetaData) -> Table:
@@ -38,6 +67,7 @@ def outbox_table(metadata: MetaData) -> Table:
         Column("body", Text, nullable=False),
         Column("created_at", UtcDateTime(), nullable=False),
         Column("published_at", UtcDateTime()),
+        *trace_columns(),
     )
     Index(
         "outbox_unpublished",
@@ -67,6 +97,7 @@ class Outbox:
                     "subject": e.subject,
                     "body": e.body.decode(),
                     "created_at": e.time,
+                    **trace_values(e),
                 }
                 for e in envelopes
             ]
@@ -80,13 +111,13 @@ class Outbox:
         """Rows a crash or a broker outage left behind; skips rows another replica holds."""
         c = self.table.c
         query = (
-            select(c.body)
+            select(c.body, c.traceparent, c.tracestate)
             .where(c.published_at.is_(None), c.created_at < created_before)
             .order_by(c.created_at)
             .limit(limit)
             .with_for_update(skip_locked=True)
         )
-        return [Envelope.model_validate_json(body) for body in session.scalars(query)]
+        return [traced(*row) for row in session.execute(query)]
 
     def present(self, session: Session, message_ids: Sequence[str]) -> set[str]:
         return set(session.scalars(self._present.on(session), {"keys": list(message_ids)}))

@@ -4,29 +4,39 @@ their headers."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.contracts import contract_for
 from shared.crash import CrashPoints
 from shared.envelope import Envelope
 from shared.inbound import Parked
+from shared.log_events import error_text, log_parked
+from shared.logs import get_logger
 from shared.messaging import BrokerLink, LinkDown, Outgoing
 from shared.topology import Topology, channel_headers
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 
 class Publisher:
     def __init__(
-        self, worker: str, link: BrokerLink, topology: Topology, crash: CrashPoints
+        self,
+        worker: str,
+        link: BrokerLink,
+        topology: Topology,
+        crash: CrashPoints,
+        user_id: str = "",
     ) -> None:
         self.worker = worker
         self.link = link
         self.topology = topology
         self.crash = crash
+        self.signed = {"user_id": user_id} if user_id else {}
+        """The AMQP ``user_id`` on every publish: the broker user the link connects as, which
+        RabbitMQ checks and consumers look up (``shared.brokers``)."""
 
     def announce(self, envelopes: Sequence[Envelope]) -> bool:
         """Publish committed outbox rows and wait for the broker's confirms; False if the
@@ -60,10 +70,11 @@ class Publisher:
 
     def _failed(self, envelopes: Sequence[Envelope], error: Exception) -> None:
         log.warning(
-            "%s: publishing %d messages failed (%s); the outbox keeps them",
-            self.worker,
-            len(envelopes),
-            error,
+            "publishing failed; the outbox keeps them",
+            worker=self.worker,
+            messages=len(envelopes),
+            error_type=type(error).__name__,
+            error=error_text(error),
             exc_info=not isinstance(error, LinkDown),
         )
 
@@ -74,12 +85,14 @@ class Publisher:
     def park(self, parked: Sequence[Parked], now: datetime) -> None:
         if not parked:
             return
+        copies = [p.outgoing(self.topology, self.worker, n, now) for n, p in enumerate(parked)]
         self.link.publish_confirmed(
-            [p.outgoing(self.topology, self.worker, n, now) for n, p in enumerate(parked)]
+            [replace(c, properties={**c.properties, **self.signed}) for c in copies]
         )
         for p in parked:
             metrics.PARKED.labels(self.worker, p.kind).inc()
-            log.warning("%s: parked a message (%s): %s", self.worker, p.kind, p.reason)
+            with tracing.resumed(tracing.carried(p.sent.headers)):  # the line in its trace
+                log_parked(self.worker, [p])
 
     def outgoing(self, envelope: Envelope) -> Outgoing:
         contract = contract_for(envelope.type)
@@ -89,5 +102,9 @@ class Publisher:
             routing_key=envelope.type,
             message_id=envelope.id,
             correlation_id=envelope.correlationid,
-            headers=channel_headers(envelope.type, envelope.data),
+            headers={
+                **channel_headers(envelope.type, envelope.data),
+                **tracing.headers(envelope.trace),
+            },
+            properties=self.signed,
         )

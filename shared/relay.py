@@ -16,7 +16,6 @@ Each sweep also sets the outbox's gauges (its backlog and its oldest row's age) 
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,12 +26,13 @@ from sqlalchemy.orm import Session
 from shared import metrics
 from shared.clock import Clock
 from shared.envelope import Envelope
+from shared.logs import get_logger
 from shared.messaging import PublishNotConfirmed
 from shared.publisher import Publisher
 from shared.runtime_tables import RuntimeTables
 from shared.worker_database import WorkerDatabase
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 SWEEP_BATCH = 500
 
@@ -86,7 +86,7 @@ class Relay:
             return
         link = self.publisher.link
         if link.take_nack():
-            log.warning("%s: the broker nacked a publish; the sweep sends it again", self.name)
+            log.warning("broker nacked a publish; the sweep sends it again", worker=self.name)
             self._in_flight.clear()
             return
         self._in_flight = [f for f in self._in_flight if f.epoch == link.epoch]
@@ -160,7 +160,7 @@ class Relay:
             if left:
                 self.publisher.republish(left)
                 outbox.mark_published(session, [e.id for e in left], self.clock.now())
-                log.info("%s: published %d messages left in the outbox", self.name, len(left))
+                log.info("outbox swept", worker=self.name, published=len(left))
             self._gauge(session, now)
 
     def _gauge(self, session: Session, now: datetime) -> None:

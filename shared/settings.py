@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import Field, NonNegativeFloat
+from typing import Annotated
+
+from pydantic import AfterValidator, Field, NonNegativeFloat, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import setting_checks as check
+from shared.brokers import url_for
+from shared.contracts import Channel
 from shared.crash import CrashPoint
+from shared.logs import LogFormat, LogLevel
+from shared.topology import CHANNEL_NAME
 
 
 class RetryPolicy(BaseSettings):
@@ -44,23 +51,103 @@ class RetryPolicy(BaseSettings):
         "works again within about this long of its return",
     )
 
+    after_commit_pause_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        description="first pause of the after-commit work (e-mail) while its third party "
+        "cannot be reached, doubling (with jitter) while it stays so",
+    )
+    after_commit_pause_max_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="longest pause of the after-commit work while its third party cannot be "
+        "reached: the worker is ready and sending again within about this long of its return",
+    )
+
+    @field_validator(
+        "handler_backoff_max_seconds", "outage_pause_max_seconds", "after_commit_pause_max_seconds"
+    )
+    @classmethod
+    def _longest_not_below_first(cls, longest: float, info: ValidationInfo) -> float:
+        assert info.field_name is not None
+        first = info.field_name.replace("_max_seconds", "_seconds")
+        if first in info.data:
+            check.at_most(info.data[first], longest, first, info.field_name)
+        return longest
+
+
+class LogSettings(BaseSettings):
+    """How a worker process writes its log lines (to stderr), and who it says it is in them:
+    ``docs/logs.md`` describes the lines and their fields."""
+
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
+
+    log_format: LogFormat = Field(
+        default=LogFormat.CONSOLE,
+        description="console: readable lines for development; json: one JSON object per line, "
+        "for a log collector (deploy)",
+    )
+    log_level: LogLevel = Field(
+        default="info",
+        description="the least severe lines written (the CLI's --log-level overrides it); "
+        "debug adds a line per message handled",
+    )
+    replica: str | None = Field(
+        default=None,
+        max_length=200,
+        description="this process's name in every log line; unset: host name/pid (on "
+        "Kubernetes the host name is the pod's)",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
 
-    broker_url: str = Field(
-        default="memory://", description="kombu URL: memory:// embedded, amqp://... for RabbitMQ"
+    broker_url: Annotated[str, AfterValidator(check.broker_url)] = Field(
+        default="memory://",
+        description="kombu URL: memory:// embedded, amqp://... for RabbitMQ; {worker} becomes "
+        "the worker's name (operator for the orderflow CLI), e.g. amqp://orderflow-{worker}@...",
     )
-    database_url: str = Field(
+    broker_password_file: str = Field(
+        default="",
+        description="file holding the broker password, which replaces the URL's; {worker} "
+        "becomes the worker's name (operator for the CLI), e.g. /run/secrets/broker-{worker}",
+    )
+    verify_publishers: bool = Field(
+        default=False,
+        description="park (kind forged) a delivery whose AMQP user_id is not a broker user "
+        "allowed to send its type (see orderflow topology export); on in deploy",
+    )
+    broker_user_prefix: str = Field(
+        default="orderflow-",
+        pattern=r"^[A-Za-z0-9_.-]*$",
+        description="start of every broker user's name: with orderflow-, the users are "
+        "orderflow-stock (a worker), orderflow-channel-web (a channel), orderflow-operator",
+    )
+    channels: list[str] = Field(
+        default=[c.value for c in Channel],
+        description="the sales channels that get a broker user and a queue of their own",
+        json_schema_extra={"format": 'JSON list, e.g. ["web", "pos"]'},
+    )
+    database_url: Annotated[str, AfterValidator(check.database_url_template)] = Field(
         default="sqlite:///.orderflow/{worker}.db",
-        description="SQLAlchemy URL template; {worker} becomes the worker's name",
+        description="SQLAlchemy URL template; {worker} (exactly once) becomes the worker's name",
     )
-    database_urls: dict[str, str] = Field(
+    database_urls: dict[str, Annotated[str, AfterValidator(check.database_url)]] = Field(
         default_factory=dict,
         description="per-worker URLs overriding the template",
         json_schema_extra={"format": "JSON object, worker name to URL"},
     )
-    namespace: str = Field(default="orderflow", description="prefix of every exchange and queue")
+    namespace: str = Field(
+        default="orderflow",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+        description="prefix of every exchange and queue",
+    )
     prefetch: int = Field(
         default=200, ge=1, description="deliveries the broker hands a worker before it acks"
     )
@@ -80,6 +167,10 @@ class Settings(BaseSettings):
     retry: RetryPolicy = Field(
         default_factory=RetryPolicy,
         description="the retry policy: its settings are listed on their own",
+    )
+    logs: LogSettings = Field(
+        default_factory=LogSettings,
+        description="the log settings: their settings are listed on their own",
     )
     outbox_sweep_seconds: float = Field(
         default=2.0,
@@ -125,6 +216,19 @@ class Settings(BaseSettings):
     )
     crash_at: CrashPoint | None = Field(default=None, description="test only: see shared.crash")
     crash_after: int = Field(default=1, ge=1, description="test only: the occurrence to crash at")
+
+    @field_validator("channels")
+    @classmethod
+    def _channel_names(cls, channels: list[str]) -> list[str]:
+        for channel in channels:
+            if not CHANNEL_NAME.match(channel):
+                raise ValueError(f"{channel!r} is not a channel name (a-z, 0-9, _ and - only)")
+        return channels
+
+    def broker_url_for(self, who: str) -> str:
+        """The broker URL ``who`` (a worker, or ``operator``) connects with: ``{worker}``
+        filled in, the password read from ``broker_password_file`` if one is set."""
+        return url_for(self.broker_url, self.broker_password_file, who)
 
     def database_url_for(self, worker: str) -> str:
         return self.database_urls.get(worker) or self.database_url.format(worker=worker)

@@ -9,6 +9,9 @@ A message that keeps failing transiently while the database answers waits here t
 is stored under its own id, due after the next of the retry delays, with how often it was tried
 (``attempts``), how many delays it has had (``retries``) and the route it first came by
 (``origin``; empty for a handler's own timer). When due it is handled like a local timer.
+
+Each row keeps the trace context of the message that set it (or of the delivery that waits), so
+firing it continues that trace (``shared.tracing``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from sqlalchemy.orm import Session
 from shared.contracts import Message
 from shared.database import KeyedStatement, UtcDateTime, of_subject
 from shared.envelope import Envelope
+from shared.outbox import trace_columns, trace_values, traced
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ def timers_table(metadata: MetaData) -> Table:
         Column("retries", Integer, nullable=False, server_default="0"),
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("origin", String(300), nullable=False, server_default=""),
+        *trace_columns(),
     )
 
 
@@ -103,13 +108,14 @@ class Timers:
         self, session: Session, now: datetime, limit: int, message_id: str | None = None
     ) -> list[TimerRow]:
         c = self.table.c
-        query = select(c.body, c.retries, c.attempts, c.origin, c.due_at).where(c.due_at <= now)
+        columns = (c.body, c.retries, c.attempts, c.origin, c.due_at, c.traceparent, c.tracestate)
+        query = select(*columns).where(c.due_at <= now)
         if message_id is not None:
             query = query.where(c.message_id == message_id)
         query = query.order_by(c.due_at).limit(limit).with_for_update(skip_locked=True)
         return [
             TimerRow(
-                Envelope.model_validate_json(row.body),
+                traced(row.body, row.traceparent, row.tracestate),
                 row.retries,
                 row.attempts,
                 row.origin,
@@ -150,4 +156,5 @@ class Timers:
             "subject": envelope.subject,
             "due_at": due,
             "body": envelope.model_dump_json(),
+            **trace_values(envelope),
         }

@@ -30,7 +30,7 @@ ANSWERS: tuple[type[Message], ...] = (OrderPlaced, OrderRejected)
 CHANNEL_EVENTS: tuple[type[Message], ...] = (*ANSWERS, OrderCancelled, OrderCompleted)
 """Intake's events about an order that also go to the queue of the channel that submitted it."""
 CHANNEL_PREFIX = "channel"
-_CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
+CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,11 @@ class Topology:
     namespace: str
     quorum: bool
     delivery_limit: int
+
+    @classmethod
+    def of(cls, settings: Any) -> Topology:
+        """The topology ``settings`` (``shared.settings.Settings``) describe."""
+        return cls(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
 
     @property
     def events(self) -> Exchange:
@@ -118,7 +123,7 @@ def channel_headers(type_name: str, data: Mapping[str, Any]) -> dict[str, Any]:
     channel = data.get("channel")
     if type_name not in _CHANNEL_TYPES or not isinstance(channel, str):
         return {}
-    if not _CHANNEL_NAME.match(channel):
+    if not CHANNEL_NAME.match(channel):
         return {}
     return {"BCC": [channel_routing_key(channel, type_name)]}
 

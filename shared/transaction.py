@@ -9,6 +9,7 @@ Then it commits, and the batch is counted (``shared.batch_metrics``).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,13 +17,15 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.batch_metrics import Handled, count_batch
 from shared.clock import Clock
 from shared.contracts import Message, contract_for
 from shared.crash import CrashPoints
 from shared.envelope import Envelope, wrap
 from shared.inbound import Inbound
+from shared.log_events import log_compensations
+from shared.logs import get_logger, handling
 from shared.relay import Relay
 from shared.runtime_tables import RuntimeTables
 from shared.service import Service, call
@@ -31,6 +34,8 @@ from shared.worker_database import WorkerDatabase
 
 Claim = Callable[[Session], list[Inbound]]
 """Takes the items to handle inside the transaction (due timer rows, claimed and removed)."""
+
+log = get_logger("orderflow.worker")
 
 
 @dataclass(eq=False)
@@ -42,13 +47,21 @@ class BatchTransaction:
     crash: CrashPoints
     clock: Clock
 
+    def __post_init__(self) -> None:
+        tracing.start(self.name)  # export this worker's spans, if an endpoint is set
+
     @property
     def name(self) -> str:
         return self.service.name
 
     def run(self, items: list[Inbound], claim: Claim | None = None) -> int:
         """Handle ``items`` (or what ``claim`` takes) in one transaction, then publish its
-        announcements; returns how many items there were."""
+        announcements; returns how many items there were. Each item is handled in its span,
+        which ends with the transaction (``shared.tracing``)."""
+        with tracing.batch(self.name) as spans:
+            return self._run(items, claim, spans)
+
+    def _run(self, items: list[Inbound], claim: Claim | None, spans: tracing.Spans) -> int:
         now = self.clock.now()
         started = time.perf_counter()
         outgoing: list[Envelope] = []
@@ -72,12 +85,18 @@ class BatchTransaction:
                     duplicates.append(envelope.type)
                     continue
                 fresh.discard(envelope.id)
-                for result in self._call(item, uow):
+                with spans.handling(item) as trace:
+                    results = self._call(item, uow)
+                for result in results:
                     if isinstance(result, Scheduled):
-                        message = wrap(result.message, source=self.name, cause=envelope, now=now)
+                        message = wrap(
+                            result.message, source=self.name, cause=envelope, now=now, trace=trace
+                        )
                         timers.append((message, result.due))
                     else:
-                        outgoing.append(wrap(result, source=self.name, cause=envelope, now=now))
+                        outgoing.append(
+                            wrap(result, source=self.name, cause=envelope, now=now, trace=trace)
+                        )
                 handled.append((envelope.type, item.since or envelope.time))
             self.tables.outbox.add(session, outgoing)
             self.tables.timers.add(session, timers)
@@ -86,21 +105,26 @@ class BatchTransaction:
         self.database.answered()
         self.relay.marked(marking)
         count_batch(self.name, handled, duplicates, outgoing, started, self.clock.now())
+        log_compensations(self.name, outgoing)
         self.relay.publish(outgoing)
         return len(items)
 
     def _call(self, item: Inbound, uow: object) -> list[Message | Scheduled]:
+        """The item's handler's results; what is logged meanwhile is about its message."""
         started = time.perf_counter()
         envelope = item.envelope
-        if item.message is not None:
-            handler = self.service.handlers[type(item.message)]
-            results = list(call(handler, item.message, uow, envelope))
-        else:
-            assert item.problem is not None
-            contract = contract_for(envelope.type)
-            assert contract is not None
-            results = list(self.service.invalid_handlers[contract](envelope, item.problem, uow))
-        metrics.HANDLER_SECONDS.labels(self.name, envelope.type).observe(
-            time.perf_counter() - started
-        )
+        with handling(self.name, envelope):
+            if item.message is not None:
+                handler = self.service.handlers[type(item.message)]
+                results = list(call(handler, item.message, uow, envelope))
+            else:
+                assert item.problem is not None
+                contract = contract_for(envelope.type)
+                assert contract is not None
+                invalid = self.service.invalid_handlers[contract]
+                results = list(invalid(envelope, item.problem, uow))
+            took = time.perf_counter() - started
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("message handled", seconds=round(took, 6), announced=len(results))
+        metrics.HANDLER_SECONDS.labels(self.name, envelope.type).observe(took)
         return results

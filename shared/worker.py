@@ -21,13 +21,11 @@ A message that keeps failing: ``shared.failures``. Outages:
   Past the bound, or in an outage, the rest are left unacked for the broker to hand out again.
 
 Counters start at 0 (``shared.metric_start``). The loop reports its health (``shared.health``,
-``shared.vitals``) and passes the test-only crash points
-(``shared.crash``).
+``shared.vitals``) and passes the test-only crash points (``shared.crash``).
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Callable
@@ -37,7 +35,8 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.actions import Done, operate
-from shared.after_commit import AfterCommitWork
+from shared.after_commit import AfterCommitWork, ThirdPartyOutage
+from shared.brokers import Trust, connect_as
 from shared.clock import Clock, SystemClock
 from shared.connections import Connections
 from shared.crash import CrashPoints
@@ -47,7 +46,9 @@ from shared.errors import is_transient
 from shared.failures import DatabaseDown, Failures, is_outage
 from shared.gauges import SlowGauges
 from shared.health import WORKERS, Health
-from shared.messaging import BrokerLink, LinkDown, PublishNotConfirmed
+from shared.log_events import error_text
+from shared.logs import bound_worker, get_logger
+from shared.messaging import LinkDown, PublishNotConfirmed
 from shared.metric_start import start_at_zero
 from shared.outages import Backoff
 from shared.publisher import Publisher
@@ -62,7 +63,7 @@ from shared.worker_database import WorkerDatabase
 
 __all__ = ["RuntimeTables", "Worker"]
 
-log = logging.getLogger("orderflow.worker")
+log = get_logger("orderflow.worker")
 
 T = TypeVar("T")
 
@@ -70,19 +71,19 @@ OUTBOX_GRACE = timedelta(seconds=5)
 
 
 class Worker:
-    def __init__(self, service: Service, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, service: Service, settings: Settings, clock: Clock | None = None, trust: Trust = None
+    ) -> None:
         self.service = service
         self.name = service.name
         self.settings = settings
         self.clock = clock or SystemClock()
-        self.topology = Topology(
-            settings.namespace, settings.use_quorum_queues, settings.delivery_limit
-        )
+        self.topology = Topology.of(settings)
         self.tables = RuntimeTables(service.metadata)
-        self.link = BrokerLink(settings.broker_url, heartbeat=settings.heartbeat_seconds)
+        self.link, user, senders = connect_as(settings, service, trust)  # see shared.brokers
         self.health = Health(self.name, settings.health_window_seconds)
         self.crash = CrashPoints(settings.crash_at, settings.crash_after)
-        self.publisher = Publisher(self.name, self.link, self.topology, self.crash)
+        self.publisher = Publisher(self.name, self.link, self.topology, self.crash, user)
         self.database = WorkerDatabase(self.health)
         self.relay = Relay(
             self.name,
@@ -108,6 +109,7 @@ class Worker:
             self.publisher,
             self.crash,
             self.clock,
+            senders,
         )
         self.due_timers = DueTimers(
             service,
@@ -119,8 +121,11 @@ class Worker:
             self.publisher,
             self.clock,
         )
+        retry = settings.retry
+        pauses = Backoff(retry.after_commit_pause_seconds, retry.after_commit_pause_max_seconds)
+        outage = ThirdPartyOutage(self.name, self.health, pauses)
         self.after_commit = AfterCommitWork(
-            service, self.database, self.tables.outbox, self.relay, self.crash, self.clock
+            service, self.database, self.tables.outbox, self.relay, self.crash, self.clock, outage
         )
         self.connections = Connections(
             self.name,
@@ -141,7 +146,6 @@ class Worker:
             settings.gauge_refresh_seconds,
         )
         self._stop = threading.Event()
-        retry = settings.retry
         self._backoff = Backoff(retry.outage_pause_seconds, retry.outage_pause_max_seconds)
         self._next_timer_check = 0.0
         self._next_sweep = 0.0
@@ -171,16 +175,19 @@ class Worker:
     def run(self, stop: threading.Event, wait: float = 0.2) -> None:
         """Poll until ``stop`` is set, then finish the deliveries in hand and close."""
         self._stop = stop
-        try:
-            if self.start():
-                while not stop.is_set():
-                    self.poll(wait)
-                self.finish()
-        except BaseException as error:
-            self.health.died(error)
-            raise
-        finally:
-            self.close()
+        with bound_worker(self.name):
+            try:
+                if self.start():
+                    log.info("worker started", worker=self.name, queue=self.connections.queue.name)
+                    while not stop.is_set():
+                        self.poll(wait)
+                    self.finish()
+                    log.info("worker stopped", worker=self.name)
+            except BaseException as error:
+                self.health.died(error)
+                raise
+            finally:
+                self.close()
 
     def finish(self) -> None:
         """Stop consuming; handle, ack and publish the deliveries in hand, within
@@ -194,11 +201,11 @@ class Worker:
         except Exception as error:
             if not is_outage(error):
                 raise
-            log.warning("%s: stopping in an outage: %s", self.name, error)
+            log.warning("stopping in an outage", worker=self.name, error=error_text(error))
             if isinstance(error, LinkDown | PublishNotConfirmed):
                 self.link.reset()  # no goodbye on a broken link
         if self.link.buffer:
-            log.warning("%s: left %d deliveries unacked", self.name, len(self.link.buffer))
+            log.warning("deliveries left unacked", worker=self.name, count=len(self.link.buffer))
 
     def close(self) -> None:
         if not self.health.dead:
@@ -209,7 +216,7 @@ class Worker:
         except Exception as error:
             if not (is_transient(error) or isinstance(error, LinkDown | PublishNotConfirmed)):
                 raise
-            log.warning("%s: published rows left unmarked (%r)", self.name, error)
+            log.warning("published rows left unmarked", worker=self.name, error=error_text(error))
         self.link.close()
 
     def operate(self, action: Callable[[Any], Done[T]]) -> T:
@@ -256,7 +263,8 @@ class Worker:
                 raise
             self._back_off(error)
             return 0
-        self._backoff.reset()
+        if over := self._backoff.reset():
+            log.info(over, worker=self.name)
         return done
 
     def _pass(self, wait: float) -> int:
@@ -284,8 +292,9 @@ class Worker:
     # -- outages ----------------------------------------------------------------------------
 
     def _back_off(self, error: Exception) -> None:
-        if not isinstance(error, DatabaseDown):
-            self.database.answers()
-        pause = self._backoff.pause()
-        log.warning("%s: %s; trying again in %.1fs", self.name, error, pause)
+        down = isinstance(error, DatabaseDown) or not self.database.answers()
+        what, over = ("database", "back") if down else ("transient errors", "over")
+        pause = self._backoff.pause(f"{what} {over}")
+        event = "database unavailable" if down else "transient errors; pausing"
+        log.warning(event, worker=self.name, error=error_text(error), pause_seconds=pause)
         self._stop.wait(pause)

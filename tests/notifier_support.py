@@ -189,6 +189,11 @@ class MailServer:
     logins: list[str] = field(default_factory=list)
     peers: list[Any] = field(default_factory=list)
     """The client connection (its address and port) each received e-mail came over."""
+    closing: bool = False
+    """Answer 421 (service not available, closing) to every sender, as a server going down
+    or over its connection limit does."""
+    turned_away: int = 0
+    """How many senders it answered 421: the tries it saw while closing."""
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
@@ -198,6 +203,16 @@ class MailServer:
         if address in self.deferred:
             return "451 4.3.0 try again later"
         envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: list[str]
+    ) -> str:
+        if self.closing:
+            self.turned_away += 1
+            return "421 4.3.2 service not available, closing transmission channel"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:

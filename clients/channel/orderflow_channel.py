@@ -16,6 +16,7 @@ to its channel's routing keys only. It depends on pika alone.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -46,6 +47,11 @@ def channel_queue(namespace: str, channel: str) -> str:
 
 def channel_binding_key(channel: str) -> str:
     return f"channel.{channel}.#"
+
+
+def new_trace() -> dict[str, str]:
+    """W3C trace context for a new trace (a channel without OpenTelemetry of its own)."""
+    return {"traceparent": f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01"}
 
 
 def submit_envelope(order: Mapping[str, Any], message_id: str | None = None) -> dict[str, Any]:
@@ -130,13 +136,18 @@ class ChannelClient:
         self._connection: pika.BlockingConnection | None = None
         self._amqp: BlockingChannel | None = None
         self._seen: set[str] = set()
+        self._user: str | None = None
+        """The broker user it connects as, which it names as ``user_id`` in every submit:
+        RabbitMQ refuses another user's name, and orderflow parks a submit without one."""
 
     @property
     def queue(self) -> str:
         return channel_queue(self.namespace, self.channel)
 
     def __enter__(self) -> ChannelClient:
-        self._connection = pika.BlockingConnection(pika.URLParameters(self.url))
+        parameters = pika.URLParameters(self.url)
+        self._user = getattr(parameters.credentials, "username", None)
+        self._connection = pika.BlockingConnection(parameters)
         self._amqp = self._connection.channel()
         self._amqp.confirm_delivery()
         return self
@@ -166,9 +177,18 @@ class ChannelClient:
         )
         self.amqp.basic_qos(prefetch_count=100)
 
-    def submit(self, order: Mapping[str, Any], message_id: str | None = None) -> Sent:
+    def submit(
+        self,
+        order: Mapping[str, Any],
+        message_id: str | None = None,
+        trace: Mapping[str, str] | None = None,
+    ) -> Sent:
         """Publish an order and return once the broker confirmed it. A retry of the same
         order must pass the same ``message_id``: it is how orderflow recognises a repeat.
+
+        ``trace`` is the W3C trace context (``traceparent``, ``tracestate``) the order's trace
+        continues, e.g. what OpenTelemetry's ``inject`` wrote; without it the submit starts a
+        new trace. Either way it goes in the AMQP headers, and orderflow's spans join it.
 
         Raises pika's ``UnroutableError`` when no queue takes it (orderflow is not running)
         and ``NackError`` when the broker refuses it.
@@ -186,6 +206,8 @@ class ChannelClient:
                 delivery_mode=pika.DeliveryMode.Persistent,
                 message_id=envelope["id"],
                 correlation_id=envelope["correlationid"],
+                user_id=self._user,
+                headers=dict(trace) if trace else new_trace(),
             ),
             mandatory=True,
         )

@@ -16,6 +16,8 @@ from typing import Any
 from services.aftersales.model import Case
 from services.intake.model import TERMINAL
 from services.intake.store import IntakeUnitOfWork
+from shared import tracing
+from shared.brokers import OPERATOR, signed
 from shared.contracts import Message
 from shared.envelope import Envelope, wrap
 from shared.messaging import BrokerLink, Outgoing
@@ -103,7 +105,7 @@ def send(settings: Settings, message: Message) -> Envelope:
     refuse_unless_real_broker(settings, NO_WORKER_SEES_COMMANDS)
     topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
     envelope = wrap(message, source="cli")
-    link = BrokerLink(settings.broker_url, heartbeat=0)
+    link = BrokerLink(settings.broker_url_for(OPERATOR), heartbeat=0)
     link.connect()
     try:
         link.declare([topology.commands])
@@ -115,6 +117,8 @@ def send(settings: Settings, message: Message) -> Envelope:
                     routing_key=envelope.type,
                     message_id=envelope.id,
                     correlation_id=envelope.correlationid,
+                    properties=signed(link),
+                    headers=tracing.new_trace(),
                 )
             ]
         )

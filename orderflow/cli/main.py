@@ -3,47 +3,50 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import threading
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 import typer
-from pydantic import ValidationError
 
-from shared import health
-from shared.envelope import describe
-from shared.worker import Worker
+from shared import health, logs
+from shared.settings import Settings
 
 from ..cluster.registry import NAMES, UnknownWorker, build
 from .aftersales import order_exchange, order_resend, order_return, return_app
+from .back_office import payment_app, stock_app
 from .parking import parking_app
 from .stuck import order_stuck
 from .support import (
     Wait,
     act,
     check_order,
+    checked_worker,
     console,
     fail,
     load_settings,
     real_broker_settings,
     valid,
+    worker_settings_checked,
 )
+from .topology import topology_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 order_app = typer.Typer(no_args_is_help=True, help="Look at orders.")
-stock_app = typer.Typer(no_args_is_help=True, help="Operator actions on stock.")
 app.add_typer(order_app, name="order")
 app.add_typer(stock_app, name="stock")
+app.add_typer(payment_app, name="payment")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+def configure_logging(settings: Settings, level: str | None) -> None:
+    """Every line of this process as the log settings say (``--log-level`` overriding theirs)."""
+    chosen = settings.logs
+    levels = get_args(logs.LogLevel)
+    if level is not None and level.lower() not in levels:
+        raise fail(f"--log-level: {level!r} is not one of {', '.join(levels)}")
+    logs.configure(chosen.log_format, level or chosen.log_level, chosen.replica)
 
 
 def stop_on_signals() -> threading.Event:
@@ -53,7 +56,10 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-LogLevel = Annotated[str, typer.Option(help="Logging level.")]
+LogLevel = Annotated[
+    str | None,
+    typer.Option(help="debug, info, warning, error or critical [default: ORDERFLOW_LOG_LEVEL]"),
+]
 MetricsPort = Annotated[
     int | None, typer.Option(help="Serve /metrics, /healthz and /readyz on this port.")
 ]
@@ -63,36 +69,34 @@ MetricsPort = Annotated[
 def worker(
     name: Annotated[str, typer.Argument(help=f"One of: {', '.join(NAMES)}.")],
     metrics_port: MetricsPort = None,
-    log_level: LogLevel = "info",
+    log_level: LogLevel = None,
 ) -> None:
     """Run one worker in this process until SIGTERM or Ctrl-C."""
-    configure_logging(log_level)
     settings = load_settings()
+    configure_logging(settings, log_level)
     try:
-        service = build(name)
+        with worker_settings_checked():
+            service = build(name)
     except UnknownWorker as error:
         raise fail(str(error)) from None
-    except ValidationError as error:
-        raise fail(
-            f"{name} settings: {describe(error)} (from ORDERFLOW_{name.upper()}_*)"
-        ) from None
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
-    Worker(service, settings).run(stop_on_signals())
+    checked_worker(service, settings).run(stop_on_signals())
 
 
 @app.command()
 def run(
     metrics_port: MetricsPort = None,
-    log_level: LogLevel = "info",
+    log_level: LogLevel = None,
 ) -> None:
     """Run every worker in this process, one thread each, until SIGTERM or Ctrl-C."""
     from ..cluster.embedded import Cluster
 
-    configure_logging(log_level)
     settings = load_settings()
+    configure_logging(settings, log_level)
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
     stop = stop_on_signals()
-    threads = Cluster(settings).run_threads(stop)
+    with worker_settings_checked():
+        threads = Cluster(settings).run_threads(stop)
     console.print(f"running {len(threads)} workers on {settings.broker_url.split('@')[-1]}")
     stop.wait()
     for thread in threads:
@@ -216,129 +220,7 @@ order_app.command("resend")(order_resend)
 order_app.command("stuck")(order_stuck)
 app.add_typer(return_app, name="return")
 app.add_typer(parking_app, name="parking")
-
-
-@stock_app.command("policy")
-def stock_policy(
-    sku: Annotated[str, typer.Argument(help="The SKU, e.g. MUG-BLUE.")],
-    backorder: Annotated[
-        bool | None, typer.Option("--backorder/--no-backorder", help="May orders wait for it?")
-    ] = None,
-    reorder_point: Annotated[int | None, typer.Option(help="Reorder at this level.")] = None,
-    reorder_quantity: Annotated[int | None, typer.Option(help="How many to reorder.")] = None,
-    lead_time_days: Annotated[int | None, typer.Option(help="The supplier's lead time.")] = None,
-) -> None:
-    """Set how a SKU is bought: backorders, reorder point and quantity, supplier lead time."""
-    from ..operator.operations import StockRefused, set_stock_policy
-
-    try:
-        item = set_stock_policy(
-            load_settings(), sku, backorder, reorder_point, reorder_quantity, lead_time_days
-        )
-    except StockRefused as error:
-        raise fail(str(error)) from None
-    console.print(
-        f"{item.sku}: backorders {'allowed' if item.backorder_allowed else 'refused'}, "
-        f"reorder {item.reorder_quantity} at {item.reorder_point}, lead time "
-        f"{item.lead_time_days} days"
-    )
-
-
-@stock_app.command("receive")
-def stock_receive(
-    sku: Annotated[str, typer.Argument(help="The SKU that arrived.")],
-    quantity: Annotated[int, typer.Argument(help="How many units.")],
-    purchase_order: Annotated[str | None, typer.Option(help="The purchase order it fills.")] = None,
-    receipt_id: Annotated[
-        str | None, typer.Option(help="The goods receipt's id; repeats are ignored.")
-    ] = None,
-) -> None:
-    """Record goods received; waiting backorders are served first come, first served."""
-    import uuid
-
-    from shared.contracts import StockReceive
-
-    act(
-        valid(
-            StockReceive,
-            receipt_id=receipt_id or f"rcpt_{uuid.uuid4().hex[:16]}",
-            sku=sku,
-            quantity=quantity,
-            purchase_order_id=purchase_order,
-        ),
-        {},
-        0,
-        refused=set(),
-    )
-
-
-payment_app = typer.Typer(no_args_is_help=True, help="Payment actions.")
-app.add_typer(payment_app, name="payment")
-
-
-@payment_app.command("notify")
-def payment_notify(
-    order_id: Annotated[str, typer.Argument(help="The order the money is for (its reference).")],
-    amount: Annotated[
-        str, typer.Argument(help="The amount received, e.g. 29.95 (EUR), 1250 (JPY).")
-    ],
-    currency: Annotated[str, typer.Option(help="ISO 4217 code, e.g. RUB.")] = "EUR",
-    notification_id: Annotated[
-        str | None, typer.Option(help="The bank's id for this payment; repeats are ignored.")
-    ] = None,
-    wait: Wait = 15,
-) -> None:
-    """Record money received for a bank transfer or escrow payment."""
-    import uuid
-
-    from shared.contracts import PaymentNotification
-    from shared.currencies import NotAnAmount, UnknownCurrency, to_minor
-
-    try:
-        minor = to_minor(amount, currency)
-    except UnknownCurrency as error:
-        raise fail(f"currency: {error}") from None
-    except NotAnAmount as error:
-        raise fail(f"amount: {error}") from None
-    if minor <= 0:
-        raise fail(f"amount: {amount!r} must be positive")
-    notification = valid(
-        PaymentNotification,
-        order_id=order_id,
-        notification_id=notification_id or f"ntf_{uuid.uuid4().hex[:16]}",
-        amount={"amount": minor, "currency": currency},
-        received_at=datetime.now(UTC),
-    )
-    check_order(order_id, "pay for", lambda state, action: None)  # an order intake knows
-    act(
-        notification,
-        {
-            "payment.captured": "paid in full",
-            "payment.pending": "received; still pending",
-            "payment.refunded": "refunded",
-        },
-        wait,
-        refused=set(),
-    )
-
-
-@stock_app.command("set")
-def stock_set(
-    sku: Annotated[str, typer.Argument(help="The SKU, e.g. MUG-BLUE.")],
-    quantity: Annotated[int, typer.Argument(help="The on-hand count after a stock take.")],
-    location: Annotated[str | None, typer.Option(help="Bin location, e.g. A-01-02.")] = None,
-    weight_grams: Annotated[int | None, typer.Option(help="Weight of one unit in grams.")] = None,
-) -> None:
-    """Set a SKU's on-hand quantity; the difference is recorded in stock's ledger."""
-    from ..operator.operations import StockRefused, set_stock
-
-    try:
-        item = set_stock(load_settings(), sku, quantity, location, weight_grams)
-    except StockRefused as error:
-        raise fail(str(error)) from None
-    console.print(
-        f"{item.sku}: {item.on_hand} on hand, {item.reserved} reserved, at {item.location}"
-    )
+app.add_typer(topology_app, name="topology")
 
 
 contracts_app = typer.Typer(no_args_is_help=True, help="The published message contract.")

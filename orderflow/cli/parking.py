@@ -43,7 +43,7 @@ Kind = Annotated[
     str | None,
     typer.Option(
         help="Only this kind: malformed, invalid, unknown_type, handler_error, "
-        "retries_exhausted, ... (as the x-orderflow-kind header says)."
+        "retries_exhausted, forged, ... (as the x-orderflow-kind header says)."
     ),
 ]
 Error = Annotated[

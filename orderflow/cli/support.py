@@ -3,7 +3,8 @@ sending a command to the workers and reading back the answer of the one that dec
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -11,8 +12,11 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.markup import escape
 
+from shared.brokers import OPERATOR, BrokerUrlError
 from shared.envelope import describe
+from shared.service import Service
 from shared.settings import LocalBroker, Settings, refuse_unless_real_broker
+from shared.worker import Worker
 
 console = Console()
 errors = Console(stderr=True)
@@ -33,9 +37,34 @@ def load_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as error:
-        raise fail(
-            f"settings: {describe(error)} (from ORDERFLOW_* environment variables)"
-        ) from None
+        raise fail(f"settings: {settings_problems(error, 'ORDERFLOW_')}") from None
+
+
+@contextmanager
+def worker_settings_checked() -> Iterator[None]:
+    """Turn a worker's own bad settings (``ORDERFLOW_<WORKER>_*``), met while its service is
+    built, into a clean error naming each variable."""
+    try:
+        yield
+    except ValidationError as error:
+        name = error.title.removesuffix("Settings").lower()
+        problems = settings_problems(error, f"ORDERFLOW_{name.upper()}_")
+        raise fail(f"{name} settings: {problems}") from None
+
+
+def settings_problems(error: ValidationError, prefix: str) -> str:
+    """Each bad setting with its environment variable and its problem, e.g. ``database_url
+    (ORDERFLOW_DATABASE_URL): contains {worker} 2 times; ...``."""
+    problems = []
+    for problem in error.errors():
+        names = [part for part in problem["loc"] if isinstance(part, str)]
+        if names:
+            variable = f"{prefix}{names[0].upper()}"
+            where = f"{'.'.join(names)} ({variable})"
+        else:
+            where = f"{prefix}* settings"
+        problems.append(f"{where}: {problem['msg']}")
+    return "; ".join(problems)
 
 
 def sending_settings() -> Settings:
@@ -52,7 +81,8 @@ def real_broker_settings(consequence: str, instead: str = "") -> Settings:
     settings = load_settings()
     try:
         refuse_unless_real_broker(settings, consequence, instead)
-    except LocalBroker as error:
+        settings.broker_url_for(OPERATOR)
+    except (LocalBroker, BrokerUrlError) as error:
         raise fail(str(error)) from None
     return settings
 
@@ -118,3 +148,14 @@ def check_order(order_id: str, action: str, check: Callable[..., None] | None = 
         raise fail(str(error)) from None
     finally:
         dbs.dispose()
+
+
+def checked_worker(service: Service, settings: Settings) -> Worker:
+    """The worker for ``service``, checking every delivery's sender when the settings say so;
+    a broker user its peers would refuse is a clear error, not a traceback."""
+    from ..cluster.users import senders
+
+    try:
+        return Worker(service, settings, trust=senders(settings))
+    except BrokerUrlError as error:
+        raise fail(str(error)) from None

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from shared import tracing
+from shared.brokers import signed
 from shared.envelope import Envelope, new_message_id
 from shared.messaging import BrokerLink, Outgoing
 from shared.settings import Settings
@@ -35,6 +37,8 @@ class ChannelPublisher:
             settings.namespace, settings.use_quorum_queues, settings.delivery_limit
         )
         self.link = BrokerLink(settings.broker_url, heartbeat=0)
+        """As whoever ``ORDERFLOW_BROKER_URL`` names: a channel's broker user, where there are."""
+        self.signed = signed(self.link)
 
     def __enter__(self) -> ChannelPublisher:
         self.link.connect()
@@ -45,7 +49,8 @@ class ChannelPublisher:
         self.link.close()
 
     def send(self, envelopes: Sequence[Envelope]) -> None:
-        """Publish commands (order submissions or any other) with one confirm wait."""
+        """Publish commands (order submissions or any other) with one confirm wait, each with
+        the trace context it travels with, or a new trace's: the order's trace starts here."""
         self.link.publish_confirmed(
             [
                 Outgoing(
@@ -54,6 +59,8 @@ class ChannelPublisher:
                     routing_key=e.type,
                     message_id=e.id,
                     correlation_id=e.correlationid,
+                    properties=self.signed,
+                    headers=tracing.headers(e.trace),
                 )
                 for e in envelopes
             ]

@@ -15,10 +15,12 @@ from datetime import datetime, timedelta
 from pydantic_settings import BaseSettings
 
 from shared.clock import Clock, ManualClock, SystemClock
+from shared.logs import bound_worker
 from shared.settings import Settings
 from shared.worker import Worker
 
 from .registry import NAMES, build
+from .users import senders
 
 
 class Cluster:
@@ -37,8 +39,9 @@ class Cluster:
         self.clock = clock or SystemClock()
         self.settings = settings
         own = worker_settings or {}
+        who_sends = senders(settings)
         self.workers = {
-            name: Worker(build(name, self.clock, own.get(name)), settings, self.clock)
+            name: Worker(build(name, self.clock, own.get(name)), settings, self.clock, who_sends)
             for name in names
         }
         for worker in self.workers.values():
@@ -57,9 +60,11 @@ class Cluster:
 
     def step(self) -> int:
         """One round: every worker handles what it has; returns messages and timers handled."""
-        return sum(
-            w.poll(0) + w.fire_timers() + w.run_after_commit() for w in self.workers.values()
-        )
+        done = 0
+        for name, w in self.workers.items():
+            with bound_worker(name):
+                done += w.poll(0) + w.fire_timers() + w.run_after_commit()
+        return done
 
     def pump(self, max_rounds: int = 10_000) -> int:
         """Poll round-robin until a round handles nothing, then mark what every worker has

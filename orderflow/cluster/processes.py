@@ -16,6 +16,7 @@ from pathlib import Path
 
 from kombu import Connection
 
+from shared.brokers import OPERATOR
 from shared.settings import Settings
 from shared.topology import Topology
 
@@ -103,7 +104,7 @@ class ProcessCluster:
         for replica in self.alive():
             wanted[replica.name] = wanted.get(replica.name, 0) + 1
         deadline = time.monotonic() + timeout
-        with Connection(self.settings.broker_url) as connection:
+        with Connection(self.settings.broker_url_for(OPERATOR)) as connection:
             channel = connection.channel()
             while True:
                 self.check_alive()

@@ -14,13 +14,14 @@ from services.shipping import bootstrap as shipping
 from services.stock import bootstrap as stock
 from services.warehouse import bootstrap as warehouse
 from shared.clock import Clock
+from shared.contracts import Message
 from shared.service import Service
 
-BOOTSTRAPS: dict[str, Callable[..., Service]] = {
-    module.NAME: module.bootstrap
-    for module in (intake, stock, payment, warehouse, shipping, aftersales, notifier)
-}
+_MODULES = (intake, stock, payment, warehouse, shipping, aftersales, notifier)
+BOOTSTRAPS: dict[str, Callable[..., Service]] = {m.NAME: m.bootstrap for m in _MODULES}
 NAMES = list(BOOTSTRAPS)
+PUBLISHES: dict[str, frozenset[type[Message]]] = {m.NAME: m.PUBLISHES for m in _MODULES}
+"""What each worker announces, as its bootstrap declares it, without building the worker."""
 
 
 class UnknownWorker(ValueError):

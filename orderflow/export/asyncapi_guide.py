@@ -17,6 +17,7 @@ from services.intake.status import TERMINAL, WAITING, OrderStatus
 from services.notifier.model import NotificationStatus
 from services.payment.settings import PaymentSettings
 from services.shipping.carrier import REFUSING
+from shared import binary_mode
 from shared.contracts import CANCEL_REASONS, CancelReason, Channel, TrackingStatus
 from shared.envelope import CONTENT_TYPE
 from shared.settings import RetryPolicy, Settings
@@ -148,9 +149,13 @@ def guide() -> str:
     return "\n".join(
         [
             "Messages between orderflow and the sales channels, carriers, banks and operators "
-            "around it, on RabbitMQ (AMQP 0-9-1). Channels send commands (`publish` below); "
-            "orderflow announces events (`subscribe` below). Every body is a CloudEvents-shaped "
-            "JSON envelope (`components.schemas.envelope`) whose `data` is the message.",
+            "around it, on RabbitMQ (AMQP 0-9-1). Every operation is orderflow's: it "
+            "`receive`s the commands and reports the others send in, and `send`s the events "
+            "its workers announce. Every message is a CloudEvents envelope "
+            "(`components.schemas.envelope`) whose `data` is the message: sent by orderflow in "
+            "structured mode (the envelope is the JSON body), received in either mode (see "
+            "below). Each message lists the AMQP properties (`x-amqp-properties`) and headers "
+            "(`headers`) it travels with.",
             "",
             "## Sending an order",
             "",
@@ -161,8 +166,9 @@ def guide() -> str:
             "AMQP properties:",
             "",
             f"- `content_type`: `{CONTENT_TYPE}` (a parameter such as `; charset=utf-8` may "
-            "follow). A message with another content type is refused: a submit is answered by "
-            "`order.rejected` naming the problem field `(content_type)`.",
+            "follow). A message with another content type and no CloudEvents attribute headers "
+            "(binary mode, below) is refused: a submit is answered by `order.rejected` naming "
+            "the problem field `(content_type)`.",
             "- `content_encoding`: `utf-8`.",
             "- `message_id`: the envelope's `id`. It is the deduplication key: intake drops a "
             "second message with an id it has handled, so a retry of the same submit must "
@@ -173,7 +179,7 @@ def guide() -> str:
             "with the same id.",
             "- `correlation_id`: the envelope's `correlationid` (optional; informational).",
             "",
-            "The envelope of a submit:",
+            "The envelope of a submit (structured mode, the envelope as the JSON body):",
             "",
             "| field | what to put |",
             "|---|---|",
@@ -188,6 +194,16 @@ def guide() -> str:
             "| `schemaversion` | 1 |",
             "| `datacontenttype` | `application/json` |",
             "| `data` | the order, per the `order.submit` schema |",
+            "",
+            "**CloudEvents binary mode** is accepted as well, as the CloudEvents SDKs send it "
+            "(the message `order.submit.binary`): the body is only the `data`, with the AMQP "
+            f"`content_type` `{binary_mode.DATA_CONTENT_TYPE}`, and every other field of the "
+            "table above is an AMQP header named after it, with the prefix "
+            f"{' or '.join(f'`{prefix}`' for prefix in binary_mode.PREFIXES)} (the AMQP "
+            "binding's and the SDK's RabbitMQ binding's spellings), e.g. "
+            f"`{binary_mode.PREFIXES[1]}subject`. `correlationid`, `causationid` and "
+            "`schemaversion` are extension attributes. A message missing one of "
+            f"{_codes(binary_mode.REQUIRED)} is parked, the reason naming the attribute.",
             "",
             f"`data.channel` is one of {_codes(channels)}; `data.external_id` is your own order "
             "number, unique within your channel: a second submit with the same channel and "

@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from shared.settings import RetryPolicy, Settings
+from shared.settings import LogSettings, RetryPolicy, Settings
 
 from ..cluster.registry import NAMES
 
@@ -47,6 +47,7 @@ def settings_classes() -> Iterator[tuple[str, type[BaseSettings]]]:
     """The runtime's settings, then each worker's, in the order an order meets the workers."""
     yield "runtime", Settings
     yield "runtime", RetryPolicy
+    yield "runtime", LogSettings
     for name in NAMES:
         module = importlib.import_module(f"services.{name}.settings")
         for value in vars(module).values():

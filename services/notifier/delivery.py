@@ -23,15 +23,17 @@ what it sent in memory and records it first when the database answers, before it
 sends anything else: a database outage sends nothing twice. The pass ends announcing every sent
 e-mail's ``notification.sent`` in one transaction.
 
-A transient failure (the server down, busy or answering 4xx) ends the lane and gives back what
-it did not send. A send starts only while the lease has more than ``longest_send`` left, so the
-claim still holds when the server's answer comes. Each courier reads leases by its own clock:
-replicas' clocks must agree to well within a lease (NTP keeps them to milliseconds).
+A transient failure ends the lane and gives back what it did not send. If the server deferred one
+recipient (``Deferred``), that is all; otherwise (the server down, busy or answering 4xx, the
+maildir not writable) the pass ends raising ``Unavailable``, so the worker is unready and tries
+again with backoff, logging the outage once (``shared.after_commit``).
+A send starts only while the lease has more than ``longest_send`` left, so the claim still holds
+when the server's answer comes. Each courier reads leases by its own clock: replicas' clocks
+must agree to well within a lease (NTP keeps them to milliseconds).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import secrets
 import socket
@@ -48,15 +50,19 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.clock import Clock
 from shared.crash import CrashPoint
-from shared.errors import TransientError
+from shared.errors import TransientError, Unavailable
+from shared.log_events import error_text
+from shared.logs import get_logger
 from shared.service import Announce, Reach
 
 from .composing import compose
 from .model import Notification, sent_announcement
 from .store import CourierStore, claimed_by, record_outcome
-from .transports import Postbox, Refused, Transport
+from .transports import Deferred, Postbox, Refused, Transport
 
-log = logging.getLogger("orderflow.notifier")
+log = get_logger("orderflow.notifier")
+WORKER = "notifier"
+"""Named in each line: the courier's lanes are threads of a pool, without the worker's context."""
 
 
 def courier_name() -> str:
@@ -79,12 +85,14 @@ def into_lanes(claimed: Sequence[Notification], count: int) -> list[list[Notific
 
 @dataclass
 class LaneOutcome:
-    """What one lane did: how many it settled, what it gives back unsent, and the database
-    error that stopped it (its rest then stays claimed, to be taken again by this courier)."""
+    """What one lane did: how many it settled, what it gives back unsent, the database error
+    that stopped it (its rest then stays claimed, to be taken again by this courier), and the
+    mail server's or maildir's trouble that stopped it (its rest given back)."""
 
     settled: int = 0
     unsent: list[Notification] = field(default_factory=list)
     error: Exception | None = None
+    trouble: TransientError | None = None
 
 
 class Courier:
@@ -109,6 +117,7 @@ class Courier:
         self._unmarked: list[Notification] = []
         self._announce_due = True  # a courier before it may have died between send and announce
         self._pool: ThreadPoolExecutor | None = None
+        self._deferred: set[str] = set()  # logged once each, until it goes
 
     @property
     def unmarked(self) -> list[str]:
@@ -124,15 +133,20 @@ class Courier:
         """One pass: returns how many notifications it settled (sent, or failed for good).
 
         A database error ends the pass and goes to the caller; what was sent is kept to be
-        recorded first on the next pass."""
+        recorded first on the next pass. If the mail could not go out (the server or the maildir
+        failed), the pass ends raising ``Unavailable``, after announcing what did go."""
+        trouble: TransientError | None = None
         with sessions() as session:
             engine = _engine_of(session)
             settled = self._mark_unmarked(engine) if self._unmarked else 0
             claimed = self._claim(session)
             if claimed:
-                settled += self._deliver(session, engine, claimed, reach)
+                delivered, trouble = self._deliver(session, engine, claimed, reach)
+                settled += delivered
             if self._announce_due:
                 self._announce_sent(session, announce)
+        if trouble is not None:
+            raise Unavailable(f"e-mail cannot go out: {trouble}")
         return settled
 
     def _mark_unmarked(self, engine: Engine) -> int:
@@ -153,7 +167,7 @@ class Courier:
 
     def _deliver(
         self, session: Session, engine: Engine, claimed: Sequence[Notification], reach: Reach
-    ) -> int:
+    ) -> tuple[int, TransientError | None]:
         lanes = into_lanes(claimed, 1 if engine.dialect.name == "sqlite" else self.lanes)
         if len(lanes) == 1:
             outcomes = [self._run_lane(engine, lanes[0], reach)]
@@ -167,7 +181,8 @@ class Courier:
         for outcome in outcomes:
             if outcome.error is not None:
                 raise outcome.error
-        return sum(outcome.settled for outcome in outcomes)
+        troubles = [outcome.trouble for outcome in outcomes if outcome.trouble is not None]
+        return sum(outcome.settled for outcome in outcomes), next(iter(troubles), None)
 
     def _lane_pool(self) -> ThreadPoolExecutor:
         if self._pool is None:
@@ -184,15 +199,17 @@ class Courier:
                 for notification in lane:
                     if self.clock.now() >= last_start:
                         waiting = len(lane) - outcome.settled
-                        log.warning("notifier: the claim runs out; %d e-mails wait", waiting)
+                        log.warning("mail claim runs out", worker=WORKER, waiting=waiting)
                         break
                     self._send(notification, postbox, reach)
                     self._record(marks, notification)
                     if notification.sent_at is not None:
                         self._unmarked.remove(notification)
                     outcome.settled += 1
+        except Deferred as deferral:
+            self._put_off(lane[outcome.settled], deferral)
         except TransientError as trouble:
-            log.warning("notifier: %s; %d e-mails wait", trouble, len(lane) - outcome.settled)
+            outcome.trouble = trouble
         except Exception as error:
             outcome.error = error
             return outcome
@@ -214,7 +231,27 @@ class Courier:
             self._unmarked.append(notification)
             reach("after_send")
             return
-        log.warning("notifier: %s (%s) failed for good", notification.id, notification.about)
+        log.warning(
+            "e-mail failed for good",
+            worker=WORKER,
+            notification_id=notification.id,
+            about=notification.about,
+            order_id=notification.order_id,
+        )
+
+    def _put_off(self, notification: Notification, deferral: Deferred) -> None:
+        """A deferred recipient: the e-mail stays pending, its lane ends; said once per e-mail
+        (without the address), not on every pass that tries it again."""
+        if notification.id not in self._deferred:
+            self._deferred.add(notification.id)
+            log.warning(
+                "e-mail deferred",
+                worker=WORKER,
+                notification_id=notification.id,
+                about=notification.about,
+                order_id=notification.order_id,
+                error=str(deferral),
+            )
 
     def _record(self, marks: Connection, notification: Notification) -> bool:
         """Record its outcome, committed by the time this returns, if this courier still holds
@@ -224,19 +261,23 @@ class Courier:
         except Exception as error:
             if self._unmarked:
                 log.warning(
-                    "notifier: %s went; recorded when the database answers (%r)",
-                    notification.id,
-                    error,
+                    "e-mail sent; recorded when the database answers",
+                    worker=WORKER,
+                    notification_id=notification.id,
+                    error_type=type(error).__name__,
+                    error=error_text(error),
                 )
             raise
         self._announce_due = self._announce_due or notification.sent_at is not None
+        self._deferred.discard(notification.id)
         if not recorded:
             holder = claimed_by(marks, notification.id)
             if holder not in (self.name, None):
                 log.warning(
-                    "notifier: %s was taken over by %s before its outcome was recorded",
-                    notification.id,
-                    holder,
+                    "e-mail taken over before its outcome was recorded",
+                    worker=WORKER,
+                    notification_id=notification.id,
+                    holder=holder,
                 )
         return recorded
 

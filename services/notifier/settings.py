@@ -6,7 +6,7 @@ from datetime import timedelta
 from email.utils import formataddr
 from pathlib import Path
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import EmailStr, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,7 +29,9 @@ class NotifierSettings(BaseSettings):
     smtp_timeout_seconds: float = Field(
         default=10.0, gt=0, description="how long to wait for the mail server to answer"
     )
-    sender_address: str = Field(default="orders@orderflow.example", description="the From address")
+    sender_address: EmailStr = Field(
+        default="orders@orderflow.example", description="the From address"
+    )
     sender_name: str = Field(default="orderflow", description="the From name")
     maildir: Path = Field(
         default=Path(".orderflow/mail"), description="where e-mail goes without an SMTP host"
@@ -55,6 +57,25 @@ class NotifierSettings(BaseSettings):
         "e-mails go out after it, from another replica or its restart; must exceed four times "
         "smtp_timeout_seconds",
     )
+
+    @field_validator("smtp_host")
+    @classmethod
+    def _a_bare_host(cls, host: str | None) -> str | None:
+        """A host name or address alone: a URL or a ``host:port`` here would be looked up as a
+        name and never answer (the port is ``smtp_port``)."""
+        if host is None:
+            return None
+        if not host.strip() or "/" in host or any(c.isspace() for c in host):
+            raise ValueError("a host name or address, e.g. mailpit or 10.0.0.5, not a URL")
+        if host.count(":") == 1:
+            raise ValueError("a host name alone: put the port in smtp_port")
+        return host
+
+    @model_validator(mode="after")
+    def _password_needs_a_user(self) -> NotifierSettings:
+        if self.smtp_password is not None and self.smtp_username is None:
+            raise ValueError("smtp_password: set without smtp_username, so it would never be used")
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_a_send(self) -> NotifierSettings:

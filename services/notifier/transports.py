@@ -2,8 +2,10 @@
 
 A transport opens a postbox for one pass of the courier; ``send`` either delivers, raises
 ``Refused`` (the server will never take this message: a permanent 5xx answer to its recipient or
-its content) or raises ``TransientError`` (try again later: the server is down, busy or answered
-4xx, or it refused our own sender or login, which no single message can fix).
+its content), ``Deferred`` (this recipient later: a 4xx to it alone, such as greylisting or a
+full mailbox) or ``TransientError`` (nothing goes now: the server is down, busy, closing (421)
+or answered 4xx to the message, or it refused our own sender or login, which no single message
+can fix).
 
 Nothing here logs, and no error raised here carries an address: a server's answer often echoes
 the recipient, so it is only kept with the notification (``Refused.reason``), never logged.
@@ -31,6 +33,11 @@ class Refused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__("the mail server refused the message")
         self.reason = reason
+
+
+class Deferred(TransientError):
+    """The mail server put off this message's recipient (a 4xx other than 421 to RCPT): the
+    message waits, the server itself still takes mail."""
 
 
 class Postbox(Protocol):
@@ -81,9 +88,13 @@ class SmtpPostbox:
             self.client.send_message(message)
         except smtplib.SMTPRecipientsRefused as error:
             [(code, answer)] = error.recipients.values()
+            if 400 <= code < 500 and code != 421:
+                raise Deferred(f"the mail server deferred the recipient ({code})") from None
             _answered(code, answer)
         except smtplib.SMTPSenderRefused as error:
             refused = f"the mail server refused our sender ({error.smtp_code})"
+            if error.smtp_code == 421:
+                refused = "the mail server is not taking mail (421)"
             raise TransientError(refused) from None
         except smtplib.SMTPNotSupportedError:
             raise Refused("the mail server takes no internationalised address (SMTPUTF8)") from None

@@ -48,9 +48,12 @@ Email = Annotated[
 
 
 class Message(BaseModel):
-    """A frozen message payload. Timers are messages a worker schedules for itself."""
+    """A frozen message payload. Timers are messages a worker schedules for itself.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Its validation errors never quote the input (``hide_input_in_errors``): a payload carries
+    customers' addresses, and an error's text ends up in logs and in the parking lot."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
     type: ClassVar[str]
     kind: ClassVar[Kind] = "event"
@@ -90,7 +93,7 @@ def contract_for(type_name: str) -> type[Message] | None:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class Money(_Frozen):

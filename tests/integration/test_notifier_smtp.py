@@ -4,7 +4,12 @@ happens to the database link meanwhile."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -13,12 +18,13 @@ from sqlalchemy import create_engine, make_url, text
 from services.notifier import bootstrap as notifier
 from services.notifier.settings import NotifierSettings
 from shared.envelope import Envelope, wrap
+from shared.health import HealthServer
 from shared.messaging import BrokerLink, Outgoing
 from shared.settings import Settings
 from shared.topology import Topology
 from shared.worker import Worker
-from tests.factories import order_placed
-from tests.notifier_support import MailServer, every_event, mail_server
+from tests.factories import ADA, order_placed
+from tests.notifier_support import MailServer, every_event, free_port, mail_server
 from tests.support import tear_down, wait_until
 
 
@@ -198,3 +204,123 @@ def test_lanes_send_side_by_side_each_email_once_and_each_orders_in_the_order_of
     connections = len(set(server.peers))
     if settings.database_url.startswith("postgresql"):
         assert connections > 1, "the lanes sent over one connection: one after the other"
+
+
+# -- a mail server that is down or refuses: unready, tried with backoff, logged once -----------
+
+
+@pytest.fixture
+def start_notifier(settings: Settings) -> Iterator[Callable[[int], Worker]]:
+    """A notifier sending to ``port``, whose after-commit work pauses 0.05 s after the first
+    failed try, doubling up to 0.4 s (the defaults are 1 s and 30 s)."""
+    started: list[Worker] = []
+    retry = settings.retry.model_copy(
+        update={"after_commit_pause_seconds": 0.05, "after_commit_pause_max_seconds": 0.4}
+    )
+
+    def start(port: int) -> Worker:
+        smtp = NotifierSettings(smtp_host="127.0.0.1", smtp_port=port, smtp_timeout_seconds=2)
+        worker = Worker(
+            notifier.bootstrap(settings=smtp), settings.model_copy(update={"retry": retry})
+        )
+        worker.start()
+        started.append(worker)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.close()
+    tear_down(settings, ["notifier"])
+
+
+@pytest.fixture
+def readyz() -> Iterator[Callable[[], tuple[int, dict[str, str]]]]:
+    """GET /readyz from the health server, as a probe would: its status and its JSON."""
+    endpoint = HealthServer(0, "127.0.0.1")
+
+    def get() -> tuple[int, dict[str, str]]:
+        url = f"http://127.0.0.1:{endpoint.port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=5) as answer:
+                return answer.status, json.loads(answer.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    yield get
+    endpoint.close()
+
+
+def outage_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The warnings, each as its event and its error field."""
+    return [
+        f"{r.getMessage()}: {getattr(r, 'error', '')}"
+        for r in caplog.records
+        if r.name.startswith("orderflow") and r.levelno >= logging.WARNING
+    ]
+
+
+def keep_polling(worker: Worker, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        worker.poll(0.02)
+
+
+def test_a_server_turning_every_sender_away_makes_the_notifier_unready_tried_with_backoff(
+    settings: Settings,
+    server: MailServer,
+    start_notifier: Callable[[int], Worker],
+    sender: BrokerLink,
+    readyz: Callable[[], tuple[int, dict[str, str]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    worker = start_notifier(server.port)
+    wait_until(lambda: readyz()[0] == 200, 10, lambda: worker.poll(0.02), "ready at first")
+    server.closing = True
+
+    publish(settings, sender, wrap(order_placed("ord-421"), source="intake"))
+    wait_until(lambda: "e-mail" in readyz()[1].get("reason", ""), 10, lambda: worker.poll(0.02))
+    assert readyz()[1] == {
+        "status": "unavailable",
+        "reason": "notifier: e-mail cannot go out: the mail server is not taking mail (421)",
+    }
+    keep_polling(worker, 2.0)
+
+    # without backoff the loop (polled every 20 ms here) would knock about a hundred times
+    assert 4 <= server.turned_away <= 20, server.turned_away
+    [began] = outage_lines(caplog)
+    assert began.startswith(
+        "after-commit work unavailable; unready, trying again with backoff: "
+        "e-mail cannot go out: the mail server is not taking mail"
+    )
+    assert ADA.email not in began
+
+    server.closing = False
+    wait_until(lambda: len(server.received) == 1, 10, lambda: worker.poll(0.02), "the e-mail")
+    assert readyz() == (200, {"status": "ok"})
+    [_, ended] = outage_lines(caplog)
+    assert ended == "after-commit work back: "
+
+
+def test_a_mail_server_that_is_down_makes_the_notifier_unready_until_it_is_back(
+    settings: Settings,
+    start_notifier: Callable[[int], Worker],
+    sender: BrokerLink,
+    readyz: Callable[[], tuple[int, dict[str, str]]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    port = free_port()
+    worker = start_notifier(port)
+
+    publish(settings, sender, wrap(order_placed("ord-down"), source="intake"))
+    wait_until(lambda: "e-mail" in readyz()[1].get("reason", ""), 10, lambda: worker.poll(0.02))
+    status, verdict = readyz()
+    assert status == 503
+    assert verdict["reason"].startswith("notifier: e-mail cannot go out: the mail server is unr")
+    keep_polling(worker, 1.0)
+    assert len(outage_lines(caplog)) == 1
+
+    with mail_server(port) as back:
+        wait_until(lambda: len(back.received) == 1, 10, lambda: worker.poll(0.02), "the e-mail")
+        assert readyz() == (200, {"status": "ok"})
+    assert back.subjects() == ["We have received your order WEB-1001"]
+    assert outage_lines(caplog)[-1] == "after-commit work back: "

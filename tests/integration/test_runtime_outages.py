@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import socket
 import threading
 from collections.abc import Iterator
@@ -67,13 +68,25 @@ def subjects(got: list[tuple[Any, dict[str, Any]]]) -> list[str]:
     return sorted(Envelope.model_validate_json(body).subject for body, _ in got)
 
 
+def said(caplog: pytest.LogCaptureFixture, about: str) -> list[str]:
+    """The worker's log events about ``about`` (the broker, the database), each with the worker
+    it names."""
+    return [
+        f"{r.getMessage()} ({getattr(r, 'worker', None)})"
+        for r in caplog.records
+        if r.name == "orderflow.worker" and r.getMessage().startswith(about)
+    ]
+
+
 def test_while_the_database_is_down_nothing_is_acked_and_all_is_handled_once_it_is_back(
     worker: Worker,
     dead_database: sessionmaker[Session],
     events: SimpleQueue,
     sender: BrokerLink,
     topology: Topology,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="orderflow.worker")
     own, worker.sessions = worker.sessions, dead_database
     for n in range(3):
         send(sender, topology, placed(f"ord-down-{n}").encode())
@@ -89,6 +102,9 @@ def test_while_the_database_is_down_nothing_is_acked_and_all_is_handled_once_it_
     assert subjects(got) == ["ord-down-0", "ord-down-1", "ord-down-2"]
     assert reserved(worker) == 6
     assert worker.health.readiness() is None
+    outage = said(caplog, "database")
+    assert set(outage[:-1]) == {"database unavailable (stock)"}
+    assert outage[-1] == "database back (stock)"
 
 
 @real_only
@@ -133,10 +149,15 @@ class CutsTheLink:
 
 @real_only
 def test_a_broker_link_cut_mid_batch_is_opened_again_and_nothing_is_lost_or_doubled(
-    start_worker: StartWorker, events: SimpleQueue, sender: BrokerLink, topology: Topology
+    start_worker: StartWorker,
+    events: SimpleQueue,
+    sender: BrokerLink,
+    topology: Topology,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """The batch commits, its publish and ack fail: the deliveries are dropped and handed out
     again (duplicates now), and the announcements left in the outbox go out with the sweep."""
+    caplog.set_level(logging.INFO, logger="orderflow.worker")
     real = stock.bootstrap()
     cutter = CutsTheLink()
     service = dataclasses.replace(real, handlers={**real.handlers, OrderPlaced: cutter})
@@ -155,6 +176,10 @@ def test_a_broker_link_cut_mid_batch_is_opened_again_and_nothing_is_lost_or_doub
     worker.poll(0.2)
     assert events.qsize() == 0
     assert worker.health.readiness() is None
+    lost, *unavailable, back = said(caplog, "broker")
+    assert lost == "broker link lost; what was not acked is handed out again (stock)"
+    assert set(unavailable) <= {"broker unavailable (stock)"}
+    assert back == "broker back (stock)"
 
 
 def test_healthz_and_readyz_answer_and_readiness_follows_the_database(

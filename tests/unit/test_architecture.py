@@ -71,6 +71,12 @@ def test_no_module_in_shared_is_over_300_lines() -> None:
     assert long == {}
 
 
+def test_no_module_of_the_orderflow_tools_is_over_400_lines() -> None:
+    tools = SERVICES.parent / "orderflow"
+    long = {str(p): n for p in tools.rglob("*.py") if (n := len(p.read_text().splitlines())) > 400}
+    assert long == {}
+
+
 def test_unit_tests_call_handlers_through_the_bootstrap() -> None:
     """A handler function is never imported by a unit test, so none is called with dependencies
     of the test's choosing: tests go through ``service.handlers``, as the runtime does."""

@@ -38,7 +38,8 @@ def test_the_client_sends_and_listens_where_the_contract_says() -> None:
     submit = channels[client.SUBMIT]
     placed = channels["channel.{channel}.order.placed"]
 
-    assert "publish" in submit
+    assert contract()["operations"]["receiveOrderSubmit"]["action"] == "receive"
+    assert submit["address"] == client.SUBMIT
     exchange = submit["bindings"]["amqp"]["exchange"]["name"]
     assert exchange == client.commands_exchange("orderflow")
     assert contract()["defaultContentType"] == client.CONTENT_TYPE
@@ -58,3 +59,14 @@ def test_the_envelope_the_client_builds_is_one_orderflow_reads() -> None:
     assert (envelope.id, envelope.type, envelope.subject) == ("m-1", "order.submit", "web:WEB-7")
     assert (envelope.source, envelope.correlationid) == ("channel.web", "web:WEB-7")
     assert envelope.causationid is None
+
+
+def test_the_trace_context_the_client_starts_is_the_header_the_contract_describes() -> None:
+    from jsonschema import Draft202012Validator
+
+    described = contract()["components"]["messages"][client.SUBMIT]["headers"]
+    first, second = client.new_trace(), client.new_trace()
+
+    assert Draft202012Validator(described).is_valid(first)
+    assert first["traceparent"][3:35] != second["traceparent"][3:35], "a new trace each time"
+    assert not Draft202012Validator(described).is_valid({"traceparent": "00-abc-01"})

@@ -50,13 +50,15 @@ def test_other_events_and_events_naming_no_usable_channel_get_no_copy() -> None:
 def test_the_publisher_puts_the_copy_on_what_it_sends() -> None:
     topology = Topology("ns", quorum=False, delivery_limit=20)
     publisher = Publisher("intake", BrokerLink("memory://"), topology, CrashPoints(None, 1))
-    envelope = wrap(OrderCompleted(order_id="ord-1", channel="web"), source="intake")
+    trace = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+    completed = OrderCompleted(order_id="ord-1", channel="web")
+    envelope = wrap(completed, source="intake", trace=trace)
 
     outgoing = publisher.outgoing(envelope)
 
     assert outgoing.routing_key == "order.completed"
     assert outgoing.exchange.name == "ns.events"
-    assert outgoing.headers == {"BCC": ["channel.web.order.completed"]}
+    assert outgoing.headers == {"BCC": ["channel.web.order.completed"], **trace}
 
 
 def test_a_channel_queue_is_bound_to_its_own_copies_only() -> None:

@@ -226,7 +226,22 @@ def test_an_unknown_worker_is_named_with_the_ones_there_are(run: Run) -> None:
 
 def test_a_bad_setting_names_its_field_and_where_it_comes_from(run: Run) -> None:
     ran = run("order", "cancel", "ord_x", "--reason", "r", ORDERFLOW_PREFETCH="0")
-    refused(ran, "settings: prefetch:", "ORDERFLOW_")
+    refused(ran, "settings: prefetch (ORDERFLOW_PREFETCH): Input should be greater than")
+
+
+def test_a_stray_brace_in_the_database_url_stops_a_worker_before_it_starts(
+    run: Run, data_dir: Path
+) -> None:
+    """``orderflow_{worker}}`` once made databases named ``orderflow_stock}``."""
+    ran = run("worker", "stock", ORDERFLOW_DATABASE_URL=f"sqlite:///{data_dir}/of_{{worker}}}}.db")
+    refused(ran, "settings: database_url (ORDERFLOW_DATABASE_URL):", "Single '}'", "exactly once")
+    assert list(data_dir.iterdir()) == []
+
+
+def test_a_workers_own_bad_setting_names_its_variable(run: Run) -> None:
+    for args in (["worker", "notifier"], ["run"]):
+        ran = run(*args, ORDERFLOW_NOTIFIER_SMTP_HOST="smtp://mailpit:1025")
+        refused(ran, "notifier settings: smtp_host (ORDERFLOW_NOTIFIER_SMTP_HOST):", "not a URL")
 
 
 def test_showing_an_unknown_order_says_so_and_exits_1(run: Run) -> None:

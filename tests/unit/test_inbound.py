@@ -105,4 +105,5 @@ def test_the_kinds_of_parked_messages_keep_their_stored_values() -> None:
         "unknown_type",
         "handler_error",
         "retries_exhausted",
+        "forged",
     ]

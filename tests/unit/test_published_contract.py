@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from jsonschema import Draft7Validator
+
 from orderflow.export.asyncapi import (
     DOCS,
     MAPPED_PAGES,
@@ -27,6 +29,7 @@ from orderflow.export.settings_doc import every_setting
 from services.intake.settings import IntakeSettings
 from services.intake.status import TERMINAL, WAITING
 from shared.contracts import REGISTRY
+from tests.asyncapi_schema import official_schema
 
 REPOSITORY = ROOT.parent
 SENTENCE_END = re.compile(r"[.!?][)\"'`]?$")
@@ -88,18 +91,75 @@ def test_every_channel_names_who_publishes_it_and_who_consumes_it() -> None:
     assert [name for name, channel in channels.items() if not channel["x-producers"]] == []
 
 
-def test_commands_are_published_to_orderflow_and_events_subscribed_to() -> None:
-    channels = asyncapi()["channels"]
+def test_orderflow_receives_what_others_send_in_and_sends_what_its_workers_announce() -> None:
+    document = asyncapi()
+    channels, operations = document["channels"], document["operations"]
 
+    actions = {
+        (operation["action"], operation["channel"]["$ref"].removeprefix("#/channels/"))
+        for operation in operations.values()
+    }
     for type_name, contract in REGISTRY.items():
         if contract.kind == "timer":
+            assert type_name not in channels
             continue
-        operations = {"publish", "subscribe"} & set(channels[type_name])
-        expected = "publish" if contract.kind == "command" else "subscribe"
-        assert operations == {expected}, type_name
-    submit = channels["order.submit"]
-    assert submit["bindings"]["amqp"]["exchange"]["name"] == "orderflow.commands"
-    assert submit["publish"]["bindings"]["amqp"]["deliveryMode"] == 2
+        expected = "receive" if contract.kind == "command" else "send"
+        assert {a for a, channel in actions if channel == type_name} == {expected}, type_name
+    for received in ("order.submit", "carrier.tracking_update", "payment.notification"):
+        assert ("receive", received) in actions
+    assert ("send", "channel.{channel}.order.placed") in actions
+    submit = operations["receiveOrderSubmit"]
+    assert channels["order.submit"]["bindings"]["amqp"]["exchange"]["name"] == "orderflow.commands"
+    assert submit["bindings"]["amqp"]["deliveryMode"] == 2
+    assert operations["sendOrderPlaced"]["bindings"]["amqp"]["deliveryMode"] == 2
+
+
+def test_the_document_is_valid_against_the_official_asyncapi_schema() -> None:
+    document = json.loads((ROOT / "asyncapi.json").read_text())
+    validator = Draft7Validator(official_schema(document["asyncapi"]))
+
+    problems = [
+        f"{'/'.join(map(str, error.absolute_path))}: {error.message[:200]}"
+        for error in validator.iter_errors(document)
+    ]
+    assert problems == []
+    wrong = {**document, "operations": {"x": {"action": "publish", "channel": {}}}}
+    assert not validator.is_valid(wrong)  # the schema does hold the document to 3.0
+
+
+def refs(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            yield node["$ref"]
+        for value in node.values():
+            yield from refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from refs(value)
+
+
+def resolve(document: dict[str, Any], ref: str) -> Any:
+    node: Any = document
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def test_every_reference_resolves_and_operations_name_their_channels_messages() -> None:
+    """What the schema cannot check: the references land, in the document or under contracts/,
+    and an operation's messages are its channel's."""
+    document = asyncapi()
+
+    for ref in refs(document):
+        if ref.startswith("#/"):
+            resolve(document, ref)
+        else:
+            assert (ROOT / ref).exists(), ref
+    for name, operation in document["operations"].items():
+        channel = operation["channel"]["$ref"]
+        for message in operation["messages"]:
+            assert message["$ref"].startswith(channel + "/messages/"), name
+            resolve(document, message["$ref"])
 
 
 def descriptions(node: Any, where: str = "") -> Iterator[tuple[str, str]]:
@@ -172,8 +232,8 @@ def test_a_channel_is_told_where_its_answers_come_from() -> None:
     answer = channels["channel.{channel}.order.placed"]
     assert answer["x-queue"]["name"] == "orderflow.channel.{channel}"
     assert answer["x-queue"]["bindingKey"] == "channel.{channel}.#"
-    assert "web" in answer["parameters"]["channel"]["schema"]["enum"]
-    bcc = channels["order.rejected"]["subscribe"]["bindings"]["amqp"]["bcc"]
+    assert "web" in answer["parameters"]["channel"]["enum"]
+    bcc = asyncapi()["operations"]["sendOrderRejected"]["bindings"]["amqp"]["bcc"]
     assert bcc == ["channel.{channel}.order.rejected"]
 
 
@@ -197,5 +257,5 @@ def test_every_setting_the_documentation_names_exists() -> None:
 
 def test_the_asyncapi_document_is_json_with_readable_text() -> None:
     text = (ROOT / "asyncapi.json").read_text()
-    assert json.loads(text)["asyncapi"] == "2.6.0"
+    assert json.loads(text)["asyncapi"] == "3.0.0"
     assert "\\u2265" not in text

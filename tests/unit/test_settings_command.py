@@ -48,6 +48,12 @@ def test_formats_come_from_the_types_and_names() -> None:
     )
     assert found["ORDERFLOW_STOCK_BACKORDER_GRACE_DAYS"].format == "days; ≥ 0 and ≤ 365"
     assert found["ORDERFLOW_NOTIFIER_SMTP_PASSWORD"].default == "unset"
+    assert (found["ORDERFLOW_LOG_FORMAT"].default, found["ORDERFLOW_LOG_FORMAT"].format) == (
+        "console",
+        "one of console, json",
+    )
+    assert found["ORDERFLOW_LOG_LEVEL"].format == "one of debug, info, warning, error, critical"
+    assert found["ORDERFLOW_REPLICA"].default == "unset"
 
 
 def test_a_per_currency_amount_setting_is_shown_as_json() -> None:

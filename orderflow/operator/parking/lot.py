@@ -13,8 +13,10 @@ import amqp
 from amqp.exceptions import ChannelError, MessageNacked, NotFound, PreconditionFailed
 from kombu import Connection
 
+from shared.binary_mode import open_message
+from shared.brokers import OPERATOR
 from shared.clock import Clock, SystemClock
-from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode
+from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage
 from shared.inbound import admit
 from shared.service import Service
 from shared.settings import Settings, refuse_unless_real_broker
@@ -61,7 +63,7 @@ class ParkingLot:
         self.audit = audit
         self.who = who or operator()
         self.clock = clock or SystemClock()
-        self.connection = Connection(settings.broker_url, heartbeat=0)
+        self.connection = Connection(settings.broker_url_for(OPERATOR), heartbeat=0)
         self._reader: Any = None
         self._publisher: Any = None
         self._held: dict[int, ParkedMessage] = {}
@@ -84,7 +86,7 @@ class ParkingLot:
         try:
             self.connection.ensure_connection(max_retries=2)
         except Exception as error:
-            where = self.settings.broker_url.split("@")[-1]
+            where = self.connection.as_uri().split("@")[-1]
             raise ParkingError(f"cannot reach the broker at {where}: {error}") from error
         self._reader = self.connection.channel()
         self._reader.auto_decode = False  # the body exactly as parked
@@ -212,11 +214,16 @@ class ParkingLot:
         """The envelope, or why the worker would park it again on arrival: the worker's own
         checks (``shared.inbound.admit``), against the contracts and handler table of this code."""
         try:
-            envelope = decode(message.body, self.settings.max_message_bytes)
-            admit(self._service(message.worker), envelope, message.content_type)
+            opened = open_message(
+                message.body,
+                message.content_type,
+                message.sent_headers,
+                self.settings.max_message_bytes,
+            )
+            admit(self._service(message.worker), opened.envelope, opened.content_type)
         except InvalidMessage as problem:
             return None, problem.reason
-        return envelope, None
+        return opened.envelope, None
 
     def _replay_one(
         self, message: ParkedMessage, queue: tuple[str, str | None], dry_run: bool
@@ -266,6 +273,7 @@ class ParkingLot:
                 HEADER + "replayed-at": self.clock.now().isoformat(),
             },
             **as_sent(message, envelope),
+            user_id=self.connection.userid or "guest",  # the operator vouches for it
         )
         try:
             self._publisher.basic_publish_confirm(

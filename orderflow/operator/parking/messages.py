@@ -11,6 +11,7 @@ from typing import Any
 
 import amqp
 
+from shared.binary_mode import attributes_of, is_binary
 from shared.envelope import CONTENT_TYPE
 from shared.inbound import PARKING_HEADERS, SENT_PROPERTIES, ParkKind
 
@@ -91,7 +92,7 @@ def parse(worker: str, queue: str, raw: amqp.Message) -> ParkedMessage:
     properties = dict(raw.properties)
     headers = dict(properties.pop("application_headers", None) or {})
     body = raw.body if isinstance(raw.body, bytes) else str(raw.body).encode()
-    peek = _peek(body)
+    peek = _peek(body, properties.get("content_type"), headers)
     tag = int(raw.delivery_info["delivery_tag"])
     parked_id = as_text(headers.get(HEADER + "parked-id"))
     parking_id = parked_id or as_text(properties.get("message_id")) or f"{queue}#{tag}"
@@ -144,8 +145,11 @@ def _route(headers: Mapping[str, Any]) -> str:
     return f"{as_text(exchange)}/{as_text(key)}" if exchange is not None or key is not None else ""
 
 
-def _peek(body: bytes) -> dict[str, Any]:
-    """The envelope's fields as far as the body has them, however invalid (or big) it is."""
+def _peek(body: bytes, content_type: str | None, headers: Mapping[str, Any]) -> dict[str, Any]:
+    """The envelope's fields as far as the message has them, however invalid (or big) it is:
+    a CloudEvents binary-mode message's from its headers, any other's from its body."""
+    if is_binary(content_type, headers):
+        return {name: as_text(value) for name, value in attributes_of(headers).items()}
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -22,6 +22,7 @@ from shared.clock import ManualClock
 from shared.contracts import Message, NotificationSent, OrderCancelled
 from shared.database import open_database
 from shared.envelope import Envelope, wrap
+from shared.errors import Unavailable
 from shared.runtime_tables import RuntimeTables
 from shared.service import Service
 from tests.factories import order_placed
@@ -109,8 +110,11 @@ NotifierFor = Callable[[NotifierSettings], Notifier]
 
 
 def logged(caplog: pytest.LogCaptureFixture) -> str:
-    """What orderflow logged (the test's SMTP server logs every address it sees)."""
-    return "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("orderflow"))
+    """What orderflow logged, each line's fields included (the test's SMTP server logs every
+    address it sees)."""
+    return "\n".join(
+        f"{r.getMessage()} {vars(r)}" for r in caplog.records if r.name.startswith("orderflow")
+    )
 
 
 # -- sent once, after the commit ------------------------------------------------------------
@@ -220,10 +224,11 @@ def test_a_login_the_server_refuses_leaves_everything_pending(
         notifier = notifier_for(settings.model_copy(update={"smtp_timeout_seconds": 1}))
         notifier.handle(order_placed())
 
-        assert notifier.courier() == 0
+        with pytest.raises(Unavailable, match="did not let us in") as trouble:
+            notifier.courier()
 
     assert server.received == [] and [n.status for n in notifier.notifications()] == ["pending"]
-    assert "did not let us in" in logged(caplog) and "wrong" not in logged(caplog)
+    assert "wrong" not in str(trouble.value) + logged(caplog)
 
 
 def test_starttls_that_the_server_does_not_offer_sends_nothing_in_the_clear(
@@ -232,7 +237,8 @@ def test_starttls_that_the_server_does_not_offer_sends_nothing_in_the_clear(
     notifier = notifier_for(smtp(server, smtp_starttls=True))
     notifier.handle(order_placed())
 
-    assert notifier.courier() == 0
+    with pytest.raises(Unavailable, match="did not let us in"):
+        notifier.courier()
     assert server.received == [] and [n.status for n in notifier.notifications()] == ["pending"]
 
 
@@ -269,13 +275,34 @@ def test_a_recipient_the_server_defers_stays_pending_for_the_next_pass(
     notifier = notifier_for(smtp(server))
     notifier.handle(order_placed())
 
-    assert notifier.courier() == 0
+    assert [notifier.courier(), notifier.courier()] == [0, 0], "the server itself takes mail"
     assert [n.status for n in notifier.notifications()] == ["pending"]
-    assert "451" in logged(caplog) and ADA not in logged(caplog)
+    [deferred] = [r for r in caplog.records if r.name.startswith("orderflow")]
+    assert (deferred.getMessage(), getattr(deferred, "error", None)) == (
+        "e-mail deferred",
+        "the mail server deferred the recipient (451)",
+    )
+    assert ADA not in logged(caplog), "said once, without the address"
 
     server.deferred.clear()
     assert notifier.courier() == 1
     assert len(server.received) == 1 and len(notifier.announced()) == 1
+
+
+def test_a_server_that_is_not_taking_mail_ends_the_pass_unavailable(
+    server: MailServer, notifier_for: NotifierFor
+) -> None:
+    """421 is the server's own trouble, not one recipient's: the worker is to be unready."""
+    server.closing = True
+    notifier = notifier_for(smtp(server))
+    notifier.handle(order_placed())
+
+    with pytest.raises(Unavailable, match=r"the mail server is not taking mail \(421\)"):
+        notifier.courier()
+    assert [n.status for n in notifier.notifications()] == ["pending"]
+
+    server.closing = False
+    assert notifier.courier() == 1
 
 
 def test_a_transient_failure_keeps_what_was_sent_before_it_in_the_same_pass(
@@ -303,9 +330,10 @@ def test_an_unreachable_server_leaves_everything_pending_until_it_is_back(
     notifier = notifier_for(smtp(port))
     notifier.handle(order_placed())
 
-    assert notifier.courier() == 0
+    with pytest.raises(Unavailable, match="the mail server is unreachable") as trouble:
+        notifier.courier()
     assert [n.status for n in notifier.notifications()] == ["pending"]
-    assert "the mail server is unreachable" in logged(caplog) and ADA not in logged(caplog)
+    assert ADA not in str(trouble.value) + logged(caplog)
 
     with mail_server(port) as server:
         assert notifier.courier() == 1
