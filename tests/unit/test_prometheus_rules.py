@@ -60,7 +60,7 @@ def test_every_alert_has_a_case_that_fires_and_one_that_must_not() -> None:
     assert (fires | silent) - alerts == set(), "tests name alerts that do not exist"
 
 
-def test_every_file_the_compose_file_mounts_from_deploy_exists() -> None:
-    mounted = re.findall(r"\./(deploy/[^:\"\]]+):", (ROOT / "docker-compose.yml").read_text())
-    assert "deploy/prometheus" in mounted
-    assert [path for path in mounted if not (ROOT / path).exists()] == []
+def test_every_volume_the_compose_file_mounts_from_deploy_exists() -> None:
+    volumes = re.findall(r"\./(deploy/[^:\s\"\]]+):/", (ROOT / "docker-compose.yml").read_text())
+    assert {"deploy/prometheus", "deploy/grafana/dashboards"} <= set(volumes)
+    assert [path for path in volumes if not (ROOT / path).exists()] == []
