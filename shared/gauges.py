@@ -8,7 +8,10 @@ message path:
 - the service's own gauges, from its database (``Service.gauges``: intake's orders per status).
 
 A read that fails leaves the gauge as it was and logs why: the broker's and the database's own
-gauges (``shared.vitals``) say what is down, and a metric never stops a worker.
+gauges (``shared.vitals``) say what is down, and a metric never stops a worker. A lost broker
+connection is the exception: it is raised as ``LinkDown``, as anywhere else in the loop, so the
+link is opened again at once; swallowed here, the worker would sit on a dead connection until
+heartbeats gave out.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from dataclasses import dataclass, field
 
 from shared import metrics
 from shared.clock import Clock
-from shared.messaging import BrokerLink
+from shared.messaging import BrokerLink, LinkDown
 from shared.service import Service
 from shared.worker_database import WorkerDatabase
 
@@ -48,6 +51,8 @@ class SlowGauges:
         name = self.service.name
         try:
             metrics.PARKING_LOT.labels(name).set(self.parking_depth())
+        except self.link.connection.connection_errors as error:
+            raise LinkDown(f"{type(error).__name__}: {error}") from error
         except Exception as error:
             log.warning("%s: could not read the parking lot's depth: %r", name, error)
         if self.service.gauges is None or self.database.sessions is None:

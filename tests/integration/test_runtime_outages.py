@@ -24,7 +24,7 @@ from services.stock import bootstrap as stock
 from shared.contracts import OrderPlaced
 from shared.envelope import Envelope
 from shared.health import HealthServer
-from shared.messaging import BrokerLink
+from shared.messaging import BrokerLink, LinkDown
 from shared.service import Result
 from shared.settings import Settings
 from shared.topology import Topology
@@ -180,6 +180,30 @@ def test_a_broker_link_cut_mid_batch_is_opened_again_and_nothing_is_lost_or_doub
     assert lost == "broker link lost; what was not acked is handed out again (stock)"
     assert set(unavailable) <= {"broker unavailable (stock)"}
     assert back == "broker back (stock)"
+
+
+@real_only
+def test_a_broker_link_lost_while_the_gauges_are_read_is_opened_again_at_once(
+    start_worker: StartWorker, events: SimpleQueue, sender: BrokerLink, topology: Topology
+) -> None:
+    """The parking lot's depth is read on a channel of its own, now and then: a connection lost
+    right then reaches the loop like any other, instead of leaving the worker on a dead
+    connection until heartbeats give out."""
+    worker = start_worker(gauge_refresh_seconds=0.001)
+    reconnects = metric("orderflow_reconnects_total", worker="stock")
+    read_depth = worker.gauges.parking_depth
+
+    def cut_then_read() -> int:
+        cut(worker)
+        return read_depth()
+
+    worker.gauges.parking_depth = cut_then_read  # type: ignore[method-assign]
+    worker.poll(0.1)
+    worker.gauges.parking_depth = read_depth  # type: ignore[method-assign]
+    send(sender, topology, placed("ord-gauge-cut").encode())
+
+    assert subjects(received(events, worker, 1, timeout=10)) == ["ord-gauge-cut"]
+    assert metric("orderflow_reconnects_total", worker="stock") == reconnects + 1
 
 
 def test_healthz_and_readyz_answer_and_readiness_follows_the_database(
