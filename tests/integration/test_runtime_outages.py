@@ -24,7 +24,7 @@ from services.stock import bootstrap as stock
 from shared.contracts import OrderPlaced
 from shared.envelope import Envelope
 from shared.health import HealthServer
-from shared.messaging import BrokerLink, LinkDown
+from shared.messaging import BrokerLink
 from shared.service import Result
 from shared.settings import Settings
 from shared.topology import Topology
