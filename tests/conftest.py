@@ -7,7 +7,6 @@ the usual local ports, then a testcontainers container where a Docker engine is 
 
 from __future__ import annotations
 
-import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.publications import WATCH, watch
+from tests.required import required
 from tests.support import configured_broker_url, configured_postgres_url
 
 
@@ -40,9 +40,7 @@ def docker_engine_reachable() -> bool:
 
 def unavailable(what: str, url: str) -> None:
     message = f"{what} is not reachable at {url} and no Docker engine is available"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{message}; CI needs it (start it: see .ci/run)")
-    pytest.skip(message)
+    required(message)
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from orderflow.scenarios.orders import extra
 from shared.database import drop_postgres_database
 from shared.settings import Settings
 from tests.e2e.conftest import FAST_TIME
+from tests.required import required
 from tests.support import real_settings, wait_until
 
 pytestmark = pytest.mark.real
@@ -70,7 +71,7 @@ def secured(
     (users are the broker's, not the vhost's); both deleted afterwards."""
     parts = urlsplit(rabbitmq_url)
     if shutil.which("rabbitmqctl") is None or parts.hostname not in ("127.0.0.1", "localhost"):
-        pytest.skip("loads definitions with rabbitmqctl, on the broker's own host")
+        required("rabbitmqctl is needed on the broker's own host, to load the definitions")
     run = uuid.uuid4().hex[:8]
     vhost, prefix = f"orderflow-test-{run}", f"t{run}-"
     password_dir = tmp_path_factory.mktemp("broker-passwords")

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from urllib.error import HTTPError, URLError
 from urllib.parse import urlencode, urlsplit
 from urllib.request import urlopen
@@ -49,6 +49,7 @@ from shared.topology import Topology
 from tests import dashboards
 from tests.factories import order_submit, paid_by
 from tests.faults.proxy import FaultProxy
+from tests.required import required
 from tests.support import real_settings, tear_down, wait_until
 
 pytestmark = pytest.mark.real
@@ -68,13 +69,6 @@ ENV = {
 PAID = 3
 """Orders that are paid and then wait for the warehouse (besides the one with gateway timeouts)."""
 SCRAPE_JOBS = 'job=~"orderflow|rabbitmq|rabbitmq-queues"'
-
-
-def required(what: str) -> NoReturn:
-    """Skip, or in CI fail: ``what`` is missing."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{what}; CI needs it (.ci/run provides it)")
-    pytest.skip(what)
 
 
 def free_ports(count: int) -> int:

@@ -25,10 +25,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import pytest
 import yaml
 
 from orderflow.cluster.registry import NAMES
+from tests.required import required
 
 ROOT = Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "deploy" / "kubernetes"
@@ -40,9 +40,7 @@ WORKER_USER = 10001
 def tool(what: str, installed: bool, how: str) -> None:
     if installed:
         return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is missing in CI: {how}")
-    pytest.skip(f"{what} is not installed ({how}; .ci/run installs it)")
+    required(f"{what} is not installed ({how})")
 
 
 def module(name: str, how: str) -> ModuleType:

@@ -5,13 +5,14 @@ compose file mounts is valid. Without promtool the tests skip, except in CI (CI=
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.required import required
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -20,10 +21,7 @@ PROMETHEUS = ROOT / "deploy" / "prometheus"
 def promtool() -> str:
     found = shutil.which("promtool")
     if found is None:
-        message = "promtool is missing (Debian: apt-get install prometheus)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"{message}; CI needs it: .ci/run installs it")
-        pytest.skip(message)
+        required("promtool is missing (Debian: apt-get install prometheus)")
     return found
 
 
