@@ -19,7 +19,7 @@ from shared import tracing
 from shared.clock import Clock
 from shared.contracts import Message
 from shared.crash import CrashPoints
-from shared.envelope import Envelope, wrap
+from shared.envelope import Envelope, TraceContext, wrap
 from shared.errors import Unavailable, is_transient
 from shared.health import Health
 from shared.logs import get_logger
@@ -90,10 +90,15 @@ class AfterCommitWork:
             return 0
         announced: list[Envelope] = []
 
-        def announce(session: Session, messages: Sequence[Message]) -> None:
+        def announce(
+            session: Session,
+            messages: Sequence[Message],
+            traces: Sequence[TraceContext | None] = (),
+        ) -> None:
+            continued = [*traces, *[None] * (len(messages) - len(traces))]
             envelopes = [
-                wrap(m, source=self.name, now=self.clock.now(), trace=tracing.new_trace())
-                for m in messages
+                wrap(m, source=self.name, now=self.clock.now(), trace=t or tracing.new_trace())
+                for m, t in zip(messages, continued, strict=True)
             ]
             self.outbox.add(session, envelopes)
             announced.extend(envelopes)

@@ -23,6 +23,14 @@ CONTENT_TYPE_FIELD = "(content_type)"
 TraceContext = Mapping[str, str]
 """W3C trace context: ``traceparent`` and, if there is one, ``tracestate`` (``shared.tracing``)."""
 
+
+def kept_trace(traceparent: str | None, tracestate: str | None) -> TraceContext | None:
+    """A trace context as a row keeps it, in two columns, made one to travel again."""
+    if not traceparent:
+        return None
+    return {"traceparent": traceparent, **({"tracestate": tracestate} if tracestate else {})}
+
+
 _TRACE = "trace_context"
 
 

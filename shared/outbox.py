@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from shared.database import KeyedStatement, UtcDateTime, of_subject
-from shared.envelope import Envelope, TraceContext
+from shared.envelope import Envelope, kept_trace
 
 TRACEPARENT_LENGTH = 55
 """A W3C ``traceparent`` of version 00; ``shared.tracing`` takes no longer one."""
@@ -51,10 +51,7 @@ def trace_values(envelope: Envelope) -> dict[str, str | None]:
 
 def traced(body: str, traceparent: str | None, tracestate: str | None) -> Envelope:
     """A row's envelope, travelling with the trace context kept beside it."""
-    trace: TraceContext | None = None
-    if traceparent:
-        trace = {"traceparent": traceparent, **({"tracestate": tracestate} if tracestate else {})}
-    return Envelope.model_validate_json(body).travels_with(trace)
+    return Envelope.model_validate_json(body).travels_with(kept_trace(traceparent, tracestate))
 
 
 def outbox_table(metadata: MetaData) -> Table:

@@ -12,14 +12,14 @@ import inspect
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.contracts import Message
 from shared.crash import CrashPoint
-from shared.envelope import Envelope, InvalidMessage
+from shared.envelope import Envelope, InvalidMessage, TraceContext
 from shared.rows import locked_rows
 from shared.timers import Scheduled
 
@@ -27,7 +27,21 @@ Result = Iterable[Message | Scheduled]
 Handler = Callable[..., Result]
 BoundHandler = Callable[[Any, Any], Result]
 InvalidHandler = Callable[[Envelope, InvalidMessage, Any], Result]
-Announce = Callable[[Session, Sequence[Message]], None]
+
+
+class Announce(Protocol):
+    """After-commit work announcing ``messages`` in ``session``'s transaction. ``traces`` gives
+    each message the trace context it continues (the one its cause was handled in, kept with
+    the row that waited for the work); a message without one starts a new trace."""
+
+    def __call__(
+        self,
+        session: Session,
+        messages: Sequence[Message],
+        traces: Sequence[TraceContext | None] = (),
+    ) -> None: ...
+
+
 Reach = Callable[[CrashPoint], None]
 AfterCommit = Callable[[sessionmaker[Session], Announce, Reach], int]
 Gauges = Callable[[Session, datetime], None]

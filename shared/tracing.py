@@ -145,6 +145,12 @@ def started(worker: str, name: str) -> TraceContext:
     return _inject(trace.set_span_in_context(span))
 
 
+def current() -> TraceContext | None:
+    """The context this thread runs in (a handler's: its message's), for a row that keeps it
+    until later work announces what the row stands for."""
+    return _inject(otel_context.get_current()) or None
+
+
 @contextmanager
 def resumed(trace_context: TraceContext | None) -> Iterator[None]:
     """Be in ``trace_context``, a message's (logging its failure, after its span ended)."""

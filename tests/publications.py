@@ -97,9 +97,9 @@ def _announced_by_action(result: Any) -> Sequence[Message]:
 def _watched_after_commit(worker: str, call: Callable[..., Any]) -> Any:
     @functools.wraps(call)
     def watched(self: Any, sessions: Any, announce: Any, *args: Any, **kwargs: Any) -> Any:
-        def recorded(session: Any, messages: Sequence[Message]) -> None:
+        def recorded(session: Any, messages: Sequence[Message], traces: Any = ()) -> None:
             WATCH.record(worker, f"{type(self).__name__} (after commit)", messages)
-            announce(session, messages)
+            announce(session, messages, traces)
 
         return call(self, sessions, recorded, *args, **kwargs)
 

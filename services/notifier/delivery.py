@@ -50,6 +50,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.clock import Clock
 from shared.crash import CrashPoint
+from shared.envelope import kept_trace
 from shared.errors import TransientError, Unavailable
 from shared.log_events import error_text
 from shared.logs import get_logger
@@ -290,6 +291,7 @@ class Courier:
                 announce(
                     session,
                     [sent_announcement(n.id, n.order_id, n.about, n.language) for n in sent],
+                    [kept_trace(n.traceparent, n.tracestate) for n in sent],
                 )
         self._announce_due = len(sent) == ANNOUNCED_PER_PASS
 

@@ -48,6 +48,7 @@ from shared.contracts import (
     original_order,
 )
 from shared.database import UtcDateTime
+from shared.outbox import TRACEPARENT_LENGTH, TRACESTATE_LENGTH
 
 from .rendering import RenderedMessage
 
@@ -193,6 +194,9 @@ class Notification(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     claimed_by: Mapped[str | None] = mapped_column(String(100))
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    traceparent: Mapped[str | None] = mapped_column(String(TRACEPARENT_LENGTH))
+    tracestate: Mapped[str | None] = mapped_column(String(TRACESTATE_LENGTH))
+    """The trace context of the event it is about, which its ``notification.sent`` continues."""
 
     @classmethod
     def about_event(cls, event: OrderMessage, reference: str, now: datetime) -> Notification:

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from sqlalchemy import Connection, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from shared import tracing
 from shared.contracts import Message, OrderMessage
 from shared.database import KeyedStatement
 from shared.rows import locked_rows
@@ -72,7 +73,11 @@ class NotificationStore:
         return next(found, None)
 
     def add(self, notification: Notification) -> None:
+        """Keep ``notification`` with the trace context of the event it is about: the handler's."""
         of_order = self._of(notification.order_id)  # loaded before the new row can be flushed
+        trace = tracing.current() or {}
+        notification.traceparent = trace.get("traceparent")
+        notification.tracestate = trace.get("tracestate")
         self.rows.add(notification)
         of_order.append(notification)
 
@@ -148,6 +153,8 @@ class Unannounced(NamedTuple):
     order_id: str
     about: str
     language: str | None
+    traceparent: str | None
+    tracestate: str | None
 
 
 def claimed_by(marks: Connection, notification_id: str) -> str | None:
@@ -209,11 +216,11 @@ class CourierStore:
     def take_unannounced(self, limit: int) -> list[Unannounced]:
         """Sent notifications whose ``notification.sent`` is still to be announced, whoever sent
         them (they never go again, so no lease needs to run out), marked ``sent`` in this
-        transaction, which announces them: (id, order id, about, language) of each. Rows another
+        transaction, which announces them, each with the trace context it continues. Rows another
         courier is announcing are skipped."""
         c = NOTIFICATIONS.c
         query = (
-            select(c.id, c.order_id, c.about, c.language)
+            select(c.id, c.order_id, c.about, c.language, c.traceparent, c.tracestate)
             .where(c.status == NotificationStatus.SENDING, c.sent_at.is_not(None))
             .order_by(c.sent_at)
             .limit(limit)

@@ -167,7 +167,7 @@ class RunningCourier:
         if point == self.crash_at:
             raise Crash(point)
 
-    def announce(self, session: Session, messages: Any) -> None:
+    def announce(self, session: Session, messages: Any, traces: Any = ()) -> None:
         if self.dies_announcing:
             raise Crash("announcing")
         now = self.clock.now()

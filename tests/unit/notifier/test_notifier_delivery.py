@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy.orm import Session, sessionmaker
@@ -79,7 +80,7 @@ class Notifier:
         assert self.service.after_commit is not None
         return self.service.after_commit(self.sessions, self.announce)
 
-    def announce(self, session: Session, messages: list[Message]) -> None:
+    def announce(self, session: Session, messages: list[Message], traces: Any = ()) -> None:
         """The runtime's: into the outbox, in the courier's transaction, which marked them sent."""
         assert session.in_transaction()
         for message in messages:
