@@ -2,10 +2,12 @@
 
 - Every Kubernetes resource validates against its schema: Kubernetes' own kinds with
   kubernetes-validate (strict: an unknown field fails), KEDA's (ScaledObject,
-  TriggerAuthentication) against the models generated from KEDA's CRD schema
-  (cloudcoil-models-keda), unknown fields included. A kind neither knows fails.
+  TriggerAuthentication) and the Prometheus Operator's (PodMonitor) against the models
+  generated from their CRD schemas (cloudcoil-models-keda, -prometheus-operator), unknown
+  fields included. A kind none knows fails.
 - `docker-compose config` accepts the compose file, whatever services it holds.
-- What the schemas cannot say: KEDA owns the replica count, every worker runs locked down and
+- What the schemas cannot say: KEDA owns the replica count, the PodMonitor labels every
+  worker's target as the alert rules expect, every worker runs locked down and
   has a disruption budget, the notifier has a mail server, the Dockerfile pins its base and runs
   as a numeric user with a readiness HEALTHCHECK.
 
@@ -69,11 +71,18 @@ def of_kind(kind: str) -> dict[str, dict[str, Any]]:
 
 def test_every_kubernetes_resource_validates_against_its_schema() -> None:
     validate = module("kubernetes_validate", "pip install kubernetes-validate")
-    keda = module("cloudcoil.models.keda.v1alpha1", "pip install cloudcoil.models.keda")
+    custom = {
+        "keda.sh/": module("cloudcoil.models.keda.v1alpha1", "pip install cloudcoil.models.keda"),
+        "monitoring.coreos.com/": module(
+            "cloudcoil.models.prometheus_operator.v1",
+            "pip install cloudcoil.models.prometheus_operator",
+        ),
+    }
     problems: list[str] = []
     for name, resource in resources():
-        if resource["apiVersion"].startswith("keda.sh/"):
-            problems += [f"{name}: {p}" for p in keda_problems(keda, resource)]
+        group = next((g for g in custom if resource["apiVersion"].startswith(g)), None)
+        if group is not None:
+            problems += [f"{name}: {p}" for p in crd_problems(custom[group], resource)]
             continue
         try:
             validate.validate(resource, KUBERNETES_VERSION, strict=True)
@@ -85,15 +94,15 @@ def test_every_kubernetes_resource_validates_against_its_schema() -> None:
     assert problems == []
 
 
-def keda_problems(keda: ModuleType, resource: dict[str, Any]) -> list[str]:
-    """KEDA's CRD schema as pydantic models: required fields and types, then every field the
-    model does not know (pydantic would drop it silently; the API server would too, and the
-    setting would never apply)."""
+def crd_problems(models: ModuleType, resource: dict[str, Any]) -> list[str]:
+    """A custom resource (KEDA's, the Prometheus Operator's) against its CRD schema as pydantic
+    models: required fields and types, then every field the model does not know (pydantic
+    would drop it silently; the API server would too, and the setting would never apply)."""
     from pydantic import ValidationError
 
-    model = getattr(keda, resource["kind"], None)
+    model = getattr(models, resource["kind"], None)
     if model is None:
-        return [f"KEDA has no kind {resource['kind']}"]
+        return [f"{resource['apiVersion']} has no kind {resource['kind']}"]
     try:
         parsed = model.model_validate(resource)
     except ValidationError as error:
@@ -127,9 +136,9 @@ def test_a_misspelt_keda_field_is_caught() -> None:
     keda = module("cloudcoil.models.keda.v1alpha1", "pip install cloudcoil.models.keda")
     scaled = of_kind("ScaledObject")["orderflow-stock"]
     typo = {**scaled, "spec": {**scaled["spec"], "minReplicas": 2}}
-    assert keda_problems(keda, typo) == ["spec.minReplicas: not a field of ScaledObject"]
+    assert crd_problems(keda, typo) == ["spec.minReplicas: not a field of ScaledObject"]
     untargeted = {**scaled, "spec": {k: v for k, v in scaled["spec"].items() if k != "triggers"}}
-    assert keda_problems(keda, untargeted) == ["spec.triggers: Field required"]
+    assert crd_problems(keda, untargeted) == ["spec.triggers: Field required"]
 
 
 def test_docker_compose_accepts_the_compose_file() -> None:
@@ -200,6 +209,22 @@ def test_every_worker_has_a_disruption_budget_that_lets_a_single_replica_move() 
             if b["spec"]["selector"]["matchLabels"].items() <= labels.items()
         ]
         assert budget["spec"] == {"maxUnavailable": 1, "selector": budget["spec"]["selector"]}
+
+
+def test_the_pod_monitor_scrapes_every_worker_labelled_as_the_alert_rules_expect() -> None:
+    [monitor] = of_kind("PodMonitor").values()
+    selected = monitor["spec"]["selector"]["matchLabels"]
+    [endpoint] = monitor["spec"]["podMetricsEndpoints"]
+    for name, deployment in of_kind("Deployment").items():
+        pod = deployment["spec"]["template"]
+        assert selected.items() <= pod["metadata"]["labels"].items(), name
+        ports = {p["name"] for c in pod["spec"]["containers"] for p in c.get("ports", [])}
+        assert endpoint["port"] in ports, name
+    worker_label = {
+        "sourceLabels": ["__meta_kubernetes_pod_label_app_kubernetes_io_component"],
+        "targetLabel": "worker",
+    }
+    assert worker_label in endpoint["relabelings"]
 
 
 def test_the_notifier_is_given_a_mail_server_in_kubernetes_and_compose() -> None:
