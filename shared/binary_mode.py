@@ -28,7 +28,14 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage, decode, describe
+from shared.envelope import (
+    CONTENT_TYPE,
+    Envelope,
+    InvalidMessage,
+    content_type_problem,
+    decode,
+    describe,
+)
 
 PREFIXES = ("cloudEvents:", "cloudEvents_", "ce-")
 """The header prefixes of CloudEvents attributes in binary mode, as senders spell them."""
@@ -95,7 +102,7 @@ def from_binary(
             "CloudEvents binary mode: missing "
             + "; ".join(f"attribute {name} (header {_spellings(name)})" for name in missing)
         )
-    problem = _data_content_type_problem(content_type)
+    problem = content_type_problem(content_type, DATA_CONTENT_TYPE)
     if problem:
         raise InvalidMessage(f"CloudEvents binary mode: datacontenttype: {problem}")
     try:
@@ -132,20 +139,3 @@ def _value(name: str, value: Any) -> Any:
     if name == "time" and isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
-
-
-def _data_content_type_problem(content_type: str | None) -> str | None:
-    """Why a binary-mode body's content type is not JSON in UTF-8, or None."""
-    if not content_type or not content_type.strip():
-        return f"the message has no content type; accepted: {DATA_CONTENT_TYPE}"
-    media, *parameters = content_type.split(";")
-    if media.strip().lower() != DATA_CONTENT_TYPE:
-        return f"{content_type.strip()} is not accepted; accepted: {DATA_CONTENT_TYPE}"
-    for parameter in parameters:
-        name, _, value = parameter.partition("=")
-        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in (
-            "utf-8",
-            "utf8",
-        ):
-            return f"charset {value.strip()} is not accepted; accepted: utf-8"
-    return None

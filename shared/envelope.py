@@ -117,19 +117,20 @@ class Envelope(BaseModel):
         return self.body
 
 
-def content_type_problem(content_type: str | None) -> str | None:
-    """Why a message's AMQP content type is not the one every message is sent as, or None.
+def content_type_problem(content_type: str | None, accepted: str = CONTENT_TYPE) -> str | None:
+    """Why a message's AMQP content type is not ``accepted``, or None.
 
-    Messages are CloudEvents in structured mode: ``application/cloudevents+json``, in any case,
-    with parameters allowed; a charset must be UTF-8, the only one JSON knows. Anything else,
-    and no content type at all, is refused even when the body would parse: a sender that
-    labels its messages wrongly is one whose bytes nobody should guess at.
+    Messages are CloudEvents in structured mode: ``application/cloudevents+json`` (a binary-mode
+    body: ``application/json``), in any case, with parameters allowed; a charset must be UTF-8,
+    the only one JSON knows. Anything else, and no content type at all, is refused even when the
+    body would parse: a sender that labels its messages wrongly is one whose bytes nobody
+    should guess at.
     """
     if not content_type or not content_type.strip():
-        return f"the message has no content type; accepted: {CONTENT_TYPE}"
+        return f"the message has no content type; accepted: {accepted}"
     media, *parameters = content_type.split(";")
-    if media.strip().lower() != CONTENT_TYPE:
-        return f"{content_type.strip()} is not accepted; accepted: {CONTENT_TYPE}"
+    if media.strip().lower() != accepted:
+        return f"{content_type.strip()} is not accepted; accepted: {accepted}"
     for parameter in parameters:
         name, _, value = parameter.partition("=")
         charset = value.strip().strip('"').lower()
