@@ -334,6 +334,18 @@ def test_a_messages_log_lines_carry_its_trace_even_once_it_failed(
 # -- at the broker, and at an OTLP endpoint ------------------------------------------------------
 
 
+def send_in_channels_trace(sender: BrokerLink, topology: Topology, cause: Envelope) -> None:
+    """Publish ``cause`` as a traced channel would: in the channel's trace context."""
+    outgoing = Outgoing(
+        body=cause.encode(),
+        exchange=topology.events,
+        routing_key=cause.type,
+        message_id=cause.id,
+        headers=CHANNEL,
+    )
+    sender.publish_confirmed([outgoing])
+
+
 @pytest.mark.parametrize("exported", [False, True], ids=["not-exported", "exported"])
 def test_a_worker_publishes_a_valid_traceparent_in_its_causes_trace(
     worker: Worker, events: SimpleQueue, sender: BrokerLink, topology: Topology, exported: bool
@@ -343,17 +355,7 @@ def test_a_worker_publishes_a_valid_traceparent_in_its_causes_trace(
     not."""
     exporter = install_in_memory(["stock"]) if exported else None
     cause = placed("ord-t")
-    sender.publish_confirmed(
-        [
-            Outgoing(
-                body=cause.encode(),
-                exchange=topology.events,
-                routing_key=cause.type,
-                message_id=cause.id,
-                headers=CHANNEL,
-            )
-        ]
-    )
+    send_in_channels_trace(sender, topology, cause)
     try:
         [reserved] = taken(events, worker, 1)
     finally:
@@ -380,17 +382,7 @@ def test_a_row_another_replica_sweeps_goes_out_with_the_context_it_was_written_i
     first.poll(0)  # its first sweep, on an empty outbox
     first.relay.publish = lambda envelopes: None  # type: ignore[method-assign]
     cause = placed("ord-s")
-    sender.publish_confirmed(
-        [
-            Outgoing(
-                body=cause.encode(),
-                exchange=topology.events,
-                routing_key=cause.type,
-                message_id=cause.id,
-                headers=CHANNEL,
-            )
-        ]
-    )
+    send_in_channels_trace(sender, topology, cause)
     try:
         wait_until(
             lambda: bool(exporter.get_finished_spans()),
@@ -448,17 +440,7 @@ def test_with_an_endpoint_set_a_worker_exports_its_spans_over_otlp(
     stock = start_worker()
     assert tracing.exporting("stock")
     cause = placed("ord-x")
-    sender.publish_confirmed(
-        [
-            Outgoing(
-                body=cause.encode(),
-                exchange=topology.events,
-                routing_key=cause.type,
-                message_id=cause.id,
-                headers=CHANNEL,
-            )
-        ]
-    )
+    send_in_channels_trace(sender, topology, cause)
     taken(events, stock, 1)
     tracing.stop("stock")  # as the worker does when it closes: what waits is exported
 
@@ -496,17 +478,7 @@ def test_a_worker_process_exports_its_spans_before_it_exits_on_sigterm(
     try:
         processes.wait_ready(30)
         cause = placed("ord-p")
-        sender.publish_confirmed(
-            [
-                Outgoing(
-                    body=cause.encode(),
-                    exchange=topology.events,
-                    routing_key=cause.type,
-                    message_id=cause.id,
-                    headers=CHANNEL,
-                )
-            ]
-        )
+        send_in_channels_trace(sender, topology, cause)
         reserved = events.get(timeout=20)
         reserved.ack()
     finally:
