@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from shared.brokers import ANY_TYPE, OPERATOR, Senders, channel_user, user_name
 from shared.contracts import (
+    CarrierTrackingUpdate,
     Message,
     OrderCancel,
     OrderChangeAddress,
@@ -36,17 +37,20 @@ from .registry import NAMES, PUBLISHES
 MONITORING = "monitoring"
 """Who only looks: KEDA counting a queue's messages (a passive declare), the management UI's
 read-only views (its ``monitoring`` tag). It may use no queue or exchange and send nothing."""
-CHANNEL_SENDS: frozenset[type[Message]] = frozenset({OrderSubmit})
+SENDERS: dict[str, tuple[type[Message], ...]] = {
+    "sales channels": (OrderSubmit,),
+    "customer service": (OrderCancel, OrderChangeAddress, ReturnRequest, ResendRequest),
+    "warehouse staff": (StockReceive, ReturnReceive),
+    "banks": (PaymentNotification,),
+    "carriers": (CarrierTrackingUpdate,),
+}
+"""Who sends each command into orderflow, in the contracts' own words. The ``orderflow`` CLI can
+stand in for each of them but the carriers, whose scans shipping's simulated carrier schedules."""
+CHANNEL_SENDS: frozenset[type[Message]] = frozenset(SENDERS["sales channels"])
 OPERATOR_SENDS: frozenset[type[Message]] = frozenset(
-    {
-        OrderCancel,
-        OrderChangeAddress,
-        ReturnRequest,
-        ResendRequest,
-        StockReceive,
-        ReturnReceive,
-        PaymentNotification,
-    }
+    contract
+    for sender in ("customer service", "warehouse staff", "banks")
+    for contract in SENDERS[sender]
 )
 """The commands the CLI sends for customer service, warehouse staff and banks."""
 OPERATOR_ANNOUNCES: frozenset[type[Message]] = frozenset({StockItemListed})

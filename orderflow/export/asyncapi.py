@@ -26,9 +26,10 @@ from shared.contracts import REGISTRY, Channel, Message
 from shared.envelope import CONTENT_TYPE, Envelope
 from shared.topology import CHANNEL_EVENTS, Topology, channel_binding_key, channel_routing_key
 
+from ..cluster.users import SENDERS
 from . import asyncapi_wire, doubles, settings_doc, wire_doc
 from .asyncapi_guide import NAMESPACE, UNKNOWN_CHANNEL, guide, vocabularies
-from .choreography import CHANNEL_QUEUES, SENDERS, Flow, flows
+from .choreography import CHANNEL_QUEUES, Flow, flows
 from .choreography_map import mermaid, splice
 
 REPOSITORY = Path(__file__).resolve().parents[2]

@@ -1,6 +1,7 @@
 """Who publishes each message that travels and who consumes it, read from the code: each worker's
 bootstrap (its handler table and its ``publishes``, in ``orderflow/registry.py``'s order), the
-channel queues of ``shared/topology.py``, and who sends the commands from outside (``SENDERS``).
+channel queues of ``shared/topology.py``, and who sends the commands from outside (``SENDERS``,
+in ``orderflow/cluster/users.py``, where they are also the broker's users).
 
 ``orderflow contracts map`` prints it as text or Mermaid; the AsyncAPI document, the README and
 ``docs/architecture.md`` show it, and tests keep them equal to what the code says.
@@ -11,33 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from shared.contracts import (
-    REGISTRY,
-    CarrierTrackingUpdate,
-    Message,
-    OrderCancel,
-    OrderChangeAddress,
-    OrderSubmit,
-    PaymentNotification,
-    ResendRequest,
-    ReturnReceive,
-    ReturnRequest,
-    StockReceive,
-)
+from shared.contracts import REGISTRY, Message
 from shared.service import Service
 from shared.topology import CHANNEL_EVENTS
 
 from ..cluster.registry import NAMES, build
+from ..cluster.users import SENDERS
 
-SENDERS: dict[str, tuple[type[Message], ...]] = {
-    "sales channels": (OrderSubmit,),
-    "customer service": (OrderCancel, OrderChangeAddress, ReturnRequest, ResendRequest),
-    "warehouse staff": (StockReceive, ReturnReceive),
-    "banks": (PaymentNotification,),
-    "carriers": (CarrierTrackingUpdate,),
-}
-"""Who sends each command into orderflow, in the contracts' own words. The ``orderflow`` CLI can
-stand in for each of them but the carriers, whose scans shipping's simulated carrier schedules."""
 CHANNEL_QUEUES = "channel queues"
 """Each sales channel's queue, which hears intake's ``CHANNEL_EVENTS`` about its own orders."""
 PARTNERS = "partners"

@@ -9,7 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from .choreography import CHANNEL_QUEUES, PARTNERS, SENDERS, Flow, parties
+from ..cluster.users import SENDERS
+from .choreography import CHANNEL_QUEUES, PARTNERS, Flow, parties
 
 HEADING = (
     "Who publishes each message (under their name) and who consumes it (after the arrow).\n"

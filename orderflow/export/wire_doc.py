@@ -11,8 +11,9 @@ from __future__ import annotations
 from shared import binary_mode
 from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage
 
+from ..cluster.users import SENDERS
 from . import asyncapi_wire
-from .choreography import SENDERS, flows
+from .choreography import flows
 
 ENVELOPE_FIELDS = {
     "causationid": "causationid (extension)",

@@ -11,7 +11,8 @@ from typer.testing import CliRunner
 
 from orderflow.cli.main import app
 from orderflow.cluster.registry import NAMES
-from orderflow.export.choreography import CHANNEL_QUEUES, PARTNERS, SENDERS, Flow, flows
+from orderflow.cluster.users import SENDERS
+from orderflow.export.choreography import CHANNEL_QUEUES, PARTNERS, Flow, flows
 from orderflow.export.choreography_map import mermaid, splice, text
 from shared.contracts import REGISTRY
 from shared.topology import CHANNEL_EVENTS
