@@ -78,11 +78,15 @@ class Timers:
     def __init__(self, table: Table) -> None:
         self.table = table
         self._remove = KeyedStatement(table.c.message_id, lambda keys: delete(table).where(keys))
+        self.written_due: datetime | None = None
+        """The earliest due this process wrote since ``DueTimers`` last read the table (a
+        transaction that rolled back included: that costs one look for nothing)."""
 
     def add(self, session: Session, timers: Sequence[tuple[Envelope, datetime]]) -> None:
         if timers:
             rows = [self._row(e, due) for e, due in timers]
             session.execute(insert(self.table), rows)
+            self._wrote(min(due for _, due in timers))
 
     def retry_later(
         self, session: Session, envelope: Envelope, due: datetime, attempts: int, origin: str
@@ -93,6 +97,7 @@ class Timers:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         statement = dialect.insert(self.table).values(row)
         session.execute(statement.on_conflict_do_nothing(index_elements=["message_id"]))
+        self._wrote(due)
 
     def postpone(
         self, session: Session, message_id: str, due: datetime, retries: int, attempts: int
@@ -103,6 +108,11 @@ class Timers:
             .where(self.table.c.message_id == message_id)
             .values(due_at=due, retries=retries, attempts=attempts)
         )
+        self._wrote(due)
+
+    def _wrote(self, due: datetime) -> None:
+        if self.written_due is None or due < self.written_due:
+            self.written_due = due
 
     def claim_due(
         self, session: Session, now: datetime, limit: int, message_id: str | None = None

@@ -2,7 +2,8 @@
 1. take up to ``batch_size`` deliveries and handle them (``shared.deliveries``): bad ones are
    parked, the rest handled in one transaction (``shared.transaction``: inbox, handlers, outbox,
    timers), the batch acked with one frame, the announcements published (``shared.relay``);
-2. fire due timers and delayed tries the same way (``shared.due_timers``);
+2. fire due timers and delayed tries the same way (``shared.due_timers``); an idle pass waits
+   for a delivery until the next is due at most;
 3. run the service's after-commit work (e-mail, ``shared.after_commit``): after messages were
    handled, now and then, and at once again while it keeps finding work, so a backlog drains
    without pauses between passes;
@@ -20,9 +21,8 @@ A message that keeps failing: ``shared.failures``. Outages:
   in hand are handled, acked and published within ``shutdown_seconds``, and the link closed.
   Past the bound, or in an outage, the rest are left unacked for the broker to hand out again.
 
-Counters start at 0 (``shared.metric_start``). The loop reports its health (``shared.health``,
-``shared.vitals``) and passes the test-only crash points (``shared.crash``).
-"""
+Counters start at 0 (``shared.metric_start``); health: ``shared.health``, ``shared.vitals``;
+test-only crash points: ``shared.crash``."""
 
 from __future__ import annotations
 
@@ -120,6 +120,7 @@ class Worker:
             self.failures,
             self.publisher,
             self.clock,
+            settings.timer_poll_seconds,
         )
         retry = settings.retry
         pauses = Backoff(retry.after_commit_pause_seconds, retry.after_commit_pause_max_seconds)
@@ -147,7 +148,6 @@ class Worker:
         )
         self._stop = threading.Event()
         self._backoff = Backoff(retry.outage_pause_seconds, retry.outage_pause_max_seconds)
-        self._next_timer_check = 0.0
         self._next_sweep = 0.0
         self._sweep_grace = timedelta(0)  # the first sweep, and the first after a reconnect
         self._next_after_commit = 0.0
@@ -269,14 +269,13 @@ class Worker:
 
     def _pass(self, wait: float) -> int:
         done = 0
-        filled = self.link.fill(self.settings.batch_size, 0.0 if self._after_commit_busy else wait)
+        wait = 0.0 if self._after_commit_busy else self.due_timers.wait_at_most(wait)
+        filled = self.link.fill(self.settings.batch_size, wait)
         self.relay.settle()  # the confirms that arrived with the deliveries
         if filled:
             done += self.deliveries.handle(self.link.take(self.settings.batch_size))
+        done += self.fire_timers()
         now = time.monotonic()
-        if now >= self._next_timer_check:
-            done += self.fire_timers()
-            self._next_timer_check = now + self.settings.timer_poll_seconds
         if done or self._after_commit_busy or now >= self._next_after_commit:
             self._after_commit_busy = self.after_commit.keeping_pace(done, self._stop)
             self._next_after_commit = now + self.settings.timer_poll_seconds
