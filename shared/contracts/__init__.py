@@ -49,6 +49,7 @@ from .orders import (
     PaymentInstruction,
     PaymentMethod,
     Problem,
+    TaxLine,
 )
 from .payment import (
     PaymentCaptured,
@@ -144,6 +145,7 @@ __all__ = [
     "PaymentReminderDue",
     "PaymentVoided",
     "Problem",
+    "TaxLine",
     "RefundRequested",
     "ReplacementRequested",
     "ResendRequest",
