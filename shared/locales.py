@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from decimal import Decimal
 from functools import cache, lru_cache
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, get_currency_symbol
+from babel.numbers import format_currency, format_decimal, format_percent, get_currency_symbol
 
 from .currencies import to_amount
 
@@ -64,3 +65,11 @@ def written_day(value: str | date, locale: Locale) -> str:
 def written_number(value: int, locale: Locale) -> str:
     """A count as the locale groups its digits: ``1,000``, ``1 000``."""
     return format_decimal(value, locale=locale)
+
+
+@lru_cache(maxsize=256)
+def written_rate(basis_points: int, locale: Locale) -> str:
+    """A rate in hundredths of a percent as the locale writes a percentage: 1900 is ``19%``,
+    ``19 %`` in Russian, 750 is ``7.5%``."""
+    rate = Decimal(basis_points).scaleb(-4)
+    return format_percent(rate, locale=locale, decimal_quantization=False)
