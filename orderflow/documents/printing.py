@@ -68,8 +68,8 @@ def wave_documents(
     printed = Printed()
     if not orders:
         return printed
-    span = f"{since:%Y%m%dT%H%M}-{until:%Y%m%dT%H%M}"
-    title = f"wave: ready from {since:%Y-%m-%d %H:%M} to {until:%Y-%m-%d %H:%M} UTC"
+    span = f"{since:%Y%m%dT%H%M%S}-{until:%Y%m%dT%H%M%S}"
+    title = f"wave: ready from {since:%Y-%m-%d %H:%M:%S} to {until:%Y-%m-%d %H:%M:%S} UTC"
     printed.files.append(
         write(directory, f"pick-list-{span}", pick_list(orders, title, datetime.now(UTC)))
     )
