@@ -4,9 +4,12 @@ in, the picker's walk, and how a tax rate is written."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from orderflow.cli.main import app
 from orderflow.documents.fonts import FACES, Run, runs
 from orderflow.documents.staff import Pick, picks
 from orderflow.documents.words import WORDS
@@ -70,3 +73,27 @@ def test_a_tax_rate_is_written_as_the_locale_writes_a_percentage(
     basis_points: int, language: str, country: str | None, written: str
 ) -> None:
     assert written_rate(basis_points, locale_for(language, country)) == written
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["pick-list"], "name orders, or give --since for a wave"),
+        (["pick-list", "ord_1", "--since", "2026-03-02"], "name orders or give --since/--until"),
+        (["wave"], "--since: when the wave starts"),
+        (["wave", "--since", "yesterday"], "--since: 'yesterday' is not an ISO date or date-time"),
+        (
+            ["wave", "--since", "2026-03-02T10:00", "--until", "2026-03-02T09:00"],
+            "--since: 2026-03-02T10:00 is after --until 2026-03-02T09:00",
+        ),
+    ],
+)
+def test_what_to_print_is_checked_before_any_database_is_opened(
+    args: list[str], said: str, tmp_path: Path
+) -> None:
+    env = {"ORDERFLOW_DATABASE_URL": f"sqlite:///{tmp_path}/{{worker}}.db"}
+    result = CliRunner(env=env).invoke(app, ["documents", *args])
+
+    assert result.exit_code == 2
+    assert said in " ".join(result.stderr.split())
+    assert list(tmp_path.iterdir()) == []
