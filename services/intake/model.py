@@ -39,6 +39,7 @@ from shared.contracts import (
     OrderSubmit,
     PaymentInstruction,
     Problem,
+    TaxLine,
 )
 from shared.database import TypedJson, UtcDateTime
 
@@ -101,6 +102,8 @@ class Order(Base):
     shipping_fee: Mapped[int] = mapped_column(Integer)
     delivery: Mapped[Delivery | None] = mapped_column(TypedJson(Delivery))
     payment: Mapped[PaymentInstruction | None] = mapped_column(TypedJson(PaymentInstruction))
+    taxes: Mapped[list[TaxLine] | None] = mapped_column(TypedJson(list[TaxLine]))
+    """The taxes included in the prices, as the channel sent them (None before they were kept)."""
     problems: Mapped[list[Problem]] = mapped_column(TypedJson(list[Problem]))
     """The last rejection's."""
     cancel_reason: Mapped[str | None] = mapped_column(String(64))
@@ -169,6 +172,7 @@ class Order(Base):
         self.shipping_fee = submit.shipping_fee
         self.delivery = submit.delivery
         self.payment = submit.payment
+        self.taxes = list(submit.taxes)
         return OrderPlaced(
             order_id=self.id,
             channel=submit.channel,
@@ -182,6 +186,7 @@ class Order(Base):
             delivery=submit.delivery,
             payment=submit.payment,
             expected_delivery=expected_delivery,
+            taxes=submit.taxes,
         )
 
     def reject(
