@@ -117,6 +117,6 @@ def _print(report: StockCounted, output: Format) -> None:
     )
     if report.short_orders:
         console.print(
-            f"{len(report.short_orders)} orders lost their reservation and are cancelled as "
-            f"out of stock: {', '.join(report.short_orders)}"
+            "short after the count, so cancelled as out of stock (refunded if paid): "
+            + ", ".join(report.short_orders)
         )
