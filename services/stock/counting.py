@@ -15,6 +15,10 @@ and neither has a way back to waiting.
 Orders that wait keep their claims; a count that leaves them uncovered buys what they lack
 (``replenish``), and one that finds more serves them (``retry_waiting``). A count is applied
 once per count id.
+
+Count a quiet shelf: units packed for the carrier but whose dispatch stock has not heard of yet
+are off the shelf and still on the books, so they would be posted as lost; and an order cut then
+is one the warehouse can no longer stop (packing is the handover).
 """
 
 from __future__ import annotations
