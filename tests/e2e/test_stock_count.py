@@ -118,6 +118,10 @@ def test_a_count_posts_its_adjustments_and_sends_the_newest_short_order_to_be_ca
     old, new = _id(dbs, "COUNT-OLD"), _id(dbs, "COUNT-NEW")
     heard(stock_events, {"stock.reserved": 2})  # what came before the count
     count = tmp_path / "count.csv"
+    count.write_text(COUNT + "LAMP-NEW,2,,\n")
+    code, said = run("stock", "count", str(count))
+    assert code == 2, said
+    assert "line 5, column sku: stock does not keep LAMP-NEW" in said, said
     count.write_text(COUNT)
 
     code, said = run("stock", "count", str(count), "--count-id", "cnt-e2e")
