@@ -104,3 +104,18 @@ def test_the_command_says_what_a_count_file_looks_like() -> None:
     said = " ".join(result.stdout.split())
     assert "sku,counted,location,reason" in said
     assert "lost (the default) or damaged" in said
+
+
+def test_a_good_file_on_memory_is_refused_before_any_database_is_read(tmp_path: Path) -> None:
+    count = tmp_path / "count.csv"
+    count.write_text("sku,counted\nMUG-BLUE,3\n")
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ORDERFLOW_")}
+    env["ORDERFLOW_BROKER_URL"] = "memory://"
+    env["ORDERFLOW_DATABASE_URL"] = f"sqlite:///{tmp_path}/data/{{worker}}.db"
+
+    result = CliRunner(env=env).invoke(app, ["stock", "count", str(count)])
+
+    said = " ".join((result.stdout + result.stderr).split())
+    assert result.exit_code == 2, said
+    assert "ORDERFLOW_BROKER_URL is memory://" in said and "no worker would see" in said
+    assert not (tmp_path / "data").exists()
