@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from shared.contracts import StockCounted
 
@@ -94,29 +93,9 @@ def _note(output: Format, text: str) -> None:
 
 
 def _print(report: StockCounted, output: Format) -> None:
-    from ..operator.counts import discrepancies
+    from ..operator.counts import show_report
 
     if output is Format.JSON:
         print(json.dumps(report.model_dump(mode="json"), indent=2))
-        return
-    differ = discrepancies(report)
-    if differ:
-        table = Table("sku", "books", "counted", "difference", "reason")
-        for line in differ:
-            table.add_row(
-                line.sku,
-                str(line.books),
-                str(line.counted),
-                f"{line.difference:+d}",
-                line.reason or "",
-            )
-        console.print(table)
-    console.print(
-        f"count {report.count_id}: {len(report.lines)} SKUs counted, "
-        f"{len(report.lines) - len(differ)} as the books say, {len(differ)} adjusted"
-    )
-    if report.short_orders:
-        console.print(
-            "short after the count, so cancelled as out of stock (refunded if paid): "
-            + ", ".join(report.short_orders)
-        )
+    else:
+        show_report(console, report)

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
 
 from services.stock.supply import CountRecord
 from shared.contracts import CountedLine, CountedSku, StockCounted
@@ -165,3 +167,24 @@ def discrepancies(report: StockCounted) -> list[CountedLine]:
     """The lines that differ from the books, largest difference first."""
     differ = [line for line in report.lines if line.difference]
     return sorted(differ, key=lambda line: (-abs(line.difference), line.sku))
+
+
+def show_report(console: Console, report: StockCounted) -> None:
+    """The discrepancies as a table (sku, books, counted, difference, reason), a summary, and
+    the orders the count left short."""
+    differ = discrepancies(report)
+    if differ:
+        table = Table("sku", "books", "counted", "difference", "reason")
+        for line in differ:
+            difference = f"{line.difference:+d}"
+            table.add_row(line.sku, str(line.books), str(line.counted), difference, line.reason)
+        console.print(table)
+    console.print(
+        f"count {report.count_id}: {len(report.lines)} SKUs counted, "
+        f"{len(report.lines) - len(differ)} as the books say, {len(differ)} adjusted"
+    )
+    if report.short_orders:
+        console.print(
+            "short after the count, so cancelled as out of stock (refunded if paid): "
+            + ", ".join(report.short_orders)
+        )
