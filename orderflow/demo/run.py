@@ -26,7 +26,7 @@ from ..scenarios.catalogue import SHELVES, stock_shelves
 from ..scenarios.orders import extra
 from ..scenarios.story import Ending, Story
 from ..scenarios.terms import worker_settings
-from .report import show, show_mail
+from .report import show, show_mail, show_manager_report
 from .script import play
 
 
@@ -40,6 +40,7 @@ def run_demo(console: Console, extra_orders: int = 6) -> None:
         namespace=f"demo{uuid.uuid4().hex[:8]}",
     )
     clock = ManualClock(SystemClock().now().replace(microsecond=0))
+    started_at = clock.now()
     cluster = Cluster(settings, clock, worker_settings=worker_settings(workdir))
     cluster.start()
     try:
@@ -55,6 +56,7 @@ def run_demo(console: Console, extra_orders: int = 6) -> None:
     finally:
         cluster.close()
     show_mail(console, workdir / "mail")
+    show_manager_report(console, settings, started_at, clock.now())
     console.print(
         f"\nDone in {time.monotonic() - started:.1f}s. The workers' databases are in {workdir}; "
         f"look at one order with:\n  ORDERFLOW_DATABASE_URL='sqlite:///{workdir}/{{worker}}.db' "
