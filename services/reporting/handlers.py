@@ -108,21 +108,14 @@ def on_payment_refunded(
 def on_return_authorized(
     event: ReturnAuthorized, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
-    returned = uow.returns.get(event.rma, event.order_id)
-    returned.resolution, returned.reason = event.resolution, event.reason
-    returned.lines = event.lines
-    if returned.authorized_at is None or envelope.time < returned.authorized_at:
-        returned.authorized_at = envelope.time
+    uow.returns.get(event.rma, event.order_id).authorized(event, envelope.time)
     return []
 
 
 def on_return_received(
     event: ReturnReceived, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
-    returned = uow.returns.get(event.rma, event.order_id)
-    returned.resolution = returned.resolution or event.resolution
-    if returned.received_at is None or envelope.time < returned.received_at:
-        returned.received_at = envelope.time
+    uow.returns.get(event.rma, event.order_id).received(event, envelope.time)
     return []
 
 

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.contracts import ItemQuantity, OrderLine, OrderPlaced
+from shared.contracts import ItemQuantity, OrderLine, OrderPlaced, ReturnAuthorized, ReturnReceived
 from shared.database import TypedJson, UtcDateTime
 
 STEPS = (
@@ -74,9 +74,7 @@ class ReportedOrder(Base):
         """The step was reached at ``at``: kept if it is the first time known."""
         if step not in STEPS:
             raise ValueError(f"no step {step!r}")
-        known: datetime | None = getattr(self, step)
-        if known is None or at < known:
-            setattr(self, step, at)
+        setattr(self, step, earliest(getattr(self, step), at))
 
     def placed(self, event: OrderPlaced, at: datetime) -> None:
         """What the order is: its channel, where it goes, how it is paid, what it holds."""
@@ -138,6 +136,14 @@ class ReportedReturn(Base):
     authorized_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     received_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
+    def authorized(self, event: ReturnAuthorized, at: datetime) -> None:
+        self.resolution, self.reason, self.lines = event.resolution, event.reason, event.lines
+        self.authorized_at = earliest(self.authorized_at, at)
+
+    def received(self, event: ReturnReceived, at: datetime) -> None:
+        self.resolution = self.resolution or event.resolution
+        self.received_at = earliest(self.received_at, at)
+
 
 class ReportedRejection(Base):
     """A submission intake refused: which channel, and how many problems it had."""
@@ -149,6 +155,10 @@ class ReportedRejection(Base):
     channel: Mapped[str] = mapped_column(Text)  # as submitted: a bad channel is refused too
     problems: Mapped[int] = mapped_column(Integer)
     rejected_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+def earliest(known: datetime | None, at: datetime) -> datetime:
+    return at if known is None or at < known else known
 
 
 def _lines(order_id: str, lines: list[OrderLine]) -> list[ReportedLine]:

@@ -15,13 +15,11 @@ from orderflow.cluster.channel import ChannelPublisher, submit_envelope
 from orderflow.cluster.databases import WorkerDatabases
 from orderflow.cluster.embedded import Cluster
 from orderflow.cluster.processes import ProcessCluster
+from orderflow.demo.run import stock_the_shelves
 from orderflow.operator.audit import audit
 from orderflow.operator.operations import (
     await_listed,
-    on_stock,
     set_stock,
-    stock_level,
-    unlisted_at_intake,
 )
 from orderflow.operator.rebuild import rebuild
 from orderflow.scenarios.catalogue import CATALOGUE
@@ -93,17 +91,10 @@ def test_rebuilt_from_the_history_stream_while_reporting_runs(
 @pytest.fixture
 def embedded(namespace: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Cluster:
     monkeypatch.setenv("ORDERFLOW_NOTIFIER_MAILDIR", str(tmp_path / "mail"))
-    cluster = Cluster(memory_settings(namespace, tmp_path), ManualClock())
+    clock = ManualClock()
+    cluster = Cluster(memory_settings(namespace, tmp_path), clock)
     cluster.start()
-    for product in CATALOGUE:
-        level = stock_level(
-            product.sku, 10_000, product.location, product.weight_grams, cluster.clock
-        )
-        on_stock(cluster["stock"].operate, level)
-    intake = cluster["intake"].sessions
-    assert intake is not None
-    skus = [product.sku for product in CATALOGUE]
-    cluster.pump_until(lambda: not unlisted_at_intake(intake, skus), "intake knows every SKU")
+    stock_the_shelves(cluster, clock)
     return cluster
 
 
