@@ -141,9 +141,7 @@ def timed_parts() -> Iterator[dict[str, float]]:
             setattr(owner, name, original)
 
 
-def _timing(
-    function: Callable[..., Any], what: str, spent: dict[str, float]
-) -> Callable[..., Any]:
+def _timing(function: Callable[..., Any], what: str, spent: dict[str, float]) -> Callable[..., Any]:
     def timed(*args: Any, **kwargs: Any) -> Any:
         started = time.process_time()
         try:
