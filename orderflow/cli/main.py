@@ -18,6 +18,7 @@ from ..cluster.registry import NAMES, UnknownWorker, build
 from .aftersales import order_exchange, order_resend, order_return, return_app
 from .back_office import payment_app, stock_app
 from .parking import parking_app
+from .review import review_app
 from .stuck import order_stuck
 from .support import (
     Wait,
@@ -220,6 +221,7 @@ order_app.command("resend")(order_resend)
 order_app.command("stuck")(order_stuck)
 app.add_typer(return_app, name="return")
 app.add_typer(parking_app, name="parking")
+app.add_typer(review_app, name="review")
 app.add_typer(topology_app, name="topology")
 
 
