@@ -181,7 +181,7 @@ class Payment(Base):
         """The held order was approved: True if the payment may start now (its order and stock
         were both known); else the approval is noted for when they are."""
         self.approved, self.updated_at = True, now
-        if self.status != PaymentStatus.AWAITING_APPROVAL:
+        if self.status != PaymentStatus.AWAITING_REVIEW:
             return False
         self._move_to(PaymentStatus.CHARGE_DUE, now)
         return True
@@ -190,7 +190,7 @@ class Payment(Base):
         """Where the order or its stock takes the payment: a held order not approved yet waits
         for its approval instead of starting."""
         if following == PaymentStatus.CHARGE_DUE and self.held and not self.approved:
-            return PaymentStatus.AWAITING_APPROVAL
+            return PaymentStatus.AWAITING_REVIEW
         return following
 
     # -- starting, by method ------------------------------------------------------------------

@@ -1,19 +1,17 @@
 """The payment's state machine: which status may follow which.
 
-    awaiting_stock ─┐               ┌─> captured ──(nothing kept)───> refunded
-          ▲         ├─> charge_due ─┼─> failed    (part refunded for a case: still captured)
-    awaiting_both   │               ├─> pending ──> captured | expired | voided
-          ▼         │               └─> deferred ─> captured | voided
-    awaiting_order ─┘      ▲
-          │                │ order.approved
-          └──> awaiting_approval   (the order was held for review)
-      (any of the four) ─> cancelled
+    awaiting_stock ─┐                  ┌─> captured ──(nothing kept)───> refunded
+          ▲         ├────> charge_due ─┼─> failed    (part refunded for a case: still captured)
+    awaiting_both   │          ▲       ├─> pending ──> captured | expired | voided
+          ▼         │          │       └─> deferred ─> captured | voided
+    awaiting_order ─┴─> awaiting_review   (held for review: until order.approved)
+      (any of the four awaiting_*) ─> cancelled
 
 A payment opens with whichever of its order (``awaiting_stock``), its reserved stock
 (``awaiting_order``) or money from the bank (``awaiting_both``) comes first; the order and its stock
 both known, it starts; unless the order was held for review (``order.placed`` with
 ``held_for_review``) and ``order.approved`` has not come yet: then it waits in
-``awaiting_approval``, and a reject's ``order.cancelled`` finds nothing charged. An approval may
+``awaiting_review``, and a reject's ``order.cancelled`` finds nothing charged. An approval may
 come before the order or its stock (no ordering between events): it opens the payment, or is noted
 on it, and the payment starts as soon as both are known. ``charge_due`` lasts one transaction. By
 method: a card or e-wallet is charged (captured or failed); a bank transfer or escrow waits for the
@@ -43,7 +41,7 @@ class PaymentStatus(StrEnum):
     AWAITING_BOTH = "awaiting_both"
     AWAITING_STOCK = "awaiting_stock"
     AWAITING_ORDER = "awaiting_order"
-    AWAITING_APPROVAL = "awaiting_approval"
+    AWAITING_REVIEW = "awaiting_review"
     CHARGE_DUE = "charge_due"
     CAPTURED = "captured"
     FAILED = "failed"
@@ -60,9 +58,9 @@ PAYMENT_MACHINE = StateMachine(
     PaymentStatus,
     {
         S.AWAITING_BOTH: {S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED},
-        S.AWAITING_STOCK: {S.CHARGE_DUE, S.AWAITING_APPROVAL, S.CANCELLED},
-        S.AWAITING_ORDER: {S.CHARGE_DUE, S.AWAITING_APPROVAL, S.CANCELLED},
-        S.AWAITING_APPROVAL: {S.CHARGE_DUE, S.CANCELLED},
+        S.AWAITING_STOCK: {S.CHARGE_DUE, S.AWAITING_REVIEW, S.CANCELLED},
+        S.AWAITING_ORDER: {S.CHARGE_DUE, S.AWAITING_REVIEW, S.CANCELLED},
+        S.AWAITING_REVIEW: {S.CHARGE_DUE, S.CANCELLED},
         S.CHARGE_DUE: {S.CAPTURED, S.FAILED, S.PENDING, S.DEFERRED},
         S.PENDING: {S.CAPTURED, S.EXPIRED, S.VOIDED},
         S.DEFERRED: {S.CAPTURED, S.VOIDED},
@@ -71,7 +69,7 @@ PAYMENT_MACHINE = StateMachine(
     initial={S.AWAITING_BOTH, S.AWAITING_STOCK, S.AWAITING_ORDER, S.CANCELLED},
     terminal={S.FAILED, S.EXPIRED, S.VOIDED, S.REFUNDED, S.CANCELLED},
 )
-WAITING = frozenset({S.AWAITING_BOTH, S.AWAITING_STOCK, S.AWAITING_ORDER, S.AWAITING_APPROVAL})
+WAITING = frozenset({S.AWAITING_BOTH, S.AWAITING_STOCK, S.AWAITING_ORDER, S.AWAITING_REVIEW})
 """Opened, waiting for the order, its stock, both, or the review's approval; a cancel leaves a
 tombstone."""
 NOT_STARTED = WAITING | {S.CHARGE_DUE}

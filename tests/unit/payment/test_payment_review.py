@@ -69,7 +69,7 @@ def test_a_held_order_with_its_stock_waits_for_approval_uncharged(
     assert handle(service, reserved(), uow) == []
 
     payment = payment_of(uow)
-    assert payment.status == PaymentStatus.AWAITING_APPROVAL
+    assert payment.status == PaymentStatus.AWAITING_REVIEW
     assert uow.gateway_ledger.count(payment.payment_id) == 0
 
 
