@@ -164,6 +164,17 @@ class IntakeSettings(BaseSettings):
         return _over_defaults(CASH_ON_DELIVERY_MAX_TOTAL, given)
 
     @model_validator(mode="after")
+    def _held_longer_than_its_review(self) -> Self:
+        """A held order waits for its review timer: counting it stuck before then is noise."""
+        bound = self.stuck_after_seconds[OrderStatus.HELD]
+        if bound <= self.review_timeout_seconds:
+            raise ValueError(
+                f"stuck_after_seconds: held's bound ({bound:g}s) must be longer than "
+                f"review_timeout_seconds ({self.review_timeout_seconds:g}s)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _a_limit_for_every_accepted_currency(self) -> Self:
         for name in ("max_order_total", "cash_on_delivery_max_total"):
             missing = [code for code in self.accepted_currencies if code not in getattr(self, name)]

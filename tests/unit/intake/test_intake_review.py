@@ -139,6 +139,16 @@ def test_bad_review_settings_name_the_setting_and_the_problem(
     assert problem in found["msg"]
 
 
+def test_a_held_order_counts_as_stuck_only_after_its_review_timer() -> None:
+    with pytest.raises(ValidationError, match=r"held's bound \(259200s\) must be longer than "):
+        IntakeSettings(review_timeout_seconds=4 * 24 * 3600)
+
+    longer = IntakeSettings(
+        review_timeout_seconds=4 * 86400, stuck_after_seconds={"held": 5 * 86400}
+    )
+    assert longer.stuck_after_seconds[OrderStatus.HELD] == 5 * 86400
+
+
 # -- holding, approving, rejecting ----------------------------------------------------------
 
 TIMEOUT = timedelta(hours=6)
