@@ -69,7 +69,7 @@ def review_list(
 def review_approve(
     order_id: Annotated[str, typer.Argument(help="The held order.")],
     reviewer: Reviewer,
-    reason: Annotated[str, typer.Option(help="Why (recorded).")] = "",
+    reason: Annotated[str, typer.Option(help="Why (recorded in order.approved).")] = "",
     wait: Wait = 15,
 ) -> None:
     """Approve a held order: payment charges it and the saga goes on."""

@@ -196,14 +196,17 @@ class Order(Base):
     def held(self) -> bool:
         return self.status == OrderStatus.HELD
 
-    def approve(self, reviewer: str, now: datetime) -> list[OrderApproved]:
+    def approve(self, reviewer: str, reason: str, now: datetime) -> list[OrderApproved]:
         """A held order goes on as placed; any other changes nothing (a late or second
         decision: the first one won)."""
         if not self.held:
             return []
         self._move(OrderStatus.PLACED, now)
         self.reviewed_by = reviewer
-        return [OrderApproved(order_id=self.id, reviewer=reviewer, channel=self.channel)]
+        approved = OrderApproved(
+            order_id=self.id, reviewer=reviewer, reason=reason, channel=self.channel
+        )
+        return [approved]
 
     def reject_held(self, reviewer: str, reason: str, now: datetime) -> bool:
         """A held order is cancelled (``review_rejected``); any other changes nothing."""

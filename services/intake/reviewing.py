@@ -49,7 +49,7 @@ def decide(
     order: Order, decision: ReviewDecision, reviewer: str, reason: str, now: datetime
 ) -> list[Message]:
     if decision == ReviewDecision.APPROVE:
-        return [*order.approve(reviewer, now)]
+        return [*order.approve(reviewer, reason, now)]
     if not order.reject_held(reviewer, reason, now):
         return []
     return [

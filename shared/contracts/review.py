@@ -59,6 +59,7 @@ class OrderApproved(OrderMessage):
     reviewer: Annotated[
         str, Field(description="Who approved it; empty when the review timer did.")
     ] = ""
+    reason: str = Field(default="", description="The reviewer's note, or why the timer did.")
     channel: OrderChannel = None
 
 

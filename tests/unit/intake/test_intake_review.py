@@ -211,10 +211,12 @@ def test_an_order_no_rule_trips_is_placed_as_before(
 
 def test_an_approval_lets_the_order_go_on_once(service: Service, uow: IntakeUnitOfWork) -> None:
     placed, _, _ = hold(service, uow)
-    approve = review(placed.order_id, ReviewDecision.APPROVE)
+    approve = review(placed.order_id, ReviewDecision.APPROVE, "called the customer")
 
     assert handle(service, approve, uow) == [
-        OrderApproved(order_id=placed.order_id, reviewer="rita", channel="web")
+        OrderApproved(
+            order_id=placed.order_id, reviewer="rita", reason="called the customer", channel="web"
+        )
     ]
     assert handle(service, approve, uow) == []
     assert handle(service, review(placed.order_id, ReviewDecision.REJECT), uow) == []
@@ -268,7 +270,12 @@ def test_the_review_timer_approves_when_the_settings_say_so(
     placed, _, timer = hold(service, uow)
 
     assert handle(service, timer.message, uow) == [
-        OrderApproved(order_id=placed.order_id, reviewer="", channel="web")
+        OrderApproved(
+            order_id=placed.order_id,
+            reviewer="",
+            reason="not reviewed within 48 hours",
+            channel="web",
+        )
     ]
 
 
