@@ -3,6 +3,7 @@ reviewer's or the timer's decision."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -11,6 +12,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy.orm import Session
 
+from orderflow.cluster.databases import Entry
+from orderflow.operator.views import summary
 from services.intake.bootstrap import bootstrap
 from services.intake.model import Order, OrderStatus
 from services.intake.review import ReviewRules
@@ -312,3 +315,19 @@ def test_the_customer_may_cancel_a_held_order(service: Service, uow: IntakeUnitO
     assert isinstance(cancelled, OrderCancelled) and cancelled.reason == "customer_cancelled"
     no_more: list[Message | Scheduled] = []
     assert handle(service, timer.message, uow) == no_more
+
+
+def test_order_show_says_why_an_order_was_held_and_who_approved_it(
+    service: Service, uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    placed, held, _ = hold(service, uow)
+    [approved] = handle(service, review(placed.order_id, ReviewDecision.APPROVE, "known"), uow)
+
+    def shown(message: Message) -> str:
+        data = json.loads(message.model_dump_json())
+        return summary(Entry(clock.now(), "intake", message.type, data))
+
+    assert shown(held) == (
+        "country_mismatch: billed in FR, shipped to DE; decided by 2026-03-02 15:00 unless reviewed"
+    )
+    assert shown(approved) == "rita (known)"
