@@ -7,6 +7,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# The fonts `orderflow documents` embeds in its PDFs: Latin and Cyrillic (DejaVu Sans) and
+# Chinese (WenQuanYi Micro Hei, Debian's smallest CJK font).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
+
 # Dependencies in a layer of their own, read from pyproject.toml alone: editing the code
 # reuses it; only a change of dependencies installs them again.
 COPY pyproject.toml /build/pyproject.toml

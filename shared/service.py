@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from kombu import Queue
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +23,7 @@ from shared.crash import CrashPoint
 from shared.envelope import Envelope, InvalidMessage, TraceContext
 from shared.rows import locked_rows
 from shared.timers import Scheduled
+from shared.topology import Topology
 
 Result = Iterable[Message | Scheduled]
 Handler = Callable[..., Result]
@@ -80,6 +82,9 @@ class Service:
     what to do; this does it, records that it was done and may ``announce`` messages in the
     same transaction (they go to the outbox; the sweep publishes them). It passes its own crash
     points with ``reach`` (``shared.crash``). Returns how much it did."""
+    declares: Callable[[Topology], list[Queue]] | None = None
+    """Queues it declares beside its own, in the topology it runs in (reporting: the event
+    history's stream, so the history starts no later than reporting does)."""
     gauges: Gauges | None = None
     """Sets the service's own gauges from its database as of a time (intake's orders per
     status); the runtime calls it every ``gauge_refresh_seconds``, off the message path

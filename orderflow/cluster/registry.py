@@ -10,6 +10,7 @@ from services.aftersales import bootstrap as aftersales
 from services.intake import bootstrap as intake
 from services.notifier import bootstrap as notifier
 from services.payment import bootstrap as payment
+from services.reporting import bootstrap as reporting
 from services.shipping import bootstrap as shipping
 from services.stock import bootstrap as stock
 from services.warehouse import bootstrap as warehouse
@@ -17,7 +18,7 @@ from shared.clock import Clock
 from shared.contracts import Message
 from shared.service import Service
 
-_MODULES = (intake, stock, payment, warehouse, shipping, aftersales, notifier)
+_MODULES = (intake, stock, payment, warehouse, shipping, aftersales, notifier, reporting)
 BOOTSTRAPS: dict[str, Callable[..., Service]] = {m.NAME: m.bootstrap for m in _MODULES}
 NAMES = list(BOOTSTRAPS)
 PUBLISHES: dict[str, frozenset[type[Message]]] = {m.NAME: m.PUBLISHES for m in _MODULES}

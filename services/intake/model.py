@@ -43,6 +43,7 @@ from shared.contracts import (
     PaymentInstruction,
     Problem,
     ReviewReason,
+    TaxLine,
 )
 from shared.database import TypedJson, UtcDateTime
 
@@ -105,6 +106,8 @@ class Order(Base):
     shipping_fee: Mapped[int] = mapped_column(Integer)
     delivery: Mapped[Delivery | None] = mapped_column(TypedJson(Delivery))
     payment: Mapped[PaymentInstruction | None] = mapped_column(TypedJson(PaymentInstruction))
+    taxes: Mapped[list[TaxLine] | None] = mapped_column(TypedJson(list[TaxLine]))
+    """The taxes included in the prices, as the channel sent them (None before they were kept)."""
     problems: Mapped[list[Problem]] = mapped_column(TypedJson(list[Problem]))
     """The last rejection's."""
     cancel_reason: Mapped[str | None] = mapped_column(String(64))
@@ -231,6 +234,7 @@ class Order(Base):
         self.shipping_fee = submit.shipping_fee
         self.delivery = submit.delivery
         self.payment = submit.payment
+        self.taxes = list(submit.taxes)
         return OrderPlaced(
             order_id=self.id,
             channel=submit.channel,
@@ -245,6 +249,7 @@ class Order(Base):
             payment=submit.payment,
             expected_delivery=expected_delivery,
             held_for_review=status == OrderStatus.HELD,
+            taxes=submit.taxes,
         )
 
     def reject(

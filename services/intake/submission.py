@@ -176,6 +176,13 @@ class OrderPolicy:
             limit = plain(self.max_total[currency], currency)
             over = f"{plain(total, currency)} is over the {limit} limit"
             found.append(Problem(field="total", message=f"the order total {over}"))
+        taxes = sum(tax.amount for tax in submit.taxes)
+        if taxes > total:
+            message = (
+                f"the taxes add up to {plain(taxes, currency)}, more than the order total "
+                f"{plain(total, currency)} they are included in"
+            )
+            found.append(Problem(field="taxes", message=message))
         return found
 
 

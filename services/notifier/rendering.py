@@ -12,32 +12,21 @@ the customer's language in their delivery country where Babel knows the pair (``
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from datetime import datetime
-from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
-from babel import Locale, UnknownLocaleError
-from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, get_currency_symbol
+from babel import Locale
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 
 from shared.contracts import original_order
-from shared.currencies import to_amount
+from shared.locales import locale_for, written_day, written_money, written_number
 
 BUNDLED_TEMPLATES = Path(__file__).parent / "templates"
 FALLBACK_LANGUAGE = "en"
 LOCALE = "locale"
 """The name under which ``render`` hands the filters the locale to write in."""
-
-SIGNS = {"EUR": "€", "GBP": "£", "RUB": "₽", "UAH": "₴", "KZT": "₸", "INR": "₹", "ILS": "₪"}
-"""Signs that stand for one currency only, used where a locale's symbol is just the ISO code
-(Ukrainian writes EUR, English RUB): the CLDR has them as "narrow" symbols, which Babel does not
-import. ``$`` and ``¥`` name several currencies, so the locale's own symbol stays for those."""
-CODE_BEFORE_DIGIT = re.compile(r"(?<=[A-Z])(?=\d)")
 
 
 @dataclass(frozen=True)
@@ -82,18 +71,6 @@ def render(
     return RenderedMessage(subject.strip(), body.strip("\n") + "\n", rendered_language)
 
 
-@cache
-def locale_for(language: str, country: str | None = None) -> Locale:
-    """The language as written in ``country`` where Babel knows the pair, else as written where
-    the language is at home."""
-    if country:
-        try:
-            return Locale.parse(f"{language}_{country}")
-        except (UnknownLocaleError, ValueError):
-            pass
-    return Locale.parse(language)
-
-
 def _locale(context: Context) -> Locale:
     found = context.get(LOCALE)
     return found if isinstance(found, Locale) else locale_for(FALLBACK_LANGUAGE)
@@ -106,16 +83,6 @@ def money(context: Context, minor_units: int, currency: str) -> str:
     return written_money(minor_units, currency, _locale(context))
 
 
-@lru_cache(maxsize=8192)
-def written_money(minor_units: int, currency: str, locale: Locale) -> str:
-    """Cached: prices, fees and totals repeat, and Babel's formatting was a tenth of the
-    notifier's CPU."""
-    text = format_currency(to_amount(minor_units, currency), currency, locale=locale)
-    if get_currency_symbol(currency, locale) == currency:
-        text = text.replace(currency, SIGNS.get(currency, currency))
-    return CODE_BEFORE_DIGIT.sub("\N{NO-BREAK SPACE}", text)
-
-
 @pass_context
 def day(context: Context, value: str) -> str:
     """The date of an ISO date or (UTC) timestamp from a message, in the locale's long format:
@@ -123,21 +90,10 @@ def day(context: Context, value: str) -> str:
     return written_day(value, _locale(context))
 
 
-@lru_cache(maxsize=4096)
-def written_day(value: str, locale: Locale) -> str:
-    """Cached, as money is: an order's dates repeat across its e-mails and across orders."""
-    return format_date(datetime.fromisoformat(value).date(), "long", locale=locale)
-
-
 @pass_context
 def number(context: Context, value: int) -> str:
     """A count as the locale groups its digits: ``1,000``, ``1 000``."""
     return written_number(value, _locale(context))
-
-
-@lru_cache(maxsize=1024)
-def written_number(value: int, locale: Locale) -> str:
-    return format_decimal(value, locale=locale)
 
 
 @pass_context

@@ -52,6 +52,10 @@ class ShipmentStore:
     def by_order(self, order_id: str) -> Shipment | None:
         return self.rows.get(Shipment, order_id)
 
+    def read(self, order_id: str) -> Shipment | None:
+        """The order's shipment, unlocked, for a tool that only reads it."""
+        return self.session.get(Shipment, order_id)
+
     def by_tracking_number(self, tracking_number: str) -> Shipment | None:
         return self.rows.get(Shipment, tracking_number, by=Shipment.tracking_number)
 

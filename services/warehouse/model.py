@@ -225,6 +225,12 @@ class Fulfillment(Base):
         for parcel in self.parcels:
             parcel.label_code = f"{self.order_id}-{parcel.number}/{len(self.parcels)}"
 
+    @property
+    def ready_at(self) -> datetime | None:
+        """When the order became ready to pick (paid for and its pick list here), if it did:
+        what puts it in a wave of printed pick lists."""
+        return next((step.at for step in self.steps if step.status == S.READY), None)
+
     def announcement(self) -> FulfillmentPacked:
         return FulfillmentPacked(
             order_id=self.order_id, parcels=[parcel.contract() for parcel in self.parcels]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared.contracts import Message
@@ -44,3 +46,9 @@ class FulfillmentStore:
     def by_order(self, order_id: str) -> Fulfillment | None:
         """The order's fulfilment, parcels included, to read only."""
         return self.session.get(Fulfillment, order_id)
+
+    def changed_since(self, since: datetime) -> list[Fulfillment]:
+        """Fulfilments whose last change is at or after ``since``, parcels included, to read
+        only: every fulfilment that became ready since then is among them (printing a wave)."""
+        query = select(Fulfillment).where(Fulfillment.updated_at >= since)
+        return list(self.session.scalars(query.order_by(Fulfillment.order_id)))

@@ -49,6 +49,7 @@ from .orders import (
     PaymentInstruction,
     PaymentMethod,
     Problem,
+    TaxLine,
 )
 from .payment import (
     PaymentCaptured,
@@ -191,6 +192,7 @@ __all__ = [
     "StockRestocked",
     "StockUnavailable",
     "StockWaitlistDue",
+    "TaxLine",
     "TrackingStatus",
     "case_id_for",
     "contract_for",

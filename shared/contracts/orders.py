@@ -70,6 +70,19 @@ class PaymentInstruction(_Frozen):
     )
 
 
+class TaxLine(_Frozen):
+    """A tax the channel charged, included in the order's prices (and fee), as it will print on
+    the invoice: orderflow never computes tax, the channel's figure is authoritative."""
+
+    name: Annotated[str, Field(min_length=1, max_length=60, description="e.g. VAT, НДС, 增值税.")]
+    rate_basis_points: Annotated[int, Field(ge=0, le=10_000)] = Field(
+        description="The rate in hundredths of a percent: 1900 is 19%."
+    )
+    amount: MinorUnits = Field(
+        description="The tax in minor units of the order's currency, included in its total."
+    )
+
+
 class Problem(_Frozen):
     """One thing wrong with a submitted order, named by its field so the customer can fix it."""
 
@@ -106,6 +119,11 @@ class OrderSubmit(Message):
         description="Where the payer is billed, when the channel knows it: intake may hold an "
         "order shipped elsewhere for review.",
     )
+    taxes: Annotated[list[TaxLine], Field(max_length=20)] = Field(
+        default_factory=list,
+        description="The taxes included in the prices, for the invoice; none if the channel "
+        "sends none.",
+    )
 
     @property
     def subject(self) -> str:
@@ -137,6 +155,9 @@ class OrderPlaced(OrderMessage):
     held_for_review: bool = Field(
         default=False,
         description="A review rule held the order (order.held): payment waits for order.approved.",
+    )
+    taxes: list[TaxLine] = Field(
+        default_factory=list, description="The taxes included in the prices, as submitted."
     )
 
 

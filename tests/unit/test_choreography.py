@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from orderflow.cli.main import app
-from orderflow.cluster.registry import NAMES
+from orderflow.cluster.registry import NAMES, PUBLISHES
 from orderflow.cluster.users import SENDERS
 from orderflow.export.choreography import CHANNEL_QUEUES, PARTNERS, Flow, flows
 from orderflow.export.choreography_map import mermaid, splice, text
@@ -47,13 +47,13 @@ def test_the_channel_queues_hear_what_intake_tells_a_channel() -> None:
     assert FLOWS["order.placed"] == Flow(
         REGISTRY["order.placed"],
         ("intake",),
-        ("stock", "payment", "shipping", "aftersales", "notifier", CHANNEL_QUEUES),
+        ("stock", "payment", "shipping", "aftersales", "notifier", "reporting", CHANNEL_QUEUES),
     )
 
 
 def test_what_no_worker_consumes_is_shown_as_for_partners() -> None:
     assert FLOWS["shipment.in_transit"].heard_by == (PARTNERS,)
-    assert FLOWS["stock.reserved"].heard_by == ("payment", "warehouse")
+    assert FLOWS["stock.reserved"].heard_by == ("payment", "warehouse", "reporting")
 
 
 def test_the_text_map_names_each_publisher_and_what_it_sends_to_whom() -> None:
@@ -61,8 +61,9 @@ def test_the_text_map_names_each_publisher_and_what_it_sends_to_whom() -> None:
 
     assert "\nsales channels\n  order.submit -> intake\n" in drawn
     assert "\nnotifier\n  notification.sent -> partners\n" in drawn
-    assert "  payment.captured -> warehouse\n" in drawn
-    assert [line for line in drawn.splitlines() if line in NAMES] == NAMES
+    assert "  payment.captured -> warehouse, reporting\n" in drawn
+    publishers = [name for name in NAMES if PUBLISHES[name]]  # reporting only listens
+    assert [line for line in drawn.splitlines() if line in NAMES] == publishers
 
 
 def test_the_mermaid_map_has_one_arrow_per_publisher_and_consumer() -> None:

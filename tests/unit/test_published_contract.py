@@ -75,6 +75,7 @@ def test_every_subscribed_message_has_a_channel_with_its_consumers() -> None:
         "shipping",
         "aftersales",
         "notifier",
+        "reporting",
     ]
     assert "order.completion_due" not in channels
 

@@ -22,6 +22,7 @@ from services.warehouse import handlers
 from services.warehouse.bootstrap import bootstrap
 from services.warehouse.store import WarehouseUnitOfWork
 from shared.contracts import (
+    REGISTRY,
     FulfillmentPackingDue,
     OrderCancel,
     PaymentCaptured,
@@ -80,7 +81,8 @@ def test_a_worker_declares_only_what_its_code_makes(name: str) -> None:
     made = made_in(SERVICES / name)
     declared = {contract.__name__ for contract in build(name).publishes}
 
-    assert declared, f"{name} declares nothing it publishes"
+    made_messages = made & {contract.__name__ for contract in REGISTRY.values()}
+    assert declared or not made_messages, f"{name} declares nothing it publishes"
     assert declared - made == set()
 
 

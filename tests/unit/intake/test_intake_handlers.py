@@ -43,6 +43,7 @@ from shared.contracts import (
     StockBackorderExpired,
     StockItemListed,
     StockUnavailable,
+    TaxLine,
 )
 from shared.envelope import Envelope, InvalidMessage, open_payload
 from shared.service import Service
@@ -210,6 +211,36 @@ def test_an_order_over_the_maximum_total_is_rejected(
 
     assert problem.field == "total"
     assert problem.message == "the order total 1004.95 EUR is over the 1000.00 EUR limit"
+
+
+def test_the_order_keeps_the_taxes_its_channel_charged_for_the_invoice(
+    service: Service, uow: IntakeUnitOfWork
+) -> None:
+    vat = TaxLine(name="VAT", rate_basis_points=1900, amount=478)
+
+    [placed] = handle(service, order_submit(taxes=[vat]), uow)
+
+    assert isinstance(placed, OrderPlaced)
+    assert placed.taxes == [vat]
+    order = uow.orders.get(placed.order_id)
+    assert order is not None and order.taxes == [vat]
+
+
+def test_taxes_over_the_total_they_are_included_in_are_rejected(
+    service: Service, uow: IntakeUnitOfWork
+) -> None:
+    taxes = [
+        TaxLine(name="VAT", rate_basis_points=1900, amount=2500),
+        TaxLine(name="X", rate_basis_points=100, amount=496),
+    ]
+
+    [problem] = rejection(handle(service, order_submit(taxes=taxes), uow)).problems
+
+    assert problem == Problem(
+        field="taxes",
+        message="the taxes add up to 29.96 EUR, more than the order total 29.95 EUR they are "
+        "included in",
+    )
 
 
 def test_the_accepted_currencies_come_from_settings(

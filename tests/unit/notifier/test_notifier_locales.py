@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 
 from services.notifier.bootstrap import bootstrap
 from services.notifier.model import Notification
-from services.notifier.rendering import locale_for, written_money
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierUnitOfWork
 from shared.clock import ManualClock
@@ -30,6 +29,7 @@ from shared.contracts import (
     PaymentMethod,
     ShipmentDispatched,
 )
+from shared.locales import locale_for, written_money
 from shared.service import Service
 from tests.factories import order_placed
 

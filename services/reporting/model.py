@@ -1,0 +1,164 @@
+"""Reporting's read model: one row per order with the time each step was reached, its lines,
+what was refunded and what came back, kept from the business events the other workers announce.
+
+An event sets what it knows and nothing else, and a step keeps the earliest time it was reached,
+so one event applied twice, late, or out of order (a rebuild replaying the history while the
+live queue goes on) leaves the same rows. Nothing is summed in a row: a refund and a return are
+rows of their own, keyed by their ids, and a report adds them up.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, ForeignKey, Integer, String
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.contracts import ItemQuantity, OrderLine, OrderPlaced
+from shared.database import TypedJson, UtcDateTime
+
+STEPS = (
+    "placed_at",
+    "backordered_at",
+    "reserved_at",
+    "paid_at",
+    "packed_at",
+    "dispatched_at",
+    "delivered_at",
+    "delivery_failed_at",
+    "returned_at",
+    "payment_expired_at",
+    "completed_at",
+    "cancelled_at",
+)
+"""The steps an order may reach, each a column holding when it first did."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class ReportedOrder(Base):
+    __tablename__ = "reported_orders"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    country: Mapped[str | None] = mapped_column(String(2))
+    language: Mapped[str | None] = mapped_column(String(16))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    payment_method: Mapped[str | None] = mapped_column(String(32))
+    items_total: Mapped[int | None] = mapped_column(Integer)
+    shipping_fee: Mapped[int | None] = mapped_column(Integer)
+    total: Mapped[int | None] = mapped_column(Integer)
+    promised_delivery: Mapped[date | None] = mapped_column(Date)
+    carrier_expected_delivery: Mapped[date | None] = mapped_column(Date)
+    replaces_order: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason: Mapped[str | None] = mapped_column(String(64))
+    placed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    backordered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    reserved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    packed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    delivery_failed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    returned_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    payment_expired_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    lines: Mapped[list[ReportedLine]] = relationship(
+        order_by="ReportedLine.line", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+    def reached(self, step: str, at: datetime) -> None:
+        """The step was reached at ``at``: kept if it is the first time known."""
+        if step not in STEPS:
+            raise ValueError(f"no step {step!r}")
+        known: datetime | None = getattr(self, step)
+        if known is None or at < known:
+            setattr(self, step, at)
+
+    def placed(self, event: OrderPlaced, at: datetime) -> None:
+        """What the order is: its channel, where it goes, how it is paid, what it holds."""
+        self.channel = event.channel
+        self.country = event.delivery.address.country
+        self.language = event.customer.language
+        self.currency = event.currency
+        self.payment_method = event.payment.method
+        self.items_total = event.items_total
+        self.shipping_fee = event.shipping_fee
+        self.total = event.total
+        self.promised_delivery = event.expected_delivery
+        if not self.lines:
+            self.lines = _lines(self.order_id, event.lines)
+        self.reached("placed_at", at)
+
+    def cancelled(self, reason: str, at: datetime) -> None:
+        if self.cancelled_at is None or at < self.cancelled_at:
+            self.cancel_reason = reason
+        self.reached("cancelled_at", at)
+
+
+class ReportedLine(Base):
+    __tablename__ = "reported_lines"
+
+    order_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("reported_orders.order_id"), primary_key=True
+    )
+    line: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sku: Mapped[str] = mapped_column(String(64), index=True)
+    quantity: Mapped[int] = mapped_column(Integer)
+    unit_price: Mapped[int] = mapped_column(Integer)
+
+
+class ReportedRefund(Base):
+    """Money given back, once per refund id."""
+
+    __tablename__ = "reported_refunds"
+
+    refund_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    amount: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    reason: Mapped[str] = mapped_column(String(200))
+    refunded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReportedReturn(Base):
+    """Goods the customer sends back under one RMA: what, why, and when it was authorized and
+    received."""
+
+    __tablename__ = "reported_returns"
+
+    rma: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), index=True)
+    resolution: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    lines: Mapped[list[ItemQuantity]] = mapped_column(TypedJson(list[ItemQuantity]), default=list)
+    authorized_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    received_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class ReportedRejection(Base):
+    """A submission intake refused: which channel, and how many problems it had."""
+
+    __tablename__ = "reported_rejections"
+
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    problems: Mapped[int] = mapped_column(Integer)
+    rejected_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
+
+
+def _lines(order_id: str, lines: list[OrderLine]) -> list[ReportedLine]:
+    return [
+        ReportedLine(
+            order_id=order_id,
+            line=number,
+            sku=line.sku,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+        )
+        for number, line in enumerate(lines, start=1)
+    ]
