@@ -1,5 +1,6 @@
-"""Back-office commands: stock (policy, goods received, a stock take) and money received for a
-bank transfer. Stock and payment decide; these send the command or act on stock's books."""
+"""Back-office commands: stock (policy, goods received, a stock take, a count: ``stock_count``)
+and money received for a bank transfer. Stock and payment decide; these send the command or act
+on stock's books."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from .stock_count import stock_count
 from .support import Wait, act, check_order, console, fail, load_settings, valid
 
 stock_app = typer.Typer(no_args_is_help=True, help="Operator actions on stock.")
@@ -128,3 +130,6 @@ def stock_set(
     console.print(
         f"{item.sku}: {item.on_hand} on hand, {item.reserved} reserved, at {item.location}"
     )
+
+
+stock_app.command("count")(stock_count)

@@ -3,9 +3,9 @@ bootstrap ``publishes``), one per sales channel (``order.submit`` only) and one 
 
 Who sends the other commands (``SENDERS`` in ``orderflow/export/choreography.py``): customer service
 (``order.cancel``, ``order.change_address``, ``return.request``, ``resend.request``), warehouse
-staff (``stock.receive``, ``return.receive``), reviewers (``order.review``) and a bank's
-notification typed in (``payment.notification``) all come through the ``orderflow`` CLI, so the
-operator user sends them; never a channel, whose user could otherwise cancel or redirect any
+staff (``stock.receive``, ``stock.count``, ``return.receive``), reviewers (``order.review``) and a
+bank's notification typed in (``payment.notification``) all come through the ``orderflow`` CLI, so
+the operator user sends them; never a channel, whose user could otherwise cancel or redirect any
 channel's orders. Carriers' tracking updates are scheduled inside shipping and cross no broker. The
 operator also relays what its actions on a worker's data announce (``OPERATOR_ANNOUNCES``) and
 replays parked messages of any type: give its password to people, not to programs. A ``monitoring``
@@ -28,6 +28,7 @@ from shared.contracts import (
     ResendRequest,
     ReturnReceive,
     ReturnRequest,
+    StockCount,
     StockItemListed,
     StockReceive,
 )
@@ -41,7 +42,7 @@ read-only views (its ``monitoring`` tag). It may use no queue or exchange and se
 SENDERS: dict[str, tuple[type[Message], ...]] = {
     "sales channels": (OrderSubmit,),
     "customer service": (OrderCancel, OrderChangeAddress, ReturnRequest, ResendRequest),
-    "warehouse staff": (StockReceive, ReturnReceive),
+    "warehouse staff": (StockReceive, StockCount, ReturnReceive),
     "reviewers": (OrderReview,),
     "banks": (PaymentNotification,),
     "carriers": (CarrierTrackingUpdate,),

@@ -1,5 +1,8 @@
 """Reporting's handlers: each event sets what it says about its order, at the time it was
-announced (its envelope's), and announces nothing. The table at the end is the subscription."""
+announced (its envelope's), and announces nothing. The table at the end is the subscription.
+
+An order is paid when its money is taken: ``payment.captured``, which for cash on delivery
+comes at the door (``payment.deferred`` only lets the warehouse go ahead, so it is not heard)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ from shared.contracts import (
     OrderPlaced,
     OrderRejected,
     PaymentCaptured,
-    PaymentDeferred,
     PaymentExpired,
     PaymentRefunded,
     ReplacementRequested,
@@ -146,7 +148,6 @@ HANDLERS: dict[type[Message], Handler] = {
     StockBackordered: _step("backordered_at"),
     StockReserved: _step("reserved_at"),
     PaymentCaptured: _step("paid_at"),
-    PaymentDeferred: _step("paid_at"),
     PaymentExpired: _step("payment_expired_at"),
     FulfillmentPacked: _step("packed_at"),
     ShipmentDispatched: on_shipment_dispatched,

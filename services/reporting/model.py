@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, String
+from sqlalchemy import Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.contracts import ItemQuantity, OrderLine, OrderPlaced
@@ -55,7 +55,7 @@ class ReportedOrder(Base):
     promised_delivery: Mapped[date | None] = mapped_column(Date)
     carrier_expected_delivery: Mapped[date | None] = mapped_column(Date)
     replaces_order: Mapped[str | None] = mapped_column(String(64))
-    cancel_reason: Mapped[str | None] = mapped_column(String(64))
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
     placed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
     held_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     """A review rule held it (order.held); approved_at, when a reviewer or the timer let it go."""
@@ -121,11 +121,11 @@ class ReportedRefund(Base):
 
     __tablename__ = "reported_refunds"
 
-    refund_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    refund_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(64), index=True)
     amount: Mapped[int] = mapped_column(Integer)
     currency: Mapped[str] = mapped_column(String(3))
-    reason: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
     refunded_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
@@ -135,10 +135,10 @@ class ReportedReturn(Base):
 
     __tablename__ = "reported_returns"
 
-    rma: Mapped[str] = mapped_column(String(64), primary_key=True)
+    rma: Mapped[str] = mapped_column(String(200), primary_key=True)
     order_id: Mapped[str] = mapped_column(String(64), index=True)
     resolution: Mapped[str | None] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str | None] = mapped_column(Text)
     lines: Mapped[list[ItemQuantity]] = mapped_column(TypedJson(list[ItemQuantity]), default=list)
     authorized_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     received_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
@@ -151,7 +151,7 @@ class ReportedRejection(Base):
 
     order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     attempt: Mapped[int] = mapped_column(Integer, primary_key=True)
-    channel: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(Text)  # as submitted: a bad channel is refused too
     problems: Mapped[int] = mapped_column(Integer)
     rejected_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 

@@ -7,9 +7,11 @@ from datetime import timedelta
 from shared.clock import Clock, SystemClock
 from shared.contracts import (
     Message,
+    StockAdjusted,
     StockBackordered,
     StockBackorderExpired,
     StockCommitted,
+    StockCounted,
     StockItemListed,
     StockReleased,
     StockReplenishmentRequested,
@@ -27,9 +29,11 @@ from .store import StockUnitOfWork
 NAME = "stock"
 PUBLISHES: frozenset[type[Message]] = frozenset(
     {
+        StockAdjusted,
         StockBackordered,
         StockBackorderExpired,
         StockCommitted,
+        StockCounted,
         StockItemListed,
         StockReleased,
         StockReplenishmentRequested,

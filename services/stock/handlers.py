@@ -2,7 +2,7 @@
 and of after-sales: a replacement reserved, a customer's return back on the shelf.
 
 What stock does for orders that wait for goods (backorders, receipts, purchase orders and its
-own timers) is in ``waiting``.
+own timers) is in ``waiting``; a physical count reconciled with the books is in ``counting``.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from shared.contracts import (
     ShipmentReturned,
     StockBackorderDue,
     StockCommitted,
+    StockCount,
     StockReceive,
     StockReleased,
     StockReserved,
@@ -33,6 +34,7 @@ from shared.contracts import (
 from shared.errors import PermanentError
 from shared.service import Handler
 
+from .counting import on_stock_count
 from .model import Movement, Reservation, ReservationStatus
 from .rules import Allocation, allocate, resellable
 from .store import StockUnitOfWork
@@ -200,6 +202,7 @@ HANDLERS: dict[type[Message], Handler] = {
     ReplacementRequested: on_replacement_requested,
     ReturnReceived: on_return_received,
     StockReceive: on_stock_receive,
+    StockCount: on_stock_count,
     StockWaitlistDue: on_stock_waitlist_due,
     StockBackorderDue: on_stock_backorder_due,
 }

@@ -29,10 +29,16 @@ class Base(DeclarativeBase):
 
 
 class Movement(StrEnum):
+    """Why on-hand stock moved. A stock take (``orderflow stock set``) is ``adjusted``; a count
+    (``stock.count``) says why it differs from the books: ``found``, ``lost`` or ``damaged``."""
+
     ADJUSTED = "adjusted"
     RECEIVED = "received"
     COMMITTED = "committed"
     RESTOCKED = "restocked"
+    FOUND = "found"
+    LOST = "lost"
+    DAMAGED = "damaged"
 
 
 class ReservationStatus(StrEnum):

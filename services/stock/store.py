@@ -3,7 +3,7 @@ waiting orders, purchase orders and receipts are in ``supply_store``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -15,6 +15,7 @@ from shared.contracts import (
     OrderPlaced,
     ReplacementRequested,
     ReturnReceived,
+    StockCount,
     StockReceive,
     StockWaitlistDue,
 )
@@ -23,7 +24,7 @@ from shared.service import UnitOfWork
 
 from .model import Item, LedgerEntry, Movement, Reservation, ReservationStatus
 from .rules import resellable
-from .supply import Receipt, ReturnReceipt
+from .supply import CountRecord, Receipt, ReturnReceipt
 from .supply_store import BackorderStore, PurchaseOrderStore
 
 
@@ -36,12 +37,14 @@ class StockUnitOfWork(UnitOfWork):
         self.purchase_orders = PurchaseOrderStore(session)
         self.receipts = KeyedRows(session, Receipt)
         self.returns = KeyedRows(session, ReturnReceipt)
+        self.counts = KeyedRows(session, CountRecord)
 
     def preload(self, messages: Sequence[Message]) -> None:
         """Lock what the batch touches, one query per table, always in this order: the queue of
         the SKUs goods came for (a read: a waiting order's lock is its reservation row), the
         batch's and those waiting orders' reservations, receipts, customers' returns, the SKUs'
         open purchase orders, then every SKU in SKU order, so concurrent batches cannot deadlock.
+        A physical count locks its counts row and the reserved orders that hold a counted SKU.
 
         A replacement is an order of its own (its reservation is the case id's) that never
         waits, so it needs no purchase orders locked. A customer's return names the order it was
@@ -60,13 +63,17 @@ class StockUnitOfWork(UnitOfWork):
             line.sku for m in messages if isinstance(m, ReplacementRequested) for line in m.lines
         }
         restocked = {sku for m in returns for sku in resellable(m.lines)}
+        counts = [m for m in messages if isinstance(m, StockCount)]
+        counted = {line.sku for m in counts for line in m.lines}
         queued = self.backorders.locate(serving)
+        orders |= self.reservations.holding_ids(counted)
         self.rows.lock(Reservation.order_id, orders | queued)
+        self.rows.lock(CountRecord.count_id, (m.count_id for m in counts))
         self.rows.lock(Receipt.receipt_id, (m.receipt_id for m in receipts))
         self.rows.lock(ReturnReceipt.rma, (m.rma for m in returns))
         purchase_orders = (m.purchase_order_id for m in receipts)
         self.purchase_orders.lock(ordered | serving, purchase_orders)
-        skus = ordered | serving | replaced | restocked
+        skus = ordered | serving | replaced | restocked | counted
         for order_id in orders | queued:
             reservation = self.rows.get(Reservation, order_id)
             if reservation is not None:
@@ -126,6 +133,31 @@ class ReservationStore:
         self.rows.lock(Reservation.order_id, order_ids)
         found = (self.rows.get(Reservation, order_id) for order_id in order_ids)
         return [r for r in found if r is not None and r.status == ReservationStatus.BACKORDERED]
+
+    def holding_ids(self, skus: Collection[str]) -> set[str]:
+        """The reserved orders that hold one of ``skus`` (a read: callers lock them). Every
+        open reservation is read, as its lines are JSON: a count is rare, orders are not."""
+        if not skus:
+            return set()
+        query = select(Reservation.order_id, Reservation.lines).where(
+            Reservation.status == ReservationStatus.RESERVED
+        )
+        return {
+            order_id
+            for order_id, lines in self.session.execute(query)
+            if any(line.sku in skus for line in lines)
+        }
+
+    def holding(self, skus: Collection[str]) -> list[Reservation]:
+        """The reserved orders that hold one of ``skus``, locked."""
+        ids = sorted(self.holding_ids(skus))
+        self.rows.lock(Reservation.order_id, ids)
+        found = (self.rows.get(Reservation, order_id) for order_id in ids)
+        return [
+            r
+            for r in found
+            if r is not None and r.status == ReservationStatus.RESERVED and r.wanted.keys() & skus
+        ]
 
     def ids_with_status(self, status: str) -> list[str]:
         query = select(Reservation.order_id).where(Reservation.status == status)

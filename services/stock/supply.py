@@ -1,5 +1,5 @@
 """What stock waits for and what it gets: the queue of waiting orders, purchase orders to
-suppliers, goods receipts, and customers' returns."""
+suppliers, goods receipts, customers' returns, and physical counts of the shelves."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import Date, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
+from shared.contracts import CountedLine, StockCounted
 from shared.database import TypedJson, UtcDateTime
 
 from .model import Base, Item
@@ -105,3 +106,19 @@ class ReturnReceipt(Base):
     order_id: Mapped[str] = mapped_column(String(64), index=True)
     lines: Mapped[dict[str, int]] = mapped_column(TypedJson(dict[str, int]))
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class CountRecord(Base):
+    """A count, applied once: its report, kept for ``orderflow stock count`` to show again."""
+
+    __tablename__ = "counts"
+
+    count_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lines: Mapped[list[CountedLine]] = mapped_column(TypedJson(list[CountedLine]))
+    short_orders: Mapped[list[str]] = mapped_column(TypedJson(list[str]))
+    counted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+    def announcement(self) -> StockCounted:
+        return StockCounted(
+            count_id=self.count_id, lines=self.lines, short_orders=self.short_orders
+        )

@@ -20,6 +20,14 @@ from .aftersales import (
     original_order,
 )
 from .base import REGISTRY, Message, Money, OrderLine, OrderMessage, contract_for
+from .counting import (
+    AdjustmentReason,
+    CountedLine,
+    CountedSku,
+    StockAdjusted,
+    StockCount,
+    StockCounted,
+)
 from .fulfillment import (
     FulfillmentCancelled,
     FulfillmentCancelRefused,
@@ -107,6 +115,7 @@ __all__ = [
     "CANCEL_REASONS",
     "REGISTRY",
     "Address",
+    "AdjustmentReason",
     "AftersalesCaseClosed",
     "AftersalesRequestRefused",
     "BackorderedLine",
@@ -115,6 +124,8 @@ __all__ = [
     "CaseOutcome",
     "Channel",
     "Contact",
+    "CountedLine",
+    "CountedSku",
     "Customer",
     "Delivery",
     "DeliveryOption",
@@ -180,10 +191,13 @@ __all__ = [
     "ShipmentInTransit",
     "ShipmentReturned",
     "Shortage",
+    "StockAdjusted",
     "StockBackorderDue",
     "StockBackorderExpired",
     "StockBackordered",
     "StockCommitted",
+    "StockCount",
+    "StockCounted",
     "StockItemListed",
     "StockReceive",
     "StockReleased",

@@ -15,17 +15,24 @@ the four invariants audited from their own tables.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 
 from orderflow.cluster.channel import ChannelPublisher, submit_envelope
 from orderflow.cluster.databases import WorkerDatabases
 from orderflow.cluster.processes import ProcessCluster
+from orderflow.cluster.registry import build
 from orderflow.operator.audit import audit
 from orderflow.operator.operations import await_listed, stock_from_outside
+from orderflow.reports.figures import Period, compute_from
+from orderflow.reports.page import charts, html
+from orderflow.reports.render import as_json
 from orderflow.scenarios import STORIES
 from orderflow.scenarios.catalogue import SHELVES, stock_shelves
 from orderflow.scenarios.stage import Stage
@@ -33,6 +40,8 @@ from orderflow.scenarios.story import departures, orders_by_key
 from services.intake.model import TERMINAL
 from shared.clock import SystemClock
 from shared.settings import Settings
+from tests.e2e.report_checks import counted
+from tests.e2e.report_page import screenshot
 from tests.support import started_cluster, wait_until
 
 SHORT_TIMES = {
@@ -99,7 +108,66 @@ def test_every_story_ends_as_it_says_and_the_invariants_hold(
         wait_until(as_told, 30, what="every story to end as it says")
     except AssertionError:
         pytest.fail(f"stories that did not end as they say: {wrong}")
+    try:
+        wait_until(lambda: reporting_heard_everything(dbs), 30, what="reporting to hear all")
+    except AssertionError:
+        pytest.fail(f"events reporting did not hear, by type: {unheard(dbs)}")
     assert set(processes.stop().values()) == {0}
     assert audit(dbs).violations == []
     mails = list((tmp_path / "mail" / "new").iterdir())
     assert mails, "the notifier delivered no e-mail"
+    the_report_matches_the_workers_tables(settings, dbs, tmp_path)
+
+
+def reporting_heard_everything(dbs: WorkerDatabases) -> bool:
+    return not unheard(dbs)
+
+
+def unheard(dbs: WorkerDatabases) -> dict[str, int]:
+    """Per type reporting hears: how many more events the other workers' outboxes hold than
+    reporting's inbox."""
+    wanted = [contract.type for contract in build("reporting").subscriptions]
+    missing: Counter[str] = Counter()
+    for worker in dbs.sessions:
+        table = dbs.tables[worker].inbox.table if worker == "reporting" else None
+        table = table if table is not None else dbs.tables[worker].outbox.table
+        sign = -1 if worker == "reporting" else 1
+        with dbs.session(worker) as session:
+            query = select(table.c.type, func.count()).where(table.c.type.in_(wanted))
+            for type_name, count in session.execute(query.group_by(table.c.type)):
+                missing[type_name] += sign * count
+    return {type_name: count for type_name, count in missing.items() if count}
+
+
+def the_report_matches_the_workers_tables(
+    settings: Settings, dbs: WorkerDatabases, tmp_path: Path
+) -> None:
+    """Every figure ``orderflow report`` prints for these orders, against the same figure counted
+    from the workers' own tables (``tests/e2e/report_checks.py``); its HTML page rendered in
+    headless Chromium."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    period = Period(today - timedelta(days=1), today + timedelta(days=2))
+    figures = compute_from(settings, period, top=1000)
+    printed = as_json(figures)
+    for figure, expected in counted(dbs).items():
+        assert _plain(printed[figure]) == _plain(expected), figure
+    mixed = (
+        printed["orders"],
+        printed["rejected_submissions"],
+        printed["cancelled"]["count"],
+        printed["returned_units"]["count"],
+        printed["backorders"],
+        printed["unpaid_expired"]["count"],
+        len(printed["revenue_minor_units"]),
+    )
+    assert min(mixed) > 0, f"a figure the stories should move is zero: {mixed}"
+    page = tmp_path / "report.html"
+    page.write_text(html(figures), encoding="utf-8")
+    screenshot(page, len(charts(figures)))
+
+
+def _plain(value: Any) -> Any:
+    """A figure as JSON would say it: counters as dicts, rates and lead times without shares."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items() if k != "share" and v != 0}
+    return value

@@ -5,12 +5,13 @@ Each example runs every worker in one process (``orderflow.cluster.embedded.Clus
 memory transport and SQLite, in a fresh directory and namespace, with a manual clock. It submits 1-6
 random orders, then interleaves single rounds of the cluster with what the outside world does at
 random moments: customers cancel and change addresses, the bank reports transfers, goods arrive for
-the backordered SKU, delivered orders are returned, exchanged or partly resent and returned parcels
-arrive (resellable or damaged), reviewers approve or reject orders (held for review because they are
-billed abroad, or not held at all: then nothing may change), virtual time jumps ahead, and messages
-already announced are delivered again under the same id. Then it lets everything settle and audits
-the workers' own tables (``orderflow.operator.audit``), plus a few facts about single orders that
-cannot depend on timing.
+the backordered SKU, the scarce SKU's shelf is counted (short counts send the newest orders that
+hold it down the shortage path), delivered orders are returned, exchanged or partly resent and
+returned parcels arrive (resellable or damaged), reviewers approve or reject orders (held for review
+because they are billed abroad, or not held at all: then nothing may change), virtual time jumps
+ahead, and messages already announced are delivered again under the same id. Then it lets everything
+settle and audits the workers' own tables (``orderflow.operator.audit``), plus a few facts about
+single orders that cannot depend on timing.
 
 The catalogue, the shelves, the submissions and the world's commands are the stories' own
 (``orderflow.scenarios``); ``test_stories.py`` fuzzes the stories themselves.
@@ -58,11 +59,13 @@ from services.payment.status import NOT_STARTED
 from services.payment.store import PaymentUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
+    CountedSku,
     Money,
     OrderReview,
     PaymentNotification,
     Resolution,
     ReviewDecision,
+    StockCount,
     contract_for,
 )
 from shared.envelope import Envelope, wrap
@@ -242,6 +245,16 @@ class Receive:
 
 
 @dataclass(frozen=True)
+class Count:
+    """The scarce SKU's shelf is counted: ``quantity`` on it, the missing ones ``damaged`` or
+    lost; ``again`` repeats the last count (same count id, whatever it says now)."""
+
+    quantity: int
+    damaged: bool
+    again: bool
+
+
+@dataclass(frozen=True)
 class Pay:
     """The bank reports the order's next transfer; ``again`` repeats the last notification."""
 
@@ -305,6 +318,7 @@ Action = (
     | Cancel
     | ChangeAddress
     | Receive
+    | Count
     | Pay
     | Resubmit
     | Return
@@ -331,6 +345,7 @@ actions: st.SearchStrategy[Action] = st.one_of(
     st.builds(Cancel, index),
     st.builds(ChangeAddress, index, st.booleans()),
     st.builds(Receive, st.integers(1, 6), st.booleans()),
+    st.builds(Count, st.integers(0, 4), st.booleans(), st.booleans()),
     st.builds(Pay, index, st.booleans()),
     st.builds(Pay, index, st.booleans()),
     st.builds(Resubmit, index),
@@ -360,6 +375,7 @@ class Saga:
     paid: dict[str, int] = field(default_factory=dict)
     last_notification: dict[str, PaymentNotification] = field(default_factory=dict)
     receipts: list[str] = field(default_factory=list)
+    counts: list[str] = field(default_factory=list)
     after_sales: set[str] = field(default_factory=set)
     """Orders whose customer asked for a return, an exchange or a resend."""
     requests: int = 0
@@ -437,6 +453,13 @@ class Saga:
                 if not again or not self.receipts:
                     self.receipts.append(f"rcpt-{len(self.receipts)}")
                 self.command(goods_in(self.receipts[-1], WAITING, quantity))
+            case Count(quantity, damaged, again):
+                if not again or not self.counts:
+                    self.counts.append(f"count-{len(self.counts)}")
+                line = CountedSku(
+                    sku=SCARCE, counted=quantity, reason="damaged" if damaged else None
+                )
+                self.command(StockCount(count_id=self.counts[-1], lines=[line]))
             case Pay(number, again):
                 self.pay(number, again)
             case Resubmit(number):

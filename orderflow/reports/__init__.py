@@ -1,0 +1,1 @@
+"""Managers' reports from reporting's read model (``orderflow report``)."""
