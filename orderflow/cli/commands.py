@@ -63,6 +63,14 @@ def refuse_if_closed(state: OrderState, action: str) -> None:
         )
 
 
+def refuse_unless_held(state: OrderState, action: str) -> None:
+    """A review decides only an order a review rule holds."""
+    if state.status == "held":
+        return
+    was = f"cancelled ({state.cancel_reason})" if state.status == "cancelled" else state.status
+    raise NotAllowed(f"order {state.order_id} is {was}, not held for review: nothing to {action}")
+
+
 def refuse_unless_delivered(state: OrderState, action: str) -> None:
     """After-sales is for delivered orders whose window intake has not closed yet."""
     if state.status in ("delivered", "in_aftersales"):

@@ -20,6 +20,7 @@ from .back_office import payment_app, stock_app
 from .documents import documents_app
 from .parking import parking_app
 from .report import report_app
+from .review import review_app
 from .stuck import order_stuck
 from .support import (
     Wait,
@@ -222,6 +223,7 @@ order_app.command("resend")(order_resend)
 order_app.command("stuck")(order_stuck)
 app.add_typer(return_app, name="return")
 app.add_typer(parking_app, name="parking")
+app.add_typer(review_app, name="review")
 app.add_typer(report_app, name="report")
 app.add_typer(topology_app, name="topology")
 app.add_typer(documents_app, name="documents")

@@ -1,16 +1,15 @@
 """The broker users orderflow needs, read from the code: one per worker (sending what its
 bootstrap ``publishes``), one per sales channel (``order.submit`` only) and one for the operator.
 
-Who sends the other commands (``SENDERS`` in ``orderflow/export/choreography.py``): customer
-service (``order.cancel``, ``order.change_address``, ``return.request``, ``resend.request``),
-warehouse staff (``stock.receive``, ``stock.count``, ``return.receive``) and a bank's
-notification typed in (``payment.notification``) all come through the ``orderflow`` CLI, so
-the operator user sends them; never a channel, whose user could otherwise cancel or redirect
-any channel's orders.
-Carriers' tracking updates are scheduled inside shipping and cross no broker. The operator also
-relays what its actions on a worker's data announce (``OPERATOR_ANNOUNCES``) and replays parked
-messages of any type: give its password to people, not to programs. A ``monitoring`` user
-(KEDA, dashboards) may look but touch nothing.
+Who sends the other commands (``SENDERS`` in ``orderflow/export/choreography.py``): customer service
+(``order.cancel``, ``order.change_address``, ``return.request``, ``resend.request``), warehouse
+staff (``stock.receive``, ``stock.count``, ``return.receive``), reviewers (``order.review``) and a
+bank's notification typed in (``payment.notification``) all come through the ``orderflow`` CLI, so
+the operator user sends them; never a channel, whose user could otherwise cancel or redirect any
+channel's orders. Carriers' tracking updates are scheduled inside shipping and cross no broker. The
+operator also relays what its actions on a worker's data announce (``OPERATOR_ANNOUNCES``) and
+replays parked messages of any type: give its password to people, not to programs. A ``monitoring``
+user (KEDA, dashboards) may look but touch nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from shared.contracts import (
     Message,
     OrderCancel,
     OrderChangeAddress,
+    OrderReview,
     OrderSubmit,
     PaymentNotification,
     ResendRequest,
@@ -43,6 +43,7 @@ SENDERS: dict[str, tuple[type[Message], ...]] = {
     "sales channels": (OrderSubmit,),
     "customer service": (OrderCancel, OrderChangeAddress, ReturnRequest, ResendRequest),
     "warehouse staff": (StockReceive, StockCount, ReturnReceive),
+    "reviewers": (OrderReview,),
     "banks": (PaymentNotification,),
     "carriers": (CarrierTrackingUpdate,),
 }
@@ -51,10 +52,10 @@ stand in for each of them but the carriers, whose scans shipping's simulated car
 CHANNEL_SENDS: frozenset[type[Message]] = frozenset(SENDERS["sales channels"])
 OPERATOR_SENDS: frozenset[type[Message]] = frozenset(
     contract
-    for sender in ("customer service", "warehouse staff", "banks")
+    for sender in ("customer service", "warehouse staff", "reviewers", "banks")
     for contract in SENDERS[sender]
 )
-"""The commands the CLI sends for customer service, warehouse staff and banks."""
+"""The commands the CLI sends for customer service, warehouse staff, reviewers and banks."""
 OPERATOR_ANNOUNCES: frozenset[type[Message]] = frozenset({StockItemListed})
 """What the operator's actions on a worker's data announce (``services/stock/admin.py``), which
 the CLI relays at once; a type missing here is refused by the broker and goes out with that

@@ -24,6 +24,8 @@ from ..scenarios.story import Story, departures, orders_by_key
 STEP_LABELS = {
     "order.placed": "placed",
     "order.rejected": "rejected",
+    "order.held": "held for review",
+    "order.approved": "approved",
     "replacement.requested": "sent again",
     "stock.reserved": "reserved",
     "stock.backordered": "backordered",

@@ -31,6 +31,8 @@ UNKNOWN_CHANNEL = "unknown"
 ORDER_STATUSES = {
     OrderStatus.RECEIVED: "intake has the submission and is judging it (never seen on the wire)",
     OrderStatus.PLACED: "valid and accepted: stock, payment, the warehouse and shipping take over",
+    OrderStatus.HELD: "placed, but held for review (order.held): nothing is charged until "
+    "order.approved; a reject cancels it (review_rejected)",
     OrderStatus.BACKORDERED: "waiting for goods on order from a supplier (or until the "
     "backorder expires)",
     OrderStatus.AWAITING_PAYMENT: "waiting for a bank transfer or escrow payment (or its deadline)",

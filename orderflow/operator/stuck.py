@@ -38,6 +38,7 @@ PLACED_STEPS: Sequence[tuple[str, tuple[str, str]]] = (
 WAITS: dict[str, tuple[str, str]] = {
     S.RECEIVED: ("intake", "judging the submission"),
     S.PLACED: ("stock", "a reservation"),
+    S.HELD: ("intake", "a reviewer's decision (or the review timer)"),
     S.BACKORDERED: ("stock", "goods on backorder"),
     S.AWAITING_PAYMENT: ("payment", "the customer's transfer"),
     S.DELIVERED: ("intake", "the completion window"),

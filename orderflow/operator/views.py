@@ -34,6 +34,12 @@ def summary(entry: Entry) -> str:
             return "; ".join(f"{p['field']}: {p['message']}" for p in data["problems"])
         case "order.cancelled":
             return str(data["reason"]) + (f" ({data['detail']})" if data.get("detail") else "")
+        case "order.held":
+            why = "; ".join(f"{r['rule']}: {r['message']}" for r in data["reasons"])
+            return f"{why}; decided by {_moment(data['review_due'])} unless reviewed"
+        case "order.approved":
+            who = data.get("reviewer") or "the review timer"
+            return who + (f" ({data['reason']})" if data.get("reason") else "")
         case "stock.reserved" | "stock.committed":
             return ", ".join(f"{line['quantity']}x {line['sku']}" for line in data["lines"])
         case "stock.unavailable":

@@ -8,12 +8,13 @@ played end to end on RabbitMQ and PostgreSQL (``tests/e2e/test_saga_paths.py``) 
 
 from __future__ import annotations
 
-from . import aftersales, changing, paying, placing
+from . import aftersales, changing, paying, placing, reviewing
 from .story import Story
 
 STORIES: list[Story] = [
     *placing.STORIES,
     *paying.STORIES,
+    *reviewing.STORIES,
     *changing.STORIES,
     *aftersales.STORIES,
 ]

@@ -5,20 +5,29 @@ from __future__ import annotations
 from datetime import timedelta
 
 from shared.clock import Clock, SystemClock
-from shared.contracts import Message, OrderCancelled, OrderCompleted, OrderPlaced, OrderRejected
+from shared.contracts import (
+    Message,
+    OrderApproved,
+    OrderCancelled,
+    OrderCompleted,
+    OrderHeld,
+    OrderPlaced,
+    OrderRejected,
+)
 from shared.service import Service, inject
 
 from .estimate import DeliveryEstimate
 from .gauges import SagaGauges
 from .handlers import HANDLERS, INVALID_HANDLERS
 from .model import Base
+from .review import Review
 from .settings import IntakeSettings
 from .store import IntakeUnitOfWork
 from .submission import OrderPolicy
 
 NAME = "intake"
 PUBLISHES: frozenset[type[Message]] = frozenset(
-    {OrderCancelled, OrderCompleted, OrderPlaced, OrderRejected}
+    {OrderApproved, OrderCancelled, OrderCompleted, OrderHeld, OrderPlaced, OrderRejected}
 )
 
 
@@ -31,6 +40,7 @@ def bootstrap(clock: Clock | None = None, settings: IntakeSettings | None = None
         policy=OrderPolicy.from_settings(settings),
         estimate=DeliveryEstimate(dict(settings.delivery_days)),
         completion_window=timedelta(seconds=settings.completion_window_seconds),
+        review=Review.from_settings(settings),
     )
     return Service(
         name=NAME,

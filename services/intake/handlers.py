@@ -15,6 +15,8 @@ from shared.contracts import (
     FulfillmentCancelled,
     Message,
     OrderCompletionDue,
+    OrderReview,
+    OrderReviewDue,
     OrderSubmit,
     PaymentExpired,
     PaymentFailed,
@@ -32,6 +34,7 @@ from shared.contracts import (
 )
 from shared.envelope import Envelope, InvalidMessage
 from shared.service import Handler
+from shared.timers import Scheduled
 
 from .estimate import DeliveryEstimate
 from .model import Order
@@ -51,6 +54,8 @@ from .progress import (
     on_stock_backordered,
     on_stock_unavailable,
 )
+from .review import Review
+from .reviewing import on_order_review, on_order_review_due
 from .store import IntakeUnitOfWork
 from .submission import OrderPolicy, SubmissionKey, contact_in, customer_in, unlisted_skus
 
@@ -61,7 +66,10 @@ def on_order_submit(
     clock: Clock,
     policy: OrderPolicy,
     estimate: DeliveryEstimate,
-) -> list[Message]:
+    review: Review,
+) -> list[Message | Scheduled]:
+    """Reject with every problem, or place the order; an order a review rule trips is placed
+    held, with its review timer set."""
     order = _open_submission(uow, SubmissionKey.of(command), clock.now())
     if order is None:
         return []
@@ -69,8 +77,14 @@ def on_order_submit(
     problems = [*unlisted_skus(command, listed), *policy.problems(command)]
     if problems:
         return [order.reject(problems, command.customer, clock.now())]
-    expected = estimate.expected(command.delivery.option, clock.now().date())
-    return [order.place(command, expected, clock.now())]
+    now = clock.now()
+    expected = estimate.expected(command.delivery.option, now.date())
+    reasons = review.rules.reasons(command)
+    if not reasons:
+        return [order.place(command, expected, now)]
+    due = now + review.timeout
+    placed, held = order.hold(command, expected, reasons, due, now)
+    return [placed, held, Scheduled(OrderReviewDue(order_id=order.id), due)]
 
 
 def on_invalid_order_submit(
@@ -122,6 +136,8 @@ HANDLERS: dict[type[Message], Handler] = {
     ReplacementRequested: on_replacement_requested,
     AftersalesCaseClosed: on_aftersales_case_closed,
     StockItemListed: on_stock_item_listed,
+    OrderReview: on_order_review,
+    OrderReviewDue: on_order_review_due,
 }
 
 INVALID_HANDLERS: dict[type[Message], Handler] = {OrderSubmit: on_invalid_order_submit}

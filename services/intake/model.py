@@ -29,16 +29,20 @@ from sqlalchemy.orm import Composite, DeclarativeBase, Mapped, composite, mapped
 
 from shared.contracts import (
     Address,
+    CancelReason,
     Contact,
     Customer,
     Delivery,
+    OrderApproved,
     OrderCompleted,
+    OrderHeld,
     OrderLine,
     OrderPlaced,
     OrderRejected,
     OrderSubmit,
     PaymentInstruction,
     Problem,
+    ReviewReason,
     TaxLine,
 )
 from shared.database import TypedJson, UtcDateTime
@@ -119,6 +123,14 @@ class Order(Base):
     """The completion timer fired while cases were open: the last close ends the order."""
     fully_returned: Mapped[bool] = mapped_column(Boolean, default=False)
     """A closed case said the order's refunds add up to its whole total."""
+    review_reasons: Mapped[list[ReviewReason]] = mapped_column(
+        TypedJson(list[ReviewReason]), default=list
+    )
+    """The review rules that held the order; empty if none did."""
+    review_due: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """When the review timer decides a held order."""
+    reviewed_by: Mapped[str | None] = mapped_column(String(100))
+    """Who decided the review (empty for the timer); None while held or never held."""
 
     @classmethod
     def received(cls, channel: str, external_id: str, now: datetime) -> Order:
@@ -137,6 +149,7 @@ class Order(Base):
             closed_cases=[],
             completion_due=False,
             fully_returned=False,
+            review_reasons=[],
             submitted_at=now,
             updated_at=now,
         )
@@ -163,7 +176,56 @@ class Order(Base):
     def place(
         self, submit: OrderSubmit, expected_delivery: date | None, now: datetime
     ) -> OrderPlaced:
-        self._judged(OrderStatus.PLACED, now)
+        return self._take(submit, expected_delivery, OrderStatus.PLACED, now)
+
+    def hold(
+        self,
+        submit: OrderSubmit,
+        expected_delivery: date | None,
+        reasons: list[ReviewReason],
+        review_due: datetime,
+        now: datetime,
+    ) -> tuple[OrderPlaced, OrderHeld]:
+        """Placed, but held for review: ``order.placed`` says so, so stock reserves the goods and
+        payment waits for ``order.approved``; ``order.held`` tells why and until when."""
+        placed = self._take(submit, expected_delivery, OrderStatus.HELD, now)
+        self.review_reasons, self.review_due = list(reasons), review_due
+        held = OrderHeld(
+            order_id=self.id, reasons=reasons, review_due=review_due, channel=self.channel
+        )
+        return placed, held
+
+    @property
+    def held(self) -> bool:
+        return self.status == OrderStatus.HELD
+
+    def approve(self, reviewer: str, reason: str, now: datetime) -> list[OrderApproved]:
+        """A held order goes on as placed; any other changes nothing (a late or second
+        decision: the first one won)."""
+        if not self.held:
+            return []
+        self._move(OrderStatus.PLACED, now)
+        self.reviewed_by = reviewer
+        approved = OrderApproved(
+            order_id=self.id, reviewer=reviewer, reason=reason, channel=self.channel
+        )
+        return [approved]
+
+    def reject_held(self, reviewer: str, reason: str, now: datetime) -> bool:
+        """A held order is cancelled (``review_rejected``); any other changes nothing."""
+        if not self.held or not self.cancel(CancelReason.REVIEW_REJECTED, now):
+            return False
+        self.reviewed_by = reviewer
+        return True
+
+    def _take(
+        self,
+        submit: OrderSubmit,
+        expected_delivery: date | None,
+        status: OrderStatus,
+        now: datetime,
+    ) -> OrderPlaced:
+        self._judged(status, now)
         self.expected_delivery = expected_delivery
         self.customer = submit.customer
         self.lines = list(submit.lines)
@@ -186,6 +248,7 @@ class Order(Base):
             delivery=submit.delivery,
             payment=submit.payment,
             expected_delivery=expected_delivery,
+            held_for_review=status == OrderStatus.HELD,
             taxes=submit.taxes,
         )
 

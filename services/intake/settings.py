@@ -8,7 +8,7 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.contracts import Channel, DeliveryOption, PaymentMethod
+from shared.contracts import Channel, DeliveryOption, PaymentMethod, ReviewDecision
 from shared.currencies import ACCEPTED, known, to_minor
 
 from .status import STUCK_AFTER_SECONDS, TERMINAL, OrderStatus
@@ -82,6 +82,44 @@ class IntakeSettings(BaseSettings):
         "than after-sales' return window",
     )
 
+    review_amount_over: PerCurrency = Field(
+        default_factory=dict,
+        description="per currency, an amount in its units, e.g. "
+        '{"EUR": "2000"}: an order whose total is more is held for review. A currency not '
+        "named has no such rule (none by default)",
+        json_schema_extra={"format": PER_CURRENCY_FORMAT},
+    )
+    review_units_of_one_sku: int | None = Field(
+        default=None,
+        ge=1,
+        description="an order with more units than this of any one SKU is held for review; "
+        "unset: no such rule",
+    )
+    review_cash_on_delivery_over: PerCurrency = Field(
+        default_factory=dict,
+        description="per currency, an amount in its units, e.g. "
+        '{"EUR": "200"}: a cash-on-delivery order whose total is more is held for review. A '
+        "currency not named has no such rule (none by default)",
+        json_schema_extra={"format": PER_CURRENCY_FORMAT},
+    )
+    review_country_mismatch: bool = Field(
+        default=True,
+        description="hold for review an order whose delivery country differs from the "
+        "billing_country its channel gave (an order without one is never held for it)",
+    )
+    review_timeout_seconds: float = Field(
+        default=2 * 24 * 3600,
+        gt=0,
+        description="how long a held order waits for a reviewer before the review timer "
+        "decides it (review_timeout_decision). Keep it under the held bound of "
+        "stuck_after_seconds",
+    )
+    review_timeout_decision: ReviewDecision = Field(
+        default=ReviewDecision.REJECT,
+        description="what the review timer decides for an order nobody reviewed in time: "
+        "reject (cancelled, review_rejected) or approve (payment charges it)",
+    )
+
     stuck_after_seconds: dict[OrderStatus, float] = Field(
         default_factory=lambda: dict(STUCK_AFTER_SECONDS),
         description="per non-terminal status, how long an order may stay in it (since its last "
@@ -115,10 +153,26 @@ class IntakeSettings(BaseSettings):
     def _over_max_order_defaults(cls, given: PerCurrency) -> PerCurrency:
         return _over_defaults(MAX_ORDER_TOTAL, given)
 
+    @field_validator("review_amount_over", "review_cash_on_delivery_over", mode="after")
+    @classmethod
+    def _review_amounts(cls, given: PerCurrency) -> PerCurrency:
+        return _checked_amounts(given)
+
     @field_validator("cash_on_delivery_max_total", mode="after")
     @classmethod
     def _over_cash_on_delivery_defaults(cls, given: PerCurrency) -> PerCurrency:
         return _over_defaults(CASH_ON_DELIVERY_MAX_TOTAL, given)
+
+    @model_validator(mode="after")
+    def _held_longer_than_its_review(self) -> Self:
+        """A held order waits for its review timer: counting it stuck before then is noise."""
+        bound = self.stuck_after_seconds[OrderStatus.HELD]
+        if bound <= self.review_timeout_seconds:
+            raise ValueError(
+                f"stuck_after_seconds: held's bound ({bound:g}s) must be longer than "
+                f"review_timeout_seconds ({self.review_timeout_seconds:g}s)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _a_limit_for_every_accepted_currency(self) -> Self:
@@ -134,14 +188,21 @@ class IntakeSettings(BaseSettings):
     def cash_on_delivery_max_total_minor(self, currency: str) -> int:
         return to_minor(self.cash_on_delivery_max_total[currency], currency)
 
+    def in_minor(self, per_currency: PerCurrency) -> dict[str, int]:
+        return {code: to_minor(amount, code) for code, amount in per_currency.items()}
+
 
 def _over_defaults(defaults: dict[str, int], given: PerCurrency) -> PerCurrency:
     """The given limits over the defaults; each a positive amount its currency can express."""
-    limits = {code: Decimal(amount) for code, amount in defaults.items()} | given
+    return {code: Decimal(amount) for code, amount in defaults.items()} | _checked_amounts(given)
+
+
+def _checked_amounts(given: PerCurrency) -> PerCurrency:
+    """Each a positive amount in a known currency, which that currency can express."""
     for code, amount in given.items():
         if not known(code):
             raise ValueError(f"{code} is not an ISO 4217 currency code")
         if amount < 0:
             raise ValueError(f"{code}: {amount} is negative")
         to_minor(amount, code)
-    return limits
+    return given

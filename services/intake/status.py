@@ -7,7 +7,9 @@
       (a correction places it, or rejects it again)
                                (down: a case opens; up: the last one closes early)
 
-    placed, backordered, awaiting_payment ──> cancelled
+    placed, backordered, awaiting_payment, held ──> cancelled
+
+    received, rejected ──> held ──> placed          (a review rule held it; approved)
 
 ``backordered`` (stock waits for goods), ``awaiting_payment`` (payment waits for a transfer) and
 ``in_aftersales`` (after-sales cases are open) are the waiting states; each has a timer behind
@@ -18,6 +20,14 @@ leave them: the next event it hears proves the saga moved on (``payment.pending`
 was reserved; ``shipment.delivered`` means it was paid and shipped) and moves the order on from
 wherever it stands. A move the table does not allow is a duplicate or a late event: it does
 nothing, which is what makes every handler safe to run twice or out of order.
+
+``held`` is the review's waiting state: a review rule held the order when intake placed it (it
+announced ``order.placed`` with ``held_for_review``, and ``order.held``), so stock reserves its
+goods but payment charges nothing. A reviewer's ``order.review``, or intake's own review timer
+(``order.review_due``), decides: approved, it goes on as ``placed`` (``order.approved`` lets
+payment start); rejected, it is ``cancelled`` (``review_rejected``). Stock's ``backordered``
+does not move a held order (the review is what it waits for); once approved, the next event
+moves it on as for any placed order.
 
 After delivery, the first after-sales case to open takes the order to ``in_aftersales``; when the
 last open case closes it goes back to ``delivered`` if its completion is not due yet, or else
@@ -35,6 +45,7 @@ from shared.states import StateMachine
 class OrderStatus(StrEnum):
     RECEIVED = "received"
     PLACED = "placed"
+    HELD = "held"
     BACKORDERED = "backordered"
     AWAITING_PAYMENT = "awaiting_payment"
     DELIVERED = "delivered"
@@ -49,8 +60,9 @@ S = OrderStatus
 ORDER_MACHINE = StateMachine(
     OrderStatus,
     {
-        S.RECEIVED: {S.PLACED, S.REJECTED},
-        S.REJECTED: {S.PLACED, S.REJECTED},
+        S.RECEIVED: {S.PLACED, S.HELD, S.REJECTED},
+        S.REJECTED: {S.PLACED, S.HELD, S.REJECTED},
+        S.HELD: {S.PLACED, S.CANCELLED},
         S.PLACED: {S.BACKORDERED, S.AWAITING_PAYMENT, S.DELIVERED, S.CANCELLED},
         S.BACKORDERED: {S.AWAITING_PAYMENT, S.DELIVERED, S.CANCELLED},
         S.AWAITING_PAYMENT: {S.DELIVERED, S.CANCELLED},
@@ -62,10 +74,10 @@ ORDER_MACHINE = StateMachine(
 )
 TERMINAL = ORDER_MACHINE.terminal | {S.REJECTED}
 """The saga's ends: the machine's, and ``rejected``, which only its channel's correction leaves."""
-WAITING = frozenset({S.BACKORDERED, S.AWAITING_PAYMENT, S.IN_AFTERSALES})
+WAITING = frozenset({S.HELD, S.BACKORDERED, S.AWAITING_PAYMENT, S.IN_AFTERSALES})
 ACTIVE = frozenset(OrderStatus) - TERMINAL
 """Not ended: where an order can be stuck."""
-OPEN = frozenset({S.PLACED, S.BACKORDERED, S.AWAITING_PAYMENT})
+OPEN = frozenset({S.PLACED, S.HELD, S.BACKORDERED, S.AWAITING_PAYMENT})
 """Placed and not delivered: what a cancellation or a delivery may still end."""
 AFTER_DELIVERY = frozenset({S.DELIVERED, S.IN_AFTERSALES})
 """Delivered and not finished: where after-sales cases open and close."""
@@ -74,14 +86,15 @@ _DAY = 24 * 3600.0
 STUCK_AFTER_SECONDS: dict[OrderStatus, float] = {
     S.RECEIVED: 300.0,
     S.PLACED: 10 * _DAY,
+    S.HELD: 3 * _DAY,
     S.BACKORDERED: 15 * _DAY,
     S.AWAITING_PAYMENT: 8 * _DAY,
     S.DELIVERED: 15 * _DAY,
     S.IN_AFTERSALES: 35 * _DAY,
 }
-"""How long an order may stay in each status before it counts as stuck, by default: a little
-longer than what it waits for takes at most with the other workers' defaults: intake's own
-judgement (``received``); reservation, payment, packing, shipping and delivery (``placed``:
-intake hears nothing between, and delivery takes up to a week); stock's 14-day backorder grace;
-payment's 7-day transfer window; intake's 14-day completion window; after-sales' 14-day return
-window and 14 days to send the goods back."""
+"""How long an order may stay in each status before it counts as stuck, by default: a little longer
+than what it waits for takes at most with the other workers' defaults: intake's own judgement
+(``received``); a review's 2-day timer (``held``); reservation, payment, packing, shipping and
+delivery (``placed``: intake hears nothing between, and delivery takes up to a week); stock's 14-day
+backorder grace; payment's 7-day transfer window; intake's 14-day completion window; after-sales'
+14-day return window and 14 days to send the goods back."""

@@ -20,7 +20,7 @@ from shared.contracts import (
 from shared.rows import locked_rows
 from shared.service import UnitOfWork
 
-from .model import CatalogueItem, Order
+from .model import CatalogueItem, Order, OrderStatus
 from .submission import SubmissionKey
 
 
@@ -106,6 +106,11 @@ class OrderStore:
         """Orders in a status longer (since their last change) than its bound, oldest first."""
         query = select(Order).where(_past_bound(now, bounds))
         return list(self.session.scalars(query.order_by(Order.updated_at, Order.id).limit(limit)))
+
+    def held(self, limit: int) -> list[Order]:
+        """Orders held for review, the soonest due first (the reviewer's queue)."""
+        query = select(Order).where(Order.status == OrderStatus.HELD)
+        return list(self.session.scalars(query.order_by(Order.review_due, Order.id).limit(limit)))
 
     def counts_by_status(self) -> dict[str, int]:
         query = select(Order.status, func.count()).group_by(Order.status)

@@ -1,8 +1,9 @@
 """Payment's handlers, one per message type.
 
-Whichever of ``order.placed`` and ``stock.reserved`` comes second starts the payment (stock
-reserved for an after-sales replacement is shipped free of charge: payment ignores it); money the
-bank reports before that is held until it starts. The rest ask the payment what to do and carry
+Whichever of ``order.placed`` and ``stock.reserved`` comes second starts the payment; for an
+order held for review, whichever of them and ``order.approved`` comes last (stock reserved for an
+after-sales replacement is shipped free of charge: payment ignores it). Money the bank reports
+before that is held until it starts. The rest ask the payment what to do and carry
 out its refunds through the gateway, after-sales' refunds of a case included. The model decides;
 handlers only fetch, call the gateway and pass on what is to be announced or scheduled.
 """
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from shared.clock import Clock
 from shared.contracts import (
     Message,
+    OrderApproved,
     OrderCancelled,
     OrderPlaced,
     PaymentDeadlineDue,
@@ -69,6 +71,24 @@ def on_stock_reserved(
         uow.payments.add(Payment.for_reserved_stock(event.order_id, clock.now()))
         return []
     if not payment.take_stock_reservation(clock.now()) or not payment.charge_due:
+        return []
+    return start(payment, uow, gateway, clock, terms)
+
+
+def on_order_approved(
+    event: OrderApproved,
+    uow: PaymentUnitOfWork,
+    gateway: SimulatedGateway,
+    clock: Clock,
+    terms: PaymentTerms,
+) -> Announced:
+    """A held order was approved: the payment starts if its order and stock are known, else it
+    notes the approval (opening the payment if this came first) and starts when they are."""
+    payment = uow.payments.get(event.order_id)
+    if payment is None:
+        uow.payments.add(Payment.for_approval(event.order_id, clock.now()))
+        return []
+    if not payment.approve(clock.now()):
         return []
     return start(payment, uow, gateway, clock, terms)
 
@@ -199,6 +219,7 @@ def carry_out(
 HANDLERS: dict[type[Message], Handler] = {
     OrderPlaced: on_order_placed,
     StockReserved: on_stock_reserved,
+    OrderApproved: on_order_approved,
     PaymentNotification: on_payment_notification,
     PaymentReminderDue: on_payment_reminder_due,
     PaymentDeadlineDue: on_payment_deadline_due,

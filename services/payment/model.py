@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import (
@@ -105,6 +105,10 @@ class Payment(Base):
     deadline: Mapped[datetime | None] = mapped_column(UtcDateTime())
     case_refunds: Mapped[dict[str, int]] = mapped_column(TypedJson(dict[str, int]), default=dict)
     """After-sales case id → what its refund gave back: each case is refunded once."""
+    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    """The order was held for review: it starts only once approved."""
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    """``order.approved`` was heard (perhaps before the order itself)."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
     # -- opening: the order, its stock and perhaps money held for it, in any order ------------
@@ -125,6 +129,13 @@ class Payment(Base):
         return cls.opened(order_id, PaymentStatus.AWAITING_BOTH, now)
 
     @classmethod
+    def for_approval(cls, order_id: str, now: datetime) -> Payment:
+        """The review's approval came before the order and its stock: noted, waiting for both."""
+        payment = cls.opened(order_id, PaymentStatus.AWAITING_BOTH, now)
+        payment.approved = True
+        return payment
+
+    @classmethod
     def tombstone(cls, order_id: str, now: datetime) -> Payment:
         """The order was cancelled before payment heard of it: nothing will be charged."""
         return cls.opened(order_id, PaymentStatus.CANCELLED, now)
@@ -139,6 +150,8 @@ class Payment(Base):
             captured_amount=0,
             refunded_amount=0,
             case_refunds={},
+            held=False,
+            approved=False,
             updated_at=now,
         )
 
@@ -153,7 +166,7 @@ class Payment(Base):
         if self.currency is not None and self.currency != order.currency:
             steps = self._give_back_held(self.kept, Reason.WRONG_CURRENCY)
         self._record_intent(order)
-        self._move_to(following, now)
+        self._move_to(self._unless_unapproved(following), now)
         return steps
 
     def take_stock_reservation(self, now: datetime) -> bool:
@@ -161,8 +174,24 @@ class Payment(Base):
         following = AFTER_STOCK.get(PaymentStatus(self.status))
         if following is None:
             return False
-        self._move_to(following, now)
+        self._move_to(self._unless_unapproved(following), now)
         return True
+
+    def approve(self, now: datetime) -> bool:
+        """The held order was approved: True if the payment may start now (its order and stock
+        were both known); else the approval is noted for when they are."""
+        self.approved, self.updated_at = True, now
+        if self.status != PaymentStatus.AWAITING_REVIEW:
+            return False
+        self._move_to(PaymentStatus.CHARGE_DUE, now)
+        return True
+
+    def _unless_unapproved(self, following: PaymentStatus) -> PaymentStatus:
+        """Where the order or its stock takes the payment: a held order not approved yet waits
+        for its approval instead of starting."""
+        if following == PaymentStatus.CHARGE_DUE and self.held and not self.approved:
+            return PaymentStatus.AWAITING_REVIEW
+        return following
 
     # -- starting, by method ------------------------------------------------------------------
 
@@ -470,6 +499,7 @@ class Payment(Base):
         self.token = order.payment.token
         self.amount = order.total
         self.currency = order.currency
+        self.held = order.held_for_review
 
     def _move_to(self, status: PaymentStatus, now: datetime) -> None:
         PAYMENT_MACHINE.check(f"payment {self.order_id}", self.status, status)

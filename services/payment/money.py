@@ -18,6 +18,7 @@ from enum import StrEnum
 from shared.contracts import (
     Message,
     Money,
+    OrderApproved,
     OrderPlaced,
     PaymentHoldDue,
     PaymentNotification,
@@ -94,7 +95,7 @@ def ledger_keys(message: Message) -> list[str]:
         return []
     payment_id = payment_id_for(message.subject)
     keys = [payment_id, *(refund_id_for(payment_id, reason) for reason in ORDER_REFUNDS)]
-    if isinstance(message, OrderPlaced | StockReserved):
+    if isinstance(message, OrderPlaced | StockReserved | OrderApproved):
         keys += [refund_id_for(payment_id, reason) for reason in HELD_REFUNDS]
     if isinstance(message, PaymentNotification):
         nid = message.notification_id

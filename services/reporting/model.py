@@ -19,6 +19,8 @@ from shared.database import TypedJson, UtcDateTime
 
 STEPS = (
     "placed_at",
+    "held_at",
+    "approved_at",
     "backordered_at",
     "reserved_at",
     "paid_at",
@@ -55,6 +57,9 @@ class ReportedOrder(Base):
     replaces_order: Mapped[str | None] = mapped_column(String(64))
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     placed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+    held_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    """A review rule held it (order.held); approved_at, when a reviewer or the timer let it go."""
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     backordered_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     reserved_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     paid_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

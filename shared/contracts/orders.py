@@ -44,14 +44,17 @@ class Customer(_Frozen):
     language: Language = "en"
 
 
+Country = Annotated[
+    str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, e.g. DE.")
+]
+
+
 class Address(_Frozen):
     line1: Annotated[str, Field(min_length=1, max_length=200)]
     line2: Annotated[str, Field(max_length=200)] | None = None
     city: Annotated[str, Field(min_length=1, max_length=100)]
     postal_code: Annotated[str, Field(min_length=1, max_length=20)]
-    country: Annotated[
-        str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1 alpha-2 code, e.g. DE.")
-    ]
+    country: Country
 
 
 class Delivery(_Frozen):
@@ -111,6 +114,11 @@ class OrderSubmit(Message):
     delivery: Delivery
     payment: PaymentInstruction
     submitted_at: datetime | None = None
+    billing_country: Country | None = Field(
+        default=None,
+        description="Where the payer is billed, when the channel knows it: intake may hold an "
+        "order shipped elsewhere for review.",
+    )
     taxes: Annotated[list[TaxLine], Field(max_length=20)] = Field(
         default_factory=list,
         description="The taxes included in the prices, for the invoice; none if the channel "
@@ -143,6 +151,10 @@ class OrderPlaced(OrderMessage):
     payment: PaymentInstruction
     expected_delivery: date | None = Field(
         default=None, description="Intake's estimate from the delivery option."
+    )
+    held_for_review: bool = Field(
+        default=False,
+        description="A review rule held the order (order.held): payment waits for order.approved.",
     )
     taxes: list[TaxLine] = Field(
         default_factory=list, description="The taxes included in the prices, as submitted."
@@ -186,6 +198,7 @@ class CancelReason(StrEnum):
     PAYMENT_EXPIRED = "payment_expired"
     CUSTOMER_CANCELLED = "customer_cancelled"
     DELIVERY_FAILED = "delivery_failed"
+    REVIEW_REJECTED = "review_rejected"
 
 
 CANCEL_REASONS: dict[CancelReason, str] = {
@@ -200,6 +213,8 @@ CANCEL_REASONS: dict[CancelReason, str] = {
     "is their reason",
     CancelReason.DELIVERY_FAILED: "the carrier could not deliver and the parcels came back; the "
     "detail says after how many attempts",
+    CancelReason.REVIEW_REJECTED: "a reviewer rejected the order held for review (or its review "
+    "time ran out and intake rejects then); the detail says why",
 }
 """What each cancel reason means, for the published contract."""
 

@@ -5,7 +5,8 @@ One cluster plays all stories at once. Durations are shrunk through the workers'
 carrier scans in fractions of a second, a fifteen-second payment deadline with reminders at six
 and nine seconds, three seconds of picking and packing (the window in which a cancel still stops
 a paid order), ten seconds of return window before a delivered order completes, and eight
-seconds for an RMA's goods to come back. The outside world's moves keep the stories'
+seconds for an RMA's goods to come back, five seconds before the review timer rejects a held
+order nobody reviewed. The outside world's moves keep the stories'
 proportions: a story's day passes in a second (so a payment made "a day after" the bank details
 still comes well before the first reminder, on a busy machine too). Each story must end as it
 says (final state, announcements, what the customer is told); then the workers are stopped and
@@ -54,6 +55,7 @@ SHORT_TIMES = {
     "ORDERFLOW_PAYMENT_WINDOW_SECONDS": "15",
     "ORDERFLOW_PAYMENT_REMINDER_OFFSETS_SECONDS": "[6, 9]",
     "ORDERFLOW_WAREHOUSE_PACKING_SECONDS": "3",
+    "ORDERFLOW_INTAKE_REVIEW_TIMEOUT_SECONDS": "5",
     "ORDERFLOW_TIMER_POLL_SECONDS": "0.05",
 }
 A_STORY_DAY = timedelta(seconds=1)

@@ -2,15 +2,16 @@
 are delivered again, the saga settles with the four invariants of DESIGN.md §5 intact.
 
 Each example runs every worker in one process (``orderflow.cluster.embedded.Cluster``) on kombu's
-memory transport and SQLite, in a fresh directory and namespace, with a manual clock. It submits
-1-6 random orders, then interleaves single rounds of the cluster with what the outside world
-does at random moments: customers cancel and change addresses, the bank reports transfers, goods
-arrive for the backordered SKU, the scarce SKU's shelf is counted (short counts send the newest
-orders that hold it down the shortage path), delivered orders are returned, exchanged or partly
-resent and returned parcels arrive (resellable or damaged), virtual time jumps ahead, and messages
-already announced are delivered again under the same id. Then it lets everything settle and
-audits the workers' own tables (``orderflow.operator.audit``), plus a few facts about single
-orders that cannot depend on timing.
+memory transport and SQLite, in a fresh directory and namespace, with a manual clock. It submits 1-6
+random orders, then interleaves single rounds of the cluster with what the outside world does at
+random moments: customers cancel and change addresses, the bank reports transfers, goods arrive for
+the backordered SKU, the scarce SKU's shelf is counted (short counts send the newest orders that
+hold it down the shortage path), delivered orders are returned, exchanged or partly resent and
+returned parcels arrive (resellable or damaged), reviewers approve or reject orders (held for review
+because they are billed abroad, or not held at all: then nothing may change), virtual time jumps
+ahead, and messages already announced are delivered again under the same id. Then it lets everything
+settle and audits the workers' own tables (``orderflow.operator.audit``), plus a few facts about
+single orders that cannot depend on timing.
 
 The catalogue, the shelves, the submissions and the world's commands are the stories' own
 (``orderflow.scenarios``); ``test_stories.py`` fuzzes the stories themselves.
@@ -60,8 +61,10 @@ from shared.clock import ManualClock
 from shared.contracts import (
     CountedSku,
     Money,
+    OrderReview,
     PaymentNotification,
     Resolution,
+    ReviewDecision,
     StockCount,
     contract_for,
 )
@@ -123,6 +126,12 @@ class OrderSpec:
     pays_at_once: bool = False
     """A transfer's customer pays the moment intake places the order (its id as the reference),
     before payment asks: the money is held until it does."""
+    billed_abroad: bool = False
+    """Billed in France, shipped to Germany: intake holds it for review."""
+    review_at: int | None = None
+    """Where in the interventions a reviewer decides on it, if one does (else the timer)."""
+    approve: bool = True
+    """What that reviewer decides."""
 
     @property
     def total(self) -> int:
@@ -137,7 +146,7 @@ class OrderSpec:
     def submission(self) -> dict[str, Any]:
         method, token = PAYMENTS[self.payment]
         country = "DE-REFUSED" if self.refused else "DE"
-        return order(
+        submission = order(
             self.channel,
             self.external_id,
             "Prop Erty",
@@ -148,6 +157,7 @@ class OrderSpec:
             token,
             method,
         )
+        return {**submission, "billing_country": "FR"} if self.billed_abroad else submission
 
     def transfers(self) -> list[int]:
         """The amounts the bank reports for this order, in order."""
@@ -184,6 +194,9 @@ def order_specs(draw: st.DrawFn, number: int) -> OrderSpec:
         after_delivery=draw(st.sampled_from([None, None, "return", "exchange", "resend"])),
         parcel=draw(st.sampled_from(["resellable", "damaged", "never"])),
         pays_at_once=draw(st.booleans()),
+        billed_abroad=draw(st.integers(0, 3)) == 0,  # one in four is held for review
+        review_at=draw(st.none() | st.integers(0, 3)),  # early: jumps reach the review timer
+        approve=draw(st.booleans()),
     )
 
 
@@ -282,6 +295,14 @@ class ParcelBack:
 
 
 @dataclass(frozen=True)
+class Review:
+    """A reviewer approves or rejects the order (held for review or not)."""
+
+    order: int
+    approve: bool
+
+
+@dataclass(frozen=True)
 class Redeliver:
     """Messages ``source`` already sent (outbox rows, or the test's own commands) arrive again
     under the same message id."""
@@ -303,6 +324,7 @@ Action = (
     | Return
     | Resend
     | ParcelBack
+    | Review
     | Redeliver
 )
 
@@ -332,6 +354,7 @@ actions: st.SearchStrategy[Action] = st.one_of(
     st.builds(Resend, index),
     st.builds(ParcelBack, st.integers(0, 100), st.booleans()),
     st.builds(ParcelBack, st.integers(0, 100), st.booleans()),
+    st.builds(Review, index, st.booleans()),
     redeliveries(st.sampled_from([*NAMES, "channel"]), max_size=4),
     redeliveries(st.just("anyone"), max_size=8),
 )
@@ -360,6 +383,8 @@ class Saga:
     redelivered: int = 0
     paid_early: int = 0
     """Bank notifications sent before payment asked for the money (held until it does)."""
+    approved: set[str] = field(default_factory=set)
+    """Orders a reviewer approved (whether or not they were held)."""
 
     def send(self, *envelopes: Envelope) -> None:
         self.channel.send(list(envelopes))
@@ -449,6 +474,14 @@ class Saga:
                     self.command(resend_request(order_id, request, missing, "missing"))
             case ParcelBack(pick, damaged):
                 self.parcel_back(pick, damaged)
+            case Review(number, approve):
+                spec, order_id = self.order_id(number)
+                if order_id is not None:
+                    if approve:
+                        self.approved.add(spec.external_id)
+                    decision = ReviewDecision.APPROVE if approve else ReviewDecision.REJECT
+                    review = OrderReview(order_id=order_id, decision=decision, reviewer="prop")
+                    self.command(review)
             case Redeliver(source, picks):
                 self.redeliver(source, picks)
 
@@ -762,6 +795,8 @@ def with_requests(specs: Sequence[OrderSpec], interventions: Sequence[Action]) -
                 merged += [Step(1), ChangeAddress(number, spec.readdress_refused)]
             if spec.cancel_at is not None and min(spec.cancel_at, last) == position:
                 merged += [Step(1), Cancel(number)]
+            if spec.review_at is not None and min(spec.review_at, last) == position:
+                merged += [Step(1), Review(number, spec.approve)]
         merged += interventions[position : position + 1]
     return merged
 
@@ -771,6 +806,11 @@ def check_order(spec: OrderSpec, status: str, reason: str | None, saga: Saga) ->
     outcome = (spec.external_id, status, reason)
     assert status != "rejected", outcome  # every drawn order is valid
     untouched = spec.plentiful and spec.external_id not in saga.cancelled
+    if spec.billed_abroad and spec.external_id not in saga.approved:
+        assert status == "cancelled", outcome  # nothing else may end a held order
+        if untouched:
+            assert reason == "review_rejected", outcome
+        return
     if spec.payment == "card_decline":
         assert status == "cancelled", outcome
         if untouched:
@@ -781,7 +821,12 @@ def check_order(spec: OrderSpec, status: str, reason: str | None, saga: Saga) ->
             assert reason == "payment_expired", outcome
     if spec.external_id in saga.after_sales:
         assert status in ("completed", "returned"), outcome
-    elif untouched and spec.payment in ALWAYS_PAID and spec.external_id not in saga.readdressed:
+    elif (
+        untouched
+        and spec.payment in ALWAYS_PAID
+        and spec.external_id not in saga.readdressed
+        and not spec.billed_abroad  # approved, but perhaps after the timer rejected it
+    ):
         expected = ("cancelled", "delivery_failed") if spec.refused else ("completed", None)
         assert (status, reason) == expected, outcome
 

@@ -11,7 +11,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -20,7 +20,10 @@ from typer.testing import CliRunner
 from orderflow.cli.main import app
 from orderflow.cluster.databases import WorkerDatabases
 from services.aftersales.model import Case, Order
+from services.intake.model import Order as IntakeOrder
+from shared.contracts import ReviewReason, ReviewRule
 from shared.settings import Settings
+from tests.factories import order_submit
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,8 @@ def test_an_address_change_names_the_bad_address_field(run: Run) -> None:
         ["return", "receive", "ord_x.1", "--resellable", "MUG-BLUE=1"],
         ["payment", "notify", "ord_x", "29.95"],
         ["stock", "receive", "MUG-BLUE", "20"],
+        ["review", "approve", "ord_x", "--reviewer", "rita"],
+        ["review", "reject", "ord_x", "--reviewer", "rita", "--reason", "fraud"],
     ],
     ids=lambda command: " ".join(command[:2]),
 )
@@ -309,3 +314,74 @@ def test_a_receipt_the_rma_does_not_await_is_refused_before_it_is_sent(
 ) -> None:
     ran = run("return", "receive", rma, "--resellable", came_back, ORDERFLOW_BROKER_URL=UNREACHABLE)
     refused(ran, says)
+
+
+# -- order review, checked against intake's own table before anything is sent ------------------
+
+
+@pytest.fixture
+def reviewed(data_dir: Path) -> None:
+    """Intake holds ord_held for review (billed in FR, shipped to DE) and placed ord_placed."""
+    settings = Settings(database_url=f"sqlite:///{data_dir}/{{worker}}.db")
+    dbs = WorkerDatabases(settings, ["intake"])
+    now = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    reason = ReviewReason(rule=ReviewRule.COUNTRY_MISMATCH, message="billed in FR, shipped to DE")
+    try:
+        with dbs.session("intake") as session, session.begin():
+            held = IntakeOrder.received("web", "WEB-1", now)
+            held.id = "ord_held"
+            held.hold(order_submit(), None, [reason], now + timedelta(hours=6), now)
+            placed = IntakeOrder.received("web", "WEB-2", now)
+            placed.id = "ord_placed"
+            placed.place(order_submit(external_id="WEB-2"), None, now)
+            session.add_all([held, placed])
+    finally:
+        dbs.dispose()
+
+
+@pytest.mark.usefixtures("reviewed")
+def test_review_list_shows_each_held_order_and_why(run: Run) -> None:
+    ran = run("review", "list")
+
+    assert ran.code == 0, ran.text
+    assert "ord_held" in ran.text and "ord_placed" not in ran.text
+    assert "country_mismatch" in ran.text and "1 held" in ran.text
+
+
+@pytest.mark.usefixtures("reviewed")
+def test_review_list_as_json(run: Run) -> None:
+    ran = run("review", "list", "--format", "json")
+
+    [held] = json.loads(ran.text)
+    assert held["order_id"] == "ord_held"
+    assert held["total"] == {"amount": 2995, "currency": "EUR"}
+    assert held["reasons"] == ["country_mismatch: billed in FR, shipped to DE"]
+    assert held["review_due"] == "2026-03-02T15:00:00+00:00"
+
+
+def test_review_list_with_nothing_held_says_so(run: Run) -> None:
+    assert run("review", "list").text == "no orders held for review"
+
+
+@pytest.mark.usefixtures("reviewed")
+@pytest.mark.parametrize(
+    ("command", "says"),
+    [
+        (["approve", "ord_placed"], "order ord_placed is placed, not held for review: nothing to"),
+        (["reject", "ord_nosuch", "--reason", "x"], "order: no order has the id 'ord_nosuch'"),
+        (["approve", "ord_held", "--reviewer", " "], "reviewer"),
+    ],
+)
+def test_a_review_intake_rules_out_is_refused_before_it_is_sent(
+    run: Run, command: list[str], says: str
+) -> None:
+    args = ["review", *command]
+    if "--reviewer" not in args:
+        args += ["--reviewer", "rita"]
+    refused(run(*args, ORDERFLOW_BROKER_URL=UNREACHABLE), says)
+
+
+def test_a_reject_must_say_why(run: Run) -> None:
+    ran = run("review", "reject", "ord_x", "--reviewer", "rita")
+
+    assert ran.code == 2 and "--reason" in ran.text

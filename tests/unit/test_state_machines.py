@@ -8,12 +8,16 @@ from itertools import product
 from typing import Any
 
 import pytest
+from sqlalchemy import String
 
-from services.aftersales.model import CASE_MACHINE
+from services.aftersales.model import CASE_MACHINE, Case
+from services.intake.model import Order
 from services.intake.status import ORDER_MACHINE
+from services.payment.model import Payment
 from services.payment.status import PAYMENT_MACHINE
-from services.shipping.model import SHIPMENT_MACHINE
-from services.stock.model import RESERVATION_MACHINE
+from services.shipping.model import SHIPMENT_MACHINE, Shipment
+from services.stock.model import RESERVATION_MACHINE, Reservation
+from services.warehouse.model import Fulfillment
 from services.warehouse.status import FULFILLMENT_MACHINE
 from shared.errors import PermanentError, is_transient
 from shared.states import IllegalTransition, StateMachine
@@ -28,6 +32,15 @@ MACHINES = {
     "after-sales case": CASE_MACHINE,
 }
 every_machine = pytest.mark.parametrize("machine", MACHINES.values(), ids=MACHINES.keys())
+ROWS: dict[str, Any] = {
+    "intake order": Order,
+    "payment": Payment,
+    "warehouse fulfilment": Fulfillment,
+    "shipment": Shipment,
+    "stock reservation": Reservation,
+    "after-sales case": Case,
+}
+"""The row that keeps each machine's status."""
 
 
 def reachable(machine: Machine) -> set[StrEnum]:
@@ -86,3 +99,13 @@ def test_an_illegal_transition_is_a_permanent_error_and_parks_the_message() -> N
     error = IllegalTransition("it cannot go from a to b")
     assert isinstance(error, PermanentError)
     assert not is_transient(error)
+
+
+@pytest.mark.parametrize("name", MACHINES)
+def test_every_status_fits_its_column(name: str) -> None:
+    """PostgreSQL refuses a longer one (SQLite, where the unit tests run, would not)."""
+    column = ROWS[name].__table__.c.status.type
+    assert isinstance(column, String) and column.length is not None
+    too_long = [s.value for s in MACHINES[name].states if len(s.value) > column.length]
+
+    assert too_long == []

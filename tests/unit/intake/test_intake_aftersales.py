@@ -144,8 +144,8 @@ def test_the_statuses_that_lead_nowhere_are_the_terminal_ones() -> None:
         S.CANCELLED,
     }
     assert {S.COMPLETED, S.RETURNED, S.CANCELLED, S.REJECTED} == TERMINAL
-    assert {S.BACKORDERED, S.AWAITING_PAYMENT, S.IN_AFTERSALES} == WAITING
-    assert {S.PLACED, S.BACKORDERED, S.AWAITING_PAYMENT} == OPEN
+    assert {S.HELD, S.BACKORDERED, S.AWAITING_PAYMENT, S.IN_AFTERSALES} == WAITING
+    assert {S.PLACED, S.HELD, S.BACKORDERED, S.AWAITING_PAYMENT} == OPEN
 
 
 def test_only_a_delivered_order_goes_into_after_sales_and_out_of_it() -> None:

@@ -130,6 +130,8 @@ def test_intake_hears_what_moves_the_order_and_no_more(service: Service) -> None
         "replacement.requested",
         "aftersales.case_closed",
         "stock.item_listed",  # the catalogue submissions are judged against
+        "order.review",  # a reviewer's decision on a held order
+        "order.review_due",  # the review timer's
     }
     assert StockReserved not in service.handlers and PaymentCaptured not in service.handlers
 

@@ -5,6 +5,7 @@ customer's language, rendered in the handler's transaction and left pending for 
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from datetime import date, timedelta
@@ -22,6 +23,7 @@ from services.notifier.store import NotifierUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
     Address,
+    CancelReason,
     Contact,
     Customer,
     Delivery,
@@ -289,6 +291,7 @@ def test_a_rejection_arriving_after_its_correction_was_placed_is_not_sent(
         ("payment_expired", "because we did not receive the payment before the deadline."),
         ("backorder_expired", "because the items we had ordered for you did not arrive in time."),
         ("delivery_failed", "because the parcel could not be delivered and came back to us."),
+        ("review_rejected", "because we could not approve it after reviewing it."),
         ("fraud_suspected", "because fraud suspected."),
     ],
 )
@@ -302,6 +305,14 @@ def test_a_cancellation_says_why(
     notification = queued(uow, "order.cancelled")
     assert notification.subject == "Your order WEB-1001 has been cancelled"
     assert because in (notification.body or "")
+
+
+@pytest.mark.parametrize("language", ["en", "ru", "uk", "zh"])
+def test_every_cancel_reason_intake_gives_is_said_in_every_language(language: str) -> None:
+    template = BUNDLED_TEMPLATES / language / "order.cancelled.txt.j2"
+    said = set(re.findall(r'^    "(\w+)": ', template.read_text(), flags=re.MULTILINE))
+
+    assert said == {reason.value for reason in CancelReason} - {"customer_cancelled"}
 
 
 def test_a_cancellation_the_customer_asked_for_says_so(uow: NotifierUnitOfWork, tell: Tell) -> None:

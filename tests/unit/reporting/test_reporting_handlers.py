@@ -23,8 +23,10 @@ from shared.contracts import (
     ItemQuantity,
     Message,
     Money,
+    OrderApproved,
     OrderCancelled,
     OrderCompleted,
+    OrderHeld,
     OrderRejected,
     PaymentCaptured,
     PaymentMethod,
@@ -32,6 +34,8 @@ from shared.contracts import (
     Problem,
     Resolution,
     ReturnAuthorized,
+    ReviewReason,
+    ReviewRule,
     ShipmentDelivered,
     ShipmentDispatched,
     StockReserved,
@@ -253,3 +257,17 @@ def test_reporting_hears_every_step_and_announces_nothing(service: Service) -> N
     heard = {contract.type for contract in service.subscriptions}
     assert {"order.placed", "payment.captured", "shipment.dispatched", "order.cancelled"} <= heard
     assert not any(contract.kind == "command" for contract in service.subscriptions)
+
+
+def test_a_held_order_keeps_when_it_was_held_and_approved(
+    service: Service, uow: ReportingUnitOfWork
+) -> None:
+    reason = ReviewReason(rule=ReviewRule.COUNTRY_MISMATCH, message="billed in FR, shipped to DE")
+    held = OrderHeld(order_id="ord-1", reasons=[reason], review_due=at(120))
+    apply(service, uow, OrderApproved(order_id="ord-1", reviewer="rita"), 45)
+    apply(service, uow, order_placed("ord-1", held_for_review=True), 0)
+    apply(service, uow, held, 0)
+    apply(service, uow, held, 5)
+
+    reported = row(uow)
+    assert (reported.placed_at, reported.held_at, reported.approved_at) == (at(0), at(0), at(45))
