@@ -124,7 +124,7 @@ class Order(Base):
     fully_returned: Mapped[bool] = mapped_column(Boolean, default=False)
     """A closed case said the order's refunds add up to its whole total."""
     review_reasons: Mapped[list[ReviewReason]] = mapped_column(
-        TypedJson(list[ReviewReason]), default=list
+        TypedJson(list[ReviewReason]), default=list, server_default="[]"
     )
     """The review rules that held the order; empty if none did."""
     review_due: Mapped[datetime | None] = mapped_column(UtcDateTime())

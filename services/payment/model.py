@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Boolean, Integer, String
+from sqlalchemy import Boolean, Integer, String, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.contracts import (
@@ -105,9 +105,9 @@ class Payment(Base):
     deadline: Mapped[datetime | None] = mapped_column(UtcDateTime())
     case_refunds: Mapped[dict[str, int]] = mapped_column(TypedJson(dict[str, int]), default=dict)
     """After-sales case id → what its refund gave back: each case is refunded once."""
-    held: Mapped[bool] = mapped_column(Boolean, default=False)
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """The order was held for review: it starts only once approved."""
-    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+    approved: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     """``order.approved`` was heard (perhaps before the order itself)."""
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
