@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -66,9 +66,9 @@ def report(
         typer.echo(f"wrote {page}", err=True)
 
 
-def _day(at: datetime | date) -> datetime:
-    day = at.date() if isinstance(at, datetime) else at
-    return datetime.combine(day, time(0), tzinfo=UTC)
+def _day(at: datetime) -> datetime:
+    """Midnight UTC of ``at``'s day."""
+    return datetime.combine(at.date(), time(0), tzinfo=UTC)
 
 
 class HistorySource(StrEnum):

@@ -31,6 +31,7 @@ from kombu.message import Message as Delivery
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.reporting.model import ReportedOrder
 from shared.database import open_database
 from shared.envelope import Envelope, InvalidMessage, decode, open_payload
 from shared.outbox import traced
@@ -78,7 +79,7 @@ def rebuild(settings: Settings, source: Source | None = None, batch: int = 500) 
             for chunk in _chunks(events, batch):
                 _apply(service, sessions, [e for e in chunk if _wanted(e, wanted, result)], result)
         with sessions() as session:
-            result.orders = int(session.scalar(select(func.count()).select_from(_orders())) or 0)
+            result.orders = int(session.scalar(select(func.count(ReportedOrder.order_id))) or 0)
     finally:
         sessions.kw["bind"].dispose()
     return result
@@ -197,9 +198,3 @@ def _empty(sessions: sessionmaker[Session], service: Service) -> None:
         for table in reversed(service.metadata.sorted_tables):
             if table.name.startswith("reported_"):
                 session.execute(delete(table))
-
-
-def _orders() -> Any:
-    from services.reporting.model import ReportedOrder
-
-    return ReportedOrder.__table__
