@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from psycopg.errors import DuplicateDatabase, UniqueViolation
 from pydantic import TypeAdapter
 from sqlalchemy import (
     JSON,
@@ -131,6 +132,8 @@ def _sqlite_engine(url: URL) -> Engine:
 
 
 def ensure_postgres_database(url: URL) -> None:
+    """Create the worker's database unless it exists. Two replicas starting together may both
+    find it missing: the one whose CREATE comes second finds it made, which is what it wanted."""
     admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as connection:
@@ -138,7 +141,11 @@ def ensure_postgres_database(url: URL) -> None:
                 text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": url.database}
             ).scalar()
             if not exists:
-                connection.execute(text(f'CREATE DATABASE "{url.database}"'))
+                try:
+                    connection.execute(text(f'CREATE DATABASE "{url.database}"'))
+                except (ProgrammingError, IntegrityError) as error:
+                    if not isinstance(error.orig, DuplicateDatabase | UniqueViolation):
+                        raise  # (at the same instant, the catalog's unique index says so)
     finally:
         admin.dispose()
 
