@@ -68,7 +68,6 @@ def tear_down(settings: Settings, workers: Iterable[str]) -> None:
                     channel.queue_delete(queue)
             for sales_channel in [*Channel, "unknown"]:
                 channel.queue_delete(topology.channel_queue_name(sales_channel))
-            channel.queue_delete(topology.history_queue_name())
             for exchange in (topology.events, topology.commands, topology.parking):
                 channel.exchange_delete(exchange.name)
     for name in names:
