@@ -306,6 +306,26 @@ def test_a_held_order_waits_for_its_review_not_for_stock(
     assert order_of(uow, placed.order_id).status == OrderStatus.HELD
 
 
+def test_a_held_order_stock_backordered_is_backordered_once_approved(
+    service: Service, uow: IntakeUnitOfWork
+) -> None:
+    """Approved, it stands where it would without the hold: waiting for the goods on order."""
+    placed, _, _ = hold(service, uow)
+    day = date(2026, 3, 9)
+    backordered = StockBackordered(
+        order_id=placed.order_id, lines=[], expected_on=day, expires_on=day
+    )
+    handle(service, backordered, uow)
+
+    [approved] = handle(service, review(placed.order_id, ReviewDecision.APPROVE), uow)
+
+    assert isinstance(approved, OrderApproved)
+    order = order_of(uow, placed.order_id)
+    assert (order.status, order.reviewed_by, order.waiting) == ("backordered", "rita", True)
+    assert handle(service, backordered, uow) == []
+    assert order_of(uow, placed.order_id).status == OrderStatus.BACKORDERED
+
+
 def test_the_customer_may_cancel_a_held_order(service: Service, uow: IntakeUnitOfWork) -> None:
     placed, _, timer = hold(service, uow)
     stopped = FulfillmentCancelled(order_id=placed.order_id, reason="changed my mind")
