@@ -15,7 +15,6 @@ from pathlib import Path
 import amqp
 import pytest
 from rich.console import Console
-from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
@@ -25,17 +24,14 @@ from orderflow.reports.figures import compute
 from orderflow.reports.page import html
 from orderflow.reports.parked import Parked, Unread, count_parked, read_parked
 from orderflow.reports.render import as_csv, as_json, show
-from services.reporting.model import Base, ReportedRejection
+from services.reporting.model import ReportedRejection
 from shared.settings import Settings
-from tests.unit.test_report import WEEK, hours, order
+from tests.unit.test_report import WEEK, hours, order, read_model, read_model_on_disk
 
 
 @pytest.fixture
 def session() -> Iterator[Session]:
-    engine = create_engine("sqlite://")
-    Base.metadata.create_all(engine)
-    with Session(engine) as opened:
-        yield opened
+    yield from read_model()
 
 
 def parked(worker: str, kind: str, at: datetime | None, tag: int = 1) -> ParkedMessage:
@@ -155,12 +151,7 @@ def test_an_unreachable_broker_is_named_instead_of_a_count() -> None:
 def test_the_command_says_why_on_memory_and_for_one_channel(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ORDERFLOW_BROKER_URL", "memory://")
-    monkeypatch.setenv("ORDERFLOW_DATABASE_URL", f"sqlite:///{tmp_path}/{{worker}}.db")
-    engine = create_engine(f"sqlite:///{tmp_path}/reporting.db")
-    Base.metadata.create_all(engine)
-    with Session(engine) as session, session.begin():
-        session.add(order("a", 1))
+    read_model_on_disk(tmp_path, monkeypatch, order("a", 1))
     week = ["--since", "2026-11-20", "--until", "2026-11-30", "--format", "json"]
 
     every = CliRunner().invoke(app, ["report", *week])
