@@ -42,7 +42,8 @@ def report(
     ] = None,
 ) -> None:
     """Orders placed in a period: revenue, mix, lead times, on-time rates, cancels, returns,
-    backorders, unpaid expiries, refused submissions, top SKUs and a daily trend."""
+    backorders, unpaid expiries, refused submissions, top SKUs and a daily trend; and the
+    messages parked in it, read from the broker's parking lots (each one left where it was)."""
     if context.invoked_subcommand is not None:
         return
     from ..reports.figures import Period, compute_from

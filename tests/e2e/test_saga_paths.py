@@ -10,7 +10,9 @@ order nobody reviewed. The outside world's moves keep the stories'
 proportions: a story's day passes in a second (so a payment made "a day after" the bank details
 still comes well before the first reminder, on a busy machine too). Each story must end as it
 says (final state, announcements, what the customer is told); then the workers are stopped and
-the four invariants audited from their own tables.
+the four invariants audited from their own tables. Two messages no worker can handle are parked
+on the way (a submission that is not JSON, goods for a SKU stock does not know), so the report's
+parked figure has something to count.
 """
 
 from __future__ import annotations
@@ -39,8 +41,12 @@ from orderflow.scenarios.stage import Stage
 from orderflow.scenarios.story import departures, orders_by_key
 from services.intake.model import TERMINAL
 from shared.clock import SystemClock
+from shared.contracts import StockReceive
+from shared.envelope import wrap
+from shared.messaging import BrokerLink, Outgoing
 from shared.settings import Settings
-from tests.e2e.report_checks import counted
+from shared.topology import Topology
+from tests.e2e.report_checks import counted, parked_at_broker
 from tests.e2e.report_page import screenshot
 from tests.support import started_cluster, wait_until
 
@@ -79,6 +85,7 @@ def test_every_story_ends_as_it_says_and_the_invariants_hold(
     stock_shelves(lambda action: stock_from_outside(settings, action, clock), SHELVES, clock)
     await_listed(settings, [shelf.product.sku for shelf in SHELVES])
     stage = Stage.of(STORIES, pace)
+    park_two(settings)
 
     with ChannelPublisher(settings) as channel:
         channel.send([submit_envelope(s.submission) for s in STORIES for _ in range(s.submissions)])
@@ -112,6 +119,7 @@ def test_every_story_ends_as_it_says_and_the_invariants_hold(
         wait_until(lambda: reporting_heard_everything(dbs), 30, what="reporting to hear all")
     except AssertionError:
         pytest.fail(f"events reporting did not hear, by type: {unheard(dbs)}")
+    wait_until(lambda: len(parked_at_broker(settings)) >= 2, 30, what="both messages parked")
     assert set(processes.stop().values()) == {0}
     assert audit(dbs).violations == []
     mails = list((tmp_path / "mail" / "new").iterdir())
@@ -159,11 +167,44 @@ def the_report_matches_the_workers_tables(
         printed["backorders"],
         printed["unpaid_expired"]["count"],
         len(printed["revenue_minor_units"]),
+        printed["parked"]["count"],
     )
     assert min(mixed) > 0, f"a figure the stories should move is zero: {mixed}"
+    the_parked_figure_is_the_brokers(settings, printed)
     page = tmp_path / "report.html"
     page.write_text(html(figures), encoding="utf-8")
     screenshot(page, len(charts(figures)))
+
+
+def park_two(settings: Settings) -> None:
+    """A submission that is not JSON (intake parks it) and goods for a SKU nobody stocks
+    (stock's handler raises a PermanentError), each to the one worker that takes it."""
+    topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
+    receipt = wrap(StockReceive(receipt_id="GR-NONE", sku="NOT-STOCKED", quantity=1), source="erp")
+    link = BrokerLink(settings.broker_url)
+    link.connect()
+    try:
+        link.publish_confirmed(
+            [
+                Outgoing(b"{not json", topology.commands, "order.submit", "bad-1"),
+                Outgoing(receipt.encode(), topology.commands, "stock.receive", receipt.id),
+            ]
+        )
+    finally:
+        link.close()
+
+
+def the_parked_figure_is_the_brokers(settings: Settings, printed: dict[str, Any]) -> None:
+    """What the report counts as parked, per worker, is what the broker counts in each parking
+    queue; reading the lots for the report took none of it away."""
+    at_broker = parked_at_broker(settings)
+    parked = printed["parked"]
+    assert parked["read"] is True, parked
+    assert parked["by_worker"] == at_broker
+    assert parked["count"] == sum(at_broker.values()) == printed["errors"]["parked"]["count"]
+    assert Counter(parked["by_reason"]) >= Counter(malformed=1, handler_error=1), parked
+    assert parked["per_1000_orders"] == round(1000 * parked["count"] / printed["orders"], 2)
+    assert parked_at_broker(settings) == at_broker
 
 
 def _plain(value: Any) -> Any:
