@@ -21,7 +21,7 @@ Units packed into parcels that have not left (stock heard ``fulfillment.packed``
 on hand less those units, and a packed order is never cut (its goods are in its parcels, and
 packing is the handover the warehouse can no longer stop). The count is the shelf as stock
 finds its books when it applies the count: a parcel packed from a shelf after it was counted,
-before the count is applied, is taken as found (``docs/stock-count.md``).
+before the count is applied, is taken as found (the README's stock count section).
 """
 
 from __future__ import annotations
