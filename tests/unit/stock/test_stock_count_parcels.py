@@ -9,28 +9,30 @@ the shelf's orders can be cut). Once dispatched, the units leave the books as be
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+
+from sqlalchemy.orm import Session
 
 from services.stock.model import Movement, ReservationStatus
 from shared.clock import ManualClock
 from shared.contracts import (
     CountedLine,
-    FulfillmentPacked,
-    Parcel,
-    ParcelItem,
     StockAdjusted,
     StockCounted,
     StockUnavailable,
 )
 from tests.factories import order_placed
+from tests.unit.conftest import QueryCounter
 from tests.unit.stock.test_stock_count import count, ledger, of_type
-from tests.unit.stock.test_stock_handlers import Stock, cancelled, dispatched, returned, types
-
-
-def packed(order_id: str, *contents: tuple[str, int]) -> FulfillmentPacked:
-    items = [ParcelItem(sku=sku, quantity=quantity) for sku, quantity in contents]
-    parcel = Parcel(parcel_id=f"{order_id}-p1", weight_grams=900, items=items)
-    return FulfillmentPacked(order_id=order_id, parcels=[parcel])
+from tests.unit.stock.test_stock_handlers import (
+    Stock,
+    cancelled,
+    dispatched,
+    packed,
+    returned,
+    types,
+)
 
 
 def test_a_count_while_parcels_wait_for_the_carrier_books_no_lost_units(stock: Stock) -> None:
@@ -142,3 +144,22 @@ def test_a_packed_order_cancelled_all_the_same_gives_its_units_back_to_the_shelf
     assert (report.lines[0].in_parcels, report.lines[0].difference) == (0, 0)
     assert stock.levels("MUG-BLUE") == (5, 0, 0, 0)
     assert stock.balanced()
+
+
+def test_a_batch_of_packed_orders_locks_their_reservations_and_no_sku(
+    stock: Stock, count_queries: Callable[[Session], QueryCounter]
+) -> None:
+    """Packing changes only the order's row here: a hot SKU's row stays free for new orders."""
+    for n in range(3):
+        stock(order_placed(f"ord-{n}", ("MUG-BLUE", 1)))
+    stock.uow.session.commit()
+    batch = Stock(stock.service, Session(stock.uow.session.get_bind()), stock.clock)
+    messages = [packed(f"ord-{n}", ("MUG-BLUE", 1)) for n in range(3)]
+
+    counter = count_queries(batch.uow.session)
+    batch.uow.preload(messages)
+
+    assert [r for m in messages for r in batch(m)] == []
+    assert counter.selects == 1
+    assert "items" not in " ".join(counter.statements)
+    batch.uow.session.close()
