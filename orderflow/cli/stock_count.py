@@ -33,8 +33,13 @@ def stock_count(
     ] = Format.TABLE,
     wait: Annotated[float, typer.Option(help="Seconds to wait for stock's report.")] = 30,
 ) -> None:
-    """Reconcile a physical count with stock's books: each SKU's on hand becomes what was
+    """Reconcile a physical count with stock's books: each SKU's shelf becomes what was
     counted; the differences are posted as found, lost or damaged, and printed.
+
+    Count the shelf only: units packed into parcels that have not been dispatched are on the
+    books but off the shelf, and stock leaves them out (the report's "in parcels" column).
+    Send the count as soon as its shelves are counted: a parcel packed from a shelf after it was
+    counted but before stock applies the count makes those units look found.
 
     FILE is CSV, UTF-8, comma-separated, with a header row naming its columns:
       sku       required, e.g. MUG-BLUE
@@ -49,7 +54,7 @@ def stock_count(
     A bad row stops the whole count and is named with its line, column and problem.
 
     Where the shelf holds less than open orders reserved, the newest of those orders lose their
-    reservation and are cancelled as out of stock (refunded if paid).
+    reservation and are cancelled as out of stock (refunded if paid); packed orders keep theirs.
     """
     from shared.contracts import StockCount
 

@@ -170,14 +170,14 @@ def discrepancies(report: StockCounted) -> list[CountedLine]:
 
 
 def show_report(console: Console, report: StockCounted) -> None:
-    """The discrepancies as a table (sku, books, counted, difference, reason), a summary, and
-    the orders the count left short."""
+    """The discrepancies as a table (sku, books, in parcels, counted, difference, reason), a
+    summary, and the orders the count left short."""
     differ = discrepancies(report)
     if differ:
-        table = Table("sku", "books", "counted", "difference", "reason")
+        table = Table("sku", "books", "in parcels", "counted", "difference", "reason")
         for line in differ:
-            difference = f"{line.difference:+d}"
-            table.add_row(line.sku, str(line.books), str(line.counted), difference, line.reason)
+            numbers = (str(line.books), str(line.in_parcels), str(line.counted))
+            table.add_row(line.sku, *numbers, f"{line.difference:+d}", line.reason)
         console.print(table)
     console.print(
         f"count {report.count_id}: {len(report.lines)} SKUs counted, "

@@ -16,9 +16,12 @@ Orders that wait keep their claims; a count that leaves them uncovered buys what
 (``replenish``), and one that finds more serves them (``retry_waiting``). A count is applied
 once per count id.
 
-Count a quiet shelf: units packed for the carrier but whose dispatch stock has not heard of yet
-are off the shelf and still on the books, so they would be posted as lost; and an order cut then
-is one the warehouse can no longer stop (packing is the handover).
+Units packed into parcels that have not left (stock heard ``fulfillment.packed`` but not yet
+``shipment.dispatched``) are on hand and reserved, but off the shelf: the shelf is compared with
+on hand less those units, and a packed order is never cut (its goods are in its parcels, and
+packing is the handover the warehouse can no longer stop). The count is the shelf as stock
+finds its books when it applies the count: a parcel packed from a shelf after it was counted,
+before the count is applied, is taken as found (the README's stock count section).
 """
 
 from __future__ import annotations
@@ -58,10 +61,12 @@ def on_stock_count(command: StockCount, uow: StockUnitOfWork, clock: Clock) -> R
     if unknown:
         raise PermanentError(f"sku: {', '.join(unknown)} is not stocked; set its level first")
     now = clock.now()
-    lines = [reconcile(items[line.sku], line) for line in command.lines]
+    parcels = in_parcels(holding)
+    lines = [reconcile(items[line.sku], line, parcels.get(line.sku, 0)) for line in command.lines]
     adjusted = [_adjust(uow, items[line.sku], line, command.count_id, now) for line in lines]
     overdrawn = {sku for sku in counted if items[sku].reserved > items[sku].on_hand}
-    short = short_reservations(holding, items, overdrawn)
+    on_shelf = [r for r in holding if not r.in_parcels]
+    short = short_reservations(on_shelf, items, overdrawn)
     unavailable = [m for r in short for m in _release_short(r, items, overdrawn, now)]
     record = CountRecord(
         count_id=command.count_id,
@@ -79,12 +84,23 @@ def on_stock_count(command: StockCount, uow: StockUnitOfWork, clock: Clock) -> R
     ]
 
 
-def reconcile(item: Item, line: CountedSku) -> CountedLine:
-    """The count of one SKU against its books, and why they differ: more is ``found``; less is
-    what the line says (``lost`` unless ``damaged``). The bin moves where the count says."""
+def in_parcels(reservations: Sequence[Reservation]) -> dict[str, int]:
+    """Per SKU, the units of ``reservations`` packed into parcels that have not left."""
+    units: dict[str, int] = {}
+    for reservation in reservations:
+        if reservation.in_parcels:
+            for sku, quantity in reservation.wanted.items():
+                units[sku] = units.get(sku, 0) + quantity
+    return units
+
+
+def reconcile(item: Item, line: CountedSku, parcels: int = 0) -> CountedLine:
+    """The count of one SKU against what its books put on the shelf (on hand, less the
+    ``parcels`` units packed and not dispatched), and why they differ: more is ``found``; less
+    is what the line says (``lost`` unless ``damaged``). The bin moves where the count says."""
     if line.location:
         item.location = line.location
-    difference = line.counted - item.on_hand
+    difference = line.counted - (item.on_hand - parcels)
     reason = None
     if difference > 0:
         reason = AdjustmentReason.FOUND
@@ -93,6 +109,7 @@ def reconcile(item: Item, line: CountedSku) -> CountedLine:
     return CountedLine(
         sku=item.sku,
         books=item.on_hand,
+        in_parcels=parcels,
         counted=line.counted,
         difference=difference,
         reason=reason,
@@ -103,7 +120,9 @@ def short_reservations(
     holding: Sequence[Reservation], items: Items, overdrawn: Collection[str]
 ) -> list[Reservation]:
     """The reservations that lose their units: newest first, whole orders, until each SKU of
-    ``overdrawn`` holds no more reserved than on hand."""
+    ``overdrawn`` holds no more reserved than on hand. ``holding`` are the orders whose goods
+    are on the shelf: those in parcels keep theirs (counted on hand, and reserved, as in parcels,
+    they add as much to one as to the other)."""
     over = {sku: items[sku].reserved - items[sku].on_hand for sku in overdrawn}
     short = []
     newest_first = sorted(holding, key=lambda r: (r.updated_at, r.order_id), reverse=True)

@@ -1,5 +1,5 @@
-"""Stock's handler table, and the handlers of an order's life: reserve, commit, release, restock;
-and of after-sales: a replacement reserved, a customer's return back on the shelf.
+"""Stock's handler table, and the handlers of an order's life: reserve, mark packed, commit,
+release, restock; and of after-sales: a replacement reserved, a customer's return back on the shelf.
 
 What stock does for orders that wait for goods (backorders, receipts, purchase orders and its
 own timers) is in ``waiting``; a physical count reconciled with the books is in ``counting``.
@@ -11,6 +11,7 @@ from datetime import timedelta
 
 from shared.clock import Clock
 from shared.contracts import (
+    FulfillmentPacked,
     Message,
     OrderCancelled,
     OrderPlaced,
@@ -112,6 +113,16 @@ def on_return_received(event: ReturnReceived, uow: StockUnitOfWork, clock: Clock
     return [restocked, *retry_waiting(items.values(), now)]
 
 
+def on_fulfillment_packed(event: FulfillmentPacked, uow: StockUnitOfWork, clock: Clock) -> Results:
+    """The goods are off the shelf, in parcels, yet on hand and reserved until they are
+    dispatched: a count must not look for them on the shelf. Packing is all or nothing, so
+    the parcels hold the reservation's lines. Nothing is announced."""
+    reservation = uow.reservations.get(event.order_id)
+    if reservation is not None:
+        reservation.pack(clock.now())
+    return []
+
+
 def on_shipment_dispatched(
     event: ShipmentDispatched, uow: StockUnitOfWork, clock: Clock
 ) -> Results:
@@ -194,6 +205,7 @@ def _release(order_id: str, reason: str, uow: StockUnitOfWork, clock: Clock) -> 
 
 HANDLERS: dict[type[Message], Handler] = {
     OrderPlaced: on_order_placed,
+    FulfillmentPacked: on_fulfillment_packed,
     ShipmentDispatched: on_shipment_dispatched,
     PaymentFailed: on_payment_failed,
     PaymentExpired: on_payment_expired,

@@ -4,7 +4,9 @@ queue of waiting orders, purchase orders and goods receipts are in ``supply``).
 Per SKU, the item row holds the numbers every rule reads: ``on_hand`` (the sum of its ledger),
 ``reserved`` (the sum of open reservations), ``backordered`` (what waiting orders claim, first
 come first served) and ``on_order`` (what open purchase orders still bring). A reservation row is
-an order's state here, waiting or not, and the row a batch locks to change it.
+an order's state here, waiting or not, and the row a batch locks to change it. A reserved order
+whose parcels are packed (``packed_at``) holds units that are off the shelf but on hand until
+the parcels are dispatched: what a count must not find on the shelf.
 """
 
 from __future__ import annotations
@@ -166,6 +168,7 @@ class Reservation(Base):
     status: Mapped[str] = mapped_column(String(16))
     lines: Mapped[list[ReservedLine]] = mapped_column(TypedJson(list[ReservedLine]))
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    packed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
     @classmethod
     def of(
@@ -182,6 +185,19 @@ class Reservation(Base):
     @property
     def wanted(self) -> dict[str, int]:
         return {line.sku: line.quantity for line in self.lines}
+
+    @property
+    def in_parcels(self) -> bool:
+        """Reserved, and packed into parcels that have not left: its units are off the shelf."""
+        return self.status == ReservationStatus.RESERVED and self.packed_at is not None
+
+    def pack(self, at: datetime) -> bool:
+        """The warehouse packed the order's goods; False if it is not reserved (dispatched,
+        returned or released already) or was packed already."""
+        if self.status != ReservationStatus.RESERVED or self.packed_at is not None:
+            return False
+        self.packed_at = at
+        return True
 
     @classmethod
     def reserve(

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from shared.contracts import (
+    FulfillmentPacked,
     Message,
     OrderMessage,
     OrderPlaced,
@@ -45,16 +46,18 @@ class StockUnitOfWork(UnitOfWork):
         batch's and those waiting orders' reservations, receipts, customers' returns, the SKUs'
         open purchase orders, then every SKU in SKU order, so concurrent batches cannot deadlock.
         A physical count locks its counts row and the reserved orders that hold a counted SKU.
+        A packed order's row is all ``fulfillment.packed`` changes: it locks no SKU.
 
         A replacement is an order of its own (its reservation is the case id's) that never
         waits, so it needs no purchase orders locked. A customer's return names the order it was
         sold with, but touches only its RMA's row and the SKUs that go back on the shelf.
         """
         returns = [m for m in messages if isinstance(m, ReturnReceived)]
+        packing = {m.subject for m in messages if isinstance(m, FulfillmentPacked)}
         orders = {
             m.subject
             for m in messages
-            if isinstance(m, OrderMessage) and not isinstance(m, ReturnReceived)
+            if isinstance(m, OrderMessage) and not isinstance(m, ReturnReceived | FulfillmentPacked)
         }
         receipts = [m for m in messages if isinstance(m, StockReceive)]
         serving = {m.sku for m in messages if isinstance(m, StockReceive | StockWaitlistDue)}
@@ -67,7 +70,7 @@ class StockUnitOfWork(UnitOfWork):
         counted = {line.sku for m in counts for line in m.lines}
         queued = self.backorders.locate(serving)
         orders |= self.reservations.holding_ids(counted)
-        self.rows.lock(Reservation.order_id, orders | queued)
+        self.rows.lock(Reservation.order_id, orders | packing | queued)
         self.rows.lock(CountRecord.count_id, (m.count_id for m in counts))
         self.rows.lock(Receipt.receipt_id, (m.receipt_id for m in receipts))
         self.rows.lock(ReturnReceipt.rma, (m.rma for m in returns))

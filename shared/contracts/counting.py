@@ -81,10 +81,15 @@ class StockAdjusted(Message):
 
 
 class CountedLine(_Frozen):
-    """A counted SKU against the books: ``difference`` = ``counted`` - ``books``."""
+    """A counted SKU against the books: ``difference`` = ``counted`` - (``books`` -
+    ``in_parcels``), what was on the shelf less what the books put there."""
 
     sku: Sku
-    books: int
+    books: int = Field(description="On hand by the books, parcels not yet dispatched included.")
+    in_parcels: int = Field(
+        default=0,
+        description="Units packed into parcels not yet dispatched: on hand, but off the shelf.",
+    )
     counted: int
     difference: int
     reason: AdjustmentReason | None = None

@@ -9,12 +9,19 @@ as a partner bound to the events exchange sees it: one ``stock.adjusted`` per SK
 changed, the ``stock.counted`` report and a ``stock.unavailable`` for the newer order only,
 which intake then cancels as out of stock and payment refunds. The count sent again changes
 nothing. Then the workers stop and the four invariants are audited.
+
+A count while parcels wait for the carrier (shipping held down, so a packed order is not
+dispatched): the units in the parcel are on the books but off the shelf, and the count posts as
+lost only what the shelf lacks beyond them; the packed order keeps its goods and leaves when
+shipping is back.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,7 +37,8 @@ from orderflow.cluster.processes import ProcessCluster
 from orderflow.operator.audit import audit
 from orderflow.operator.operations import await_listed, set_stock
 from services.intake.model import Order
-from services.stock.model import LedgerEntry
+from services.stock.model import LedgerEntry, Reservation
+from services.stock.store import StockUnitOfWork
 from shared.contracts import OrderLine, PaymentMethod
 from shared.envelope import Envelope
 from shared.settings import Settings
@@ -44,6 +52,7 @@ TIMES = {
     "ORDERFLOW_PAYMENT_WINDOW_SECONDS": "600",  # and so do a transfer's, while it waits
     "ORDERFLOW_TIMER_POLL_SECONDS": "0.05",
 }
+PACKED_AT_ONCE = {"ORDERFLOW_TIMER_POLL_SECONDS": "0.05"}
 SHELF = {"MUG-BLUE": 10, "TEA-GREEN": 5, "BEANS-DARK": 4}
 COUNT = "sku,counted,location,reason\nMUG-BLUE,5,,\nTEA-GREEN,7,A-02-09,\nBEANS-DARK,1,,damaged\n"
 
@@ -51,6 +60,14 @@ COUNT = "sku,counted,location,reason\nMUG-BLUE,5,,\nTEA-GREEN,7,A-02-09,\nBEANS-
 @pytest.fixture
 def cluster(settings: Settings, tmp_path: Path) -> Iterator[tuple[ProcessCluster, WorkerDatabases]]:
     with started_cluster(settings, tmp_path, TIMES) as running:
+        yield running
+
+
+@pytest.fixture
+def packing_cluster(
+    settings: Settings, tmp_path: Path
+) -> Iterator[tuple[ProcessCluster, WorkerDatabases]]:
+    with started_cluster(settings, tmp_path, PACKED_AT_ONCE) as running:
         yield running
 
 
@@ -129,7 +146,11 @@ def test_a_count_posts_its_adjustments_and_sends_the_newest_short_order_to_be_ca
     said = " ".join(re.sub(r"[^\w\s+\-:.,()]", " ", said).split())  # the table's borders gone
     assert code == 0, said
     assert "sent stock.count for count:cnt-e2e" in said, said
-    for row in ("MUG-BLUE 10 5 -5 lost", "BEANS-DARK 4 1 -3 damaged", "TEA-GREEN 5 7 +2 found"):
+    for row in (
+        "MUG-BLUE 10 0 5 -5 lost",
+        "BEANS-DARK 4 0 1 -3 damaged",
+        "TEA-GREEN 5 0 7 +2 found",
+    ):
         assert row in said, f"{row!r} not in: {said}"
     assert "3 SKUs counted, 0 as the books say, 3 adjusted" in said, said
     assert f"cancelled as out of stock (refunded if paid): {new}" in said, said
@@ -175,6 +196,84 @@ def test_a_count_posts_its_adjustments_and_sends_the_newest_short_order_to_be_ca
     report = audit(dbs)
     assert report.violations == []
     assert report.waiting == [old], "the older order waits for its transfer, on its deadline"
+
+
+def test_a_count_while_a_parcel_waits_for_the_carrier_posts_no_lost_units_for_it(
+    settings: Settings,
+    packing_cluster: tuple[ProcessCluster, WorkerDatabases],
+    stock_events: SimpleQueue,
+    tmp_path: Path,
+) -> None:
+    processes, dbs = packing_cluster
+    run = cli_for(processes)
+    for sku, quantity in SHELF.items():
+        set_stock(settings, sku, quantity, None, None)
+    await_listed(settings, list(SHELF))
+    [shipping] = [r for r in processes.alive() if r.name == "shipping"]
+    shipping.process.send_signal(signal.SIGTERM)
+    assert shipping.process.wait(20) == 0
+    with ChannelPublisher(settings) as channel:
+        submit(
+            channel, "COUNT-PACKED", PaymentMethod.CARD, _line("MUG-BLUE", 4), _line("TEA-GREEN", 2)
+        )
+        wait_until(lambda: order(dbs, "COUNT-PACKED") is not None, 30, what="the order placed")
+    packed = _id(dbs, "COUNT-PACKED")
+    wait_until(lambda: _packed(dbs, packed), 30, what="stock to hear the order packed")
+    heard(stock_events, {"stock.reserved": 1})
+    count = tmp_path / "count.csv"
+    count.write_text("sku,counted\nMUG-BLUE,5\nTEA-GREEN,3\n")  # 4 and 2 are in the parcel
+
+    code, said = run("stock", "count", str(count), "--count-id", "cnt-packed")
+
+    said = " ".join(re.sub(r"[^\w\s+\-:.,()]", " ", said).split())
+    assert code == 0, said
+    assert "MUG-BLUE 10 4 5 -1 lost" in said, said
+    assert "2 SKUs counted, 1 as the books say, 1 adjusted" in said, said
+    events = heard(stock_events, {"stock.counted": 1, "stock.adjusted": 1})
+    events += quiet(stock_events, 2.0)
+    assert sorted(e.type for e in events) == ["stock.adjusted", "stock.counted"]
+    [adjusted] = [e for e in events if e.type == "stock.adjusted"]
+    assert adjusted.subject == "sku:MUG-BLUE"
+    assert _fields(adjusted.data, "quantity", "on_hand", "reason") == (-1, 9, "lost")
+    [counted] = [e for e in events if e.type == "stock.counted"]
+    assert counted.data["short_orders"] == []
+    assert [
+        _fields(line, "sku", "books", "in_parcels", "difference") for line in counted.data["lines"]
+    ] == [
+        ("MUG-BLUE", 10, 4, -1),
+        ("TEA-GREEN", 5, 2, 0),
+    ]
+
+    processes.restart(shipping)
+    heard(stock_events, {"stock.committed": 1})
+    with dbs.session("stock") as session:
+        levels = {i.sku: (i.on_hand, i.reserved) for i in StockUnitOfWork(session).items.all()}
+    assert (levels["MUG-BLUE"], levels["TEA-GREEN"]) == ((5, 0), (3, 0))  # what the shelf holds
+    wait_until(lambda: audit(dbs).ok, 20, what="the workers to settle")
+    assert set(processes.stop().values()) == {0}
+    report = audit(dbs)
+    assert report.violations == []
+    assert announced(dbs, packed, "shipment.dispatched"), "the packed order left, goods and all"
+
+
+def quiet(probe: SimpleQueue, seconds: float) -> list[Envelope]:
+    """What else the probe hears in ``seconds``: a transaction's events are relayed together."""
+    got = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            message = probe.get(timeout=0.2)
+        except probe.Empty:
+            continue
+        message.ack()
+        got.append(Envelope.model_validate_json(message.body))
+    return got
+
+
+def _packed(dbs: WorkerDatabases, order_id: str) -> bool:
+    with dbs.session("stock") as session:
+        reservation = session.get(Reservation, order_id)
+        return reservation is not None and reservation.in_parcels
 
 
 def _status(dbs: WorkerDatabases, external_id: str) -> str | None:

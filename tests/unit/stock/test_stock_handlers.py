@@ -20,9 +20,12 @@ from services.stock.settings import StockSettings
 from services.stock.store import StockUnitOfWork
 from shared.clock import ManualClock
 from shared.contracts import (
+    FulfillmentPacked,
     Message,
     Money,
     OrderCancelled,
+    Parcel,
+    ParcelItem,
     PaymentExpired,
     PaymentFailed,
     PaymentMethod,
@@ -113,6 +116,12 @@ def dispatched(order_id: str = "ord-1") -> ShipmentDispatched:
         expected_delivery=date(2026, 3, 5),
         cost=Money(amount=590, currency="EUR"),
     )
+
+
+def packed(order_id: str, *contents: tuple[str, int]) -> FulfillmentPacked:
+    items = [ParcelItem(sku=sku, quantity=quantity) for sku, quantity in contents]
+    parcel = Parcel(parcel_id=f"{order_id}-p1", weight_grams=900, items=items)
+    return FulfillmentPacked(order_id=order_id, parcels=[parcel])
 
 
 def returned(order_id: str = "ord-1") -> ShipmentReturned:
@@ -308,9 +317,9 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
     count_queries: Callable[[Session], QueryCounter],
 ) -> None:
     """Every kind of message stock handles, in one batch: new orders (reserved, waiting, short),
-    dispatches, returns, failed payments, cancels, receipts, both timers, replacements (reserved,
-    short) and customers' returns (new and seen). Customers' returns cost one SELECT more, of
-    their RMAs' rows: six in all."""
+    packed orders, dispatches, returns, failed payments, cancels, receipts, both timers,
+    replacements (reserved, short) and customers' returns (new and seen). Customers' returns
+    cost one SELECT more, of their RMAs' rows: six in all."""
     from shared.contracts import InspectedLine, ItemQuantity, StockBackorderDue, StockReceive
 
     def returned_by_customer(rma: str) -> Message:
@@ -330,6 +339,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         for order_id in ids:
             earlier(order_placed(f"{order_id}-kept", ("MUG-BLUE", 1)))
             earlier(order_placed(f"{order_id}-sent", ("MUG-BLUE", 1)))
+            earlier(order_placed(f"{order_id}-packing", ("MUG-BLUE", 1)))
             earlier(order_placed(f"{order_id}-waits", ("TEA-GREEN", 1), ("MUG-BLUE", 1)))
             clock.advance(timedelta(seconds=1))
         for order_id in ids:  # behind every order above: the receipt below is not for them
@@ -345,6 +355,7 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
                 order_placed(f"{order_id}-short", ("PEN-RED", orders + 1)),
                 order_placed(f"{order_id}-backordered", ("TEA-GREEN", 2)),
                 payment_failed(f"{order_id}-kept") if n % 2 else cancelled(f"{order_id}-kept"),
+                packed(f"{order_id}-packing", ("MUG-BLUE", 1)),
                 dispatched(f"{order_id}-sent"),
                 returned(f"{order_id}-sent"),
                 StockBackorderDue(order_id=f"{order_id}-gives-up"),
@@ -367,6 +378,8 @@ def test_a_batch_costs_the_same_few_selects_however_many_orders_it_holds(
         session.flush()
         selects = counter.selects
         assert batch.balanced()
+        packing = [batch.uow.reservations.get(f"{order_id}-packing") for order_id in ids]
+        assert all(r is not None and r.in_parcels for r in packing)
         session.commit()
         session.close()
 
