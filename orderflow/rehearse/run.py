@@ -1,0 +1,177 @@
+"""One rehearsal: a namespace of its own made, every worker started there as local processes,
+the shelves stocked, orders sent at a steady rate while the queues are watched, the orders
+given time to complete, the figures read from the workers' own tables, and everything made
+undone again, whatever happened in between."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from shared.settings import Settings
+
+from ..cluster.databases import WorkerDatabases
+from ..cluster.processes import ProcessCluster
+from ..cluster.registry import NAMES
+from ..operator.operations import await_listed, set_stock
+from ..scenarios.catalogue import CATALOGUE
+from ..scenarios.orders import extra
+from .namespace import Namespace, Teardown, new_namespace
+from .pacing import submit
+from .plan import Plan, Show, Snapshot
+from .report import Measured, Report, build_report
+from .watch import ZERO_DELAYS, Watch
+
+ON_THE_SHELF = 10_000_000
+"""Stock per product: no rehearsal runs out."""
+NOT_INHERITED = ("ORDERFLOW_NOTIFIER_SMTP_", "ORDERFLOW_CRASH_", "ORDERFLOW_DATABASE_URLS")
+"""The deployment's settings a rehearsal's workers never take: no synthetic customer gets an
+e-mail (the notifier writes into a maildir of the rehearsal's), no test crash point fires."""
+
+
+Inspect = Callable[[Namespace], None]
+
+
+class Interrupted(Exception):
+    """SIGTERM: stop as Ctrl-C would, cleaning up."""
+
+
+def rehearse(
+    deployment: Settings,
+    plan: Plan,
+    show: Show,
+    inspect: Inspect | None = None,
+    run_id: str | None = None,
+) -> Report:
+    """Run the rehearsal and clean up after it (unless ``plan.keep``), also on Ctrl-C, SIGTERM
+    or failure; ``inspect`` sees the namespace after the figures are read, before cleanup."""
+    namespace = new_namespace(deployment, plan.options.rabbitmqctl, run_id)
+    workdir = Path(tempfile.mkdtemp(prefix=f"{namespace.vhost}-"))
+    teardown = Teardown()
+    if not plan.keep:
+        teardown.add(f"remove {workdir}", lambda: shutil.rmtree(workdir, ignore_errors=True))
+    try:
+        with sigterm_interrupts():
+            report = rehearse_in(namespace, workdir, plan, show, teardown)
+            if inspect is not None:
+                inspect(namespace)
+    except BaseException as error:
+        with signals_held():
+            problems = teardown.run()
+        if problems:
+            error.add_note(f"cleanup failed: {'; '.join(problems)}")
+        raise
+    with signals_held():
+        return report.cleaned_up(teardown.run())
+
+
+def rehearse_in(
+    namespace: Namespace, workdir: Path, plan: Plan, show: Show, teardown: Teardown
+) -> Report:
+    settings = namespace.settings
+    show(Snapshot("creating the vhost", 0, 0, 0, {}))
+    if not plan.keep:
+        teardown.add(f"delete vhost {namespace.vhost}", namespace.delete_vhost)
+        teardown.add("drop the rehearsal's databases", namespace.drop_databases)
+    namespace.create()
+    cluster = ProcessCluster(
+        settings,
+        workdir / "logs",
+        env={
+            **ZERO_DELAYS,
+            "ORDERFLOW_NOTIFIER_MAILDIR": str(workdir / "mail"),
+            "ORDERFLOW_BROKER_PASSWORD_FILE": "",
+            "ORDERFLOW_VERIFY_PUBLISHERS": "false",
+        },
+        replicas=plan.replicas,
+        inherited={k: v for k, v in os.environ.items() if not k.startswith(NOT_INHERITED)},
+    )
+    teardown.add("stop the worker processes", cluster.stop)
+    show(Snapshot("starting the workers", 0, 0, 0, {}))
+    cluster.start(timeout=plan.options.start_seconds)
+    dbs = WorkerDatabases(settings)
+    teardown.add("close the databases", dbs.dispose)
+    show(Snapshot("stocking the shelves", 0, 0, 0, {}))
+    for product in CATALOGUE:
+        set_stock(settings, product.sku, ON_THE_SHELF, product.location, product.weight_grams)
+    await_listed(settings, [product.sku for product in CATALOGUE])
+    watch = Watch(settings, dbs)
+    teardown.add("close the broker link", watch.close)
+    return build_report(namespace, plan, drive(watch, cluster, plan, show), watch, workdir)
+
+
+def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Measured:
+    """Send the orders at the plan's rate, sampling every queue's depth; then wait, sampling
+    still, until every order is completed or the drain time is up."""
+    every = plan.options.sample_seconds
+    orders = extra(plan.orders, seed=int(time.time()))
+    samples: dict[str, list[tuple[float, int]]] = {name: [] for name in NAMES}
+    sent_ids: dict[str, float] = {}
+
+    def sample(elapsed: float, phase: str) -> None:
+        cluster.check_alive()
+        depths = watch.depths()
+        for name, depth in depths.items():
+            samples[name].append((elapsed, depth))
+        submitted = min(len(orders), len(sent_ids))
+        show(Snapshot(phase, elapsed, submitted, watch.completed(), depths))
+
+    def tick(elapsed: float) -> None:
+        if elapsed >= every * (len(samples[NAMES[0]]) + 1):
+            sample(elapsed, "sending")
+
+    cpu_before = cluster.cpu_by_worker()
+    sent_at, started = submit(watch.settings, orders, plan.rate, tick, sent_ids)
+    sample(time.time() - started, "sending")
+    window = {name: list(points) for name, points in samples.items()}
+    sent = time.time()
+    while watch.completed() < len(orders) and time.time() - sent < plan.options.drain_seconds:
+        time.sleep(every)
+        sample(time.time() - started, "completing")
+    return Measured(
+        orders=len(orders),
+        started=started,
+        sent=sent,
+        ended=time.time(),
+        sent_at=sent_at,
+        sent_ids=sent_ids,
+        samples=window,
+        cpu_seconds={
+            name: seconds - cpu_before.get(name, 0.0)
+            for name, seconds in cluster.cpu_by_worker().items()
+        },
+    )
+
+
+@contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a CI job cancelled, a pod stopped) ends the rehearsal as Ctrl-C does."""
+
+    def interrupt(_signal: int, _frame: FrameType | None) -> None:
+        raise Interrupted("stopped by SIGTERM")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextmanager
+def signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait while the cleanup runs: a second Ctrl-C must not leave a vhost
+    or databases behind."""
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in held}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
