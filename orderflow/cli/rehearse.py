@@ -77,11 +77,12 @@ def rehearse(
     try:
         with live_progress(errors, plan) as show:
             report = run_rehearsal(deployment, plan, show)
-    except KeyboardInterrupt:
-        raise fail(f"interrupted; {cleanup_said(plan.keep)}", code=130) from None
-    except (Interrupted, RehearsalError, TimeoutError, RuntimeError) as error:
-        notes = "; ".join(getattr(error, "__notes__", []))
-        raise fail(f"{error}{'; ' + notes if notes else ''}") from None
+    except KeyboardInterrupt as error:
+        raise fail(f"interrupted; {cleanup_said(error, plan.keep)}", code=130) from None
+    except Interrupted as error:
+        raise fail(f"stopped by SIGTERM; {cleanup_said(error, plan.keep)}", code=143) from None
+    except (RehearsalError, TimeoutError, RuntimeError) as error:
+        raise fail(f"{error}; {cleanup_said(error, plan.keep)}") from None
     if output == Format.JSON:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:
@@ -92,7 +93,11 @@ def rehearse(
         raise fail(f"{plan.rate:g} orders/s not sustained: {'; '.join(report.problems)}", code=1)
 
 
-def cleanup_said(keep: bool) -> str:
+def cleanup_said(error: BaseException, keep: bool) -> str:
+    """What became of the rehearsal's vhost and databases after ``error``."""
+    notes = getattr(error, "__notes__", [])
+    if notes:
+        return "; ".join(notes)
     return "the vhost and databases are kept" if keep else "the vhost and databases are removed"
 
 

@@ -125,6 +125,13 @@ def ceiling(rate: float, verdicts: Mapping[str, Verdict]) -> float | None:
     return rate / busiest if busiest else None
 
 
+def cores_for(rate: float, cpu_ms_per_order: float, headroom: float = 0.0) -> float:
+    """CPU cores the workers use at ``rate`` orders a second, each core at most ``1 - headroom``
+    busy. The host's own ceiling is the rate at which this reaches its cores (with no
+    headroom): replicas beyond its cores only share them."""
+    return rate * cpu_ms_per_order / 1000 / (1 - headroom)
+
+
 def sustained_rate(completions: Sequence[float]) -> float:
     """Orders completed a second: the slope of the least-squares line through the count of
     completed orders against time, so neither the pipeline's delay before the first completion

@@ -66,11 +66,10 @@ class Namespace:
             )
 
     def cleanup_commands(self) -> list[str]:
-        """What removes a kept rehearsal by hand."""
-        drops = ", ".join(self.databases)
+        """What removes a kept rehearsal by hand: a shell line, then SQL."""
         return [
             f"{self.rabbitmqctl} delete_vhost {shlex.quote(self.vhost)}",
-            f"DROP DATABASE ... WITH (FORCE) for each of: {drops}",
+            *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);' for name in self.databases),
         ]
 
 

@@ -9,12 +9,22 @@ a message sat in the relay and the queue before the worker got to it.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..cluster.registry import NAMES
-from .capacity import Load, Verdict, bottleneck, ceiling, judge, replicas_needed, sustained_rate
+from .capacity import (
+    Load,
+    Verdict,
+    bottleneck,
+    ceiling,
+    cores_for,
+    judge,
+    replicas_needed,
+    sustained_rate,
+)
 from .namespace import Namespace
 from .pacing import latencies, percentile
 from .plan import Plan
@@ -78,10 +88,17 @@ class Report:
     workers: dict[str, WorkerFigures]
     bottleneck: str | None
     ceiling_rate: float | None
+    """orders a second the workers as started keep up with, by the busiest one"""
+    host_cores: int
+    host_ceiling_rate: float | None
+    """orders a second this host's cores give the workers, all of them together"""
+    cores_needed: float
+    """cores the workers need for the target rate, at the headroom"""
     target_rate: float
     headroom: float
     kept: bool
     workdir: str
+    cleanup_commands: list[str]
     cleanup_problems: list[str] = field(default_factory=list)
 
     @property
@@ -135,6 +152,8 @@ def build_report(
     ]
     workers = {name: figures(name, verdicts[name], plan, measured, seen[name]) for name in NAMES}
     rate = sustained_rate(completions)
+    cpu_ms = sum(worker.cpu_ms_per_order for worker in workers.values())
+    cores = os.cpu_count() or 1
     all_reached = all(any(o in ours for o in reached[m]) for m in reached)
     return Report(
         id=namespace.id,
@@ -150,10 +169,14 @@ def build_report(
         workers=workers,
         bottleneck=bottleneck(verdicts),
         ceiling_rate=ceiling(plan.rate, verdicts),
+        host_cores=cores,
+        host_ceiling_rate=cores / cores_for(1, cpu_ms) if cpu_ms else None,
+        cores_needed=cores_for(plan.target or plan.rate, cpu_ms, plan.options.headroom),
         target_rate=plan.target or plan.rate,
         headroom=plan.options.headroom,
         kept=plan.keep,
         workdir=str(workdir),
+        cleanup_commands=[*namespace.cleanup_commands(), f"rm -r {workdir}"],
     )
 
 

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from rich import box
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -62,15 +63,18 @@ def render(console: Console, report: Report) -> None:
         "target[/]"
     )
     if report.bottleneck:
-        ceiling = f"{report.ceiling_rate:.1f}" if report.ceiling_rate else "?"
-        console.print(
-            f"bottleneck: [bold]{report.bottleneck}[/]; with these replicas the workers keep up "
-            f"with about {ceiling} orders/s"
-        )
+        console.print(f"bottleneck: [bold]{report.bottleneck}[/]; {ceilings(report)}")
+    console.print(
+        f"for {report.target_rate:g} orders/s the workers need about {report.cores_needed:.1f} "
+        f"CPU cores at {report.headroom:.0%} headroom (RabbitMQ and PostgreSQL not counted)"
+    )
     for problem in report.problems:
         console.print(f"[red]- {problem}[/]")
     if report.kept:
-        console.print(f"kept for inspection: vhost {report.vhost}, databases {report.databases}")
+        console.print(f"kept for inspection: vhost {report.vhost}, databases and logs in")
+        console.print(f"{report.workdir}; remove them with:")
+        for line in report.cleanup_commands:
+            console.print(f"  {escape(line)}")
 
 
 COLUMNS = [
@@ -86,6 +90,19 @@ COLUMNS = [
     "use",
     "need",
 ]
+
+
+def ceilings(report: Report) -> str:
+    """What limits the rate with the replicas started: the busiest worker, or the host's cores
+    they all share, whichever comes first."""
+    said = []
+    if report.ceiling_rate:
+        said.append(f"the replicas started keep up with about {report.ceiling_rate:.1f} orders/s")
+    if report.host_ceiling_rate:
+        said.append(
+            f"this host's {report.host_cores} cores with about {report.host_ceiling_rate:.1f}"
+        )
+    return " and ".join(said) or "nothing measured to go on"
 
 
 def worker_table(report: Report) -> Table:

@@ -14,6 +14,7 @@ from orderflow.rehearse.capacity import (
     Load,
     bottleneck,
     ceiling,
+    cores_for,
     judge,
     replicas_needed,
     sustained_rate,
@@ -106,6 +107,12 @@ def test_nothing_measured_gives_no_replica_count() -> None:
     assert replicas_needed(idle, target=RATE, headroom=0.2) is None
 
 
+def test_cores_for_a_rate_come_from_the_cpu_every_worker_spends_on_an_order() -> None:
+    assert cores_for(100, cpu_ms_per_order=150) == pytest.approx(15)
+    assert cores_for(100, cpu_ms_per_order=150, headroom=0.25) == pytest.approx(20)
+    assert 2 / cores_for(1, cpu_ms_per_order=125) == pytest.approx(16)  # a 2-core host's ceiling
+
+
 def test_the_sustained_rate_does_not_count_the_delay_before_the_first_completion() -> None:
     completions = [100.0 + 2.5 + n / 4 for n in range(40)]  # 4 a second, after 2.5 s in the saga
     assert sustained_rate(completions) == pytest.approx(4)
@@ -148,9 +155,10 @@ def test_a_rehearsal_has_a_vhost_and_databases_of_its_own_on_the_deployment_s_se
         "postgresql+psycopg://app:pw@db.prod:5432/orderflow_rehearsal_ab12_stock"
     )
     assert "orderflow_rehearsal_ab12_intake" in namespace.databases
-    assert namespace.cleanup_commands()[0] == (
-        "kubectl exec rabbitmq-0 -- rabbitmqctl delete_vhost orderflow-rehearsal-ab12"
-    )
+    assert namespace.cleanup_commands()[:2] == [
+        "kubectl exec rabbitmq-0 -- rabbitmqctl delete_vhost orderflow-rehearsal-ab12",
+        'DROP DATABASE IF EXISTS "orderflow_rehearsal_ab12_intake" WITH (FORCE);',
+    ]
 
 
 @pytest.mark.parametrize(
