@@ -45,6 +45,10 @@ def rehearse(
             "(default: ORDERFLOW_REHEARSAL_RABBITMQCTL, else rabbitmqctl)."
         ),
     ] = None,
+    warm_up_seconds: Annotated[
+        float | None,
+        typer.Option(help="Seconds of orders at the rate before measuring, not counted."),
+    ] = None,
     drain_seconds: Annotated[
         float | None,
         typer.Option(help="Time the orders get to complete after the last is sent."),
@@ -69,7 +73,12 @@ def rehearse(
         replicas=replica_counts(replicas or []),
         target=None if target is None else positive("--target", target),
         keep=keep,
-        options=options(rabbitmqctl=rabbitmqctl, drain_seconds=drain_seconds, headroom=headroom),
+        options=options(
+            rabbitmqctl=rabbitmqctl,
+            warm_up_seconds=warm_up_seconds,
+            drain_seconds=drain_seconds,
+            headroom=headroom,
+        ),
     )
     if plan.rate * plan.duration < MIN_ORDERS:
         raise fail(f"--rate * --duration: {MIN_ORDERS} orders at least, to measure a rate")

@@ -80,6 +80,8 @@ class Report:
     databases: list[str]
     offered_rate: float
     duration_s: float
+    started_at: float
+    """when the first measured order was sent (seconds since the epoch)"""
     submitted: int
     completed: int
     sustained_rate: float
@@ -161,6 +163,7 @@ def build_report(
         databases=namespace.databases,
         offered_rate=plan.rate,
         duration_s=plan.duration,
+        started_at=measured.started,
         submitted=measured.orders,
         completed=len(completions),
         sustained_rate=rate,

@@ -108,10 +108,17 @@ def rehearse_in(
 
 
 def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Measured:
-    """Send the orders at the plan's rate, sampling every queue's depth; then wait, sampling
-    still, until every order is completed or the drain time is up."""
-    every = plan.options.sample_seconds
-    orders = extra(plan.orders, seed=int(time.time()))
+    """Warm the workers up at the plan's rate until those orders are completed; then send the
+    measured orders at the same rate, sampling every queue's depth, and wait, sampling still,
+    until every one is completed or the drain time is up."""
+    every, drain = plan.options.sample_seconds, plan.options.drain_seconds
+    warm_up = round(plan.rate * plan.options.warm_up_seconds)
+    everything = extra(warm_up + plan.orders, seed=int(time.time()))
+    if warm_up:
+        show(Snapshot("warming up", 0, 0, 0, {}))
+        submit(watch.settings, everything[:warm_up], plan.rate)
+        completed_by(watch, cluster, warm_up, time.time() + drain)
+    orders, before = everything[warm_up:], watch.completed()
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in NAMES}
     sent_ids: dict[str, float] = {}
 
@@ -120,8 +127,7 @@ def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Meas
         depths = watch.depths()
         for name, depth in depths.items():
             samples[name].append((elapsed, depth))
-        submitted = min(len(orders), len(sent_ids))
-        show(Snapshot(phase, elapsed, submitted, watch.completed(), depths))
+        show(Snapshot(phase, elapsed, len(sent_ids), watch.completed() - before, depths))
 
     def tick(elapsed: float) -> None:
         if elapsed >= every * (len(samples[NAMES[0]]) + 1):
@@ -132,7 +138,7 @@ def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Meas
     sample(time.time() - started, "sending")
     window = {name: list(points) for name, points in samples.items()}
     sent = time.time()
-    while watch.completed() < len(orders) and time.time() - sent < plan.options.drain_seconds:
+    while watch.completed() - before < len(orders) and time.time() - sent < drain:
         time.sleep(every)
         sample(time.time() - started, "completing")
     return Measured(
@@ -148,6 +154,14 @@ def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Meas
             for name, seconds in cluster.cpu_by_worker().items()
         },
     )
+
+
+def completed_by(watch: Watch, cluster: ProcessCluster, count: int, deadline: float) -> None:
+    while watch.completed() < count:
+        cluster.check_alive()
+        if time.time() > deadline:
+            raise TimeoutError(f"the {count} warm-up orders did not all complete in time")
+        time.sleep(0.2)
 
 
 @contextmanager

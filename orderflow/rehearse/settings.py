@@ -19,6 +19,12 @@ class RehearsalSettings(BaseSettings):
     sample_seconds: float = Field(
         default=0.5, gt=0, le=10, description="how often the queues' depth is read"
     )
+    warm_up_seconds: float = Field(
+        default=5,
+        ge=0,
+        description="seconds of orders at the rate before the measured ones, not counted: the "
+        "workers' connections and caches are warm when measuring starts",
+    )
     drain_seconds: float = Field(
         default=60,
         ge=0,
