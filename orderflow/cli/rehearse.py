@@ -61,7 +61,7 @@ def rehearse(
     on a vhost and databases of the rehearsal's own on the deployment's RabbitMQ and PostgreSQL;
     report the rate sustained, each worker's saturation, the bottleneck and the replicas a target
     rate needs; clean up. Exits 1 when the offered rate is not sustained."""
-    from ..rehearse.namespace import RehearsalError
+    from ..rehearse.namespace import RehearsalError, new_namespace
     from ..rehearse.plan import Plan
     from ..rehearse.run import Interrupted
     from ..rehearse.run import rehearse as run_rehearsal
@@ -82,10 +82,13 @@ def rehearse(
     )
     if plan.rate * plan.duration < MIN_ORDERS:
         raise fail(f"--rate * --duration: {MIN_ORDERS} orders at least, to measure a rate")
-    deployment = load_settings()
+    try:
+        namespace = new_namespace(load_settings(), plan.options.rabbitmqctl)
+    except RehearsalError as error:
+        raise fail(str(error)) from None
     try:
         with live_progress(errors, plan) as show:
-            report = run_rehearsal(deployment, plan, show)
+            report = run_rehearsal(namespace, plan, show)
     except KeyboardInterrupt as error:
         raise fail(f"interrupted; {cleanup_said(error, plan.keep)}", code=130) from None
     except Interrupted as error:

@@ -2,9 +2,10 @@
 what one replica of it can handle, which worker gives out first and how many replicas a target
 rate needs.
 
-A worker's queue holds when the messages ready in it at the end are within ``BOUND_SECONDS`` of
-its inflow and the least-squares line through the samples climbs by no more than
-``GROWTH_SHARE`` of the inflow. Ready messages only: each replica holds up to its prefetch
+A queue holds (the bench's test of a step) when the messages ready in it at the end are within
+``BOUND_SECONDS`` of its inflow and the least-squares line through the samples climbs by no more
+than ``GROWTH_SHARE`` of the inflow; a worker is saturated (the rehearsal's test) when its queue
+fails both. Ready messages only: each replica holds up to its prefetch
 handed out and unacked, which AMQP does not count, so a queue shows growth only once its
 consumers hold all they may.
 """
@@ -44,6 +45,18 @@ def holds(samples: Samples, inflow: float) -> bool:
     )
 
 
+def saturated(samples: Samples, inflow: float) -> bool:
+    """Whether a worker falls behind ``inflow`` messages a second: its queue both grew by more
+    than ``GROWTH_SHARE`` of the inflow and ended with more than ``BOUND_SECONDS`` of it. Either
+    alone is a pause's burst at the end, or a standing queue it keeps up with, not a rate it
+    cannot take."""
+    return (
+        bool(samples)
+        and samples[-1][1] > inflow * BOUND_SECONDS
+        and growth(samples) > inflow * GROWTH_SHARE
+    )
+
+
 @dataclass(frozen=True)
 class Load:
     """What one worker did during the rehearsal's window, as measured."""
@@ -78,9 +91,9 @@ def judge(load: Load, orders: int, rate: float, window_seconds: float) -> Verdic
     per_order = load.handled / orders if orders else 0.0
     inflow = rate * per_order
     throughput = load.handled_in_window / window_seconds
-    saturated = inflow > 0 and not holds(load.samples, inflow)
+    behind = inflow > 0 and saturated(load.samples, inflow)
     capacity: float | None
-    if saturated:
+    if behind:
         capacity = throughput / load.replicas
     elif load.cpu_seconds > 0 and load.handled:
         capacity = load.handled / load.cpu_seconds
@@ -92,9 +105,9 @@ def judge(load: Load, orders: int, rate: float, window_seconds: float) -> Verdic
         inflow,
         throughput,
         growth(load.samples),
-        saturated,
+        behind,
         capacity,
-        saturated,
+        behind,
         utilisation,
     )
 

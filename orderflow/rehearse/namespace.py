@@ -42,8 +42,11 @@ class Namespace:
     def databases(self) -> list[str]:
         return [str(make_url(self.settings.database_url_for(name)).database) for name in NAMES]
 
-    def create(self) -> None:
+    def add_vhost(self) -> None:
         self.ctl("add_vhost", self.vhost)
+
+    def permit(self) -> None:
+        """Let the operator's broker user, which every rehearsal worker connects as, do all."""
         self.ctl("set_permissions", "-p", self.vhost, self.user, ".*", ".*", ".*")
 
     def delete_vhost(self) -> None:

@@ -15,15 +15,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from shared.settings import Settings
-
 from ..cluster.databases import WorkerDatabases
 from ..cluster.processes import ProcessCluster
 from ..cluster.registry import NAMES
 from ..operator.operations import await_listed, set_stock
 from ..scenarios.catalogue import CATALOGUE
 from ..scenarios.orders import extra
-from .namespace import Namespace, Teardown, new_namespace
+from .namespace import Namespace, Teardown
 from .pacing import submit
 from .plan import Plan, Show, Snapshot
 from .report import Measured, Report, build_report
@@ -44,15 +42,11 @@ class Interrupted(Exception):
 
 
 def rehearse(
-    deployment: Settings,
-    plan: Plan,
-    show: Show,
-    inspect: Inspect | None = None,
-    run_id: str | None = None,
+    namespace: Namespace, plan: Plan, show: Show, inspect: Inspect | None = None
 ) -> Report:
-    """Run the rehearsal and clean up after it (unless ``plan.keep``), also on Ctrl-C, SIGTERM
-    or failure; ``inspect`` sees the namespace after the figures are read, before cleanup."""
-    namespace = new_namespace(deployment, plan.options.rabbitmqctl, run_id)
+    """Run the rehearsal in ``namespace`` (see ``new_namespace``) and clean up after it (unless
+    ``plan.keep``), also on Ctrl-C, SIGTERM or failure; ``inspect`` sees the namespace after the
+    figures are read, before cleanup."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{namespace.vhost}-"))
     teardown = Teardown()
     if not plan.keep:
@@ -77,10 +71,11 @@ def rehearse_in(
 ) -> Report:
     settings = namespace.settings
     show(Snapshot("creating the vhost", 0, 0, 0, {}))
+    namespace.add_vhost()
     if not plan.keep:
         teardown.add(f"delete vhost {namespace.vhost}", namespace.delete_vhost)
         teardown.add("drop the rehearsal's databases", namespace.drop_databases)
-    namespace.create()
+    namespace.permit()
     cluster = ProcessCluster(
         settings,
         workdir / "logs",

@@ -5,6 +5,7 @@ same."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -20,7 +21,7 @@ from sqlalchemy import create_engine, func, make_url, select, text
 
 from orderflow.cluster.databases import WorkerDatabases
 from orderflow.cluster.registry import NAMES
-from orderflow.rehearse.namespace import DATABASE_PREFIX, VHOST_PREFIX, Namespace
+from orderflow.rehearse.namespace import DATABASE_PREFIX, VHOST_PREFIX, Namespace, new_namespace
 from orderflow.rehearse.plan import Plan, Snapshot
 from orderflow.rehearse.run import rehearse
 from orderflow.rehearse.settings import RehearsalSettings
@@ -110,13 +111,16 @@ def test_a_rehearsal_reports_what_the_workers_did_and_leaves_nothing_behind(
         duration=8,
         replicas={"stock": 2},
         target=40,
-        options=RehearsalSettings(warm_up_seconds=2, drain_seconds=30),
+        options=RehearsalSettings(warm_up_seconds=2, drain_seconds=30, rate_tolerance=0.2),
     )
     shown: list[Snapshot] = []
     recorded: dict[str, object] = {}
 
     report = rehearse(
-        deployment, plan, shown.append, lambda ns: recorded.update(what_the_workers_recorded(ns))
+        new_namespace(deployment, "rabbitmqctl"),
+        plan,
+        shown.append,
+        lambda ns: recorded.update(what_the_workers_recorded(ns)),
     )
 
     assert recorded["vhost there"] and len(recorded["workers"]) == len(NAMES) + 1  # type: ignore[arg-type]
@@ -146,19 +150,46 @@ def test_a_rehearsal_reports_what_the_workers_did_and_leaves_nothing_behind(
     assert not Path(report.workdir).exists()
 
 
-def test_a_rehearsal_stopped_with_ctrl_c_cleans_up_and_says_so(
-    deployment: Settings, postgres_url: str
-) -> None:
-    before = vhosts()
-    env = {
+def cli_env(deployment: Settings) -> dict[str, str]:
+    return {
         **{k: v for k, v in os.environ.items() if not k.startswith("ORDERFLOW_")},
         "ORDERFLOW_BROKER_URL": deployment.broker_url,
         "ORDERFLOW_DATABASE_URL": deployment.database_url,
     }
+
+
+def test_a_rate_not_sustained_fails_the_command_with_the_reason_and_the_report(
+    deployment: Settings, postgres_url: str
+) -> None:
+    """No time to complete after the last order is sent: the last orders cannot have completed
+    (an order takes several hops), so the rate was not sustained, whatever the host's speed."""
+    command = [sys.executable, "-m", "orderflow", "rehearse", "--rate", "5", "--duration", "4"]
+    done = subprocess.run(
+        [*command, "--warm-up-seconds", "0", "--drain-seconds", "0", "--format", "json"],
+        env=cli_env(deployment),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["sustained"] is False
+    assert report["submitted"] == 20 and report["completed"] < 20
+    assert report["problems"][0].endswith("orders not completed within 0 s of the last one sent")
+    assert "error: 5 orders/s not sustained: " in " ".join(done.stderr.split())
+    assert report["vhost"] not in vhosts()
+    assert databases(postgres_url, f"{DATABASE_PREFIX}{report['id']}_") == set()
+
+
+def test_a_rehearsal_stopped_with_ctrl_c_cleans_up_and_says_so(
+    deployment: Settings, postgres_url: str
+) -> None:
+    before = vhosts()
     command = [sys.executable, "-m", "orderflow", "rehearse", "--rate", "3", "--duration", "60"]
     rehearsal = subprocess.Popen(
         [*command, "--format", "json"],
-        env=env,
+        env=cli_env(deployment),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

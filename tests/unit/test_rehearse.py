@@ -58,6 +58,13 @@ def test_a_worker_whose_queue_stays_empty_keeps_up_and_its_capacity_is_what_its_
     assert verdict.utilisation == pytest.approx(0.3)
 
 
+def test_a_burst_at_the_end_or_a_standing_queue_is_not_saturation() -> None:
+    burst = Load(1, 300, 290, 3.0, every_half_second(*[0] * 19, 25))  # under 1 s of 30/s
+    standing = Load(1, 300, 290, 3.0, every_half_second(*[500] * 20))
+    assert not judge(burst, ORDERS, RATE, WINDOW).saturated
+    assert not judge(standing, ORDERS, RATE, WINDOW).saturated
+
+
 def test_a_worker_whose_queue_climbs_is_saturated_and_its_capacity_is_what_it_handled() -> None:
     verdict = judge(falling_behind(replicas=2), ORDERS, RATE, WINDOW)
     assert verdict.saturated
@@ -194,10 +201,10 @@ def test_the_problems_say_why_a_rate_was_not_sustained() -> None:
     assert problems(plan, submitted=100, completed=100, rate=9.6, workers=ok) == []
 
 
-def rehearse(*args: str) -> tuple[int, str]:
+def rehearse(*args: str, broker: str = "amqp://guest:guest@127.0.0.1:5672//") -> tuple[int, str]:
     env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ORDERFLOW_")}
     env |= {
-        "ORDERFLOW_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+        "ORDERFLOW_BROKER_URL": broker,
         "ORDERFLOW_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1/x_{worker}",
     }
     result = CliRunner(env=env).invoke(app, ["rehearse", *args])
@@ -228,3 +235,10 @@ def test_the_command_refuses_what_it_cannot_run_with_naming_the_option(
     code, text = rehearse(*given)
     assert code == 2, text
     assert text.startswith(f"error: {said}"), text
+
+
+def test_the_command_refuses_the_in_memory_broker_before_making_anything() -> None:
+    code, text = rehearse("--rate", "5", "--duration", "10", broker="memory://")
+    assert code == 2, text
+    assert text.startswith("error: broker_url (ORDERFLOW_BROKER_URL): memory:// lives"), text
+    assert "removed" not in text
