@@ -4,6 +4,7 @@
     ./dev bench --rate 30 --duration 20     # 30 orders a second for 20 seconds
     ./dev bench --peak                      # the highest sustained rate, then half of it paced
     ./dev bench --embedded --profile saga.prof   # one process, memory:// and SQLite
+    ./dev bench --reporting-share 2 --orders 2000  # what reporting adds, two pairs of runs
 
 Every worker runs as its own process (as in production), the simulated carrier and the
 complaint window are set to zero. Reported: orders per second, p50/p95/p99 from submit to
@@ -29,6 +30,8 @@ from bench.embedded import run_embedded
 from bench.paced import Window, run_saga
 from bench.peak import Step, peak_of, run_peak
 from bench.raw_chain import measure as measure_raw_chain
+from bench.reporting_share import describe as describe_share
+from bench.reporting_share import measure as measure_share
 from orderflow.cluster.registry import NAMES
 from orderflow.rehearse.capacity import growth
 from tests.support import configured_broker_url, configured_postgres_url, real_settings, tear_down
@@ -68,6 +71,12 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--half-seconds", type=float, default=20.0, help="that window's length")
     parser.add_argument("--embedded", action="store_true", help="one process, memory://, SQLite")
     parser.add_argument("--profile", type=Path, help="with --embedded: cProfile output file")
+    parser.add_argument(
+        "--reporting-share",
+        type=int,
+        metavar="PAIRS",
+        help="the burst without and with reporting, PAIRS times: what it adds per order",
+    )
     parser.add_argument(
         "--replicas",
         action="append",
@@ -158,6 +167,9 @@ def main() -> None:
             + (f" (profile in {args.profile})" if args.profile else "")
         )
         result: dict[str, Any] = {k: round(v, 3) for k, v in embedded.items()}
+    elif args.reporting_share:
+        result = measure_share(args, replicas, on_processes, args.reporting_share)
+        print(describe_share(result["reporting_share"]))
     else:
         result = on_processes(args, replicas)
     result = {

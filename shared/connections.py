@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -36,8 +36,6 @@ class Connections:
     prefetch: int
     health: Health
     longest_pause: float
-    also: Sequence[Queue] = ()
-    """Queues the worker declares beside its own (``Service.declares``)."""
 
     def open(self, database_url: str, metadata: MetaData, stop: threading.Event) -> bool:
         """Open the database, then the broker link; False if ``stop`` was set first."""
@@ -65,7 +63,7 @@ class Connections:
         self.link.reset()
         self.link.connect(retries=0)
         t = self.topology
-        own = [t.parking_queue(self.name), *self.also, self.queue]
+        own = [t.parking_queue(self.name), self.queue]
         self.link.declare([t.events, t.commands, t.parking, *own])
         self.link.consume(self.queue, self.prefetch)
         self.health.broker(None)

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from kombu import Queue
 from sqlalchemy import MetaData
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -23,7 +22,6 @@ from shared.crash import CrashPoint
 from shared.envelope import Envelope, InvalidMessage, TraceContext
 from shared.rows import locked_rows
 from shared.timers import Scheduled
-from shared.topology import Topology
 
 Result = Iterable[Message | Scheduled]
 Handler = Callable[..., Result]
@@ -63,6 +61,10 @@ class UnitOfWork:
     def preload(self, messages: Sequence[Message]) -> None:
         """Lock what ``messages`` will touch before their handlers run; optional."""
 
+    def finish(self) -> None:
+        """Write what the batch's handlers recorded without writing it, once they all ran, in
+        the same transaction; optional (reporting's set-based upserts)."""
+
 
 @dataclass(frozen=True)
 class Service:
@@ -82,9 +84,10 @@ class Service:
     what to do; this does it, records that it was done and may ``announce`` messages in the
     same transaction (they go to the outbox; the sweep publishes them). It passes its own crash
     points with ``reach`` (``shared.crash``). Returns how much it did."""
-    declares: Callable[[Topology], list[Queue]] | None = None
-    """Queues it declares beside its own, in the topology it runs in (reporting: the event
-    history's stream, so the history starts no later than reporting does)."""
+    inbox: bool = True
+    """Whether a message handled before is skipped through the inbox. A service whose every
+    handler gives the same rows however often and in whatever order it runs (reporting's read
+    model) sets False, and saves an inbox row per message."""
     gauges: Gauges | None = None
     """Sets the service's own gauges from its database as of a time (intake's orders per
     status); the runtime calls it every ``gauge_refresh_seconds``, off the message path

@@ -99,22 +99,6 @@ class Topology:
             queue_arguments=arguments or None,
         )
 
-    def history_queue_name(self) -> str:
-        return f"{self.namespace}.history"
-
-    def history_queue(self, max_age: str) -> Queue:
-        """Every event, kept for ``max_age`` (RabbitMQ's ``x-max-age``, e.g. ``400D``) in a
-        stream: what a rebuild of reporting replays from its first offset. A stream is read in
-        batches by any number of readers, each from where it likes, and costs far less per
-        message than a quorum queue; nobody consumes it but a rebuild (RabbitMQ only)."""
-        return Queue(
-            self.history_queue_name(),
-            exchange=self.events,
-            routing_key="#",
-            durable=True,
-            queue_arguments={"x-queue-type": "stream", "x-max-age": max_age},
-        )
-
     def parking_queue(self, worker: str) -> Queue:
         return Queue(
             self.parking_queue_name(worker),

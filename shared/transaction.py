@@ -74,7 +74,7 @@ class BatchTransaction:
                 items = claim(session)
             uow = self.service.unit_of_work(session)
             arrived = [(i.envelope.id, i.envelope.type) for i in items if not i.forward]
-            fresh = self.tables.inbox.claim(session, arrived, now)
+            fresh = self._fresh(session, arrived, now)
             uow.preload([i.message for i in items if i.message and i.envelope.id in fresh])
             for item in items:
                 envelope = item.envelope
@@ -98,6 +98,7 @@ class BatchTransaction:
                             wrap(result, source=self.name, cause=envelope, now=now, trace=trace)
                         )
                 handled.append((envelope.type, item.since or envelope.time))
+            uow.finish()
             self.tables.outbox.add(session, outgoing)
             self.tables.timers.add(session, timers)
             self.crash.reach("before_commit")
@@ -108,6 +109,13 @@ class BatchTransaction:
         log_compensations(self.name, outgoing)
         self.relay.publish(outgoing)
         return len(items)
+
+    def _fresh(self, session: Session, arrived: list[tuple[str, str]], now: datetime) -> set[str]:
+        """The ids not handled before: claimed in the inbox, or all of them for a service that
+        keeps none (``Service.inbox``)."""
+        if self.service.inbox:
+            return self.tables.inbox.claim(session, arrived, now)
+        return {message_id for message_id, _ in arrived}
 
     def _call(self, item: Inbound, uow: object) -> list[Message | Scheduled]:
         """The item's handler's results; what is logged meanwhile is about its message."""

@@ -137,7 +137,6 @@ class Worker:
             settings.prefetch,
             self.health,
             settings.reconnect_max_seconds,
-            service.declares(self.topology) if service.declares else (),
         )
         self.gauges = SlowGauges(
             service,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -68,7 +69,6 @@ def tear_down(settings: Settings, workers: Iterable[str]) -> None:
                     channel.queue_delete(queue)
             for sales_channel in [*Channel, "unknown"]:
                 channel.queue_delete(topology.channel_queue_name(sales_channel))
-            channel.queue_delete(topology.history_queue_name())
             for exchange in (topology.events, topology.commands, topology.parking):
                 channel.exchange_delete(exchange.name)
     for name in names:
@@ -96,12 +96,15 @@ def wait_until(
 
 @contextmanager
 def started_cluster(
-    settings: Settings, tmp_path: Path, times: Mapping[str, str]
+    settings: Settings, tmp_path: Path, times: Mapping[str, str], metrics_port_base: int = 0
 ) -> Iterator[tuple[ProcessCluster, WorkerDatabases]]:
     """Every worker started as a process with ``times`` (simulated delays and windows), e-mail
-    into ``tmp_path/mail``, and every worker's database open for the test to read."""
+    into ``tmp_path/mail``, and every worker's database open for the test to read; each serves
+    its metrics from ``metrics_port_base`` on, if given."""
     env = {**times, "ORDERFLOW_NOTIFIER_MAILDIR": str(tmp_path / "mail")}
-    processes = ProcessCluster(settings, tmp_path / "logs", env=env)
+    processes = ProcessCluster(
+        settings, tmp_path / "logs", env=env, metrics_port_base=metrics_port_base
+    )
     processes.start()
     dbs = WorkerDatabases(settings)
     try:
@@ -109,3 +112,23 @@ def started_cluster(
     finally:
         dbs.dispose()
         processes.stop()
+
+
+def listening_on(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports nobody listens on now."""
+    for _ in range(50):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            base: int = probe.getsockname()[1]
+        if base + count < 65535 and not any(listening_on(base + n) for n in range(count)):
+            return base
+    raise RuntimeError(f"no {count} free consecutive ports")

@@ -42,7 +42,8 @@ def report(
     ] = None,
 ) -> None:
     """Orders placed in a period: revenue, mix, lead times, on-time rates, cancels, returns,
-    backorders, unpaid expiries, refused submissions, top SKUs and a daily trend."""
+    backorders, unpaid expiries, refused submissions, top SKUs and a daily trend; and the
+    messages parked in it, read from the broker's parking lots (each one left where it was)."""
     if context.invoked_subcommand is not None:
         return
     from ..reports.figures import Period, compute_from
@@ -71,32 +72,15 @@ def _day(at: datetime) -> datetime:
     return datetime.combine(at.date(), time(0), tzinfo=UTC)
 
 
-class HistorySource(StrEnum):
-    STREAM = "stream"
-    OUTBOXES = "outboxes"
-
-
 @report_app.command("rebuild")
-def report_rebuild(
-    source: Annotated[
-        HistorySource | None,
-        typer.Option(
-            "--from",
-            help="Where the history is read: RabbitMQ's history stream, or the workers' outboxes "
-            "(the default on the in-memory broker, which has no streams).",
-        ),
-    ] = None,
-) -> None:
-    """Empty reporting's read model and replay every event of the history into it; the live
-    worker may go on meanwhile."""
-    from ..operator.rebuild import HistoryUnreadable, rebuild
+def report_rebuild() -> None:
+    """Empty reporting's read model and replay every event of the history (the workers'
+    outboxes) into it; the live worker may go on meanwhile."""
+    from ..operator.rebuild import rebuild
 
-    try:
-        rebuilt = rebuild(load_settings(), source.value if source else None)
-    except HistoryUnreadable as error:
-        raise fail(f"history: {error}") from None
+    rebuilt = rebuild(load_settings())
     console.print(
-        f"rebuilt from the {rebuilt.source}: {rebuilt.events} events replayed, "
+        f"rebuilt from the outboxes: {rebuilt.events} events replayed, "
         f"{rebuilt.orders} orders in the read model"
     )
     for reason, count in rebuilt.skipped.most_common():

@@ -128,9 +128,9 @@ class ProcessCluster:
                     )
                 time.sleep(0.2)
 
-    def scrape(self, metric: str, **labels: str) -> dict[str, float]:
-        """Sum of one metric's samples (those with ``labels``) per worker, from each replica's
-        /metrics endpoint."""
+    def scrape(self, metric: str, by: str | None = None, **labels: str) -> dict[str, float]:
+        """Sum of one metric's samples (those with ``labels``) per worker, or per value of the
+        label ``by``, from each replica's /metrics endpoint."""
         from urllib.request import urlopen
 
         from prometheus_client.parser import text_string_to_metric_families
@@ -145,7 +145,8 @@ class ProcessCluster:
                 for sample in family.samples:
                     wanted = all(sample.labels.get(k) == v for k, v in labels.items())
                     if sample.name == metric and wanted:
-                        totals[replica.name] = totals.get(replica.name, 0.0) + sample.value
+                        key = replica.name if by is None else sample.labels.get(by, "")
+                        totals[key] = totals.get(key, 0.0) + sample.value
         return totals
 
     def alive(self) -> list[Replica]:

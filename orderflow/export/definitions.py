@@ -10,12 +10,9 @@ Permissions, per user (regular expressions over exchange and queue names in the 
   exchange (where it parks messages; a queue's dead-letter exchange needs it too);
 - a channel configures, reads and writes its own queue, reads the events exchange (to bind its
   queue) and writes the commands exchange;
-- a worker that declares more (reporting: the event history, a stream bound to every event)
-  configures, reads and writes it too, and may bind its key (``#``) on the events exchange;
 - the operator configures and reads the parking queues (the parking lot reads and requeues
-  them), reads the event history (a rebuild replays it) and writes the commands and events
-  exchanges and the default exchange (``amq.default``: the parking lot's replays go to one
-  queue by name, a rebuild's end marker to the history);
+  them) and writes the commands and events exchanges and the default exchange (``amq.default``,
+  the parking lot's replays go to one queue by name);
 - the monitoring user (tag ``monitoring``) nothing: a passive declare, KEDA's way to count a
   queue's messages, needs no permission.
 
@@ -132,17 +129,14 @@ def definitions(
     ``passwords`` None the users get no password hash (set one with ``rabbitmqctl
     change_password``)."""
     topology = Topology(settings.namespace, quorum=True, delivery_limit=settings.delivery_limit)
-    services = {name: build(name) for name in NAMES}
-    subscribed = {name: service.subscriptions for name, service in services.items()}
-    declared = {name: s.declares(topology) if s.declares else [] for name, s in services.items()}
+    subscribed = {name: build(name).subscriptions for name in NAMES}
     queues = [
         *(topology.worker_queue(name, subscribed[name]) for name in NAMES),
         *(topology.parking_queue(name) for name in NAMES),
-        *(queue for name in NAMES for queue in declared[name]),
         *(topology.channel_queue(channel) for channel in settings.channels),
     ]
     users = broker_users(settings)
-    grants = Grants(topology, subscribed, declared)
+    grants = Grants(topology, subscribed)
     return {
         "users": [_user(user, passwords) for user in users],
         "vhosts": [{"name": vhost}],
@@ -172,14 +166,11 @@ def _user(user: BrokerUser, passwords: Mapping[str, str] | None) -> dict[str, An
 class Grants:
     topology: Topology
     subscribed: Mapping[str, list[type[Message]]]
-    declared: Mapping[str, list[Queue]]
-    """Queues a worker declares beside its own (reporting: the event history)."""
 
     def of(self, user: BrokerUser) -> dict[str, str]:
         t = self.topology
         if user.worker is not None:
             own = [t.worker_queue_name(user.worker), t.parking_queue_name(user.worker)]
-            own += [queue.name for queue in self.declared[user.worker]]
             writes = {t.exchange_for(c).name for c in user.sends} | {t.parking.name}
             reads = {t.exchange_for(c).name for c in self._bound(user.worker)} | {t.parking.name}
             return _grant(own, [*own, *sorted(writes)], [*own, *sorted(reads)])
@@ -189,9 +180,7 @@ class Grants:
         if user.monitoring:
             return _grant([], [], [])
         parking = [t.parking_queue_name(name) for name in NAMES]
-        history = [queue.name for queues in self.declared.values() for queue in queues]
-        exchanges = [t.commands.name, t.events.name, "amq.default"]
-        return _grant(parking, exchanges, [*parking, *history])  # a rebuild reads the history
+        return _grant(parking, [t.commands.name, t.events.name, "amq.default"], parking)
 
     def topics(self, user: BrokerUser) -> dict[str, dict[str, str]]:
         """Write and read regexes over routing keys, per topic exchange."""
@@ -202,8 +191,6 @@ class Grants:
             write = _exactly(sends)
             if user.worker is not None:
                 bound = [c.type for c in self._bound(user.worker) if t.exchange_for(c) == exchange]
-                also = self.declared[user.worker]
-                bound += [q.routing_key for q in also if q.exchange == exchange]
                 read = _exactly(bound)
             elif user.channel is not None and exchange == t.events:
                 read = "^" + re.escape(channel_binding_key(user.channel)[:-1])

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import types
 from collections.abc import Iterator
@@ -50,6 +51,8 @@ def settings_classes() -> Iterator[tuple[str, type[BaseSettings]]]:
     yield "runtime", RetryPolicy
     yield "runtime", LogSettings
     for name in NAMES:
+        if importlib.util.find_spec(f"services.{name}.settings") is None:
+            continue  # a worker with no settings of its own (reporting)
         module = importlib.import_module(f"services.{name}.settings")
         for value in vars(module).values():
             if (

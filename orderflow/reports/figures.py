@@ -5,7 +5,8 @@ out). Money is never added across currencies: revenue and average order value ar
 Revenue is what paid orders brought in, less what was refunded on them. Lead times run from the
 order's placing to each step, for the orders that reached it. A dispatch is on time if the
 carrier's expected date, at dispatch, met the date the order promised; a delivery is on time if
-it came by that date.
+it came by that date. Parked messages are read from the broker (``parked.py``); a cancel counts
+as a failure, the customer's choice or a reviewer's (``CANCEL_CAUSES``).
 """
 
 from __future__ import annotations
@@ -25,13 +26,27 @@ from services.reporting.model import (
     ReportedRejection,
     ReportedReturn,
 )
+from shared.contracts import CancelReason
 from shared.database import open_database
 from shared.settings import Settings
+
+from .parked import ONE_CHANNEL, READ_MODEL_ONLY, Parked, Unread, read_parked
 
 STEPS = {"paid": "paid_at", "packed": "packed_at", "dispatched": "dispatched_at"}
 STEPS["delivered"] = "delivered_at"
 EXPIRING = ("bank_transfer", "escrow")
 """Payment methods with a deadline: an order paid so may expire unpaid."""
+CANCEL_CAUSES: dict[str, str] = {
+    CancelReason.OUT_OF_STOCK: "failure",
+    CancelReason.BACKORDER_EXPIRED: "failure",
+    CancelReason.PAYMENT_FAILED: "failure",
+    CancelReason.DELIVERY_FAILED: "failure",
+    CancelReason.PAYMENT_EXPIRED: "customer",
+    CancelReason.CUSTOMER_CANCELLED: "customer",
+    CancelReason.REVIEW_REJECTED: "review",
+}
+"""Whose doing a cancel was: the saga failing the order (stock, the gateway, the carrier), the
+customer (cancelled, or never paid a transfer), or a reviewer. Any other reason: ``other``."""
 
 
 @dataclass(frozen=True)
@@ -84,16 +99,27 @@ class Figures:
     top_skus: list[tuple[str, int]] = field(default_factory=list)
     daily: dict[str, dict[str, int]] = field(default_factory=dict)
     """Per day (ISO date): orders placed, and revenue per currency."""
+    cancel_causes: Counter[str] = field(default_factory=Counter)
+    parked: Parked | Unread = READ_MODEL_ONLY
+
+    def per_thousand_orders(self, count: int) -> float | None:
+        return 1000 * count / self.orders if self.orders else None
 
 
 def compute_from(settings: Settings, period: Period, top: int = 10) -> Figures:
-    """The figures from reporting's database, as ``settings`` name it."""
+    """The figures from reporting's database, as ``settings`` name it, and the parking lots on
+    the broker."""
     sessions = open_database(settings.database_url_for("reporting"), Base.metadata, True)
     try:
         with sessions() as session:
-            return compute(session, period, top)
+            figures = compute(session, period, top)
     finally:
         sessions.kw["bind"].dispose()
+    if period.channel is not None:
+        figures.parked = ONE_CHANNEL
+    else:
+        figures.parked = read_parked(settings, period.since, period.until)
+    return figures
 
 
 def compute(session: Session, period: Period, top: int = 10) -> Figures:
@@ -181,6 +207,9 @@ def _ends(figures: Figures, orders: list[ReportedOrder], returns: list[ReportedR
     cancelled = [o for o in orders if o.cancelled_at is not None]
     figures.cancelled = Rate(len(cancelled), len(orders))
     figures.cancel_reasons = Counter(o.cancel_reason or "?" for o in cancelled)
+    figures.cancel_causes = Counter(
+        CANCEL_CAUSES.get(o.cancel_reason or "", "other") for o in cancelled
+    )
     figures.cancelled_units_by_sku = _units(cancelled)
     sold = _units([o for o in orders if o.cancelled_at is None])
     back: Counter[str] = Counter()

@@ -18,6 +18,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from rich.table import Table
 
 from .figures import Figures
+from .parked import Parked
 from .render import tables
 
 PAGE = Environment(
@@ -51,10 +52,15 @@ def charts(figures: Figures) -> list[Chart]:
         ("Orders by country", figures.by_country),
         ("Cancel reasons", figures.cancel_reasons),
         ("Top SKUs (units)", Counter(dict(figures.top_skus))),
+        ("Parked messages by worker", _parked_by_worker(figures)),
     ):
         if counts:
             drawn.append(_bars(title, counts))
     return drawn
+
+
+def _parked_by_worker(figures: Figures) -> Counter[str]:
+    return figures.parked.by_worker if isinstance(figures.parked, Parked) else Counter()
 
 
 def _daily(figures: Figures) -> Chart:

@@ -17,6 +17,7 @@ from rich.table import Table
 from shared.locales import locale_for, written_money
 
 from .figures import Figures, LeadTime, Rate
+from .parked import Parked, Unread
 
 MANAGER = locale_for("en", "GB")
 
@@ -57,6 +58,8 @@ def tables(figures: Figures) -> list[Table]:
     """The report's tables, the summary first: what the terminal and the HTML page show."""
     return [
         _summary(figures),
+        _errors(figures),
+        _parked(figures),
         _mix(figures),
         _lead_times(figures),
         _counts("Cancel reasons", "reason", figures.cancel_reasons),
@@ -76,6 +79,31 @@ def _summary(figures: Figures) -> Table:
     for name, rate in _rates(figures):
         table.add_row(name, _rate(rate))
     table.add_row("backorders", str(figures.backorders))
+    return table
+
+
+def _errors(figures: Figures) -> Table:
+    table = Table("error", "count", "per 1,000 orders", title="Errors")
+    for name, count in _error_counts(figures):
+        if isinstance(count, Unread):
+            table.add_row(name, count.why, "-")
+        else:
+            table.add_row(name, str(count), _per_thousand(figures.per_thousand_orders(count)))
+    return table
+
+
+def _parked(figures: Figures) -> Table:
+    table = Table("by", "value", "parked", title="Parked messages (by when they were parked)")
+    parked = figures.parked
+    if isinstance(parked, Unread):
+        table.add_row("-", parked.why, "-")
+        return table
+    for by, counts in (("worker", parked.by_worker), ("reason", parked.by_reason)):
+        for value, count in counts.most_common():
+            table.add_row(by, value, str(count))
+    table.add_row("all", "in the period", str(parked.count))
+    if parked.undated:
+        table.add_row("all", "parked at an unknown time, not counted", str(parked.undated))
     return table
 
 
@@ -134,6 +162,14 @@ def _sections(figures: Figures) -> Iterator[tuple[str, Any]]:
     yield "return_reasons_units", dict(figures.return_reasons.most_common())
     yield "returned_units_by_sku", dict(sorted(figures.returned_units_by_sku.items()))
     yield "rejected_submissions", figures.rejected_submissions
+    yield "parked", _parked_json(figures)
+    yield (
+        "errors",
+        {
+            name.replace(" ", "_").replace(":", ""): _error_json(figures, count)
+            for name, count in _error_counts(figures)
+        },
+    )
     yield "top_skus_units", dict(figures.top_skus)
     yield "daily", figures.daily
 
@@ -147,6 +183,40 @@ def _rates(figures: Figures) -> list[tuple[str, Rate]]:
         ("unpaid expired", figures.unpaid_expired),
         ("submission errors", figures.submission_errors),
     ]
+
+
+def _error_counts(figures: Figures) -> list[tuple[str, int | Unread]]:
+    parked = figures.parked
+    causes = figures.cancel_causes
+    counts: list[tuple[str, int | Unread]] = [
+        ("refused submissions", figures.rejected_submissions),
+        ("parked", parked.count if isinstance(parked, Parked) else parked),
+        ("cancelled: failure", causes["failure"]),
+        ("cancelled: customer", causes["customer"]),
+        ("cancelled: review", causes["review"]),
+    ]
+    if causes["other"]:
+        counts.append(("cancelled: other", causes["other"]))
+    return counts
+
+
+def _error_json(figures: Figures, count: int | Unread) -> dict[str, Any]:
+    if isinstance(count, Unread):
+        return {"read": False, "why": count.why}
+    return {"count": count, "per_1000_orders": _round(figures.per_thousand_orders(count))}
+
+
+def _parked_json(figures: Figures) -> dict[str, Any]:
+    parked = figures.parked
+    if isinstance(parked, Unread):
+        return {"read": False, "why": parked.why}
+    return {
+        "read": True,
+        **_error_json(figures, parked.count),
+        "by_worker": dict(parked.by_worker.most_common()),
+        "by_reason": dict(parked.by_reason.most_common()),
+        "undated": parked.undated,
+    }
 
 
 def _flat(value: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -182,6 +252,10 @@ def _rate(rate: Rate) -> str:
 
 def _share(count: int, of: int) -> str:
     return f"{100 * count / of:.1f}%" if of else "-"
+
+
+def _per_thousand(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate:.1f}"
 
 
 def _hours(hours: float | None) -> str:

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
     tuple_,
 )
 from sqlalchemy.orm import Composite, DeclarativeBase, Mapped, composite, mapped_column
@@ -131,6 +132,10 @@ class Order(Base):
     """When the review timer decides a held order."""
     reviewed_by: Mapped[str | None] = mapped_column(String(100))
     """Who decided the review (empty for the timer); None while held or never held."""
+    backordered_in_review: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
+    """Stock backordered the order while it was held: approved, it waits for the goods."""
 
     @classmethod
     def received(cls, channel: str, external_id: str, now: datetime) -> Order:
@@ -150,6 +155,7 @@ class Order(Base):
             completion_due=False,
             fully_returned=False,
             review_reasons=[],
+            backordered_in_review=False,
             submitted_at=now,
             updated_at=now,
         )
@@ -200,11 +206,13 @@ class Order(Base):
         return self.status == OrderStatus.HELD
 
     def approve(self, reviewer: str, reason: str, now: datetime) -> list[OrderApproved]:
-        """A held order goes on as placed; any other changes nothing (a late or second
-        decision: the first one won)."""
+        """A held order goes on as placed, or backordered if stock backordered it meanwhile;
+        any other changes nothing (a late or second decision: the first one won)."""
         if not self.held:
             return []
         self._move(OrderStatus.PLACED, now)
+        if self.backordered_in_review:
+            self._move(OrderStatus.BACKORDERED, now)
         self.reviewed_by = reviewer
         approved = OrderApproved(
             order_id=self.id, reviewer=reviewer, reason=reason, channel=self.channel
@@ -290,7 +298,10 @@ class Order(Base):
         return True
 
     def wait_for_stock(self, now: datetime) -> bool:
-        """Stock backordered a short line: the order waits for the goods on order."""
+        """Stock backordered a short line: the order waits for the goods on order (a held one
+        once approved)."""
+        if self.held:
+            self.backordered_in_review = True
         return self._move(OrderStatus.BACKORDERED, now)
 
     def wait_for_payment(self, now: datetime) -> bool:

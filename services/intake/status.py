@@ -26,8 +26,9 @@ announced ``order.placed`` with ``held_for_review``, and ``order.held``), so sto
 goods but payment charges nothing. A reviewer's ``order.review``, or intake's own review timer
 (``order.review_due``), decides: approved, it goes on as ``placed`` (``order.approved`` lets
 payment start); rejected, it is ``cancelled`` (``review_rejected``). Stock's ``backordered``
-does not move a held order (the review is what it waits for); once approved, the next event
-moves it on as for any placed order.
+does not move a held order (the review is what it waits for first), but the order remembers it:
+once approved, it goes on as ``backordered``, where it would stand without the hold, and the next
+event moves it on as for any other order.
 
 After delivery, the first after-sales case to open takes the order to ``in_aftersales``; when the
 last open case closes it goes back to ``delivered`` if its completion is not due yet, or else

@@ -33,7 +33,6 @@ from shared.contracts import (
 from shared.contracts.base import OrderMessage
 from shared.envelope import Envelope
 
-from .model import ReportedRefund, ReportedRejection
 from .store import ReportingUnitOfWork
 
 Handler = Callable[..., list[Message]]
@@ -42,7 +41,7 @@ Handler = Callable[..., list[Message]]
 def on_order_placed(
     event: OrderPlaced, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
-    uow.orders.get(event.order_id).placed(event, envelope.time)
+    uow.orders.placed(event, envelope.time)
     return []
 
 
@@ -50,30 +49,27 @@ def on_replacement_requested(
     event: ReplacementRequested, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
     """A replacement is an order of its own (the case's id), sent free of charge."""
-    uow.orders.get(event.order_id).replaces_order = event.replaces_order
+    uow.orders.replaces(event.order_id, event.replaces_order)
     return []
 
 
 def on_order_rejected(
     event: OrderRejected, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
-    rejection = ReportedRejection(
+    uow.rejections.add(
         order_id=event.order_id,
         attempt=event.attempt,
         channel=event.channel,
         problems=len(event.problems),
         rejected_at=envelope.time,
     )
-    uow.rejections.add_once(rejection)
     return []
 
 
 def on_shipment_dispatched(
     event: ShipmentDispatched, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
-    order = uow.orders.get(event.order_id)
-    order.carrier_expected_delivery = event.expected_delivery
-    order.reached("dispatched_at", envelope.time)
+    uow.orders.dispatched(event.order_id, event.expected_delivery, envelope.time)
     return []
 
 
@@ -81,21 +77,21 @@ def on_shipment_delivered(
     event: ShipmentDelivered, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
     """Delivered when the carrier says it was, not when the scan reached us."""
-    uow.orders.get(event.order_id).reached("delivered_at", event.delivered_at)
+    uow.orders.reached(event.order_id, "delivered_at", event.delivered_at)
     return []
 
 
 def on_order_cancelled(
     event: OrderCancelled, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
-    uow.orders.get(event.order_id).cancelled(event.reason, envelope.time)
+    uow.orders.cancelled(event.order_id, event.reason, envelope.time)
     return []
 
 
 def on_payment_refunded(
     event: PaymentRefunded, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
-    refund = ReportedRefund(
+    uow.refunds.add(
         refund_id=event.refund_id,
         order_id=event.order_id,
         amount=event.amount.amount,
@@ -103,21 +99,20 @@ def on_payment_refunded(
         reason=event.reason,
         refunded_at=envelope.time,
     )
-    uow.refunds.add_once(refund)
     return []
 
 
 def on_return_authorized(
     event: ReturnAuthorized, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
-    uow.returns.get(event.rma, event.order_id).authorized(event, envelope.time)
+    uow.returns.authorized(event, envelope.time)
     return []
 
 
 def on_return_received(
     event: ReturnReceived, uow: ReportingUnitOfWork, envelope: Envelope
 ) -> list[Message]:
-    uow.returns.get(event.rma, event.order_id).received(event, envelope.time)
+    uow.returns.received(event, envelope.time)
     return []
 
 
@@ -125,7 +120,7 @@ def _step(step: str) -> Handler:
     """A handler that records only that the event's order reached ``step``."""
 
     def on_step(event: OrderMessage, uow: ReportingUnitOfWork, envelope: Envelope) -> list[Message]:
-        uow.orders.get(event.order_id).reached(step, envelope.time)
+        uow.orders.reached(event.order_id, step, envelope.time)
         return []
 
     on_step.__name__ = f"on_{step.removesuffix('_at')}"

@@ -3,8 +3,8 @@ what was refunded and what came back, kept from the business events the other wo
 
 An event sets what it knows and nothing else, and a step keeps the earliest time it was reached,
 so one event applied twice, late, or out of order (a rebuild replaying the history while the
-live queue goes on) leaves the same rows. Nothing is summed in a row: a refund and a return are
-rows of their own, keyed by their ids, and a report adds them up.
+live queue goes on) leaves the same rows: the rules at the end. Nothing is summed in a row: a
+refund and a return are rows of their own, keyed by their ids, and a report adds them up.
 """
 
 from __future__ import annotations
@@ -14,8 +14,10 @@ from datetime import date, datetime
 from sqlalchemy import Date, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.contracts import ItemQuantity, OrderLine, OrderPlaced, ReturnAuthorized, ReturnReceived
+from shared.contracts import ItemQuantity
 from shared.database import TypedJson, UtcDateTime
+
+from .upserts import EARLIEST, Follows, Rule
 
 STEPS = (
     "placed_at",
@@ -75,32 +77,6 @@ class ReportedOrder(Base):
         order_by="ReportedLine.line", cascade="all, delete-orphan", lazy="selectin"
     )
 
-    def reached(self, step: str, at: datetime) -> None:
-        """The step was reached at ``at``: kept if it is the first time known."""
-        if step not in STEPS:
-            raise ValueError(f"no step {step!r}")
-        setattr(self, step, earliest(getattr(self, step), at))
-
-    def placed(self, event: OrderPlaced, at: datetime) -> None:
-        """What the order is: its channel, where it goes, how it is paid, what it holds."""
-        self.channel = event.channel
-        self.country = event.delivery.address.country
-        self.language = event.customer.language
-        self.currency = event.currency
-        self.payment_method = event.payment.method
-        self.items_total = event.items_total
-        self.shipping_fee = event.shipping_fee
-        self.total = event.total
-        self.promised_delivery = event.expected_delivery
-        if not self.lines:
-            self.lines = _lines(self.order_id, event.lines)
-        self.reached("placed_at", at)
-
-    def cancelled(self, reason: str, at: datetime) -> None:
-        if self.cancelled_at is None or at < self.cancelled_at:
-            self.cancel_reason = reason
-        self.reached("cancelled_at", at)
-
 
 class ReportedLine(Base):
     __tablename__ = "reported_lines"
@@ -141,14 +117,6 @@ class ReportedReturn(Base):
     authorized_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     received_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
-    def authorized(self, event: ReturnAuthorized, at: datetime) -> None:
-        self.resolution, self.reason, self.lines = event.resolution, event.reason, event.lines
-        self.authorized_at = earliest(self.authorized_at, at)
-
-    def received(self, event: ReturnReceived, at: datetime) -> None:
-        self.resolution = self.resolution or event.resolution
-        self.received_at = earliest(self.received_at, at)
-
 
 class ReportedRejection(Base):
     """A submission intake refused: which channel, and how many problems it had."""
@@ -162,18 +130,20 @@ class ReportedRejection(Base):
     rejected_at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
 
 
-def earliest(known: datetime | None, at: datetime) -> datetime:
-    return at if known is None or at < known else known
+ORDER_RULES: dict[str, Rule] = {
+    **{step: EARLIEST for step in STEPS},
+    "cancel_reason": Follows("cancelled_at"),
+}
+"""How two events' values of an order merge (``services.reporting.upserts``): a step keeps
+its earliest time, a cancel's reason goes with the first cancel, the rest keeps what was first
+known (events that say it say the same)."""
 
-
-def _lines(order_id: str, lines: list[OrderLine]) -> list[ReportedLine]:
-    return [
-        ReportedLine(
-            order_id=order_id,
-            line=number,
-            sku=line.sku,
-            quantity=line.quantity,
-            unit_price=line.unit_price,
-        )
-        for number, line in enumerate(lines, start=1)
-    ]
+RETURN_RULES: dict[str, Rule] = {
+    "resolution": Follows("authorized_at"),
+    "reason": Follows("authorized_at"),
+    "lines": Follows("authorized_at"),
+    "authorized_at": EARLIEST,
+    "received_at": EARLIEST,
+}
+"""What an RMA was authorized for is what it is; its receipt tells the resolution only when the
+authorization was not heard yet."""

@@ -1,75 +1,115 @@
-"""All of reporting's SQL."""
+"""All of reporting's SQL: what a batch's events say is gathered per row as the handlers run,
+and written when they all have, one statement per table (``services.reporting.upserts``)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
-from shared.contracts import Message, PaymentRefunded, ReturnAuthorized, ReturnReceived
-from shared.rows import locked_rows
+from shared.contracts import OrderPlaced, ReturnAuthorized, ReturnReceived
 from shared.service import UnitOfWork
 
-from .model import ReportedOrder, ReportedRefund, ReportedRejection, ReportedReturn
+from .model import (
+    ORDER_RULES,
+    RETURN_RULES,
+    STEPS,
+    ReportedLine,
+    ReportedOrder,
+    ReportedRefund,
+    ReportedRejection,
+    ReportedReturn,
+)
+from .upserts import Pending
 
 
 class ReportingUnitOfWork(UnitOfWork):
     def __init__(self, session: Session) -> None:
         super().__init__(session)
-        self.orders = OrderStore(session)
-        self.refunds = RefundStore(session)
-        self.returns = ReturnStore(session)
-        self.rejections = RejectionStore(session)
+        self.orders = OrderRows()
+        self.refunds = Pending(ReportedRefund)
+        self.returns = ReturnRows()
+        self.rejections = Pending(ReportedRejection)
 
-    def preload(self, messages: Sequence[Message]) -> None:
-        """The batch's orders, refunds and returns, one query per table."""
-        self.rows.lock(ReportedOrder.order_id, (message.subject for message in messages))
-        refunds = (m.refund_id for m in messages if isinstance(m, PaymentRefunded))
-        self.rows.lock(ReportedRefund.refund_id, refunds)
-        rmas = (m.rma for m in messages if isinstance(m, ReturnAuthorized | ReturnReceived))
-        self.rows.lock(ReportedReturn.rma, rmas)
+    def finish(self) -> None:
+        """Orders before their lines, which name them."""
+        for pending in (*self.orders.pending, self.refunds, self.returns.pending, self.rejections):
+            pending.write(self.session)
 
 
-class OrderStore:
-    def __init__(self, session: Session) -> None:
-        self.rows = locked_rows(session)
+class OrderRows:
+    """What the batch says about orders and their lines."""
 
-    def get(self, order_id: str) -> ReportedOrder:
-        """The order's row, made empty if no event about it was seen before (an event may
-        arrive before the order's ``order.placed``)."""
-        order = self.rows.get(ReportedOrder, order_id)
-        if order is None:
-            order = ReportedOrder(order_id=order_id, lines=[])
-            self.rows.add(order)
-        return order
+    def __init__(self) -> None:
+        self.orders = Pending(ReportedOrder, ORDER_RULES)
+        self.lines = Pending(ReportedLine)
+
+    @property
+    def pending(self) -> tuple[Pending, Pending]:
+        return self.orders, self.lines
+
+    def reached(self, order_id: str, step: str, at: datetime) -> None:
+        if step not in STEPS:
+            raise ValueError(f"no step {step!r}")
+        self.orders.add(order_id=order_id, **{step: at})
+
+    def placed(self, event: OrderPlaced, at: datetime) -> None:
+        """What the order is: its channel, where it goes, how it is paid, what it holds."""
+        self.orders.add(
+            order_id=event.order_id,
+            channel=event.channel,
+            country=event.delivery.address.country,
+            language=event.customer.language,
+            currency=event.currency,
+            payment_method=event.payment.method,
+            items_total=event.items_total,
+            shipping_fee=event.shipping_fee,
+            total=event.total,
+            promised_delivery=event.expected_delivery,
+            placed_at=at,
+        )
+        for number, line in enumerate(event.lines, start=1):
+            self.lines.add(
+                order_id=event.order_id,
+                line=number,
+                sku=line.sku,
+                quantity=line.quantity,
+                unit_price=line.unit_price,
+            )
+
+    def cancelled(self, order_id: str, reason: str, at: datetime) -> None:
+        self.orders.add(order_id=order_id, cancel_reason=reason, cancelled_at=at)
+
+    def dispatched(self, order_id: str, carrier_expected: date, at: datetime) -> None:
+        self.orders.add(
+            order_id=order_id, carrier_expected_delivery=carrier_expected, dispatched_at=at
+        )
+
+    def replaces(self, order_id: str, replaced: str) -> None:
+        self.orders.add(order_id=order_id, replaces_order=replaced)
 
 
-class RefundStore:
-    def __init__(self, session: Session) -> None:
-        self.rows = locked_rows(session)
+class ReturnRows:
+    """What the batch says about returns, by RMA."""
 
-    def add_once(self, refund: ReportedRefund) -> None:
-        if self.rows.get(ReportedRefund, refund.refund_id) is None:
-            self.rows.add(refund)
+    def __init__(self) -> None:
+        self.pending = Pending(ReportedReturn, RETURN_RULES)
 
+    def authorized(self, event: ReturnAuthorized, at: datetime) -> None:
+        self.pending.add(
+            rma=event.rma,
+            order_id=event.order_id,
+            resolution=event.resolution,
+            reason=event.reason,
+            lines=event.lines,
+            authorized_at=at,
+        )
 
-class ReturnStore:
-    def __init__(self, session: Session) -> None:
-        self.rows = locked_rows(session)
-
-    def get(self, rma: str, order_id: str) -> ReportedReturn:
-        found = self.rows.get(ReportedReturn, rma)
-        if found is None:
-            found = ReportedReturn(rma=rma, order_id=order_id, lines=[])
-            self.rows.add(found)
-        return found
-
-
-class RejectionStore:
-    def __init__(self, session: Session) -> None:
-        self.session = session
-
-    def add_once(self, rejection: ReportedRejection) -> None:
-        key = (rejection.order_id, rejection.attempt)
-        if self.session.get(ReportedRejection, key) is None:
-            self.session.add(rejection)
+    def received(self, event: ReturnReceived, at: datetime) -> None:
+        self.pending.add(
+            rma=event.rma,
+            order_id=event.order_id,
+            resolution=event.resolution,
+            lines=[],
+            received_at=at,
+        )

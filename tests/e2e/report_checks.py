@@ -1,7 +1,8 @@
 """The figures ``orderflow report`` prints, counted again a second way: from the workers' own
 tables (intake's orders, payment's payments, shipping's shipments, after-sales' cases) and, for
-step times, from the outbox rows in which each worker recorded what it announced. None of it
-reads reporting's database or its code."""
+step times, from the outbox rows in which each worker recorded what it announced; parked
+messages from the broker's own count of each parking queue. None of it reads reporting's
+database or its code, nor the parking lot's."""
 
 from __future__ import annotations
 
@@ -9,13 +10,17 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
+from kombu import Connection
 from sqlalchemy import select
 
 from orderflow.cluster.databases import WorkerDatabases
+from orderflow.cluster.registry import NAMES
 from services.aftersales.model import Case
 from services.intake.model import Order
 from services.payment.model import Payment
 from services.shipping.model import Shipment
+from shared.settings import Settings
+from shared.topology import Topology
 
 STEP_EVENTS = {
     "paid": ("payment", ("payment.captured",)),
@@ -80,6 +85,19 @@ def counted(dbs: WorkerDatabases) -> dict[str, Any]:
         "backorder_wait_hours": _hours(waits),
         "daily": _daily(placed, placed_at, payments),
     }
+
+
+def parked_at_broker(settings: Settings) -> dict[str, int]:
+    """How many messages each worker's parking queue holds, as the broker counts them (the
+    workers with none left out)."""
+    topology = Topology(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
+    with Connection(settings.broker_url) as connection:
+        channel = connection.channel()
+        counts = {
+            name: channel.queue_declare(topology.parking_queue_name(name), passive=True)[1]
+            for name in NAMES
+        }
+    return {name: count for name, count in counts.items() if count}
 
 
 def _units(orders: Any) -> Counter[str]:

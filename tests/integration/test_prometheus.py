@@ -19,7 +19,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -50,7 +49,7 @@ from tests import dashboards
 from tests.factories import order_submit, paid_by
 from tests.faults.proxy import FaultProxy
 from tests.required import required
-from tests.support import real_settings, tear_down, wait_until
+from tests.support import free_ports, real_settings, tear_down, wait_until
 
 pytestmark = pytest.mark.real
 
@@ -69,26 +68,6 @@ ENV = {
 PAID = 3
 """Orders that are paid and then wait for the warehouse (besides the one with gateway timeouts)."""
 SCRAPE_JOBS = 'job=~"orderflow|rabbitmq|rabbitmq-queues"'
-
-
-def free_ports(count: int) -> int:
-    """The first of ``count`` consecutive ports nobody listens on now."""
-    for _ in range(50):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base: int = probe.getsockname()[1]
-        if base + count < 65535 and not any(listening_on(base + n) for n in range(count)):
-            return base
-    raise RuntimeError(f"no {count} free consecutive ports")
-
-
-def listening_on(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("0.0.0.0", port))
-        except OSError:
-            return True
-    return False
 
 
 def get_json(url: str, timeout: float = 10) -> Any:

@@ -7,6 +7,7 @@ import pytest
 
 from bench.counts import Cpu, cpu_per_order, per_order
 from bench.peak import Step, next_rate, peak_of
+from bench.reporting_share import share
 from orderflow.rehearse.capacity import growth, holds
 from orderflow.rehearse.pacing import latencies, paced, percentile
 
@@ -122,3 +123,17 @@ def test_cpu_per_order_adds_the_broker_and_postgresql_to_the_workers() -> None:
     assert cost["cpu_ms_per_order"] == pytest.approx(15)
     assert cost["cpu_ms_per_order_stock"] == pytest.approx(5)
     assert cost["cpu_ms_per_order_total"] == pytest.approx(30)
+
+
+def test_reporting_s_share_is_what_it_adds_over_the_total_without_it() -> None:
+    without = {"cpu_ms_per_order_total": 20.0, "cpu_ms_per_order": 15.0}
+    without |= {"broker_cpu_ms_per_order": 2.6, "postgres_cpu_ms_per_order": 2.4}
+    with_it = {"cpu_ms_per_order_total": 22.5, "cpu_ms_per_order": 16.4}
+    with_it |= {"broker_cpu_ms_per_order": 3.5, "postgres_cpu_ms_per_order": 2.6}
+    with_it |= {"cpu_ms_per_order_reporting": 1.3}
+
+    [row] = share([without], [with_it])["reporting_share"]
+
+    assert (row["added_ms"], row["added_share"], row["reporting_ms"]) == (2.5, 0.125, 1.3)
+    assert (row["added_cpu_ms_per_order"], row["added_broker_cpu_ms_per_order"]) == (1.4, 0.9)
+    assert row["added_postgres_cpu_ms_per_order"] == 0.2

@@ -56,12 +56,17 @@ def order(
     return ReportedOrder(**fields)
 
 
-@pytest.fixture
-def session() -> Iterator[Session]:
+def read_model() -> Iterator[Session]:
+    """A session on reporting's tables in a fresh in-memory database."""
     engine = create_engine("sqlite://")
     Base.metadata.create_all(engine)
     with Session(engine) as opened:
         yield opened
+
+
+@pytest.fixture
+def session() -> Iterator[Session]:
+    yield from read_model()
 
 
 def test_money_is_summed_per_currency_and_refunds_come_off(session: Session) -> None:
@@ -163,15 +168,22 @@ def test_json_and_csv_say_the_same(session: Session) -> None:
     assert flat[("daily", "2026-11-23.orders")] == "1"
 
 
-def test_the_command_prints_json_and_names_a_bad_option(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def read_model_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *rows: Base) -> None:
+    """Reporting's database in ``tmp_path`` holding ``rows``, as the command's settings name it
+    (the broker: memory://)."""
     monkeypatch.setenv("ORDERFLOW_BROKER_URL", "memory://")
     monkeypatch.setenv("ORDERFLOW_DATABASE_URL", f"sqlite:///{tmp_path}/{{worker}}.db")
     engine = create_engine(f"sqlite:///{tmp_path}/reporting.db")
     Base.metadata.create_all(engine)
     with Session(engine) as session, session.begin():
-        session.add(order("a", 1, paid_at=hours(2)))
+        session.add_all(rows)
+    engine.dispose()
+
+
+def test_the_command_prints_json_and_names_a_bad_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read_model_on_disk(tmp_path, monkeypatch, order("a", 1, paid_at=hours(2)))
     runner = CliRunner()
 
     shown = runner.invoke(

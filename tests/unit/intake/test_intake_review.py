@@ -189,6 +189,11 @@ def review(order_id: str, decision: ReviewDecision, reason: str = "") -> OrderRe
     return OrderReview(order_id=order_id, decision=decision, reviewer="rita", reason=reason)
 
 
+def backordered(order_id: str) -> StockBackordered:
+    day = date(2026, 3, 9)
+    return StockBackordered(order_id=order_id, lines=[], expected_on=day, expires_on=day)
+
+
 def test_an_order_a_rule_trips_is_placed_held_with_its_reasons_and_timer(
     service: Service, uow: IntakeUnitOfWork, clock: ManualClock
 ) -> None:
@@ -297,13 +302,25 @@ def test_a_held_order_waits_for_its_review_not_for_stock(
 ) -> None:
     """Stock may backorder it meanwhile; the review is still what it waits for."""
     placed, _, _ = hold(service, uow)
-    day = date(2026, 3, 9)
-    backordered = StockBackordered(
-        order_id=placed.order_id, lines=[], expected_on=day, expires_on=day
-    )
 
-    assert handle(service, backordered, uow) == []
+    assert handle(service, backordered(placed.order_id), uow) == []
     assert order_of(uow, placed.order_id).status == OrderStatus.HELD
+
+
+def test_a_held_order_stock_backordered_is_backordered_once_approved(
+    service: Service, uow: IntakeUnitOfWork
+) -> None:
+    """Approved, it stands where it would without the hold: waiting for the goods on order."""
+    placed, _, _ = hold(service, uow)
+    handle(service, backordered(placed.order_id), uow)
+
+    [approved] = handle(service, review(placed.order_id, ReviewDecision.APPROVE), uow)
+
+    assert isinstance(approved, OrderApproved)
+    order = order_of(uow, placed.order_id)
+    assert (order.status, order.reviewed_by, order.waiting) == ("backordered", "rita", True)
+    assert handle(service, backordered(placed.order_id), uow) == []
+    assert order_of(uow, placed.order_id).status == OrderStatus.BACKORDERED
 
 
 def test_the_customer_may_cancel_a_held_order(service: Service, uow: IntakeUnitOfWork) -> None:

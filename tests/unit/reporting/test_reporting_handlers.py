@@ -65,9 +65,42 @@ def at(minutes: float) -> datetime:
 def apply(service: Service, uow: ReportingUnitOfWork, message: Message, minutes: float) -> None:
     """Handle ``message`` as announced ``minutes`` after T0; reporting answers nothing."""
     envelope = wrap(message, source="test", now=at(minutes))
-    uow.preload([message])
     assert handle(service, message, uow, envelope) == []
-    uow.session.flush()
+    uow.finish()
+    uow.session.expire_all()
+
+
+def apply_batch(
+    service: Service, uow: ReportingUnitOfWork, messages: list[tuple[Message, float]]
+) -> None:
+    """Handle ``messages`` as one batch: written together once their handlers all ran."""
+    for message, minutes in messages:
+        assert handle(service, message, uow, wrap(message, source="test", now=at(minutes))) == []
+    uow.finish()
+    uow.session.expire_all()
+
+
+def apply_all(
+    service: Service, uow: ReportingUnitOfWork, messages: list[tuple[Message, float]], batched: bool
+) -> None:
+    """Handle ``messages`` in one batch, or each in a batch of its own."""
+    if batched:
+        apply_batch(service, uow, messages)
+        return
+    for message, minutes in messages:
+        apply(service, uow, message, minutes)
+
+
+def tables(uow: ReportingUnitOfWork) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every table of the read model, in key order."""
+    found = {}
+    for table in ReportedOrder.metadata.sorted_tables:
+        if table.name.startswith("reported_"):
+            key = list(table.primary_key.columns)
+            found[table.name] = [
+                tuple(r) for r in uow.session.execute(table.select().order_by(*key))
+            ]
+    return found
 
 
 def row(uow: ReportingUnitOfWork, order_id: str = "ord-1") -> ReportedOrder:
@@ -157,13 +190,12 @@ def test_events_twice_late_or_out_of_order_leave_the_same_row(
     assert len(row(shuffled).lines) == 2
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["one at a time", "in one batch"])
 def test_a_step_keeps_the_first_time_it_was_reached(
-    service: Service, uow: ReportingUnitOfWork
+    service: Service, uow: ReportingUnitOfWork, batched: bool
 ) -> None:
     placed = order_placed("ord-1")
-    apply(service, uow, placed, 10)
-    apply(service, uow, placed, 3)
-    apply(service, uow, placed, 7)
+    apply_all(service, uow, [(placed, 10), (placed, 3), (placed, 7)], batched)
 
     assert row(uow).placed_at == at(3)
 
@@ -194,8 +226,9 @@ def test_a_refund_is_kept_once_by_its_id(service: Service, uow: ReportingUnitOfW
     ]
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["one at a time", "in one batch"])
 def test_a_return_keeps_its_reason_lines_and_both_times(
-    service: Service, uow: ReportingUnitOfWork
+    service: Service, uow: ReportingUnitOfWork, batched: bool
 ) -> None:
     authorized = ReturnAuthorized(
         order_id="ord-1",
@@ -206,8 +239,9 @@ def test_a_return_keeps_its_reason_lines_and_both_times(
         reason="too_small",
         send_by=at(14 * 24 * 60),
     )
-    apply(service, uow, return_received("ord-1.1"), 9_000)  # the goods, then the authorization
-    apply(service, uow, authorized, 100)
+    received = return_received("ord-1.1")
+    heard = [(received, 9_000), (authorized, 100), (received, 9_500)]  # goods, then the RMA
+    apply_all(service, uow, heard, batched)
 
     returned = uow.session.get(ReportedReturn, "ord-1.1")
     assert returned is not None
@@ -271,3 +305,67 @@ def test_a_held_order_keeps_when_it_was_held_and_approved(
 
     reported = row(uow)
     assert (reported.placed_at, reported.held_at, reported.approved_at) == (at(0), at(0), at(45))
+
+
+def everything(order_id: str = "ord-1") -> list[tuple[Message, float]]:
+    """A journey, then a return with its receipt, a refund and a late cancel."""
+    authorized = ReturnAuthorized(
+        order_id=order_id,
+        rma=f"{order_id}.1",
+        request_id="req-1",
+        resolution=Resolution.REFUND,
+        lines=[ItemQuantity(sku="MUG-BLUE", quantity=1)],
+        reason="too_small",
+        send_by=at(14 * 24 * 60),
+    )
+    refund = PaymentRefunded(
+        order_id=order_id,
+        payment_id="pay-1",
+        refund_id=f"{order_id}-rf-1",
+        amount=Money(amount=1250, currency="EUR"),
+        reason="returned",
+    )
+    return [
+        *journey(order_id),
+        (authorized, 3 * 24 * 60),
+        (return_received(f"{order_id}.1"), 5 * 24 * 60),
+        (refund, 5 * 24 * 60 + 1),
+        (OrderCancelled(order_id=order_id, reason="customer_request"), 17 * 24 * 60),
+    ]
+
+
+def test_a_batch_written_at_once_leaves_the_rows_one_event_at_a_time_would(
+    service: Service, uow: ReportingUnitOfWork, session_for: Callable[[Service], Session]
+) -> None:
+    events = [*everything("ord-1"), *everything("ord-2")]
+    for message, minutes in events:
+        apply(service, uow, message, minutes)
+    batched = ReportingUnitOfWork(session_for(service))
+    apply_batch(service, batched, [*reversed(events), *events])
+
+    assert tables(batched) == tables(uow)
+    assert len(tables(uow)["reported_orders"]) == 2
+
+
+def test_a_batch_merges_with_what_earlier_batches_wrote(
+    service: Service, uow: ReportingUnitOfWork, session_for: Callable[[Service], Session]
+) -> None:
+    events = everything()
+    apply_batch(service, uow, events)
+    split = ReportingUnitOfWork(session_for(service))
+    apply_batch(service, split, events[1::2])
+    apply_batch(service, split, events[::2][::-1])
+    apply_batch(service, split, events[:3])
+
+    assert tables(split) == tables(uow)
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["one at a time", "in one batch"])
+def test_the_first_cancel_gives_the_reason_whichever_is_heard_first(
+    service: Service, uow: ReportingUnitOfWork, batched: bool
+) -> None:
+    cancels = [("out_of_stock", 9), ("payment_failed", 4), ("review_rejected", 6)]
+    events = [(OrderCancelled(order_id="ord-1", reason=r), m) for r, m in cancels]
+    apply_all(service, uow, events, batched)
+
+    assert (row(uow).cancel_reason, row(uow).cancelled_at) == ("payment_failed", at(4))

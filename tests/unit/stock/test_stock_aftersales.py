@@ -9,11 +9,8 @@ ones off, and serves the orders that wait for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from services.stock.bootstrap import bootstrap
 from services.stock.model import LedgerEntry, Movement, ReservationStatus
@@ -34,20 +31,9 @@ from shared.contracts import (
     StockWaitlistDue,
 )
 from shared.errors import PermanentError
-from shared.service import Service
 from shared.timers import Scheduled
 from tests.factories import order_placed, replacement_requested, return_received
 from tests.unit.stock.test_stock_handlers import Stock, dispatched, returned, types
-
-
-@pytest.fixture
-def stock(session_for: Callable[[Service], Session], clock: ManualClock) -> Stock:
-    """Five blue mugs, which may be backordered; one green tea, which not."""
-    service = bootstrap(clock, StockSettings())
-    stock = Stock(service, session_for(service), clock)
-    stock.shelve("MUG-BLUE", 5, "A-01-02", backorder_allowed=True)
-    stock.shelve("TEA-GREEN", 1, "B-02-01")
-    return stock
 
 
 def items(*wanted: tuple[str, int]) -> list[ItemQuantity]:

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 from services.stock.admin import set_policy
 from services.stock.bootstrap import bootstrap
 from services.stock.model import ReservationStatus
-from services.stock.settings import StockSettings
 from services.stock.supply import PurchaseOrder, PurchaseOrderStatus
 from shared.clock import ManualClock
 from shared.contracts import (
@@ -44,16 +43,6 @@ from tests.unit.stock.test_stock_handlers import (
 )
 
 TODAY = date(2026, 3, 2)
-
-
-@pytest.fixture
-def stock(session_for: Callable[[Service], Session], clock: ManualClock) -> Stock:
-    """Five blue mugs, which may be backordered (supplier: 7 days); one green tea, which not."""
-    service = bootstrap(clock, StockSettings())
-    stock = Stock(service, session_for(service), clock)
-    stock.shelve("MUG-BLUE", 5, "A-01-02", backorder_allowed=True)
-    stock.shelve("TEA-GREEN", 1, "B-02-01")
-    return stock
 
 
 def receive(

@@ -46,12 +46,9 @@ T = TypeVar("T")
 
 
 @pytest.fixture
-def stock(session_for: Callable[[Service], Session], clock: ManualClock) -> Stock:
-    """Five blue mugs (orders may wait for them), one green tea, four red pens."""
-    service = bootstrap(clock, StockSettings())
-    stock = Stock(service, session_for(service), clock)
-    stock.shelve("MUG-BLUE", 5, "A-01-02", backorder_allowed=True)
-    stock.shelve("TEA-GREEN", 1, "B-02-01")
+def stock(stock: Stock) -> Stock:
+    """The shelves of ``conftest.py`` (five blue mugs orders may wait for, one green tea), and
+    four red pens."""
     stock.shelve("PEN-RED", 4, "C-03-01")
     return stock
 
