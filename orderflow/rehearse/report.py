@@ -4,7 +4,9 @@ rows), set against when each message was announced (the announcing worker's outb
 channel's send for ``order.submit``).
 
 A worker's critical time is that wait, announcement to take-up, at the 99th percentile: how long
-a message sat in the relay and the queue before the worker got to it.
+a message sat in the relay and the queue before the worker got to it. The messages a worker
+handled are its own count (``orderflow_messages_total`` on its replicas' /metrics), which a
+worker without an inbox keeps too.
 """
 
 from __future__ import annotations
@@ -31,8 +33,8 @@ from .plan import Plan
 from .watch import Watch
 
 Taken = tuple[int, list[float]]
-"""A worker's messages taken up during the rehearsal, and each one's wait in ms where its
-announcement is known."""
+"""A worker's messages handled during the rehearsal, and each one's wait in ms where its inbox
+row and its announcement are known (a worker that keeps no inbox, like reporting, has none)."""
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,15 @@ class Measured:
     sent: float
     """when the last order was sent: the end of the window the rate is judged in"""
     ended: float
+    """when the drain ended: every order completed, or the drain time up"""
     sent_at: dict[str, float]
     """when each order was sent, by external id"""
     sent_ids: dict[str, float]
     """the same, by the ``order.submit`` message's id"""
     samples: dict[str, list[tuple[float, int]]]
     """each worker's (seconds since the start, messages ready in its queue) while sending"""
+    handled: dict[str, tuple[int, int]]
+    """each worker's messages handled by its own count, to the end and while sending"""
     cpu_seconds: dict[str, float]
 
 
@@ -134,15 +139,14 @@ def build_report(
     verdicts: dict[str, Verdict] = {}
     seen: dict[str, Taken] = {}
     for name in NAMES:
-        taken = {
-            m: t for m, t in watch.taken_up(name).items() if measured.started <= t <= measured.ended
-        }
+        taken = {m: t for m, t in watch.taken_up(name).items() if t >= measured.started}
         waits = [(t - announced[m]) * 1000 for m, t in taken.items() if m in announced]
-        seen[name] = (len(taken), waits)
+        in_all, while_sending = measured.handled[name]
+        seen[name] = (in_all, waits)
         load = Load(
             replicas=plan.replicas.get(name, 1),
-            handled=len(taken),
-            handled_in_window=sum(1 for t in taken.values() if t <= measured.sent),
+            handled=in_all,
+            handled_in_window=while_sending,
             cpu_seconds=measured.cpu_seconds.get(name, 0.0),
             samples=measured.samples[name],
         )

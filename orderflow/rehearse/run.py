@@ -6,8 +6,10 @@ undone again, whatever happened in between."""
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import signal
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -21,12 +23,13 @@ from ..cluster.registry import NAMES
 from ..operator.operations import await_listed, set_stock
 from ..scenarios.catalogue import CATALOGUE
 from ..scenarios.orders import extra
-from .namespace import Namespace, Teardown
+from .namespace import Namespace, RehearsalError, Teardown
 from .pacing import submit
 from .plan import Plan, Show, Snapshot
 from .report import Measured, Report, build_report
 from .watch import ZERO_DELAYS, Watch
 
+HANDLED = "orderflow_messages_total"
 ON_THE_SHELF = 10_000_000
 """Stock per product: no rehearsal runs out."""
 NOT_INHERITED = ("ORDERFLOW_NOTIFIER_SMTP_", "ORDERFLOW_CRASH_", "ORDERFLOW_DATABASE_URLS")
@@ -86,6 +89,7 @@ def rehearse_in(
             "ORDERFLOW_VERIFY_PUBLISHERS": "false",
         },
         replicas=plan.replicas,
+        metrics_port_base=free_ports(sum(plan.replicas.get(name, 1) for name in NAMES)),
         inherited={k: v for k, v in os.environ.items() if not k.startswith(NOT_INHERITED)},
     )
     teardown.add("stop the worker processes", cluster.stop)
@@ -113,6 +117,7 @@ def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Meas
         show(Snapshot("warming up", 0, 0, 0, {}))
         submit(watch.settings, everything[:warm_up], plan.rate)
         completed_by(watch, cluster, warm_up, time.time() + drain)
+    handled_before = settled(cluster)
     orders, before = everything[warm_up:], watch.completed()
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in NAMES}
     sent_ids: dict[str, float] = {}
@@ -130,25 +135,71 @@ def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Meas
 
     cpu_before = cluster.cpu_by_worker()
     sent_at, started = submit(watch.settings, orders, plan.rate, tick, sent_ids)
+    sent, handled_sent = time.time(), handled(cluster)
     sample(time.time() - started, "sending")
     window = {name: list(points) for name, points in samples.items()}
-    sent = time.time()
     while watch.completed() - before < len(orders) and time.time() - sent < drain:
         time.sleep(every)
         sample(time.time() - started, "completing")
+    ended = min(time.time(), sent + drain)
+    sample(time.time() - started, "done")
+    handled_after = settled(cluster)
     return Measured(
         orders=len(orders),
         started=started,
         sent=sent,
-        ended=time.time(),
+        ended=ended,
         sent_at=sent_at,
         sent_ids=sent_ids,
         samples=window,
+        handled={
+            name: (
+                round(handled_after.get(name, 0) - handled_before.get(name, 0)),
+                round(handled_sent.get(name, 0) - handled_before.get(name, 0)),
+            )
+            for name in NAMES
+        },
         cpu_seconds={
             name: seconds - cpu_before.get(name, 0.0)
             for name, seconds in cluster.cpu_by_worker().items()
         },
     )
+
+
+def handled(cluster: ProcessCluster) -> dict[str, float]:
+    """Messages each worker handled so far, by its replicas' own counters (/metrics)."""
+    return cluster.scrape(HANDLED, outcome="handled")
+
+
+def settled(cluster: ProcessCluster, seconds: float = 5.0) -> dict[str, float]:
+    """``handled`` once it stops changing: the last messages of the orders completed so far
+    (their e-mails, the read model) taken up too; or as it is after ``seconds``."""
+    deadline, last = time.time() + seconds, handled(cluster)
+    while time.time() < deadline:
+        time.sleep(0.3)
+        now = handled(cluster)
+        if now == last:
+            break
+        last = now
+    return last
+
+
+def free_ports(count: int, tries: int = 50) -> int:
+    """The first of ``count`` consecutive ports nothing listens on, for the replicas' /metrics."""
+    for _ in range(tries):
+        first = random.randrange(20_000, 60_000 - count)
+        if all(bindable(port) for port in range(first, first + count)):
+            return first
+    raise RehearsalError(f"no {count} consecutive free ports for the workers' /metrics")
+
+
+def bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("", port))
+        except OSError:
+            return False
+        return True
 
 
 def completed_by(watch: Watch, cluster: ProcessCluster, count: int, deadline: float) -> None:

@@ -108,10 +108,10 @@ def test_a_rehearsal_reports_what_the_workers_did_and_leaves_nothing_behind(
 ) -> None:
     plan = Plan(
         rate=4,
-        duration=8,
+        duration=6,
         replicas={"stock": 2},
         target=40,
-        options=RehearsalSettings(warm_up_seconds=2, drain_seconds=30, rate_tolerance=0.2),
+        options=RehearsalSettings(warm_up_seconds=1, drain_seconds=30, rate_tolerance=0.2),
     )
     shown: list[Snapshot] = []
     recorded: dict[str, object] = {}
@@ -124,26 +124,32 @@ def test_a_rehearsal_reports_what_the_workers_did_and_leaves_nothing_behind(
     )
 
     assert recorded["vhost there"] and len(recorded["workers"]) == len(NAMES) + 1  # type: ignore[arg-type]
-    assert recorded["statuses"] == {"completed": 8 + 32}  # warm-up and measured
-    assert recorded["shipments"] == 8 + 32
-    assert report.submitted == report.completed == 32
+    assert recorded["statuses"] == {"completed": 4 + 24}  # warm-up and measured
+    assert recorded["shipments"] == 4 + 24
+    assert report.submitted == report.completed == 24
     assert report.sustained, report.problems
     assert report.sustained_rate == pytest.approx(4, rel=0.25)
     taken: dict[str, list[datetime]] = recorded["inbox"]  # type: ignore[assignment]
     measured = {n: sum(at.timestamp() >= report.started_at for at in taken[n]) for n in NAMES}
+    assert {n for n in NAMES if not taken[n]} == {"reporting"}  # it keeps no inbox
     for name, worker in report.workers.items():
-        assert worker.handled == measured[name], name
-        assert worker.messages_per_order * 32 == pytest.approx(worker.handled), name
+        # the workers' own counts (/metrics) against their inbox rows
+        assert worker.handled == measured[name] or name == "reporting", name
+        assert worker.handled > 0, name
+        assert worker.messages_per_order * 24 == pytest.approx(worker.handled), name
         assert not worker.saturated, name
-        assert worker.critical_p99_ms is not None and 0 < worker.critical_p99_ms < 10_000, name
+        if name != "reporting":
+            assert worker.critical_p99_ms is not None, name
+            assert 0 < worker.critical_p99_ms < 10_000, name
         assert worker.cpu_ms_per_order > 0, name
         assert worker.replicas_needed is not None and worker.replicas_needed >= 1, name
     assert report.workers["stock"].replicas == 2
     assert report.bottleneck in NAMES
     assert report.latency_ms["p99_ms"] >= report.latency_ms["p50_ms"] > 0
 
-    assert [s.phase for s in shown][-1] == "completing" or shown[-1].completed == 32
-    assert max(s.submitted for s in shown) == 32
+    assert (shown[-1].phase, shown[-1].completed) == ("done", 24)
+    assert "sending" in {s.phase for s in shown}
+    assert max(s.submitted for s in shown) == 24
     assert report.vhost not in vhosts()
     assert databases(postgres_url, f"{DATABASE_PREFIX}{report.id}_") == set()
     assert processes_on(report.vhost) == []
