@@ -95,6 +95,9 @@ def rehearse(
         raise fail(f"stopped by SIGTERM; {cleanup_said(error, plan.keep)}", code=143) from None
     except (RehearsalError, TimeoutError, RuntimeError) as error:
         raise fail(f"{error}; {cleanup_said(error, plan.keep)}") from None
+    except Exception as error:
+        said = f"{type(error).__name__}: {error}"
+        raise fail(f"the rehearsal failed: {said}; {cleanup_said(error, plan.keep)}") from None
     if output == Format.JSON:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:

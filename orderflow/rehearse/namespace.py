@@ -63,9 +63,9 @@ class Namespace:
         except (OSError, subprocess.TimeoutExpired) as error:
             raise RehearsalError(f"rabbitmqctl ({shlex.join(command)}): {error}") from None
         if done.returncode != 0:
-            said = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise RehearsalError(
-                f"rabbitmqctl ({shlex.join(command)}) exited with {done.returncode}: {said[0]}"
+                f"rabbitmqctl ({shlex.join(command)}) exited with {done.returncode}: "
+                f"{first_error(done.stderr or done.stdout)}"
             )
 
     def cleanup_commands(self) -> list[str]:
@@ -74,6 +74,13 @@ class Namespace:
             f"{self.rabbitmqctl} delete_vhost {shlex.quote(self.vhost)}",
             *(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE);' for name in self.databases),
         ]
+
+
+def first_error(output: str) -> str:
+    """The line of rabbitmqctl's output that says what went wrong (its usage text follows)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
+    return (errors or lines or ["no output"])[0]
 
 
 def new_namespace(deployment: Settings, rabbitmqctl: str, run_id: str | None = None) -> Namespace:

@@ -19,7 +19,7 @@ from orderflow.rehearse.capacity import (
     replicas_needed,
     sustained_rate,
 )
-from orderflow.rehearse.namespace import RehearsalError, Teardown, new_namespace
+from orderflow.rehearse.namespace import RehearsalError, Teardown, first_error, new_namespace
 from orderflow.rehearse.plan import Plan
 from orderflow.rehearse.report import WorkerFigures, problems
 from orderflow.rehearse.settings import RehearsalSettings
@@ -180,6 +180,17 @@ def test_a_rehearsal_needs_the_real_broker_and_postgresql(
 ) -> None:
     with pytest.raises(RehearsalError, match=named.replace("(", r"\(").replace(")", r"\)")):
         new_namespace(deployment(**overrides), "rabbitmqctl")
+
+
+def test_a_rabbitmqctl_failure_is_told_by_its_error_line_not_its_usage_text() -> None:
+    output = (
+        "rabbitmqctl [--node <node>] [--quiet] delete_vhost <vhost>\n"
+        "Error: this command requires the 'rabbit' app to be running on the target node.\n"
+        "Arguments given:\n\t-q delete_vhost x\n"
+    )
+    assert first_error(output).startswith("Error: this command requires the 'rabbit' app")
+    assert first_error("\nnodedown\n") == "nodedown"
+    assert first_error("") == "no output"
 
 
 def figures(saturated: bool) -> WorkerFigures:
