@@ -30,6 +30,8 @@ from .report import Measured, Report, build_report
 from .watch import ZERO_DELAYS, Watch
 
 HANDLED = "orderflow_messages_total"
+WARM_UP_WAIT = 60.0
+"""The least time the warm-up orders get to complete, whatever the drain time."""
 ON_THE_SHELF = 10_000_000
 """Stock per product: no rehearsal runs out."""
 NOT_INHERITED = ("ORDERFLOW_NOTIFIER_SMTP_", "ORDERFLOW_CRASH_", "ORDERFLOW_DATABASE_URLS")
@@ -116,7 +118,7 @@ def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Meas
     if warm_up:
         show(Snapshot("warming up", 0, 0, 0, {}))
         submit(watch.settings, everything[:warm_up], plan.rate)
-        completed_by(watch, cluster, warm_up, time.time() + drain)
+        completed_by(watch, cluster, warm_up, time.time() + max(drain, WARM_UP_WAIT))
     handled_before = settled(cluster)
     orders, before = everything[warm_up:], watch.completed()
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in NAMES}
