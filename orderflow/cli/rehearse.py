@@ -93,11 +93,10 @@ def rehearse(
         raise fail(f"interrupted; {cleanup_said(error, plan.keep)}", code=130) from None
     except Interrupted as error:
         raise fail(f"stopped by SIGTERM; {cleanup_said(error, plan.keep)}", code=143) from None
-    except (RehearsalError, TimeoutError, RuntimeError) as error:
-        raise fail(f"{error}; {cleanup_said(error, plan.keep)}") from None
-    except Exception as error:
-        said = f"{type(error).__name__}: {error}"
-        raise fail(f"the rehearsal failed: {said}; {cleanup_said(error, plan.keep)}") from None
+    except Exception as error:  # a broker or database lost midway, say: one line, not a trace
+        known = isinstance(error, RehearsalError | TimeoutError | RuntimeError)
+        said = str(error) if known else f"the rehearsal failed: {type(error).__name__}: {error}"
+        raise fail(f"{said}; {cleanup_said(error, plan.keep)}") from None
     if output == Format.JSON:
         typer.echo(json.dumps(report.as_json(), indent=2))
     else:
