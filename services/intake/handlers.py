@@ -69,7 +69,7 @@ def on_order_submit(
     review: Review,
 ) -> list[Message | Scheduled]:
     """Reject with every problem, or place the order; an order a review rule trips is placed
-    held, with its review timer set."""
+    held, with its review timer set, and its delivery promised from when its review is due."""
     order = _open_submission(uow, SubmissionKey.of(command), clock.now())
     if order is None:
         return []
@@ -78,11 +78,12 @@ def on_order_submit(
     if problems:
         return [order.reject(problems, command.customer, clock.now())]
     now = clock.now()
-    expected = estimate.expected(command.delivery.option, now.date())
+    option = command.delivery.option
     reasons = review.rules.reasons(command)
     if not reasons:
-        return [order.place(command, expected, now)]
+        return [order.place(command, estimate.expected(option, now.date()), now)]
     due = now + review.timeout
+    expected = estimate.expected(option, due.date())  # a promise kept however long it waits
     placed, held = order.hold(command, expected, reasons, due, now)
     return [placed, held, Scheduled(OrderReviewDue(order_id=order.id), due)]
 

@@ -209,6 +209,21 @@ def test_an_order_a_rule_trips_is_placed_held_with_its_reasons_and_timer(
     assert (order.status, order.review_reasons, order.waiting) == ("held", held.reasons, True)
 
 
+@pytest.mark.parametrize(
+    "settings",
+    [{**RULES, "review_timeout_seconds": 3 * 86400, "stuck_after_seconds": {"held": 4 * 86400}}],
+)
+def test_a_held_order_is_promised_as_if_its_review_took_all_its_time(
+    service: Service, uow: IntakeUnitOfWork, clock: ManualClock
+) -> None:
+    [unheld] = handle(service, order_submit(external_id="EXT-unheld"), uow)
+    placed, _, _ = hold(service, uow)
+
+    assert isinstance(unheld, OrderPlaced) and unheld.expected_delivery is not None
+    assert placed.expected_delivery == unheld.expected_delivery + timedelta(days=3)
+    assert order_of(uow, placed.order_id).expected_delivery == placed.expected_delivery
+
+
 def test_an_order_no_rule_trips_is_placed_as_before(
     service: Service, uow: IntakeUnitOfWork
 ) -> None:
