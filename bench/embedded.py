@@ -21,11 +21,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from bench.harness import ZERO_DELAYS
-from bench.latency import paced
 from orderflow.cluster.channel import ChannelPublisher, submit_envelope
 from orderflow.cluster.embedded import Cluster
 from orderflow.operator.operations import on_stock, stock_level, unlisted_at_intake
+from orderflow.rehearse.pacing import paced
+from orderflow.rehearse.watch import ZERO_DELAYS
 from orderflow.scenarios.catalogue import CATALOGUE
 from orderflow.scenarios.orders import extra
 from services.intake.store import IntakeUnitOfWork

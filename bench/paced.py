@@ -3,44 +3,19 @@ pace, every one completed and every e-mail sent, and what that took."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from bench.counts import counts, cpu, cpu_per_order, per_order
 from bench.harness import BenchCluster, bench_cluster
-from bench.latency import latencies, paced
-from orderflow.cluster.channel import ChannelPublisher, submit_envelope
 from orderflow.cluster.registry import NAMES
+from orderflow.rehearse.pacing import latencies, submit
 from orderflow.scenarios.orders import extra
 from shared.settings import Settings
 
 Window = tuple[dict[str, float], dict[str, dict[str, float]]]
 """The window's figures, and each worker's counts per order."""
-
-
-def submit(
-    bench: BenchCluster,
-    submissions: list[dict[str, Any]],
-    rate: float | None,
-    tick: Callable[[float], None] | None = None,
-) -> tuple[dict[str, float], float]:
-    """Send the orders (all at once, or at ``rate`` a second), calling ``tick`` with the seconds
-    since the start after each batch; returns when each was confirmed (by external id) and when
-    the first batch went."""
-    sent_at: dict[str, float] = {}
-    started = time.time()
-    with ChannelPublisher(bench.settings) as channel:
-        for batch, due in paced(submissions, rate):
-            if due > time.time() - started:
-                time.sleep(due - (time.time() - started))
-            channel.send([submit_envelope(order) for order in batch])
-            now = time.time()
-            sent_at.update({order["external_id"]: now for order in batch})
-            if tick is not None:
-                tick(now - started)
-    return sent_at, started
 
 
 def measure(bench: BenchCluster, submissions: list[dict[str, Any]], rate: float | None) -> Window:
@@ -51,7 +26,7 @@ def measure(bench: BenchCluster, submissions: list[dict[str, Any]], rate: float 
     completed_before = bench.completed()
     counts_before = counts(bench.cluster, bench.settings, NAMES)
     cpu_before = cpu(bench.cluster)
-    sent_at, started = submit(bench, submissions, rate)
+    sent_at, started = submit(bench.settings, submissions, rate)
     all_completed = bench.wait_completed(completed_before + orders)
     events_behind, mail_behind = bench.unsent_mail()
     mail_lag = bench.wait_mail_sent() - all_completed

@@ -14,7 +14,6 @@ fails it comes down instead, until one holds.
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.harness import BenchCluster, bench_cluster
-from bench.paced import Window, measure, submit
+from bench.paced import Window, measure
+from orderflow.rehearse.capacity import growth, holds
+from orderflow.rehearse.pacing import submit
 from orderflow.scenarios.orders import extra
 from shared.settings import Settings
 
 STEP_FACTOR = 1.15
 SAMPLE_SECONDS = 0.5
-BOUND_SECONDS = 1.0
-GROWTH_SHARE = 0.03
 MAX_STEPS = 12
 CLIMB_BUDGET_SECONDS = 200.0
 WARM_UP_SECONDS = 3.0
@@ -44,25 +43,6 @@ class Step:
     inflow: float
     """messages a second the rate brings to the workers' queues"""
     held: bool
-
-
-def growth(samples: Sequence[tuple[float, int]]) -> float:
-    """How fast the backlog grew (messages a second), by the least-squares line through the
-    samples: one noisy sample does not decide."""
-    if len(samples) < 2:
-        return 0.0
-    times = [t for t, _ in samples]
-    return statistics.linear_regression(times, [float(n) for _, n in samples]).slope
-
-
-def holds(samples: Sequence[tuple[float, int]], inflow: float) -> bool:
-    """Whether a step sustained its rate, ``inflow`` messages a second: the backlog at its end is
-    at most ``BOUND_SECONDS`` of inflow, and it grew by no more than ``GROWTH_SHARE`` of it."""
-    return (
-        bool(samples)
-        and samples[-1][1] <= inflow * BOUND_SECONDS
-        and growth(samples) <= inflow * GROWTH_SHARE
-    )
 
 
 def next_rate(steps: Sequence[Step], factor: float = STEP_FACTOR) -> float | None:
@@ -101,7 +81,7 @@ def fan_out(bench: BenchCluster, source: OrderSource, rate: float) -> float:
     handled = "orderflow_messages_total"
     before = sum(bench.cluster.scrape(handled, outcome="handled").values())
     orders = source.take(max(1, round(rate * WARM_UP_SECONDS)))
-    submit(bench, orders, rate)
+    submit(bench.settings, orders, rate)
     bench.wait_completed(source.taken, DRAIN_TIMEOUT_SECONDS)
     return (sum(bench.cluster.scrape(handled, outcome="handled").values()) - before) / len(orders)
 
@@ -116,7 +96,7 @@ def run_step(
             samples.append((elapsed, bench.backlog()))
 
     started = time.monotonic()
-    submit(bench, source.take(max(1, round(rate * seconds))), rate, sample)
+    submit(bench.settings, source.take(max(1, round(rate * seconds))), rate, sample)
     samples.append((time.monotonic() - started, bench.backlog()))
     inflow = rate * messages
     return Step(rate, samples, inflow, holds(samples, inflow))

@@ -28,11 +28,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.counts import table
 from bench.embedded import run_embedded
 from bench.paced import Window, run_saga
-from bench.peak import Step, growth, peak_of, run_peak
+from bench.peak import Step, peak_of, run_peak
 from bench.raw_chain import measure as measure_raw_chain
 from bench.reporting_share import describe as describe_share
 from bench.reporting_share import measure as measure_share
 from orderflow.cluster.registry import NAMES
+from orderflow.rehearse.capacity import growth
 from tests.support import configured_broker_url, configured_postgres_url, real_settings, tear_down
 
 ALWAYS = (

@@ -19,6 +19,7 @@ from .aftersales import order_exchange, order_resend, order_return, return_app
 from .back_office import payment_app, stock_app
 from .documents import documents_app
 from .parking import parking_app
+from .rehearse import rehearse
 from .report import report_app
 from .review import review_app
 from .stuck import order_stuck
@@ -227,6 +228,7 @@ app.add_typer(review_app, name="review")
 app.add_typer(report_app, name="report")
 app.add_typer(topology_app, name="topology")
 app.add_typer(documents_app, name="documents")
+app.command()(rehearse)
 
 
 contracts_app = typer.Typer(no_args_is_help=True, help="The published message contract.")

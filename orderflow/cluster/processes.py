@@ -42,11 +42,13 @@ class ProcessCluster:
     running: list[Replica] = field(default_factory=list)
     kills: Counter[str] = field(default_factory=Counter)
     """How often ``kill`` killed a replica of each worker (a crash point's death is not here)."""
+    inherited: Mapping[str, str] | None = None
+    """The environment the replicas start from; None: this process's."""
 
     def environment(self) -> dict[str, str]:
         s = self.settings
         env = {
-            **os.environ,
+            **(os.environ if self.inherited is None else self.inherited),
             "ORDERFLOW_BROKER_URL": s.broker_url,
             "ORDERFLOW_DATABASE_URL": s.database_url,
             "ORDERFLOW_NAMESPACE": s.namespace,

@@ -30,6 +30,7 @@ from rich.table import Table
 from shared.settings import LogSettings, RetryPolicy, Settings
 
 from ..cluster.registry import NAMES
+from ..rehearse.settings import RehearsalSettings
 
 UNITS = {"_seconds": "seconds", "_days": "days", "_grams": "grams", "_percent": "percent"}
 
@@ -60,6 +61,7 @@ def settings_classes() -> Iterator[tuple[str, type[BaseSettings]]]:
                 and value.__module__ == module.__name__
             ):
                 yield name, value
+    yield "rehearsal", RehearsalSettings
 
 
 def every_setting() -> list[Setting]:
@@ -219,8 +221,7 @@ def markdown() -> str:
     for setting in every_setting():
         if setting.section != current:
             current = setting.section
-            title = "Runtime (every worker)" if current == "runtime" else f"Worker: {current}"
-            lines += ["", f"## {title}", ""]
+            lines += ["", f"## {section_title(current)}", ""]
             lines += ["| variable | type | default | format | meaning |", "|---|---|---|---|---|"]
         default = f"`{setting.default}`"
         hint = seconds_hint(setting)
@@ -232,10 +233,20 @@ def markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def section_title(section: str) -> str:
+    if section == "runtime":
+        return "Runtime (every worker)"
+    if section == "rehearsal":
+        return "Command: orderflow rehearse"
+    return f"Worker: {section}"
+
+
 def print_settings(console: Console) -> None:
     for section in dict.fromkeys(setting.section for setting in every_setting()):
-        title = "runtime (every worker)" if section == "runtime" else f"worker: {section}"
-        table = Table(title=title, title_justify="left", show_lines=False, expand=True)
+        title = section_title(section)
+        table = Table(
+            title=title[0].lower() + title[1:], title_justify="left", show_lines=False, expand=True
+        )
         table.add_column("variable", no_wrap=True)
         for column in ("type", "default", "format", "meaning"):
             table.add_column(column, overflow="fold")

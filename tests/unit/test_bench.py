@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 
 from bench.counts import Cpu, cpu_per_order, per_order
-from bench.latency import latencies, paced, percentile
-from bench.peak import Step, growth, holds, next_rate, peak_of
+from bench.peak import Step, next_rate, peak_of
 from bench.reporting_share import share
+from orderflow.rehearse.capacity import growth, holds
+from orderflow.rehearse.pacing import latencies, paced, percentile
 
 INFLOW = 1000.0  # messages a second: 50 orders/s at 20 messages per order
 

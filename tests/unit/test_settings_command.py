@@ -25,11 +25,11 @@ def test_every_setting_is_listed_with_its_variable_default_and_format() -> None:
     assert "1209600 (14 days)" in result.output
 
 
-def test_every_worker_has_its_settings_in_the_list() -> None:
+def test_every_worker_and_the_rehearsal_have_their_settings_in_the_list() -> None:
     sections = {setting.section for setting in every_setting()}
     configurable = {n for n in NAMES if importlib.util.find_spec(f"services.{n}.settings")}
 
-    assert sections == {"runtime", *configurable}
+    assert sections == {"runtime", *configurable, "rehearsal"}
     assert set(NAMES) - configurable == {"reporting"}
 
 

@@ -1,11 +1,16 @@
 """What users feel: how long after its submit an order was placed, dispatched and completed, and
-the pace orders are submitted at. Pure functions over timestamps, shared by every mode."""
+the pace orders are submitted at; shared by ``orderflow rehearse`` and the bench."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
+
+from shared.settings import Settings
+
+from ..cluster.channel import ChannelPublisher, submit_envelope
 
 MILESTONES = {"placed": "placed_", "dispatched": "dispatched_", "completed": ""}
 """Each milestone and the prefix of its keys: ``placed_p99_ms``, ``dispatched_p99_ms``, and
@@ -50,3 +55,30 @@ def latencies(
         if milestone == "completed":
             summary["mean_ms"] = statistics.fmean(delays)
     return summary
+
+
+def submit(
+    settings: Settings,
+    submissions: list[dict[str, Any]],
+    rate: float | None,
+    tick: Callable[[float], None] | None = None,
+    message_ids: dict[str, float] | None = None,
+) -> tuple[dict[str, float], float]:
+    """Send the orders (all at once, or at ``rate`` a second), calling ``tick`` with the seconds
+    since the start after each batch; returns when each was confirmed (by external id) and when
+    the first batch went. ``message_ids`` gets the same times by ``order.submit`` message id."""
+    sent_at: dict[str, float] = {}
+    started = time.time()
+    with ChannelPublisher(settings) as channel:
+        for batch, due in paced(submissions, rate):
+            if due > time.time() - started:
+                time.sleep(due - (time.time() - started))
+            envelopes = [submit_envelope(order) for order in batch]
+            channel.send(envelopes)
+            now = time.time()
+            sent_at.update({order["external_id"]: now for order in batch})
+            if message_ids is not None:
+                message_ids.update({envelope.id: now for envelope in envelopes})
+            if tick is not None:
+                tick(now - started)
+    return sent_at, started
