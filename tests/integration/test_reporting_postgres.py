@@ -8,33 +8,43 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-from sqlalchemy import make_url
+from sqlalchemy import Engine, make_url, text
 from sqlalchemy.orm import Session
 
-from shared.database import drop_postgres_database, open_database
+from shared.database import drop_postgres_database, ensure_postgres_database, make_engine
 from shared.runtime_tables import RuntimeTables
 from shared.service import Service
 from tests.unit.reporting.test_reporting_handlers import *  # noqa: F403  the same tests
 
 
+@pytest.fixture(scope="module")
+def database(postgres_url: str) -> Iterator[Engine]:
+    """One database for the module: each session gets a schema of its own in it."""
+    name = f"reporting_spec_{uuid.uuid4().hex[:10]}"
+    url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
+    ensure_postgres_database(make_url(url))
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+    drop_postgres_database(url)
+
+
 @pytest.fixture
-def session_for(postgres_url: str) -> Iterator[Callable[[Service], Session]]:
-    """A session on a fresh PostgreSQL database holding ``service``'s tables, per call."""
+def session_for(database: Engine) -> Iterator[Callable[[Service], Session]]:
+    """A session on a fresh schema holding ``service``'s tables, per call."""
     sessions: list[Session] = []
-    urls: list[str] = []
 
     def make(service: Service) -> Session:
         RuntimeTables(service.metadata)
-        name = f"reporting_spec_{uuid.uuid4().hex[:10]}"
-        url = make_url(postgres_url).set(database=name).render_as_string(hide_password=False)
-        urls.append(url)
-        session = open_database(url, service.metadata)(expire_on_commit=False)
+        schema = f"spec_{uuid.uuid4().hex[:10]}"
+        with database.begin() as connection:
+            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        engine = database.execution_options(schema_translate_map={None: schema})
+        service.metadata.create_all(engine)
+        session = Session(engine, expire_on_commit=False)
         sessions.append(session)
         return session
 
     yield make
     for session in sessions:
         session.close()
-        session.get_bind().dispose()  # type: ignore[union-attr]
-    for url in urls:
-        drop_postgres_database(url)
