@@ -34,7 +34,7 @@ from shared.contracts import (
 )
 from shared.settings import Settings
 
-from .registry import NAMES, PUBLISHES
+from .registry import NAMES, publishes
 
 MONITORING = "monitoring"
 """Who only looks: KEDA counting a queue's messages (a passive declare), the management UI's
@@ -83,7 +83,7 @@ class BrokerUser:
 
 def broker_users(settings: Settings) -> list[BrokerUser]:
     prefix = settings.broker_user_prefix
-    users = [BrokerUser(user_name(prefix, w), w, PUBLISHES[w], worker=w) for w in NAMES]
+    users = [BrokerUser(user_name(prefix, w), w, publishes(w), worker=w) for w in NAMES]
     users += [
         BrokerUser(channel_user(prefix, c), f"channel-{c}", CHANNEL_SENDS, channel=c)
         for c in settings.channels

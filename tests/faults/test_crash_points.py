@@ -23,7 +23,7 @@ import pytest
 
 from orderflow.cluster.channel import ChannelPublisher
 from orderflow.cluster.processes import Replica
-from orderflow.cluster.registry import NAMES, PUBLISHES
+from orderflow.cluster.registry import NAMES, publishes
 from shared.contracts import ItemQuantity, ResendRequest
 from shared.envelope import wrap
 from shared.settings import Settings
@@ -38,7 +38,7 @@ ORDERS = 60
 def test_a_kill_at_any_point_loses_nothing_and_repeats_nothing(
     settings: Settings, tmp_path: Path, point: str
 ) -> None:
-    reaching = {n for n in NAMES if PUBLISHES[n] or point != "after_publish"}  # reporting: never
+    reaching = {n for n in NAMES if publishes(n) or point != "after_publish"}  # reporting: never
     with running(settings, tmp_path) as run:
         crashed = arm_every_worker(run, point)
         run.submit(ORDERS)

@@ -39,9 +39,10 @@ def test_shared_never_imports_a_worker() -> None:
 
 
 def test_every_worker_is_in_the_registry() -> None:
-    from orderflow.cluster.registry import NAMES
+    from orderflow.cluster.registry import NAMES, bootstrap_module
 
     assert sorted(NAMES) == WORKERS
+    assert [bootstrap_module(name).NAME for name in NAMES] == NAMES
 
 
 def test_the_runtime_shares_behaviour_by_composition_not_inheritance() -> None:

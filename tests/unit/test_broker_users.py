@@ -23,7 +23,7 @@ from orderflow.cli.main import app
 from orderflow.cluster.channel import submit_envelope
 from orderflow.cluster.databases import WorkerDatabases
 from orderflow.cluster.embedded import Cluster
-from orderflow.cluster.registry import NAMES, PUBLISHES, build
+from orderflow.cluster.registry import NAMES, build, publishes
 from orderflow.cluster.users import senders
 from orderflow.demo.run import stock_the_shelves
 from orderflow.export.definitions import MissingPasswords, Passwords, definitions, password_hash
@@ -103,10 +103,10 @@ def test_a_worker_may_publish_exactly_the_types_its_bootstrap_declares(
     exported: dict[str, Any], worker: str
 ) -> None:
     events = topic(exported, f"orderflow-{worker}", "events")
-    everything = {c.type for name in NAMES for c in PUBLISHES[name]}
+    everything = {c.type for name in NAMES for c in publishes(name)}
 
     assert {t for t in everything if allows(events["write"], t)} == {
-        c.type for c in PUBLISHES[worker]
+        c.type for c in publishes(worker)
     }
     assert not allows(topic(exported, f"orderflow-{worker}", "commands")["write"], "order.submit")
 
@@ -142,7 +142,7 @@ def test_a_channel_may_submit_orders_and_hear_only_its_own(exported: dict[str, A
     granted = permission(exported, "orderflow-channel-web")
     commands = topic(exported, "orderflow-channel-web", "commands")
     events = topic(exported, "orderflow-channel-web", "events")
-    sent_by_anyone = {c.type for name in NAMES for c in PUBLISHES[name]}
+    sent_by_anyone = {c.type for name in NAMES for c in publishes(name)}
 
     assert [
         t for t in ("order.submit", "order.cancel", "stock.receive") if allows(commands["write"], t)
