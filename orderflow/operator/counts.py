@@ -12,6 +12,7 @@ import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ from shared.contracts import CountedLine, CountedSku, StockCounted
 from ..cluster.databases import WorkerDatabases
 
 REQUIRED = ("sku", "counted")
-OPTIONAL = ("location", "reason")
+OPTIONAL = ("location", "reason", "counted_at")
 WHOLE_NUMBER = re.compile(r"^[0-9]+$")
 
 
@@ -86,6 +87,27 @@ def parse_count(text: str, name: str = "FILE") -> list[CountedRow]:
     return rows
 
 
+def dated(rows: list[CountedRow], moment: datetime, now: datetime) -> list[CountedSku]:
+    """The counted lines, each dated: its own ``counted_at``, else ``moment``.
+    ``CountFileError`` names each line dated after ``now``: a shelf is counted before its count
+    is sent."""
+    lines = [
+        row.counted
+        if row.counted.counted_at
+        else row.counted.model_copy(update={"counted_at": moment})
+        for row in rows
+    ]
+    problems = [
+        f"line {row.line}, column counted_at: {line.counted_at:%Y-%m-%d %H:%M:%S%z} is in the "
+        "future; a shelf is counted before its count is sent"
+        for row, line in zip(rows, lines, strict=True)
+        if line.counted_at is not None and line.counted_at > now
+    ]
+    if problems:
+        raise CountFileError(problems)
+    return lines
+
+
 def _check_header(header: list[str], name: str) -> None:
     problems = []
     if not header:
@@ -137,6 +159,8 @@ def _row(fields: dict[str, Any], line: int, columns: int) -> tuple[CountedRow | 
 def _said(problem: Any) -> str:
     if problem["loc"][0] == "reason":
         return "must be lost or damaged (a count above the books is always found)"
+    if problem["loc"][0] == "counted_at":
+        return "a date and time with its UTC offset, e.g. 2026-12-01T09:30:00+01:00"
     if problem["loc"][0] == "sku" and problem["type"] == "string_pattern_mismatch":
         return "upper-case letters, digits and dashes only, e.g. MUG-BLUE"
     return str(problem["msg"])

@@ -19,14 +19,21 @@ once per count id.
 Units packed into parcels that have not left (stock heard ``fulfillment.packed`` but not yet
 ``shipment.dispatched``) are on hand and reserved, but off the shelf: the shelf is compared with
 on hand less those units, and a packed order is never cut (its goods are in its parcels, and
-packing is the handover the warehouse can no longer stop). The count is the shelf as stock
-finds its books when it applies the count: a parcel packed from a shelf after it was counted,
-before the count is applied, is taken as found (the README's stock count section).
+packing is the handover the warehouse can no longer stop).
+
+A shelf is compared with the books as they stood when it was counted (each line's
+``counted_at``): what the ledger moved since (goods received, dispatched, returned) is taken
+off on hand, and the units in parcels are those packed by then and dispatched, if at all,
+after. Packing and dispatch are dated by the warehouse's and the carrier's events, not by when
+stock heard them. The difference found then is posted now: everything since is in the books
+already. A line without ``counted_at`` is compared with the books as stock finds them when it
+applies the count.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from shared.clock import Clock
@@ -61,8 +68,8 @@ def on_stock_count(command: StockCount, uow: StockUnitOfWork, clock: Clock) -> R
     if unknown:
         raise PermanentError(f"sku: {', '.join(unknown)} is not stocked; set its level first")
     now = clock.now()
-    parcels = in_parcels(holding)
-    lines = [reconcile(items[line.sku], line, parcels.get(line.sku, 0)) for line in command.lines]
+    books = books_when_counted(uow, command.lines, items, holding, now)
+    lines = [reconcile(items[line.sku], line, books[line.sku]) for line in command.lines]
     adjusted = [_adjust(uow, items[line.sku], line, command.count_id, now) for line in lines]
     overdrawn = {sku for sku in counted if items[sku].reserved > items[sku].on_hand}
     on_shelf = [r for r in holding if not r.in_parcels]
@@ -84,23 +91,60 @@ def on_stock_count(command: StockCount, uow: StockUnitOfWork, clock: Clock) -> R
     ]
 
 
-def in_parcels(reservations: Sequence[Reservation]) -> dict[str, int]:
-    """Per SKU, the units of ``reservations`` packed into parcels that have not left."""
-    units: dict[str, int] = {}
-    for reservation in reservations:
-        if reservation.in_parcels:
-            for sku, quantity in reservation.wanted.items():
-                units[sku] = units.get(sku, 0) + quantity
-    return units
+@dataclass(frozen=True)
+class Books:
+    """A SKU's books at the moment its shelf was counted."""
+
+    on_hand: int
+    in_parcels: int
+    """Units of it packed into parcels then, and not yet dispatched: off the shelf."""
 
 
-def reconcile(item: Item, line: CountedSku, parcels: int = 0) -> CountedLine:
-    """The count of one SKU against what its books put on the shelf (on hand, less the
-    ``parcels`` units packed and not dispatched), and why they differ: more is ``found``; less
-    is what the line says (``lost`` unless ``damaged``). The bin moves where the count says."""
+def books_when_counted(
+    uow: StockUnitOfWork,
+    lines: Sequence[CountedSku],
+    items: Items,
+    holding: Sequence[Reservation],
+    now: datetime,
+) -> dict[str, Books]:
+    """Each counted SKU's books as they stood when its shelf was counted (``counted_at``; now
+    if the line does not say, or says a time to come): on hand less what the ledger moved
+    since, and the units in parcels then, packed by that moment and dispatched, if at all,
+    after it."""
+    moments = {line.sku: min(line.counted_at or now, now) for line in lines}
+    earliest = min(moments.values())
+    later = [
+        entry
+        for entry in (uow.items.moved_after(moments, earliest) if earliest < now else [])
+        if entry.at > moments[entry.sku]
+    ]
+    left_later = {
+        (e.order_id, e.sku) for e in later if e.movement == Movement.COMMITTED and e.order_id
+    }
+    dispatched = uow.reservations.read({order_id for order_id, _ in left_later})
+    books = {}
+    for sku, moment in moments.items():
+        packed = [r for r in holding if r.in_parcels] + [
+            r for r in dispatched if (r.order_id, sku) in left_later
+        ]
+        books[sku] = Books(
+            on_hand=items[sku].on_hand - sum(e.quantity for e in later if e.sku == sku),
+            in_parcels=sum(
+                r.wanted.get(sku, 0)
+                for r in packed
+                if r.packed_at is not None and r.packed_at <= moment
+            ),
+        )
+    return books
+
+
+def reconcile(item: Item, line: CountedSku, books: Books) -> CountedLine:
+    """The count of one SKU against what its books put on the shelf when it was counted (on
+    hand, less the units in parcels), and why they differ: more is ``found``; less is what the
+    line says (``lost`` unless ``damaged``). The bin moves where the count says."""
     if line.location:
         item.location = line.location
-    difference = line.counted - (item.on_hand - parcels)
+    difference = line.counted - (books.on_hand - books.in_parcels)
     reason = None
     if difference > 0:
         reason = AdjustmentReason.FOUND
@@ -108,11 +152,12 @@ def reconcile(item: Item, line: CountedSku, parcels: int = 0) -> CountedLine:
         reason = AdjustmentReason(line.reason or AdjustmentReason.LOST)
     return CountedLine(
         sku=item.sku,
-        books=item.on_hand,
-        in_parcels=parcels,
+        books=books.on_hand,
+        in_parcels=books.in_parcels,
         counted=line.counted,
         difference=difference,
         reason=reason,
+        counted_at=line.counted_at,
     )
 
 

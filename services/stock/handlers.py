@@ -32,6 +32,7 @@ from shared.contracts import (
     StockWaitlistDue,
     original_order,
 )
+from shared.envelope import Envelope
 from shared.errors import PermanentError
 from shared.service import Handler
 
@@ -113,24 +114,29 @@ def on_return_received(event: ReturnReceived, uow: StockUnitOfWork, clock: Clock
     return [restocked, *retry_waiting(items.values(), now)]
 
 
-def on_fulfillment_packed(event: FulfillmentPacked, uow: StockUnitOfWork, clock: Clock) -> Results:
+def on_fulfillment_packed(
+    event: FulfillmentPacked, uow: StockUnitOfWork, envelope: Envelope
+) -> Results:
     """The goods are off the shelf, in parcels, yet on hand and reserved until they are
     dispatched: a count must not look for them on the shelf. Packing is all or nothing, so
-    the parcels hold the reservation's lines. Nothing is announced."""
+    the parcels hold the reservation's lines. Dated when the warehouse packed them, so a count
+    knows whether they were still on the shelf when it was taken. Nothing is announced."""
     reservation = uow.reservations.get(event.order_id)
     if reservation is not None:
-        reservation.pack(clock.now())
+        reservation.pack(envelope.time)
     return []
 
 
 def on_shipment_dispatched(
-    event: ShipmentDispatched, uow: StockUnitOfWork, clock: Clock
+    event: ShipmentDispatched, uow: StockUnitOfWork, clock: Clock, envelope: Envelope
 ) -> Results:
+    """The goods left: on hand drops, dated when the carrier took them (a count taken before
+    that moment still had them in its parcels)."""
     reservation = uow.reservations.get(event.order_id)
     if reservation is None:
         return []
     items = uow.items.lock(reservation.wanted)
-    entries = reservation.commit(items, clock.now())
+    entries = reservation.commit(items, envelope.time)
     if entries is None:
         return []
     uow.items.record(entries)

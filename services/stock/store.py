@@ -115,6 +115,12 @@ class ItemStore:
     def all(self) -> list[Item]:
         return list(self.session.scalars(select(Item).order_by(Item.sku)))
 
+    def moved_after(self, skus: Collection[str], moment: datetime) -> list[LedgerEntry]:
+        """The ledger entries of ``skus`` after ``moment``: what a count taken then did not
+        see (a read: the items are locked)."""
+        query = select(LedgerEntry).where(LedgerEntry.sku.in_(skus), LedgerEntry.at > moment)
+        return list(self.session.scalars(query.order_by(LedgerEntry.id)))
+
     def ledger_totals(self) -> dict[str, int]:
         query = select(LedgerEntry.sku, func.sum(LedgerEntry.quantity)).group_by(LedgerEntry.sku)
         return {sku: int(total) for sku, total in self.session.execute(query)}
@@ -130,6 +136,14 @@ class ReservationStore:
 
     def add(self, reservation: Reservation) -> None:
         self.rows.add(reservation)
+
+    def read(self, order_ids: Collection[str]) -> list[Reservation]:
+        """The reservations of ``order_ids`` there are, for what they recorded (a read, no
+        lock: a batch locks reservations before items, and this comes after)."""
+        if not order_ids:
+            return []
+        query = select(Reservation).where(Reservation.order_id.in_(order_ids))
+        return list(self.session.scalars(query.order_by(Reservation.order_id)))
 
     def waiting(self, order_ids: Sequence[str]) -> list[Reservation]:
         """The orders among ``order_ids`` that still wait, in the order given."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AwareDatetime, Field, field_validator
 
 from .base import Message, OrderId, Sku, _Frozen
 
@@ -36,6 +36,12 @@ class CountedSku(_Frozen):
         default=None,
         description="Why units are missing if the count is below the books: lost (the default) "
         "or damaged. A count above the books is always found.",
+    )
+    counted_at: AwareDatetime | None = Field(
+        default=None,
+        description="When the shelf was counted: it is compared with the books as they stood "
+        "then, so what was packed, dispatched or received since does not show as a difference. "
+        "None compares it with the books as stock finds them when it applies the count.",
     )
 
 
@@ -85,14 +91,21 @@ class CountedLine(_Frozen):
     ``in_parcels``), what was on the shelf less what the books put there."""
 
     sku: Sku
-    books: int = Field(description="On hand by the books, parcels not yet dispatched included.")
+    books: int = Field(
+        description="On hand by the books when the shelf was counted, parcels not yet "
+        "dispatched included."
+    )
     in_parcels: int = Field(
         default=0,
-        description="Units packed into parcels not yet dispatched: on hand, but off the shelf.",
+        description="Units packed into parcels not yet dispatched when the shelf was counted: "
+        "on hand, but off the shelf.",
     )
     counted: int
     difference: int
     reason: AdjustmentReason | None = None
+    counted_at: AwareDatetime | None = Field(
+        default=None, description="When the shelf was counted: the moment books are taken at."
+    )
 
 
 class StockCounted(Message):

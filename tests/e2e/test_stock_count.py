@@ -13,7 +13,8 @@ nothing. Then the workers stop and the four invariants are audited.
 A count while parcels wait for the carrier (shipping held down, so a packed order is not
 dispatched): the units in the parcel are on the books but off the shelf, and the count posts as
 lost only what the shelf lacks beyond them; the packed order keeps its goods and leaves when
-shipping is back.
+shipping is back. A count of the shelves taken before the order was packed, sent after, says
+when it was taken and finds the books as they were then: nothing in parcels, nothing found.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import re
 import signal
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,7 @@ def test_a_count_while_a_parcel_waits_for_the_carrier_posts_no_lost_units_for_it
     [shipping] = [r for r in processes.alive() if r.name == "shipping"]
     shipping.process.send_signal(signal.SIGTERM)
     assert shipping.process.wait(20) == 0
+    shelves_counted = datetime.now(UTC)  # before the order: every unit on the shelf
     with ChannelPublisher(settings) as channel:
         submit(
             channel, "COUNT-PACKED", PaymentMethod.CARD, _line("MUG-BLUE", 4), _line("TEA-GREEN", 2)
@@ -220,6 +223,19 @@ def test_a_count_while_a_parcel_waits_for_the_carrier_posts_no_lost_units_for_it
     packed = _id(dbs, "COUNT-PACKED")
     wait_until(lambda: _packed(dbs, packed), 30, what="stock to hear the order packed")
     heard(stock_events, {"stock.reserved": 1})
+    earlier = tmp_path / "earlier.csv"
+    earlier.write_text("sku,counted\nMUG-BLUE,10\nTEA-GREEN,5\n")
+
+    code, said = run(
+        "stock", "count", str(earlier), "--count-id", "cnt-earlier",
+        "--counted-at", shelves_counted.isoformat(),
+    )  # fmt: skip
+
+    assert code == 0, said
+    [counted] = [e for e in heard(stock_events, {"stock.counted": 1}) if e.type == "stock.counted"]
+    assert [
+        _fields(line, "sku", "books", "in_parcels", "difference") for line in counted.data["lines"]
+    ] == [("MUG-BLUE", 10, 0, 0), ("TEA-GREEN", 5, 0, 0)], "packed after the shelves were counted"
     count = tmp_path / "count.csv"
     count.write_text("sku,counted\nMUG-BLUE,5\nTEA-GREEN,3\n")  # 4 and 2 are in the parcel
 

@@ -5,13 +5,14 @@ refuses such a file with exit code 2, sending nothing."""
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from orderflow.cli.main import app
-from orderflow.operator.counts import CountFileError, parse_count
+from orderflow.operator.counts import CountFileError, dated, parse_count
 from shared.contracts import CountedSku
 
 
@@ -102,7 +103,7 @@ def test_the_command_says_what_a_count_file_looks_like() -> None:
     result = CliRunner().invoke(app, ["stock", "count", "--help"])
 
     said = " ".join(result.stdout.split())
-    assert "sku,counted,location,reason" in said
+    assert "sku,counted,location,reason,counted_at" in said
     assert "lost (the default) or damaged" in said
 
 
@@ -118,4 +119,59 @@ def test_a_good_file_on_memory_is_refused_before_any_database_is_read(tmp_path: 
     said = " ".join((result.stdout + result.stderr).split())
     assert result.exit_code == 2, said
     assert "ORDERFLOW_BROKER_URL is memory://" in said and "no worker would see" in said
+    assert not (tmp_path / "data").exists()
+
+
+def test_each_row_may_say_when_its_shelf_was_counted() -> None:
+    rows = parse_count(
+        "sku,counted,counted_at\nMUG-BLUE,12,2026-12-01T09:30:00+01:00\nTEA-GREEN,3,\n"
+    )
+    moment = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+
+    lines = dated(rows, moment, now=datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
+
+    assert [(line.sku, line.counted_at) for line in lines] == [
+        ("MUG-BLUE", datetime(2026, 12, 1, 8, 30, tzinfo=UTC)),
+        ("TEA-GREEN", moment),
+    ]
+
+
+def test_a_counting_time_without_its_offset_or_to_come_is_refused() -> None:
+    found = problems("sku,counted,counted_at\nMUG-BLUE,12,2026-12-01T09:30:00\n")
+    assert found == [
+        "line 2, column counted_at: a date and time with its UTC offset, "
+        "e.g. 2026-12-01T09:30:00+01:00"
+    ]
+
+    rows = parse_count("sku,counted,counted_at\nMUG-BLUE,12,2026-12-01T13:00:00+00:00\n")
+    with pytest.raises(CountFileError) as raised:
+        dated(rows, datetime(2026, 12, 1, 9, 0, tzinfo=UTC), datetime(2026, 12, 1, 12, tzinfo=UTC))
+    assert raised.value.problems == [
+        "line 2, column counted_at: 2026-12-01 13:00:00+0000 is in the future; a shelf is "
+        "counted before its count is sent"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("given", "problem"),
+    [
+        ("2026-12-01T09:30:00", "is not a date and time with its UTC offset"),
+        ("yesterday", "is not a date and time with its UTC offset"),
+        ("2999-01-01T00:00:00+00:00", "is in the future; count first, then send"),
+    ],
+)
+def test_the_command_refuses_a_counting_time_it_cannot_use(
+    tmp_path: Path, given: str, problem: str
+) -> None:
+    count = tmp_path / "count.csv"
+    count.write_text("sku,counted\nMUG-BLUE,3\n")
+    env: dict[str, str | None] = {k: None for k in os.environ if k.startswith("ORDERFLOW_")}
+    env["ORDERFLOW_DATABASE_URL"] = f"sqlite:///{tmp_path}/data/{{worker}}.db"
+
+    result = CliRunner(env=env).invoke(app, ["stock", "count", str(count), "--counted-at", given])
+
+    said = " ".join((result.stdout + result.stderr).split())
+    assert result.exit_code == 2, said
+    assert f"--counted-at: {given!r}" in said or f"--counted-at: {given}" in said
+    assert problem in said
     assert not (tmp_path / "data").exists()

@@ -38,7 +38,8 @@ from shared.contracts import (
     StockUnavailable,
     StockWaitlistDue,
 )
-from shared.service import Service
+from shared.envelope import wrap
+from shared.service import Service, call
 from shared.timers import Scheduled
 from tests.factories import order_placed, replacement_requested, return_received
 from tests.unit.conftest import QueryCounter
@@ -55,7 +56,9 @@ class Stock:
         self.clock = clock
 
     def __call__(self, message: Message) -> list[Result]:
-        return list(self.service.handlers[type(message)](message, self.uow))
+        """Handle ``message`` as if it had been sent now, by the test clock."""
+        envelope = wrap(message, source="test", now=self.clock.now())
+        return list(call(self.service.handlers[type(message)], message, self.uow, envelope))
 
     def shelve(self, sku: str, on_hand: int, location: str = "A-01-01", **policy: object) -> Item:
         item = set_level(self.uow, sku, on_hand, self.clock.now(), location, 350).result
