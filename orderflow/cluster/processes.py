@@ -160,13 +160,16 @@ class ProcessCluster:
                 raise RuntimeError(f"{replica.name}-{replica.index} exited with {code}:\n{tail}")
 
     def stop(self, timeout: float = 20) -> dict[str, int | None]:
-        """SIGTERM every replica and wait; returns each one's exit code."""
+        """SIGTERM every replica and wait, ``timeout`` seconds in all, then kill what is left;
+        returns each one's exit code (None if it was killed)."""
         for replica in self.alive():
             replica.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
         codes: dict[str, int | None] = {}
         for replica in self.running:
             try:
-                codes[f"{replica.name}-{replica.index}"] = replica.process.wait(timeout)
+                left = max(deadline - time.monotonic(), 0.1)
+                codes[f"{replica.name}-{replica.index}"] = replica.process.wait(left)
             except subprocess.TimeoutExpired:
                 replica.process.kill()
                 codes[f"{replica.name}-{replica.index}"] = None
