@@ -19,8 +19,18 @@ from .report import Report, WorkerFigures
 @contextmanager
 def live_progress(console: Console, plan: Plan) -> Iterator[Show]:
     """A ``Show`` that redraws the progress table in place (on a terminal; elsewhere the last
-    state is printed when the rehearsal ends)."""
-    with Live(console=console, refresh_per_second=4, transient=False) as live:
+    state is printed when the rehearsal ends). Only a terminal gets Live's refresh thread, and
+    nothing else the process prints is routed through Live: a Ctrl-C that lands while one thread
+    holds Live's lock must not leave the cleanup waiting for it."""
+    terminal = console.is_terminal
+    with Live(
+        console=console,
+        refresh_per_second=4,
+        transient=False,
+        auto_refresh=terminal,
+        redirect_stdout=False,
+        redirect_stderr=False,
+    ) as live:
 
         def show(snapshot: Snapshot) -> None:
             live.update(progress_table(snapshot, plan))

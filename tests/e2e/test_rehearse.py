@@ -78,6 +78,21 @@ def processes_on(vhost: str) -> list[int]:
     return [pid for pid in found if pid != os.getpid()]
 
 
+def clear_left_behind(vhost: str, run_id: str, postgres_url: str) -> None:
+    """What a rehearsal killed before its cleanup leaves: its workers, vhost and databases, so
+    that they do not run on through the tests after it."""
+    for pid in processes_on(vhost):
+        os.kill(pid, signal.SIGKILL)
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True, check=False)
+    engine = create_engine(make_url(postgres_url).set(database="postgres"))
+    try:
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            for name in databases(postgres_url, f"{DATABASE_PREFIX}{run_id}_"):
+                connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        engine.dispose()
+
+
 def what_the_workers_recorded(namespace: Namespace) -> dict[str, object]:
     """Read from the workers' own tables (and the broker), while the rehearsal still stands:
     orders per status, shipments, and each worker's inbox rows by when it took them up."""
@@ -235,6 +250,7 @@ def test_a_rehearsal_stopped_with_ctrl_c_cleans_up_and_says_so(
         except subprocess.TimeoutExpired:
             rehearsal.kill()
             _, stderr = rehearsal.communicate()
+            clear_left_behind(ours[0], run_id, postgres_url)
             raise AssertionError(
                 f"not done {CLEANUP_SECONDS} s after Ctrl-C; it said: {stderr}"
             ) from None

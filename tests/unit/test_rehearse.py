@@ -4,9 +4,12 @@ which order a rehearsal is undone, and the options it will not run with."""
 
 from __future__ import annotations
 
+import io
 import os
+import threading
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from orderflow.cli.main import app
@@ -20,9 +23,10 @@ from orderflow.rehearse.capacity import (
     sustained_rate,
 )
 from orderflow.rehearse.namespace import RehearsalError, Teardown, first_error, new_namespace
-from orderflow.rehearse.plan import Plan
+from orderflow.rehearse.plan import Plan, Snapshot
 from orderflow.rehearse.report import WorkerFigures, problems
 from orderflow.rehearse.settings import RehearsalSettings
+from orderflow.rehearse.show import live_progress
 from shared.settings import Settings
 
 RATE = 10.0  # orders a second
@@ -253,3 +257,22 @@ def test_the_command_refuses_the_in_memory_broker_before_making_anything() -> No
     assert code == 2, text
     assert text.startswith("error: broker_url (ORDERFLOW_BROKER_URL): memory:// lives"), text
     assert "removed" not in text
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+def test_progress_is_redrawn_on_a_terminal_by_a_thread_of_its_own_and_elsewhere_printed_at_the_end(
+    terminal: bool,
+) -> None:
+    out = io.StringIO()
+    console = Console(file=out, force_terminal=terminal, width=100)
+    threads = threading.active_count()
+
+    with live_progress(console, Plan(RATE, WINDOW)) as show:
+        show(Snapshot("sending", 4.0, 12, 9, {"intake": 3}))
+        refreshing = threading.active_count() - threads
+        printed_while_running = out.getvalue()
+
+    assert refreshing == (1 if terminal else 0)
+    if not terminal:
+        assert printed_while_running == ""
+    assert "sent 12 of" in out.getvalue() and "completed 9" in out.getvalue()
