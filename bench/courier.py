@@ -45,8 +45,9 @@ from services.notifier.settings import NotifierSettings
 from services.notifier.store import NotifierUnitOfWork
 from shared.clock import SystemClock
 from shared.contracts import Customer, Message
+from shared.crash import CrashPoint
 from shared.database import drop_postgres_database, open_database
-from shared.envelope import wrap
+from shared.envelope import TraceContext, wrap
 from shared.messaging import BrokerLink, Outgoing
 from shared.runtime_tables import RuntimeTables
 from shared.settings import Settings
@@ -108,16 +109,23 @@ def measure(url: str, settings: NotifierSettings, emails: int, maildir: Path) ->
             for event in events:
                 handler(event, uow)
 
-    def announce(session: Session, messages: Sequence[Message]) -> None:
+    def announce(
+        session: Session,
+        messages: Sequence[Message],
+        traces: Sequence[TraceContext | None] = (),
+    ) -> None:
         envelopes = [wrap(m, source="notifier", now=clock.now()) for m in messages]
         tables.outbox.add(session, envelopes)
+
+    def no_crash(_: CrashPoint) -> None:
+        return None
 
     assert service.after_commit is not None
     passes = 0
     sent = 0
     started, cpu_started = time.perf_counter(), time.process_time()
     while sent < emails:
-        done = service.after_commit(sessions, announce)
+        done = service.after_commit(sessions, announce, no_crash)
         passes += 1
         sent += done
         if not done:

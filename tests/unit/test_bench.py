@@ -3,11 +3,13 @@ and how latencies and per-order counts are worked out."""
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from bench.counts import Cpu, cpu_per_order, per_order
 from bench.peak import Step, next_rate, peak_of
-from bench.reporting_share import share
+from bench.reporting_share import measure, share
 from orderflow.rehearse.capacity import growth, holds
 from orderflow.rehearse.pacing import latencies, paced, percentile
 
@@ -132,8 +134,34 @@ def test_reporting_s_share_is_what_it_adds_over_the_total_without_it() -> None:
     with_it |= {"broker_cpu_ms_per_order": 3.5, "postgres_cpu_ms_per_order": 2.6}
     with_it |= {"cpu_ms_per_order_reporting": 1.3}
 
-    [row] = share([without], [with_it])["reporting_share"]
+    result = share([without], [with_it])
+    [row] = result["reporting_share"]
 
     assert (row["added_ms"], row["added_share"], row["reporting_ms"]) == (2.5, 0.125, 1.3)
     assert (row["added_cpu_ms_per_order"], row["added_broker_cpu_ms_per_order"]) == (1.4, 0.9)
     assert row["added_postgres_cpu_ms_per_order"] == 0.2
+    assert (row["direct_ms"], row["direct_share"]) == (2.4, 0.12)  # 1.3 + 0.9 + 0.2, of 20
+    assert (result["reporting_share_median"], result["reporting_direct_share_median"]) == (
+        0.125,
+        0.12,
+    )
+
+
+def test_pairs_take_turns_at_going_first_so_a_drifting_box_counts_against_neither_side() -> None:
+    order: list[str] = []
+
+    def run(_: argparse.Namespace, replicas: dict[str, int]) -> dict[str, float]:
+        order.append("without" if replicas.get("reporting") == 0 else "with")
+        total = 10.0 + len(order)  # the box gets slower run by run
+        return {
+            "cpu_ms_per_order_total": total,
+            "cpu_ms_per_order": total,
+            "broker_cpu_ms_per_order": 0.0,
+            "postgres_cpu_ms_per_order": 0.0,
+        }
+
+    result = measure(argparse.Namespace(), {}, run, pairs=2)
+
+    assert order == ["without", "with", "with", "without"]
+    added = [row["added_ms"] for row in result["reporting_share"]]
+    assert added == [1.0, -1.0] and sum(added) == 0
