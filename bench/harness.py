@@ -58,10 +58,13 @@ class BenchCluster(Watch):
 def bench_cluster(
     settings: Settings, log_dir: Path, replicas: Mapping[str, int]
 ) -> Iterator[BenchCluster]:
-    """Every worker started with zero delays, the catalogue stocked and listed at intake."""
-    cluster = ProcessCluster(
-        settings, log_dir, env=ZERO_DELAYS, replicas=replicas, metrics_port_base=19100
-    )
+    """Every worker started with zero delays, the catalogue stocked and listed at intake.
+    Without reporting, nobody publishes the event batches that only reporting reads: what they
+    cost is reporting's."""
+    env = dict(ZERO_DELAYS)
+    if replicas.get("reporting") == 0:
+        env["ORDERFLOW_PUBLISH_EVENT_BATCHES"] = "false"
+    cluster = ProcessCluster(settings, log_dir, env=env, replicas=replicas, metrics_port_base=19100)
     cluster.start()
     dbs = WorkerDatabases(settings)
     bench = BenchCluster(settings, cluster, dbs)

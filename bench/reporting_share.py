@@ -3,8 +3,9 @@ without reporting and with it, ``pairs`` times, on the same box in the same minu
 pair runs with reporting first, so a box that gets slower (or faster) run by run does not count
 against one side.
 
-Without reporting its queue is never declared, so RabbitMQ routes its events nowhere: the
-difference is all it costs, in its own process, in RabbitMQ and in PostgreSQL. That difference
+Without reporting its queue is never declared and the other workers publish no event batches
+(``shared.event_batches``, read by reporting alone): the difference is all it costs, in its own
+process, in the others' publishing, in RabbitMQ and in PostgreSQL. That difference
 carries the other workers' run-to-run noise (±1 ms an order on this box); the direct cost,
 reporting's own process plus what RabbitMQ and PostgreSQL added, leaves it out. The summary is
 the median of each."""

@@ -64,7 +64,7 @@ class Connections:
         self.link.connect(retries=0)
         t = self.topology
         own = [t.parking_queue(self.name), self.queue]
-        self.link.declare([t.events, t.commands, t.parking, *own])
+        self.link.declare([*t.exchanges, *own])
         self.link.consume(self.queue, self.prefetch)
         self.health.broker(None)
 

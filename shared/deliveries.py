@@ -1,5 +1,6 @@
 """A batch of deliveries from the worker's queue: each opened (what cannot be handled is parked
-with its reason), handled in one transaction, the parked published, then all acked at once."""
+with its reason; a batch of events, ``shared.event_batches``, event by event), handled in one
+transaction, the parked published, then all acked at once."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from shared.binary_mode import is_binary, open_message
 from shared.brokers import Senders
 from shared.clock import Clock
 from shared.crash import CrashPoints
-from shared.envelope import CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem
+from shared.envelope import CONTENT_TYPE, CONTENT_TYPE_FIELD, InvalidMessage, content_type_problem
+from shared.event_batches import Line, is_batch, lines
 from shared.failures import Failures
-from shared.inbound import Inbound, Parked, ParkKind, UnknownType, admit, origin_of
+from shared.inbound import Inbound, Parked, ParkKind, UnknownType, admit, body_of, origin_of
 from shared.messaging import BrokerLink
 from shared.publisher import Publisher
 from shared.service import Service
@@ -41,9 +43,7 @@ class Deliveries:
         items: list[Inbound] = []
         parked: list[Parked] = []
         for delivery in deliveries:
-            item = self._open(delivery, parked)
-            if item is not None:
-                items.append(item)
+            items += self._open(delivery, parked)
         try:
             parked += self.failures.one_by_one_if_failing(items, self.transaction.run)
             self.publisher.park(parked, self.clock.now())
@@ -53,29 +53,52 @@ class Deliveries:
         self.link.ack(deliveries)
         return len(items)
 
-    def _open(self, delivery: Delivery, parked: list[Parked]) -> Inbound | None:
-        """The delivery to handle, or None when it is parked: malformed (its reason names a
-        wrong content type too), forged (sent by a broker user that may not send its type, when
-        the worker verifies publishers), of a type this worker does not handle, or invalid (a
-        wrong content type included) where the service has no invalid-message handler for it."""
-        content_type = delivery.content_type
+    def _open(self, delivery: Delivery, parked: list[Parked]) -> list[Inbound]:
+        """What to handle of a delivery: itself, or each event of a batch
+        (``shared.event_batches``); a batch whose lines do not match its headers is parked
+        whole."""
+        if not is_batch(delivery.content_type, delivery.headers):
+            item = self._open_one(delivery, parked)
+            return [] if item is None else [item]
         try:
-            opened = open_message(
-                delivery.body, content_type, delivery.headers, self.max_message_bytes
-            )
-            opened.envelope.travels_with(tracing.carried(delivery.headers))
+            found = lines(body_of(delivery), delivery.headers)
         except InvalidMessage as problem:
-            binary = is_binary(content_type, delivery.headers)
+            parked.append(Parked.delivery(delivery, problem.reason, ParkKind.MALFORMED))
+            return []
+        opened = (self._open_one(delivery, parked, line) for line in found)
+        return [item for item in opened if item is not None]
+
+    def _open_one(
+        self, delivery: Delivery, parked: list[Parked], line: Line | None = None
+    ) -> Inbound | None:
+        """The delivery (or its ``line`` of a batch) to handle, or None when it is parked:
+        malformed (its reason names a wrong content type too), forged (sent by a broker user
+        that may not send its type, when the worker verifies publishers), of a type this worker
+        does not handle, or invalid (a wrong content type included) where the service has no
+        invalid-message handler for it."""
+        if line is None:
+            body, content_type, headers = delivery.body, delivery.content_type, delivery.headers
+        else:
+            body, content_type, headers = line.body, CONTENT_TYPE, line.headers
+
+        def park(reason: str, kind: ParkKind) -> None:
+            parked.append(Parked.delivery(delivery, reason, kind, line))
+
+        try:
+            opened = open_message(body, content_type, headers, self.max_message_bytes)
+            opened.envelope.travels_with(tracing.carried(headers))
+        except InvalidMessage as problem:
+            binary = is_binary(content_type, headers)
             wrong_type = None if binary else content_type_problem(content_type)
             reason = f"{CONTENT_TYPE_FIELD}: {wrong_type}; " if wrong_type else ""
-            parked.append(Parked.delivery(delivery, reason + problem.reason, ParkKind.MALFORMED))
+            park(reason + problem.reason, ParkKind.MALFORMED)
             return None
         if self.senders is not None:
             user_id = (delivery.properties or {}).get("user_id")
             envelope = opened.envelope
             forged = self.senders.problem(user_id, envelope.type, envelope.data)
             if forged is not None:
-                parked.append(Parked.delivery(delivery, forged, ParkKind.FORGED))
+                park(forged, ParkKind.FORGED)
                 return None
         try:
             return admit(
@@ -84,9 +107,10 @@ class Deliveries:
                 opened.content_type,
                 delivery=delivery,
                 origin=origin_of(delivery),
+                line=line,
             )
         except UnknownType as problem:
-            parked.append(Parked.delivery(delivery, problem.reason, ParkKind.UNKNOWN_TYPE))
+            park(problem.reason, ParkKind.UNKNOWN_TYPE)
         except InvalidMessage as problem:
-            parked.append(Parked.delivery(delivery, problem.reason, ParkKind.INVALID))
+            park(problem.reason, ParkKind.INVALID)
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -21,6 +21,7 @@ from shared.envelope import (
     content_type_problem,
     open_payload,
 )
+from shared.event_batches import Line
 from shared.messaging import Outgoing
 from shared.service import Service
 from shared.topology import Topology
@@ -128,9 +129,13 @@ class Inbound:
     origin: str = ""
     since: datetime | None = None
     """A timer's due time: its critical time runs from there, not from its envelope's time."""
+    line: Line | None = None
+    """Its line, when it came in a batch (``shared.event_batches``) with others."""
 
     @property
     def body(self) -> bytes:
+        if self.line is not None:
+            return self.line.body
         return body_of(self.delivery) if self.delivery else self.envelope.encode()
 
     @property
@@ -138,13 +143,21 @@ class Inbound:
         """Whether the timer table, which keeps only the envelope, can hold it for a delayed
         try: not a delivery sent with a wrong content type, which would come back as if sent
         right (a CloudEvents binary-mode delivery comes back as the envelope it carries)."""
-        if self.delivery is None or is_binary(self.delivery.content_type, self.delivery.headers):
+        if self.delivery is None or self.line is not None:
+            return True
+        if is_binary(self.delivery.content_type, self.delivery.headers):
             return True
         return content_type_problem(self.delivery.content_type) is None
 
     @property
     def sent(self) -> Sent:
-        return Sent.of(self.delivery) if self.delivery else Sent.of_envelope(self.envelope)
+        if self.delivery is None:
+            return Sent.of_envelope(self.envelope)
+        sent = Sent.of(self.delivery, self.line)
+        if self.line is None:
+            return sent
+        ids = {"message_id": self.envelope.id, "correlation_id": self.envelope.correlationid}
+        return replace(sent, properties={**sent.properties, **ids})
 
 
 @dataclass(frozen=True)
@@ -161,19 +174,26 @@ class Sent:
     """The broker user that published it (RabbitMQ checked it); the copy says it in a header."""
 
     @classmethod
-    def of(cls, delivery: Delivery) -> Sent:
+    def of(cls, delivery: Delivery, line: Line | None = None) -> Sent:
+        """How ``delivery`` came, or its ``line`` of a batch: as that event alone would (its
+        body sent as every envelope is, with its own trace headers), on the batch's route."""
         given = {
             **(delivery.properties or {}),
             "content_type": delivery.content_type,
             "content_encoding": delivery.content_encoding,
         }
+        headers = dict(delivery.headers or {})
+        user_id = str(given.get("user_id") or "")
+        if line is not None:
+            given = {"content_type": CONTENT_TYPE, "content_encoding": "utf-8"}
+            headers = dict(line.headers)
         info = delivery.delivery_info or {}
         return cls(
             properties={p: given[p] for p in SENT_PROPERTIES if given.get(p) not in (None, "")},
-            headers=dict(delivery.headers or {}),
+            headers=headers,
             exchange=str(info.get("exchange", "")),
             routing_key=str(info.get("routing_key", "")),
-            user_id=str(given.get("user_id") or ""),
+            user_id=user_id,
         )
 
     @classmethod
@@ -202,8 +222,12 @@ class Parked:
     sent: Sent = field(default_factory=Sent)
 
     @classmethod
-    def delivery(cls, delivery: Delivery, reason: str, kind: ParkKind) -> Parked:
-        return cls(body_of(delivery), reason, kind, origin_of(delivery), sent=Sent.of(delivery))
+    def delivery(
+        cls, delivery: Delivery, reason: str, kind: ParkKind, line: Line | None = None
+    ) -> Parked:
+        """``delivery`` parked, or only its ``line`` of a batch (as that event alone)."""
+        body = body_of(delivery) if line is None else line.body
+        return cls(body, reason, kind, origin_of(delivery), sent=Sent.of(delivery, line))
 
     def outgoing(self, topology: Topology, worker: str, number: int, now: datetime) -> Outgoing:
         """The copy for ``worker``'s parking-lot queue: the body, properties and headers as

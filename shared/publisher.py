@@ -1,6 +1,7 @@
 """What a worker sends: its committed announcements (the relay's without waiting for the broker's
-confirms, an operator action's with one wait), and the messages it parks, with the reason in
-their headers."""
+confirms, an operator action's with one wait), each on its own and the business events again in
+batches (``shared.event_batches``), and the messages it parks, with the reason in their
+headers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from shared import metrics, tracing
 from shared.contracts import contract_for
 from shared.crash import CrashPoints
 from shared.envelope import Envelope
+from shared.event_batches import batches
 from shared.inbound import Parked
 from shared.log_events import error_text, log_parked
 from shared.logs import get_logger
@@ -56,7 +58,7 @@ class Publisher:
         """Publish committed outbox rows without waiting: their last publish number (see
         ``BrokerLink.confirmed_through``), or None if the broker failed."""
         try:
-            last = self.link.send([self.outgoing(e) for e in envelopes])
+            last = self.link.send(self.outgoings(envelopes))
             self.crash.reach("after_publish")
         except Exception as error:
             self._failed(envelopes, error)
@@ -80,7 +82,7 @@ class Publisher:
 
     def republish(self, envelopes: Sequence[Envelope]) -> None:
         """Publish rows the outbox sweep found, raising if the broker fails."""
-        self.link.publish_confirmed([self.outgoing(e) for e in envelopes])
+        self.link.publish_confirmed(self.outgoings(envelopes))
 
     def park(self, parked: Sequence[Parked], now: datetime) -> None:
         if not parked:
@@ -93,6 +95,14 @@ class Publisher:
             metrics.PARKED.labels(self.worker, p.kind).inc()
             with tracing.resumed(tracing.carried(p.sent.headers)):  # the line in its trace
                 log_parked(self.worker, [p])
+
+    def outgoings(self, envelopes: Sequence[Envelope]) -> list[Outgoing]:
+        """Each of ``envelopes`` on its own, then the batches of its business events (if the
+        topology publishes them): the relay marks a row published once all are confirmed."""
+        alone = [self.outgoing(e) for e in envelopes]
+        if not self.topology.publish_batches:
+            return alone
+        return alone + batches(self.topology, envelopes, self.signed)
 
     def outgoing(self, envelope: Envelope) -> Outgoing:
         contract = contract_for(envelope.type)

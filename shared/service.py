@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.contracts import Message
 from shared.crash import CrashPoint
 from shared.envelope import Envelope, InvalidMessage, TraceContext
+from shared.event_batches import BATCHED
 from shared.rows import locked_rows
 from shared.timers import Scheduled
 
@@ -88,10 +89,20 @@ class Service:
     """Whether a message handled before is skipped through the inbox. A service whose every
     handler gives the same rows however often and in whatever order it runs (reporting's read
     model) sets False, and saves an inbox row per message."""
+    batched: bool = False
+    """Whether it hears its events in batches, a few deliveries an order instead of one an
+    event (``shared.event_batches``): for a worker that hears many events per order and answers
+    none (reporting). It may then hear only the ``BATCHED`` events."""
     gauges: Gauges | None = None
     """Sets the service's own gauges from its database as of a time (intake's orders per
     status); the runtime calls it every ``gauge_refresh_seconds``, off the message path
     (``shared.gauges``). Handlers never touch metrics."""
+
+    def __post_init__(self) -> None:
+        if self.batched:
+            unbatched = sorted(c.type for c in self.handlers if c not in BATCHED)
+            if unbatched:
+                raise ValueError(f"{self.name}: batched, but hears {unbatched}, not in BATCHED")
 
     @property
     def subscriptions(self) -> list[type[Message]]:

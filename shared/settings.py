@@ -155,6 +155,11 @@ class Settings(BaseSettings):
     max_message_bytes: int = Field(
         default=256 * 1024, ge=1024, description="a larger message body is parked unread"
     )
+    publish_event_batches: bool = Field(
+        default=True,
+        description="publish the business events again in batches, one message per type, for "
+        "the reporting worker (it hears nothing else); off only where no reporting worker runs",
+    )
     quorum_queues: bool | None = Field(
         default=None, description="unset: quorum queues on RabbitMQ, classic on memory://"
     )

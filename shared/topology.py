@@ -5,6 +5,10 @@ queue bound to the message types its handler table names, and a parking-lot queu
 both are quorum queues; a worker queue dead-letters to its parking lot after ``delivery_limit``
 deliveries, so a message that crashes its worker cannot loop forever.
 
+The business events go out a second time in batches, one message per type and publish, on a
+third topic exchange (``shared.event_batches``): a worker that hears many events per order and
+answers none (reporting) binds its queue there instead, and gets a few deliveries an order.
+
 A sales channel hears about its own orders on a queue of its own, bound to the events exchange
 with ``channel.<channel>.#``. Intake's events about an order (``CHANNEL_EVENTS``) are published
 once, under their type, with a ``BCC`` header naming ``channel.<channel>.<type>`` as a second
@@ -38,11 +42,18 @@ class Topology:
     namespace: str
     quorum: bool
     delivery_limit: int
+    publish_batches: bool = True
+    """Whether announcements go out in batches too (``shared.event_batches``), for reporting."""
 
     @classmethod
     def of(cls, settings: Any) -> Topology:
         """The topology ``settings`` (``shared.settings.Settings``) describe."""
-        return cls(settings.namespace, settings.use_quorum_queues, settings.delivery_limit)
+        return cls(
+            settings.namespace,
+            settings.use_quorum_queues,
+            settings.delivery_limit,
+            settings.publish_event_batches,
+        )
 
     @property
     def events(self) -> Exchange:
@@ -51,6 +62,15 @@ class Topology:
     @property
     def commands(self) -> Exchange:
         return Exchange(f"{self.namespace}.commands", type="topic", durable=True)
+
+    @property
+    def batched(self) -> Exchange:
+        """Where events go again in batches, one type per message (``shared.event_batches``)."""
+        return Exchange(f"{self.namespace}.events.batched", type="topic", durable=True)
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        return [self.events, self.commands, self.batched, self.parking]
 
     @property
     def parking(self) -> Exchange:
@@ -78,9 +98,13 @@ class Topology:
             queue_arguments={"x-queue-type": "quorum"} if self.quorum else None,
         )
 
-    def worker_queue(self, worker: str, contracts: Iterable[type[Message]]) -> Queue:
+    def worker_queue(
+        self, worker: str, contracts: Iterable[type[Message]], batched: bool = False
+    ) -> Queue:
+        """The worker's queue, bound to each type it hears on its exchange; for a ``batched``
+        worker (``Service.batched``), to the batched-events exchange instead."""
         bindings = [
-            binding(self.exchange_for(c), routing_key=c.type)
+            binding(self.batched if batched else self.exchange_for(c), routing_key=c.type)
             for c in contracts
             if c.kind != "timer"
         ]

@@ -133,7 +133,7 @@ class Worker:
             self.database,
             self.link,
             self.topology,
-            self.topology.worker_queue(self.name, service.subscriptions),
+            self.topology.worker_queue(self.name, service.subscriptions, service.batched),
             settings.prefetch,
             self.health,
             settings.reconnect_max_seconds,

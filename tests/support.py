@@ -69,7 +69,7 @@ def tear_down(settings: Settings, workers: Iterable[str]) -> None:
                     channel.queue_delete(queue)
             for sales_channel in [*Channel, "unknown"]:
                 channel.queue_delete(topology.channel_queue_name(sales_channel))
-            for exchange in (topology.events, topology.commands, topology.parking):
+            for exchange in topology.exchanges:
                 channel.exchange_delete(exchange.name)
     for name in names:
         url = settings.database_url_for(name)

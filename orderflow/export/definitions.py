@@ -6,18 +6,20 @@ its own queues and exchanges, and by topic permissions to the routing keys it ma
 Permissions, per user (regular expressions over exchange and queue names in the vhost):
 
 - a worker configures its queue and its parking queue, reads them and the exchanges it binds
-  them to, and writes them (a binding needs it), the exchanges it publishes to and the parking
+  them to, and writes them (a binding needs it), the exchanges it publishes to (the batched
+  events' too, if it announces a business event: ``shared.event_batches``) and the parking
   exchange (where it parks messages; a queue's dead-letter exchange needs it too);
 - a channel configures, reads and writes its own queue, reads the events exchange (to bind its
   queue) and writes the commands exchange;
 - the operator configures and reads the parking queues (the parking lot reads and requeues
-  them) and writes the commands and events exchanges and the default exchange (``amq.default``,
-  the parking lot's replays go to one queue by name);
+  them) and writes the commands, events and batched events exchanges and the default exchange
+  (``amq.default``, the parking lot's replays go to one queue by name);
 - the monitoring user (tag ``monitoring``) nothing: a passive declare, KEDA's way to count a
   queue's messages, needs no permission.
 
 Nobody configures an exchange: workers and clients only check they exist (``shared.brokers``),
-so nobody can delete one. Topic permissions apply to topic exchanges only (events, commands):
+so nobody can delete one. Topic permissions apply to topic exchanges only (events, commands,
+batched events):
 each user's write regex names exactly the types it sends (intake's also the ``BCC`` keys
 ``channel.<channel>.<type>`` of ``CHANNEL_EVENTS``, which RabbitMQ 3.13 checks as well), its
 read regex the keys it binds (a channel: ``channel.<channel>.*`` only). The parking exchange is
@@ -40,6 +42,7 @@ from typing import Any
 from kombu import Exchange, Queue
 
 from shared.contracts import Message
+from shared.event_batches import BATCHED
 from shared.settings import Settings
 from shared.topology import (
     CHANNEL_EVENTS,
@@ -129,14 +132,16 @@ def definitions(
     ``passwords`` None the users get no password hash (set one with ``rabbitmqctl
     change_password``)."""
     topology = Topology(settings.namespace, quorum=True, delivery_limit=settings.delivery_limit)
-    subscribed = {name: build(name).subscriptions for name in NAMES}
+    services = {name: build(name) for name in NAMES}
+    subscribed = {name: s.subscriptions for name, s in services.items()}
+    batched = frozenset(name for name, s in services.items() if s.batched)
     queues = [
-        *(topology.worker_queue(name, subscribed[name]) for name in NAMES),
+        *(topology.worker_queue(name, subscribed[name], name in batched) for name in NAMES),
         *(topology.parking_queue(name) for name in NAMES),
         *(topology.channel_queue(channel) for channel in settings.channels),
     ]
     users = broker_users(settings)
-    grants = Grants(topology, subscribed)
+    grants = Grants(topology, subscribed, batched)
     return {
         "users": [_user(user, passwords) for user in users],
         "vhosts": [{"name": vhost}],
@@ -146,9 +151,7 @@ def definitions(
             for u in users
             for exchange, regexes in grants.topics(u).items()
         ],
-        "exchanges": [
-            _exchange(e, vhost) for e in (topology.events, topology.commands, topology.parking)
-        ],
+        "exchanges": [_exchange(e, vhost) for e in topology.exchanges],
         "queues": [_queue(q, vhost) for q in queues],
         "bindings": [b for q in queues for b in _bindings(q, vhost)],
         "parameters": [],
@@ -166,13 +169,17 @@ def _user(user: BrokerUser, passwords: Mapping[str, str] | None) -> dict[str, An
 class Grants:
     topology: Topology
     subscribed: Mapping[str, list[type[Message]]]
+    batched: frozenset[str] = frozenset()
+    """The workers that hear their events in batches (``Service.batched``)."""
 
     def of(self, user: BrokerUser) -> dict[str, str]:
         t = self.topology
         if user.worker is not None:
             own = [t.worker_queue_name(user.worker), t.parking_queue_name(user.worker)]
-            writes = {t.exchange_for(c).name for c in user.sends} | {t.parking.name}
-            reads = {t.exchange_for(c).name for c in self._bound(user.worker)} | {t.parking.name}
+            writes = {self._exchange(c).name for c in user.sends} | {t.parking.name}
+            writes |= {t.batched.name for c in user.sends if c in BATCHED}
+            reads = {self._heard_on(user.worker, c).name for c in self._bound(user.worker)}
+            reads |= {t.parking.name}
             return _grant(own, [*own, *sorted(writes)], [*own, *sorted(reads)])
         if user.channel is not None:
             own = [t.channel_queue_name(user.channel)]
@@ -180,18 +187,19 @@ class Grants:
         if user.monitoring:
             return _grant([], [], [])
         parking = [t.parking_queue_name(name) for name in NAMES]
-        return _grant(parking, [t.commands.name, t.events.name, "amq.default"], parking)
+        replays = [t.commands.name, t.events.name, t.batched.name, "amq.default"]
+        return _grant(parking, replays, parking)
 
     def topics(self, user: BrokerUser) -> dict[str, dict[str, str]]:
         """Write and read regexes over routing keys, per topic exchange."""
         t = self.topology
         found = {}
-        for exchange in (t.events, t.commands):
-            sends = [c.type for c in user.sends if t.exchange_for(c) == exchange]
+        for exchange in (t.events, t.commands, t.batched):
+            sends = [c.type for c in user.sends if exchange in self._sent_on(c)]
             write = _exactly(sends)
             if user.worker is not None:
-                bound = [c.type for c in self._bound(user.worker) if t.exchange_for(c) == exchange]
-                read = _exactly(bound)
+                bound = self._bound(user.worker)
+                read = _exactly(c.type for c in bound if self._heard_on(user.worker, c) == exchange)
             elif user.channel is not None and exchange == t.events:
                 read = "^" + re.escape(channel_binding_key(user.channel)[:-1])
             else:
@@ -200,6 +208,18 @@ class Grants:
                 write = f"{write}|{_bcc_keys()}"
             found[exchange.name] = {"write": write, "read": read}
         return found
+
+    def _exchange(self, contract: type[Message]) -> Exchange:
+        return self.topology.exchange_for(contract)
+
+    def _sent_on(self, contract: type[Message]) -> list[Exchange]:
+        """Where a message of ``contract`` is published: its exchange, and the batched
+        events' too for a ``BATCHED`` event."""
+        again = [self.topology.batched] if contract in BATCHED else []
+        return [self._exchange(contract), *again]
+
+    def _heard_on(self, worker: str, contract: type[Message]) -> Exchange:
+        return self.topology.batched if worker in self.batched else self._exchange(contract)
 
     def _bound(self, worker: str) -> list[type[Message]]:
         return [c for c in self.subscribed[worker] if c.kind != "timer"]

@@ -8,7 +8,9 @@ from its model, the binary-mode headers and a parking reason from ``shared.binar
 
 from __future__ import annotations
 
-from shared import binary_mode
+import textwrap
+
+from shared import binary_mode, event_batches
 from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage
 
 from ..cluster.users import SENDERS
@@ -35,6 +37,22 @@ def _missing_reason() -> str:
     except InvalidMessage as problem:
         return problem.reason
     raise AssertionError("a binary-mode message without a subject was accepted")
+
+
+def _batches() -> list[str]:
+    b = event_batches
+    types = ", ".join(f"`{t}`" for t in sorted(b.BATCHED_TYPES))
+    paragraph = (
+        "The business events go out a second time on `<namespace>.events.batched`, for a reader "
+        "that hears many of them per order (the reporting worker): the events of one type from "
+        f"one publish, at most {b.MOST_LINES} to a message, under the type as routing key. The "
+        f"content type is `{b.CONTENT_TYPE}`: each line is one event's body, as sent on its own. "
+        f"`{b.COUNT}` counts the lines; `{b.TRACEPARENTS}` and `{b.TRACESTATES}` list each line's "
+        "trace context (an empty string for none). A batch whose count or lists do not match its "
+        "lines is parked whole; a bad line is parked alone, as the event it is. The batched "
+        f"types: {types}."
+    )
+    return ["## Event batches", "", textwrap.fill(paragraph, 90, break_on_hyphens=False), ""]
 
 
 def markdown() -> str:
@@ -78,6 +96,7 @@ def markdown() -> str:
         "Everything else travels on `<namespace>.events` and is sent by orderflow's workers",
         "(`x-producers` of each channel of the document says which).",
         "",
+        *_batches(),
         "## The AMQP properties and headers orderflow sets",
         "",
         "Read off the wire: every message type published once through a worker's `Publisher`.",

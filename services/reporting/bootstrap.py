@@ -1,6 +1,7 @@
-"""Reporting's bootstrap: its tables and its handler table. It announces nothing, and keeps no
-inbox: its read model is the same however often and in whatever order an event is applied
-(``services.reporting.model``)."""
+"""Reporting's bootstrap: its tables and its handler table. It announces nothing, hears its
+events in batches (``shared.event_batches``: seven events an order would be seven deliveries),
+and keeps no inbox: its read model is the same however often and in whatever order an event is
+applied (``services.reporting.model``)."""
 
 from __future__ import annotations
 
@@ -26,4 +27,5 @@ def bootstrap(clock: Clock | None = None) -> Service:
         handlers=inject(HANDLERS),
         publishes=PUBLISHES,
         inbox=False,
+        batched=True,
     )

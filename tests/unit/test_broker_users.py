@@ -33,6 +33,7 @@ from orderflow.scenarios.terms import worker_settings
 from shared.brokers import BrokerUrlError, url_for
 from shared.clock import ManualClock, SystemClock
 from shared.envelope import Envelope
+from shared.event_batches import BATCHED
 from shared.messaging import BrokerLink, Outgoing
 from shared.settings import Settings
 from shared.topology import Topology
@@ -109,6 +110,10 @@ def test_a_worker_may_publish_exactly_the_types_its_bootstrap_declares(
         c.type for c in publishes(worker)
     }
     assert not allows(topic(exported, f"orderflow-{worker}", "commands")["write"], "order.submit")
+    batched = topic(exported, f"orderflow-{worker}", "events.batched")
+    assert {t for t in everything if allows(batched["write"], t)} == {
+        c.type for c in publishes(worker) if c in BATCHED
+    }, "its business events again in batches"
 
 
 @pytest.mark.parametrize("worker", NAMES)
@@ -125,9 +130,15 @@ def test_a_worker_touches_only_its_own_queues_and_binds_only_what_it_handles(
     for exchange in ("orderflow.events", "orderflow.commands", "orderflow.parking"):
         assert not allows(granted["configure"], exchange), "nobody may delete an exchange"
     assert allows(granted["write"], "orderflow.parking")
-    handled = {c.type for c in build(worker).subscriptions if c.kind == "event"}
-    read = topic(exported, f"orderflow-{worker}", "events")["read"]
+    service = build(worker)
+    handled = {c.type for c in service.subscriptions if c.kind == "event"}
+    heard_on, not_on = (
+        ("events.batched", "events") if service.batched else ("events", "events.batched")
+    )
+    read = topic(exported, f"orderflow-{worker}", heard_on)["read"]
     assert {t for t in {"stock.reserved", "order.placed", *handled} if allows(read, t)} == handled
+    assert topic(exported, f"orderflow-{worker}", not_on)["read"] == "^$"
+    assert allows(granted["read"], f"orderflow.{heard_on}")
 
 
 def test_intake_may_copy_its_order_events_to_any_channels_queue(exported: dict[str, Any]) -> None:
@@ -175,6 +186,8 @@ def test_the_queues_are_declared_as_the_workers_declare_them(exported: dict[str,
     service = build("payment")
 
     worker_queue = topology.worker_queue("payment", service.subscriptions)
+    reporting = build("reporting")
+    reporting_queue = topology.worker_queue("reporting", reporting.subscriptions, batched=True)
     assert queues["orderflow.payment"]["arguments"] == worker_queue.queue_arguments
     assert queues["orderflow.channel.web"]["arguments"] == {"x-queue-type": "quorum"}
     bound = {
@@ -183,6 +196,8 @@ def test_the_queues_are_declared_as_the_workers_declare_them(exported: dict[str,
         if b["destination"] == "orderflow.payment"
     }
     assert bound == {(b.exchange.name, b.routing_key) for b in worker_queue.bindings}
+    heard = {b["source"] for b in exported["bindings"] if b["destination"] == "orderflow.reporting"}
+    assert heard == {"orderflow.events.batched"} and len(reporting_queue.bindings) > 10
 
 
 def test_the_workers_check_who_may_send_what() -> None:
