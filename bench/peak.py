@@ -76,14 +76,15 @@ class OrderSource:
 
 
 def fan_out(bench: BenchCluster, source: OrderSource, rate: float) -> float:
-    """Warm the workers up with a few seconds of orders at ``rate``; returns the messages the
-    workers handled per order, to turn a rate of orders into an inflow of messages."""
-    handled = "orderflow_messages_total"
-    before = sum(bench.cluster.scrape(handled, outcome="handled").values())
+    """Warm the workers up with a few seconds of orders at ``rate``; returns the deliveries the
+    workers took from their queues per order, to turn a rate of orders into an inflow of queued
+    messages (a batch of events, reporting's, is one)."""
+    delivered = "orderflow_deliveries_total"
+    before = sum(bench.cluster.scrape(delivered).values())
     orders = source.take(max(1, round(rate * WARM_UP_SECONDS)))
     submit(bench.settings, orders, rate)
     bench.wait_completed(source.taken, DRAIN_TIMEOUT_SECONDS)
-    return (sum(bench.cluster.scrape(handled, outcome="handled").values()) - before) / len(orders)
+    return (sum(bench.cluster.scrape(delivered).values()) - before) / len(orders)
 
 
 def run_step(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kombu.message import Message as Delivery
 
-from shared import tracing
+from shared import metrics, tracing
 from shared.binary_mode import is_binary, open_message
 from shared.brokers import Senders
 from shared.clock import Clock
@@ -51,6 +51,7 @@ class Deliveries:
             self.link.buffer[:0] = deliveries  # tried again after the pause (dropped on reconnect)
             raise
         self.link.ack(deliveries)
+        metrics.DELIVERIES.labels(self.service.name).inc(len(deliveries))
         return len(items)
 
     def _open(self, delivery: Delivery, parked: list[Parked]) -> list[Inbound]:

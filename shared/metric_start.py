@@ -33,6 +33,7 @@ def start_at_zero(service: Service) -> None:
     for kind, reason in label_sets(service.publishes):
         metrics.COMPENSATIONS.labels(name, kind, reason)
     metrics.RECONNECTS.labels(name)
+    metrics.DELIVERIES.labels(name)
     metrics.DATABASE_STATEMENTS.labels(name)
     metrics.BATCH_SECONDS.labels(name)
     metrics.BATCH_SIZE.labels(name)

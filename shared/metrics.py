@@ -17,6 +17,11 @@ MESSAGES = Counter(
     "Messages a worker took from its queue or its timers, by outcome",
     ["worker", "type", "outcome"],
 )
+DELIVERIES = Counter(
+    "orderflow_deliveries_total",
+    "Deliveries a worker took from its queue: a message, or a batch of events (reporting's)",
+    ["worker"],
+)
 HANDLER_SECONDS = Histogram(
     "orderflow_handler_seconds",
     "Time spent in one handler call",

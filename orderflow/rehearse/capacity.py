@@ -69,6 +69,9 @@ class Load:
     cpu_seconds: float
     """user + system CPU of all its replicas over the same span as ``handled``"""
     samples: Samples
+    delivered: int | None = None
+    """deliveries it took from its queue over the same span, where that is not ``handled``:
+    its queue's depth counts deliveries, and a batch of events (reporting's) is one"""
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class Verdict:
 
     per_order: float
     inflow: float
+    """messages a second it must handle"""
+    queue_inflow: float
+    """deliveries a second into its queue: what its depth is judged against"""
     throughput: float
     growth: float
     saturated: bool
@@ -90,8 +96,10 @@ class Verdict:
 def judge(load: Load, orders: int, rate: float, window_seconds: float) -> Verdict:
     per_order = load.handled / orders if orders else 0.0
     inflow = rate * per_order
+    delivered = load.handled if load.delivered is None else load.delivered
+    queue_inflow = rate * delivered / orders if orders else 0.0
     throughput = load.handled_in_window / window_seconds
-    behind = inflow > 0 and saturated(load.samples, inflow)
+    behind = queue_inflow > 0 and saturated(load.samples, queue_inflow)
     capacity: float | None
     if behind:
         capacity = throughput / load.replicas
@@ -103,6 +111,7 @@ def judge(load: Load, orders: int, rate: float, window_seconds: float) -> Verdic
     return Verdict(
         per_order,
         inflow,
+        queue_inflow,
         throughput,
         growth(load.samples),
         behind,
@@ -117,7 +126,7 @@ def bottleneck(verdicts: Mapping[str, Verdict]) -> str | None:
     fastest for its inflow; if none is saturated, the busiest for its replicas."""
     saturated = {n: v for n, v in verdicts.items() if v.saturated}
     if saturated:
-        return max(saturated, key=lambda n: saturated[n].growth / saturated[n].inflow)
+        return max(saturated, key=lambda n: saturated[n].growth / saturated[n].queue_inflow)
     busy = {n: v.utilisation for n, v in verdicts.items() if v.utilisation is not None}
     return max(busy, key=lambda n: busy[n]) if busy else None
 

@@ -6,7 +6,8 @@ channel's send for ``order.submit``).
 A worker's critical time is that wait, announcement to take-up, at the 99th percentile: how long
 a message sat in the relay and the queue before the worker got to it. The messages a worker
 handled are its own count (``orderflow_messages_total`` on its replicas' /metrics), which a
-worker without an inbox keeps too.
+worker without an inbox keeps too; its queue's depth is judged against the deliveries it took
+(``orderflow_deliveries_total``), which for reporting are batches of events.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ class Measured:
     handled: dict[str, tuple[int, int]]
     """each worker's messages handled by its own count, to the end and while sending"""
     cpu_seconds: dict[str, float]
+    delivered: dict[str, int] = field(default_factory=dict)
+    """each worker's deliveries taken from its queue, to the end (a batch of events is one)"""
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class WorkerFigures:
     replicas: int
     messages_per_order: float
     inflow_per_s: float
+    queue_inflow_per_s: float
     handled: int
     handled_per_s: float
     queue_growth_per_s: float
@@ -149,6 +153,7 @@ def build_report(
             handled_in_window=while_sending,
             cpu_seconds=measured.cpu_seconds.get(name, 0.0),
             samples=measured.samples[name],
+            delivered=measured.delivered.get(name),
         )
         verdicts[name] = judge(load, measured.orders, plan.rate, window)
     external, reached = watch.external_ids(), watch.milestones()
@@ -196,6 +201,7 @@ def figures(
         replicas=plan.replicas.get(name, 1),
         messages_per_order=verdict.per_order,
         inflow_per_s=verdict.inflow,
+        queue_inflow_per_s=verdict.queue_inflow,
         handled=handled,
         handled_per_s=verdict.throughput,
         queue_growth_per_s=verdict.growth,
@@ -232,6 +238,6 @@ def problems(
         if worker.saturated:
             found.append(
                 f"{name} does not keep up: its queue grew {worker.queue_growth_per_s:.1f} "
-                f"messages/s against an inflow of {worker.inflow_per_s:.1f}/s"
+                f"messages/s against an inflow of {worker.queue_inflow_per_s:.1f}/s"
             )
     return found

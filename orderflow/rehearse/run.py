@@ -30,6 +30,7 @@ from .report import Measured, Report, build_report
 from .watch import ZERO_DELAYS, Watch
 
 HANDLED = "orderflow_messages_total"
+DELIVERED = "orderflow_deliveries_total"
 WARM_UP_WAIT = 60.0
 """The least time the warm-up orders get to complete, whatever the drain time."""
 ON_THE_SHELF = 10_000_000
@@ -119,7 +120,7 @@ def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Meas
         show(Snapshot("warming up", 0, 0, 0, {}))
         submit(watch.settings, everything[:warm_up], plan.rate)
         completed_by(watch, cluster, warm_up, time.time() + max(drain, WARM_UP_WAIT))
-    handled_before = settled(cluster)
+    handled_before, delivered_before = settled(cluster), cluster.scrape(DELIVERED)
     orders, before = everything[warm_up:], watch.completed()
     samples: dict[str, list[tuple[float, int]]] = {name: [] for name in NAMES}
     sent_ids: dict[str, float] = {}
@@ -145,7 +146,7 @@ def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Meas
         sample(time.time() - started, "completing")
     ended = min(time.time(), sent + drain)
     sample(time.time() - started, "done")
-    handled_after = settled(cluster)
+    handled_after, delivered_after = settled(cluster), cluster.scrape(DELIVERED)
     return Measured(
         orders=len(orders),
         started=started,
@@ -164,6 +165,10 @@ def drive(watch: Watch, cluster: ProcessCluster, plan: Plan, show: Show) -> Meas
         cpu_seconds={
             name: seconds - cpu_before.get(name, 0.0)
             for name, seconds in cluster.cpu_by_worker().items()
+        },
+        delivered={
+            name: round(delivered_after.get(name, 0) - delivered_before.get(name, 0))
+            for name in NAMES
         },
     )
 

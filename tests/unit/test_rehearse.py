@@ -69,6 +69,20 @@ def test_a_burst_at_the_end_or_a_standing_queue_is_not_saturation() -> None:
     assert not judge(standing, ORDERS, RATE, WINDOW).saturated
 
 
+def test_a_queue_of_batches_is_judged_against_the_deliveries_that_come_in() -> None:
+    """Reporting handles 7 events an order from 0.6 deliveries: its queue's depth counts
+    batches, so 12 batches ready and climbing are falling behind 6 deliveries a second, where
+    against 70 events a second they would look like a worker keeping up."""
+    climbing = every_half_second(*range(0, 40, 2))[:13]  # 0 .. 24 in 6.5 s: 4 a second
+    batched = Load(1, 700, 600, 3.0, climbing, delivered=60)
+    unbatched = Load(1, 700, 600, 3.0, climbing)
+
+    verdict = judge(batched, ORDERS, RATE, WINDOW)
+    assert verdict.saturated and verdict.queue_inflow == pytest.approx(6)
+    assert verdict.inflow == pytest.approx(70)
+    assert not judge(unbatched, ORDERS, RATE, WINDOW).saturated
+
+
 def test_a_worker_whose_queue_climbs_is_saturated_and_its_capacity_is_what_it_handled() -> None:
     verdict = judge(falling_behind(replicas=2), ORDERS, RATE, WINDOW)
     assert verdict.saturated
@@ -199,7 +213,7 @@ def test_a_rabbitmqctl_failure_is_told_by_its_error_line_not_its_usage_text() ->
 
 def figures(saturated: bool) -> WorkerFigures:
     return WorkerFigures(
-        1, 3, 30, 300, 20, 80 if saturated else 0, 0, saturated, 1, 2, 3, 4, 10, saturated, 1, 3
+        1, 3, 30, 30, 300, 20, 80 if saturated else 0, 0, saturated, 1, 2, 3, 4, 10, saturated, 1, 3
     )
 
 
