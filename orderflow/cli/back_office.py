@@ -116,11 +116,18 @@ def payment_notify(
 @stock_app.command("set")
 def stock_set(
     sku: Annotated[str, typer.Argument(help="The SKU, e.g. MUG-BLUE.")],
-    quantity: Annotated[int, typer.Argument(help="The on-hand count after a stock take.")],
+    quantity: Annotated[
+        int,
+        typer.Argument(
+            help="On hand as the books should hold it: on the shelves plus packed in parcels not "
+            "yet dispatched (for a count of the shelves alone, use `orderflow stock count`)."
+        ),
+    ],
     location: Annotated[str | None, typer.Option(help="Bin location, e.g. A-01-02.")] = None,
     weight_grams: Annotated[int | None, typer.Option(help="Weight of one unit in grams.")] = None,
 ) -> None:
-    """Set a SKU's on-hand quantity; the difference is recorded in stock's ledger."""
+    """Set a SKU's on-hand quantity (shelves and packed parcels); the difference is recorded in
+    stock's ledger."""
     from ..operator.operations import StockRefused, set_stock
 
     try:

@@ -25,7 +25,9 @@ def set_level(
     location: str | None = None,
     weight_grams: int | None = None,
 ) -> Done[Item]:
-    """Set a SKU's on-hand count after a stock take; the difference goes to the ledger.
+    """Set a SKU's on-hand count as the books hold it (on the shelves and in parcels packed but
+    not dispatched: ``services.stock.counting`` reconciles a count of the shelves alone); the
+    difference goes to the ledger.
 
     The SKU is announced as listed every time, new or not: intake knows what stock keeps only
     from these announcements (a repeat changes nothing there, and makes up for a lost one)."""
