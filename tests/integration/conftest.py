@@ -32,7 +32,7 @@ def settings(request: pytest.FixtureRequest, namespace: str, tmp_path: Path) -> 
     postgres_url = request.getfixturevalue("postgres_url")
     chosen = real_settings(namespace, rabbitmq_url, postgres_url, batch_size=50)
     yield chosen
-    tear_down(chosen, ["stock", "probe"])
+    tear_down(chosen, ["stock", "reporting", "probe", "batches"])
 
 
 @pytest.fixture

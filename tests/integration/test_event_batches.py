@@ -5,7 +5,6 @@ parking a bad line alone with its reason and a batch that does not add up as a w
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from kombu import Connection, Queue
@@ -22,19 +21,6 @@ from shared.topology import Topology
 from shared.worker import Worker
 from tests.factories import order_placed
 from tests.integration.helpers import StartWorker, placed, received, send
-from tests.support import memory_settings, real_settings, tear_down
-
-
-@pytest.fixture(params=["memory", "rabbitmq"])
-def settings(request: pytest.FixtureRequest, namespace: str, tmp_path: Path) -> Iterator[Settings]:
-    if request.param == "memory":
-        yield memory_settings(namespace, tmp_path, batch_size=50)
-        return
-    rabbitmq_url = request.getfixturevalue("rabbitmq_url")
-    postgres_url = request.getfixturevalue("postgres_url")
-    chosen = real_settings(namespace, rabbitmq_url, postgres_url, batch_size=50)
-    yield chosen
-    tear_down(chosen, ["stock", "reporting", "probe", "batches"])
 
 
 def probe(settings: Settings, name: str, exchange_of: str, key: str) -> Iterator[SimpleQueue]:
