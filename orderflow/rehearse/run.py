@@ -219,16 +219,20 @@ def completed_by(watch: Watch, cluster: ProcessCluster, count: int, deadline: fl
 
 @contextmanager
 def sigterm_interrupts() -> Iterator[None]:
-    """SIGTERM (a CI job cancelled, a pod stopped) ends the rehearsal as Ctrl-C does."""
+    """SIGTERM (a CI job cancelled, a pod stopped) ends the rehearsal as Ctrl-C does; and
+    SIGINT is Ctrl-C even where it came in ignored (a shell starts a background job so, and
+    Python then leaves it ignored): ``kill -INT`` must stop a rehearsal started with ``&``."""
 
     def interrupt(_signal: int, _frame: FrameType | None) -> None:
         raise Interrupted("stopped by SIGTERM")
 
     previous = signal.signal(signal.SIGTERM, interrupt)
+    keyboard = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, keyboard)
 
 
 @contextmanager
