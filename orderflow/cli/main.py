@@ -11,7 +11,7 @@ from typing import Annotated, Any, get_args
 
 import typer
 
-from shared import health, logs
+from shared import health, heap, logs
 from shared.settings import Settings
 
 from ..cluster.registry import NAMES, UnknownWorker, build
@@ -84,7 +84,9 @@ def worker(
     except UnknownWorker as error:
         raise fail(str(error)) from None
     health.serve(settings.metrics_port if metrics_port is None else metrics_port)
-    checked_worker(service, settings).run(stop_on_signals())
+    built = checked_worker(service, settings)
+    heap.settle()
+    built.run(stop_on_signals())
 
 
 @app.command()
