@@ -176,7 +176,7 @@ class Grants:
         t = self.topology
         if user.worker is not None:
             own = [t.worker_queue_name(user.worker), t.parking_queue_name(user.worker)]
-            writes = {self._exchange(c).name for c in user.sends} | {t.parking.name}
+            writes = {t.exchange_for(c).name for c in user.sends} | {t.parking.name}
             writes |= {t.batched.name for c in user.sends if c in BATCHED}
             reads = {self._heard_on(user.worker, c).name for c in self._bound(user.worker)}
             reads |= {t.parking.name}
@@ -209,17 +209,15 @@ class Grants:
             found[exchange.name] = {"write": write, "read": read}
         return found
 
-    def _exchange(self, contract: type[Message]) -> Exchange:
-        return self.topology.exchange_for(contract)
-
     def _sent_on(self, contract: type[Message]) -> list[Exchange]:
         """Where a message of ``contract`` is published: its exchange, and the batched
         events' too for a ``BATCHED`` event."""
         again = [self.topology.batched] if contract in BATCHED else []
-        return [self._exchange(contract), *again]
+        return [self.topology.exchange_for(contract), *again]
 
     def _heard_on(self, worker: str, contract: type[Message]) -> Exchange:
-        return self.topology.batched if worker in self.batched else self._exchange(contract)
+        t = self.topology
+        return t.batched if worker in self.batched else t.exchange_for(contract)
 
     def _bound(self, worker: str) -> list[type[Message]]:
         return [c for c in self.subscribed[worker] if c.kind != "timer"]
