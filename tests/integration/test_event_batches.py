@@ -11,6 +11,7 @@ from kombu import Connection, Queue
 from kombu.simple import SimpleQueue
 from sqlalchemy import select
 
+from orderflow.operator.parking import Filters, audited
 from services.reporting import bootstrap as reporting
 from services.reporting.model import ReportedOrder
 from shared import event_batches
@@ -21,6 +22,7 @@ from shared.topology import Topology
 from shared.worker import Worker
 from tests.factories import order_placed
 from tests.integration.helpers import StartWorker, placed, received, send
+from tests.support import wait_until
 
 
 def probe(settings: Settings, name: str, exchange_of: str, key: str) -> Iterator[SimpleQueue]:
@@ -164,3 +166,52 @@ def reported(worker: Worker) -> list[str]:
 
 def to_bytes(body: bytes | str) -> bytes:
     return body.encode() if isinstance(body, str) else bytes(body)
+
+
+@pytest.mark.real
+def test_a_batch_parked_whole_is_replayed_whole_once_every_line_would_be_taken(
+    settings: Settings, reporter: Worker, sender: BrokerLink
+) -> None:
+    """As the broker parks a batch that crashed reporting ``delivery_limit`` times: the parking
+    lot checks each line as the worker would, and replays the batch to reporting alone."""
+    if not settings.on_real_broker:
+        pytest.skip("the parking lot reads RabbitMQ only")
+    good = [placed("ord-1").body, placed("ord-2").body]
+    bad = [placed("ord-3").body, b'{"not": "an envelope"}']
+    for number, bodies in enumerate((good, bad)):
+        park_whole(sender, settings, bodies, f"crashed-{number}")
+
+    with audited(settings) as lot:
+        parked = lot.read(Filters(workers=("reporting",)))
+        assert sorted(m.type for m in parked) == ["order.placed", "order.placed"]
+        outcomes = {o.message.parking_id: o for o in lot.replay(parked)}
+
+    assert outcomes["crashed-0"].done, outcomes["crashed-0"].result
+    assert not outcomes["crashed-1"].done
+    assert outcomes["crashed-1"].result.startswith("left parked: still invalid: line 2: ")
+    wait_until(
+        lambda: reported(reporter) == ["ord-1", "ord-2"], 20, step=lambda: reporter.poll(0.05)
+    )
+
+
+def park_whole(sender: BrokerLink, settings: Settings, bodies: list[bytes], parked_id: str) -> None:
+    topology = Topology.of(settings)
+    sender.publish_confirmed(
+        [
+            Outgoing(
+                body=b"\n".join(bodies),
+                exchange=topology.parking,
+                routing_key="reporting",
+                message_id=f"batch-{parked_id}",
+                content_type=event_batches.CONTENT_TYPE,
+                headers={
+                    event_batches.COUNT: len(bodies),
+                    "x-orderflow-parked-id": parked_id,
+                    "x-orderflow-kind": "retries_exhausted",
+                    "x-orderflow-reason": "delivered 20 times",
+                    "x-orderflow-exchange": topology.batched.name,
+                    "x-orderflow-routing-key": "order.placed",
+                },
+            )
+        ]
+    )

@@ -17,6 +17,7 @@ from shared.binary_mode import open_message
 from shared.brokers import OPERATOR
 from shared.clock import Clock, SystemClock
 from shared.envelope import CONTENT_TYPE, Envelope, InvalidMessage
+from shared.event_batches import is_batch, lines
 from shared.inbound import admit
 from shared.service import Service
 from shared.settings import Settings, refuse_unless_real_broker
@@ -211,13 +212,37 @@ class ParkingLot:
         return self._admit(message)[1]
 
     def _admit(self, message: ParkedMessage) -> tuple[Envelope | None, str | None]:
-        """The envelope, or why the worker would park it again on arrival: the worker's own
-        checks (``shared.inbound.admit``), against the contracts and handler table of this code."""
+        """The envelope (a batch's first: ``shared.event_batches``), or why the worker would
+        park it, or a line of it, again on arrival: the worker's own checks
+        (``shared.inbound.admit``), against the contracts and handler table of this code."""
+        if not is_batch(message.content_type, message.sent_headers):
+            return self._admit_one(
+                message, message.body, message.content_type, message.sent_headers
+            )
+        try:
+            found = lines(message.body, message.sent_headers)
+        except InvalidMessage as problem:
+            return None, problem.reason
+        first: Envelope | None = None
+        for number, line in enumerate(found, start=1):
+            envelope, problem = self._admit_one(message, line.body, CONTENT_TYPE, line.headers)
+            if problem is not None:
+                return None, f"line {number}: {problem}"
+            first = first or envelope
+        return first, None
+
+    def _admit_one(
+        self,
+        message: ParkedMessage,
+        body: bytes,
+        content_type: str | None,
+        headers: Mapping[str, Any],
+    ) -> tuple[Envelope | None, str | None]:
         try:
             opened = open_message(
-                message.body,
-                message.content_type,
-                message.sent_headers,
+                body,
+                content_type,
+                headers,
                 self.settings.max_message_bytes,
             )
             admit(self._service(message.worker), opened.envelope, opened.content_type)

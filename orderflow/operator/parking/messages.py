@@ -13,6 +13,7 @@ import amqp
 
 from shared.binary_mode import attributes_of, is_binary
 from shared.envelope import CONTENT_TYPE
+from shared.event_batches import is_batch
 from shared.inbound import PARKING_HEADERS, SENT_PROPERTIES, ParkKind
 
 from ...cluster.registry import NAMES, UnknownWorker
@@ -150,6 +151,9 @@ def _peek(body: bytes, content_type: str | None, headers: Mapping[str, Any]) -> 
     a CloudEvents binary-mode message's from its headers, any other's from its body."""
     if is_binary(content_type, headers):
         return {name: as_text(value) for name, value in attributes_of(headers).items()}
+    if is_batch(content_type, headers):  # its events' type (each line's is the same)
+        body = body.split(b"\n", 1)[0]
+        return {k: v for k, v in _peek(body, CONTENT_TYPE, {}).items() if k == "type"}
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):
