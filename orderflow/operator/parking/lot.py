@@ -225,9 +225,9 @@ class ParkingLot:
             return None, problem.reason
         first: Envelope | None = None
         for number, line in enumerate(found, start=1):
-            envelope, problem = self._admit_one(message, line.body, CONTENT_TYPE, line.headers)
-            if problem is not None:
-                return None, f"line {number}: {problem}"
+            envelope, refused = self._admit_one(message, line.body, CONTENT_TYPE, line.headers)
+            if refused is not None:
+                return None, f"line {number}: {refused}"
             first = first or envelope
         return first, None
 
